@@ -1,0 +1,81 @@
+"""Engines and pools: SQLAlchemy for the API, raw asyncpg for the ingest and correlation hot paths."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import asyncio
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Any `postgres://`, `postgresql://` or `postgresql+driver://` URL as an asyncpg SQLAlchemy URL."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in ("postgres", "postgresql"):
+        raise ValueError(f"DATABASE_URL must be a postgresql:// URL, not {parts.scheme}://")
+    return urlunsplit(("postgresql+asyncpg", *parts[1:]))
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The same URL as a plain libpq DSN for asyncpg."""
+    parts = urlsplit(sqlalchemy_url(url))
+    return urlunsplit(("postgresql", *parts[1:]))
+
+
+def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": "alertwhisperer"}},
+    )
+
+
+class SerializedSession(AsyncSession):
+    """An AsyncSession safe to share between sibling GraphQL resolvers, which run concurrently.
+
+    One session is one connection; this lock makes concurrent awaits take turns instead of failing.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turn = asyncio.Lock()
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._turn:
+            return await super().execute(*args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._turn:
+            return await super().scalar(*args, **kwargs)
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._turn:
+            return await super().get(*args, **kwargs)
+
+    async def flush(self, *args: Any, **kwargs: Any) -> None:
+        async with self._turn:
+            await super().flush(*args, **kwargs)
+
+    async def refresh(self, *args: Any, **kwargs: Any) -> None:
+        async with self._turn:
+            await super().refresh(*args, **kwargs)
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, class_=SerializedSession)
+
+
+async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    """A raw asyncpg pool (JSONB as text in and out; callers encode with orjson)."""
+    return await asyncpg.create_pool(
+        asyncpg_dsn(url),
+        min_size=min_size,
+        max_size=max_size,
+        server_settings={"application_name": "alertwhisperer-hot"},
+    )

@@ -1,0 +1,1 @@
+"""Repositories, one per aggregate, each scoped by the caller's companies."""

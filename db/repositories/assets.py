@@ -1,0 +1,167 @@
+"""Assets and their dependency topology."""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from db.pagination import Page, paginate
+from db.repositories.audit import AuditRepository
+from db.repositories.base import ScopedRepository
+from db.tables import Asset, AssetDependency
+from domain.errors import Conflict, InvalidInput, NotFound
+from domain.ids import uuid7
+from domain.rbac import Permission
+
+ASSET_TYPES = ("server", "database", "network", "storage", "application", "container", "cloud", "other")
+
+
+def asset_snapshot(asset: Asset, depends_on: list[uuid.UUID] | None = None) -> dict[str, Any]:
+    snap = {
+        "name": asset.name,
+        "type": asset.type,
+        "ip_address": asset.ip_address,
+        "cloud_instance_id": asset.cloud_instance_id,
+        "tags": asset.tags,
+        "is_critical": asset.is_critical,
+    }
+    if depends_on is not None:
+        snap["depends_on"] = sorted(str(d) for d in depends_on)
+    return snap
+
+
+def validate_asset_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Check and normalise the writable fields (None values are dropped by the caller)."""
+    out = dict(fields)
+    if "name" in out:
+        name = out["name"].strip()
+        if not name or len(name) > 255:
+            raise InvalidInput("must be 1 to 255 characters", field="name")
+        out["name"] = name
+    if "type" in out and out["type"] not in ASSET_TYPES:
+        raise InvalidInput(f"must be one of {', '.join(ASSET_TYPES)}", field="type")
+    if out.get("ip_address"):
+        try:
+            out["ip_address"] = str(ipaddress.ip_address(out["ip_address"].strip()))
+        except ValueError as exc:
+            raise InvalidInput("is not a valid IP address", field="ipAddress") from exc
+    if out.get("cloud_instance_id") is not None and len(out["cloud_instance_id"]) > 64:
+        raise InvalidInput("must be at most 64 characters", field="cloudInstanceId")
+    if "tags" in out:
+        tags = out["tags"]
+        if len(tags) > 50 or any(len(k) > 100 or len(str(v)) > 500 for k, v in tags.items()):
+            raise InvalidInput("at most 50 tags, keys up to 100 and values up to 500 characters", field="tags")
+    return out
+
+
+class AssetRepository(ScopedRepository):
+    def __init__(self, session: Any, principal: Any, audit: AuditRepository) -> None:
+        super().__init__(session, principal)
+        self.audit = audit
+
+    async def get(self, asset_id: uuid.UUID) -> Asset | None:
+        stmt = self.readable(Asset).where(Asset.id == asset_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def get_many(self, ids: list[uuid.UUID]) -> list[Asset]:
+        return list((await self.session.execute(self.readable(Asset).where(Asset.id.in_(ids)))).scalars())
+
+    async def page(
+        self,
+        company_id: uuid.UUID,
+        *,
+        first: int | None,
+        after: str | None,
+        critical: bool | None = None,
+        search: str | None = None,
+    ) -> Page[Asset]:
+        self.require(Permission.ASSET_READ, company_id)
+        stmt = self.readable(Asset).where(Asset.company_id == company_id)
+        if critical is not None:
+            stmt = stmt.where(Asset.is_critical.is_(critical))
+        if search:
+            stmt = stmt.where(func.lower(Asset.name).contains(search.lower(), autoescape=True))
+        return await paginate(self.session, stmt, [Asset.name, Asset.id], first=first, after=after, descending=False)
+
+    async def dependencies(self, asset_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+        stmt = self.scope(select(AssetDependency), AssetDependency.company_id).where(
+            AssetDependency.asset_id.in_(asset_ids)
+        )
+        out: dict[uuid.UUID, list[uuid.UUID]] = {a: [] for a in asset_ids}
+        for dep in (await self.session.execute(stmt)).scalars():
+            out[dep.asset_id].append(dep.depends_on_id)
+        return out
+
+    async def _set_dependencies(self, asset: Asset, depends_on: list[uuid.UUID]) -> None:
+        if asset.id in depends_on:
+            raise InvalidInput("an asset cannot depend on itself", field="dependsOn")
+        if len(depends_on) > 100:
+            raise InvalidInput("at most 100 dependencies", field="dependsOn")
+        found = set(
+            (
+                await self.session.execute(
+                    select(Asset.id).where(Asset.company_id == asset.company_id, Asset.id.in_(depends_on))
+                )
+            ).scalars()
+        )
+        if found != set(depends_on):
+            raise NotFound("asset not found", field="dependsOn")
+        await self.session.execute(delete(AssetDependency).where(AssetDependency.asset_id == asset.id))
+        if depends_on:
+            await self.session.execute(
+                insert(AssetDependency),
+                [{"company_id": asset.company_id, "asset_id": asset.id, "depends_on_id": d} for d in set(depends_on)],
+            )
+
+    async def _flush(self) -> None:
+        try:
+            async with self.session.begin_nested():
+                await self.session.flush()
+        except IntegrityError as exc:
+            raise Conflict("an asset with this name already exists", field="name", code="DUPLICATE") from exc
+
+    async def create(self, company_id: uuid.UUID, fields: dict[str, Any], depends_on: list[uuid.UUID]) -> Asset:
+        self.require(Permission.ASSET_WRITE, company_id)
+        fields = validate_asset_fields(fields)
+        asset = Asset(id=uuid7(), company_id=company_id, **fields)
+        self.session.add(asset)
+        await self._flush()
+        await self._set_dependencies(asset, depends_on)
+        await self.session.refresh(asset)
+        await self.audit.record("asset.create", "asset", asset.id, company_id=company_id,
+                                after=asset_snapshot(asset, depends_on))
+        return asset
+
+    async def update(self, asset_id: uuid.UUID, fields: dict[str, Any], depends_on: list[uuid.UUID] | None) -> Asset:
+        asset = await self.get(asset_id)
+        if asset is None:
+            raise NotFound("asset not found", field="id")
+        self.require(Permission.ASSET_WRITE, asset.company_id)
+        before = asset_snapshot(asset, (await self.dependencies([asset.id]))[asset.id])
+        for key, value in validate_asset_fields(fields).items():
+            setattr(asset, key, value)
+        asset.discovered = False if fields else asset.discovered
+        asset.updated_at = func.now()
+        await self._flush()
+        if depends_on is not None:
+            await self._set_dependencies(asset, depends_on)
+        await self.session.refresh(asset)
+        after = asset_snapshot(asset, (await self.dependencies([asset.id]))[asset.id])
+        await self.audit.record("asset.update", "asset", asset.id, company_id=asset.company_id,
+                                before=before, after=after)
+        return asset
+
+    async def delete(self, asset_id: uuid.UUID) -> Asset:
+        asset = await self.get(asset_id)
+        if asset is None:
+            raise NotFound("asset not found", field="id")
+        self.require(Permission.ASSET_WRITE, asset.company_id)
+        before = asset_snapshot(asset, (await self.dependencies([asset.id]))[asset.id])
+        await self.session.delete(asset)
+        await self.session.flush()
+        await self.audit.record("asset.delete", "asset", asset.id, company_id=asset.company_id, before=before)
+        return asset

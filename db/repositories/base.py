@@ -1,0 +1,48 @@
+"""The one choke point for tenant isolation: every company-scoped statement starts here."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.errors import NotFound, PermissionDenied
+from domain.rbac import Permission, Principal
+
+M = TypeVar("M")
+
+
+class ScopedRepository:
+    """Base for repositories of tenant-owned rows (`model.company_id`).
+
+    `readable(model)` is the base statement for every read: MSP admins see all companies, others
+    only their memberships. Writes call `require(permission, company_id)`; a company the caller cannot
+    see answers NotFound, exactly as if it did not exist.
+    """
+
+    def __init__(self, session: AsyncSession, principal: Principal | None) -> None:
+        self.session = session
+        self.principal = principal
+
+    def _principal(self) -> Principal:
+        if self.principal is None:
+            raise PermissionDenied("authentication required", code="UNAUTHENTICATED")
+        return self.principal
+
+    def scope(self, stmt: Select[Any], company_column: Any) -> Select[Any]:
+        principal = self._principal()
+        if principal.all_companies:
+            return stmt
+        return stmt.where(company_column.in_(principal.company_ids))
+
+    def readable(self, model: type[M]) -> Select[tuple[M]]:
+        return self.scope(select(model), model.company_id)  # type: ignore[attr-defined]
+
+    def require(self, permission: Permission, company_id: uuid.UUID | None, what: str = "company") -> None:
+        principal = self._principal()
+        if company_id is not None and not principal.can_see(company_id):
+            raise NotFound(f"{what} not found", field="id")
+        if not principal.can(permission, company_id):
+            raise PermissionDenied("you do not have permission to do this")

@@ -1,0 +1,175 @@
+"""Companies (tenants): creation with credentials, settings, key rotation."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from adapters.crypto import DataCipher, api_key_hash, api_key_hint, new_api_key, new_hmac_secret
+from db.pagination import Page, paginate
+from db.repositories.audit import AuditRepository
+from db.repositories.base import ScopedRepository
+from db.tables import Company
+from domain.errors import Conflict, InvalidInput, NotFound
+from domain.ids import uuid7
+from domain.rbac import Permission
+
+SETTINGS_FIELDS = (
+    "hmac_enabled",
+    "rate_limit_per_second",
+    "rate_limit_burst",
+    "correlation_window_minutes",
+    "flap_threshold",
+    "flap_window_minutes",
+    "auto_resolve_minutes",
+    "auto_resolve_tools",
+)
+
+
+def snapshot(company: Company) -> dict[str, Any]:
+    """What the audit log records of a company (never its secrets)."""
+    return {"name": company.name, "api_key_hint": company.api_key_hint} | {
+        f: getattr(company, f) for f in SETTINGS_FIELDS
+    }
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("must not be blank", field="name")
+    if len(name) > 120:
+        raise InvalidInput("must be at most 120 characters", field="name")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Shown once, at creation or rotation."""
+
+    api_key: str | None
+    hmac_secret: str | None
+
+
+class CompanyRepository(ScopedRepository):
+    def __init__(self, session: Any, principal: Any, audit: AuditRepository, cipher: DataCipher) -> None:
+        super().__init__(session, principal)
+        self.audit = audit
+        self.cipher = cipher
+
+    async def get(self, company_id: uuid.UUID) -> Company | None:
+        stmt = self.scope(select(Company), Company.id).where(Company.id == company_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def get_many(self, ids: list[uuid.UUID]) -> list[Company]:
+        stmt = self.scope(select(Company), Company.id).where(Company.id.in_(ids))
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def page(self, *, first: int | None, after: str | None, search: str | None = None) -> Page[Company]:
+        stmt = self.scope(select(Company), Company.id)
+        if search:
+            stmt = stmt.where(func.lower(Company.name).contains(search.lower(), autoescape=True))
+        return await paginate(self.session, stmt, [Company.name, Company.id], first=first, after=after,
+                              descending=False)
+
+    async def _for_update(self, company_id: uuid.UUID, permission: Permission) -> Company:
+        self.require(permission, company_id)
+        stmt = select(Company).where(Company.id == company_id).with_for_update()
+        company = (await self.session.execute(stmt)).scalar_one_or_none()
+        if company is None:
+            raise NotFound("company not found", field="id")
+        return company
+
+    async def create(self, name: str) -> tuple[Company, Credentials]:
+        self.require(Permission.COMPANY_CREATE, None)
+        name = check_name(name)
+        api_key, secret = new_api_key(), new_hmac_secret()
+        company = Company(
+            id=uuid7(),
+            name=name,
+            api_key_hash=api_key_hash(api_key),
+            api_key_hint=api_key_hint(api_key),
+            hmac_secret_enc=self.cipher.encrypt(secret),
+        )
+        self.session.add(company)
+        try:
+            async with self.session.begin_nested():
+                await self.session.flush()
+        except IntegrityError as exc:
+            raise Conflict("a company with this name already exists", field="name", code="DUPLICATE") from exc
+        await self.session.refresh(company)
+        await self.audit.record("company.create", "company", company.id, company_id=company.id,
+                                after=snapshot(company))
+        return company, Credentials(api_key=api_key, hmac_secret=secret)
+
+    async def rename(self, company_id: uuid.UUID, name: str) -> Company:
+        company = await self._for_update(company_id, Permission.COMPANY_RENAME)
+        before = snapshot(company)
+        company.name = check_name(name)
+        company.updated_at = func.now()
+        try:
+            async with self.session.begin_nested():
+                await self.session.flush()
+        except IntegrityError as exc:
+            raise Conflict("a company with this name already exists", field="name", code="DUPLICATE") from exc
+        await self.session.refresh(company)
+        await self.audit.record("company.update", "company", company.id, company_id=company.id,
+                                before=before, after=snapshot(company))
+        return company
+
+    async def update_settings(self, company_id: uuid.UUID, action: str, **changes: Any) -> Company:
+        """Apply validated settings changes (None means unchanged) and audit them."""
+        company = await self._for_update(company_id, Permission.COMPANY_SETTINGS)
+        before = snapshot(company)
+        for key, value in changes.items():
+            if key not in SETTINGS_FIELDS:
+                raise ValueError(key)
+            setattr(company, key, value)
+        company.updated_at = func.now()
+        await self.session.flush()
+        await self.session.refresh(company)
+        await self.audit.record(action, "company", company.id, company_id=company.id, before=before,
+                                after=snapshot(company))
+        return company
+
+    async def rotate_api_key(self, company_id: uuid.UUID) -> tuple[Company, Credentials]:
+        company = await self._for_update(company_id, Permission.COMPANY_CREDENTIALS)
+        before = snapshot(company)
+        api_key = new_api_key()
+        company.api_key_hash = api_key_hash(api_key)
+        company.api_key_hint = api_key_hint(api_key)
+        company.updated_at = func.now()
+        await self.session.flush()
+        await self.session.refresh(company)
+        await self.audit.record("company.api_key_rotate", "company", company.id, company_id=company.id,
+                                before=before, after=snapshot(company))
+        return company, Credentials(api_key=api_key, hmac_secret=None)
+
+    async def set_webhook_security(
+        self, company_id: uuid.UUID, hmac_enabled: bool | None, rotate_secret: bool
+    ) -> tuple[Company, Credentials]:
+        company = await self._for_update(company_id, Permission.COMPANY_CREDENTIALS)
+        before = snapshot(company) | {"hmac_secret_rotated": False}
+        secret = None
+        if hmac_enabled is not None:
+            company.hmac_enabled = hmac_enabled
+        if rotate_secret:
+            secret = new_hmac_secret()
+            company.hmac_secret_enc = self.cipher.encrypt(secret)
+        company.updated_at = func.now()
+        await self.session.flush()
+        await self.session.refresh(company)
+        await self.audit.record("company.webhook_security_update", "company", company.id,
+                                company_id=company.id, before=before,
+                                after=snapshot(company) | {"hmac_secret_rotated": rotate_secret})
+        return company, Credentials(api_key=None, hmac_secret=secret)
+
+    async def touch_all_ids(self) -> list[uuid.UUID]:
+        stmt = self.scope(select(Company.id), Company.id)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def mark_changed(self, company_id: uuid.UUID) -> None:
+        await self.session.execute(update(Company).where(Company.id == company_id).values(updated_at=func.now()))

@@ -1,0 +1,357 @@
+"""SQLAlchemy 2 typed tables. Every tenant-owned table carries `company_id`.
+
+Relationships are not declared: every load is an explicit query in a repository, so nothing is
+lazy-loaded behind a resolver's back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        datetime: DateTime(timezone=True),
+        uuid.UUID: UUID(as_uuid=True),
+        dict[str, Any]: JSONB,
+    }
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Company(Base):
+    """A client company of the MSP: the tenant. Holds its webhook credentials and settings."""
+
+    __tablename__ = "companies"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    # sha256 of the API key; the key itself is shown once and never stored.
+    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    api_key_hint: Mapped[str] = mapped_column(String(16))
+    # HMAC secret encrypted with the data key (Fernet token).
+    hmac_secret_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    hmac_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    rate_limit_per_second: Mapped[float] = mapped_column(Float, server_default=text("100"))
+    rate_limit_burst: Mapped[int] = mapped_column(Integer, server_default=text("500"))
+    correlation_window_minutes: Mapped[int] = mapped_column(Integer, server_default=text("10"))
+    flap_threshold: Mapped[int] = mapped_column(Integer, server_default=text("3"))
+    flap_window_minutes: Mapped[int] = mapped_column(Integer, server_default=text("30"))
+    auto_resolve_minutes: Mapped[int | None] = mapped_column(Integer, server_default=text("60"))
+    auto_resolve_tools: Mapped[list[str]] = mapped_column(
+        ARRAY(String(32)), server_default=text("ARRAY['splunk']::varchar[]")
+    )
+    sla_policy: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        Index("uq_companies_lower_name", func.lower(text("name")), unique=True),
+        CheckConstraint("correlation_window_minutes BETWEEN 5 AND 15", name="window_range"),
+        CheckConstraint("rate_limit_per_second > 0 AND rate_limit_burst >= 1", name="rate_limit_positive"),
+    )
+
+
+class User(Base):
+    """A person who signs in: MSP admin, company admin or technician."""
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    # Technician skill category (Network, Database, ...); empty for admins.
+    category: Mapped[str | None] = mapped_column(String(32))
+    on_call: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        Index("uq_users_lower_email", func.lower(text("email")), unique=True),
+        CheckConstraint("role IN ('msp_admin', 'company_admin', 'technician')", name="role_known"),
+    )
+
+
+class Membership(Base):
+    """Which companies a company admin or technician works for (MSP admins see all)."""
+
+    __tablename__ = "memberships"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = _now()
+
+
+class LoginFailure(Base):
+    """Failed sign-ins, kept in the database so throttling holds across replicas."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    at: Mapped[datetime] = _now()
+
+    __table_args__ = (Index("ix_login_failures_email_at", "email", "at"),)
+
+
+class Asset(Base):
+    """A monitored thing: server, database, network device... `cloud_instance_id` is the SSM target."""
+
+    __tablename__ = "assets"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(40), server_default=text("'server'"))
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    cloud_instance_id: Mapped[str | None] = mapped_column(String(64))
+    tags: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    is_critical: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # Created automatically from an alert naming an unknown asset.
+    discovered: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        Index("uq_assets_company_lower_name", "company_id", func.lower(text("name")), unique=True),
+        UniqueConstraint("company_id", "id", name="uq_assets_company_id_id"),
+    )
+
+
+class AssetDependency(Base):
+    """Topology edge: `asset_id` depends on `depends_on_id` (both in one company)."""
+
+    __tablename__ = "asset_dependencies"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    asset_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    depends_on_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+
+    __table_args__ = (
+        # Composite keys make a cross-tenant edge impossible, not just unlikely.
+        ForeignKeyConstraint(
+            ["company_id", "asset_id"], ["assets.company_id", "assets.id"], ondelete="CASCADE",
+            name="fk_asset_dependencies_asset",
+        ),
+        ForeignKeyConstraint(
+            ["company_id", "depends_on_id"], ["assets.company_id", "assets.id"], ondelete="CASCADE",
+            name="fk_asset_dependencies_depends_on",
+        ),
+        CheckConstraint("asset_id <> depends_on_id", name="no_self_edge"),
+    )
+
+
+class AuditEntry(Base):
+    """Append-only record of every accepted change: who, what, when, before and after."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    company_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column()
+    actor_email: Mapped[str | None] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = _now()
+
+    __table_args__ = (Index("ix_audit_log_at_id", "at", "id"),)
+
+
+class WebhookDelivery(Base):
+    """One accepted webhook delivery, keyed for idempotency; repeats get `response` back."""
+
+    __tablename__ = "webhook_deliveries"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    delivery_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    # sha256 of the HMAC signature header: a signed request can be accepted once.
+    signature_hash: Mapped[str | None] = mapped_column(String(64))
+    response: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    received_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        Index("uq_webhook_deliveries_signature", "company_id", "signature_hash", unique=True),
+        Index("ix_webhook_deliveries_received_at", "received_at"),
+    )
+
+
+class RateLimitBucket(Base):
+    """Token bucket per company, shared by every server process."""
+
+    __tablename__ = "rate_limit_buckets"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    tokens: Mapped[float] = mapped_column(Float)
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Alert(Base):
+    """One normalised alert as received; `correlated_at` is null until the worker has handled it."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    asset_id: Mapped[uuid.UUID | None] = mapped_column()
+    asset_name: Mapped[str] = mapped_column(String(255))
+    asset_ref: Mapped[str | None] = mapped_column(String(255))
+    signature: Mapped[str] = mapped_column(String(255))
+    severity: Mapped[str] = mapped_column(String(10))
+    severity_raw: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    tool: Mapped[str] = mapped_column(String(20))
+    category: Mapped[str] = mapped_column(String(20))
+    fingerprint: Mapped[str] = mapped_column(String(300))
+    dedup_key: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(10))  # firing | resolved
+    event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = _now()
+    tags: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    delivery_key: Mapped[str | None] = mapped_column(String(300))
+    incident_id: Mapped[uuid.UUID | None] = mapped_column()
+    correlated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duplicate: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    suppressed_by: Mapped[uuid.UUID | None] = mapped_column()
+    # Set when a resolve message (or the incident's resolution) closed this firing alert.
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("status IN ('firing', 'resolved')", name="status_known"),
+        CheckConstraint("severity IN ('critical', 'high', 'medium', 'low')", name="severity_known"),
+        Index("ix_alerts_pending", "id", postgresql_where=text("correlated_at IS NULL")),
+        Index("ix_alerts_company_received", "company_id", "received_at", "id"),
+        Index("ix_alerts_incident", "incident_id", "event_time", postgresql_where=text("incident_id IS NOT NULL")),
+        Index(
+            "ix_alerts_open_fingerprint",
+            "company_id",
+            "fingerprint",
+            postgresql_where=text("status = 'firing' AND resolved_at IS NULL"),
+        ),
+    )
+
+
+class Incident(Base):
+    """Correlated alerts that are one real problem (same asset + signature inside the window)."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    correlation_key: Mapped[str] = mapped_column(String(300))
+    asset_id: Mapped[uuid.UUID | None] = mapped_column()
+    asset_name: Mapped[str] = mapped_column(String(255))
+    signature: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20))
+    severity: Mapped[str] = mapped_column(String(10))
+    category: Mapped[str] = mapped_column(String(20))
+    alert_count: Mapped[int] = mapped_column(Integer)
+    duplicate_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    tool_sources: Mapped[list[str]] = mapped_column(ARRAY(String(20)))
+    active_fingerprints: Mapped[list[str]] = mapped_column(ARRAY(String(300)))
+    flap_times: Mapped[list[datetime]] = mapped_column(ARRAY(DateTime(timezone=True)))
+    flapping: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    critical_asset: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    first_alert_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_alert_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Stored score (refreshed on every change and by the decay sweep) so lists can sort by it.
+    priority_score: Mapped[float] = mapped_column(Float)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[uuid.UUID | None] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    assigned_to: Mapped[uuid.UUID | None] = mapped_column()
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('NEW', 'ACKNOWLEDGED', 'IN_PROGRESS', 'RESOLVED', 'ESCALATED')", name="status_known"
+        ),
+        Index("ix_incidents_key_latest", "company_id", "correlation_key", "last_alert_at"),
+        Index("ix_incidents_company_created", "company_id", "created_at", "id"),
+        Index("ix_incidents_company_priority", "company_id", "priority_score", "id"),
+        Index("ix_incidents_open", "company_id", "last_alert_at", postgresql_where=text("status <> 'RESOLVED'")),
+    )
+
+
+class IncidentEvent(Base):
+    """The incident's timeline: what happened to it, when, and who or what did it."""
+
+    __tablename__ = "incident_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    alert_id: Mapped[uuid.UUID | None] = mapped_column()
+    actor_id: Mapped[uuid.UUID | None] = mapped_column()
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+    __table_args__ = (Index("ix_incident_events_incident", "incident_id", "id"),)
+
+
+class MaintenanceWindow(Base):
+    """A period when a company's alerts are stored as suppressed and open no incident."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # null, or {"frequency": "DAILY"|"WEEKLY", "days_of_week": [0..6], "timezone": "Europe/Berlin", "until": iso}
+    recurrence: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    asset_names: Mapped[list[str]] = mapped_column(ARRAY(String(255)), server_default=text("'{}'"))
+    signatures: Mapped[list[str]] = mapped_column(ARRAY(String(255)), server_default=text("'{}'"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column()
+    created_at: Mapped[datetime] = _now()

@@ -1,0 +1,72 @@
+"""The unit of work: one transaction, the repositories scoped to the caller, and event publishing.
+
+`async with uow:` commits on success and rolls back on any exception; repositories never commit.
+Events published through `notify` are sent by Postgres only if the transaction commits.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.crypto import DataCipher
+from db.events import encode
+from db.repositories.audit import AuditRepository
+from db.repositories.companies import CompanyRepository
+from db.repositories.users import LoginThrottle, UserRepository
+from domain.rbac import Principal
+
+
+class UnitOfWork:
+    session: AsyncSession
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        principal: Principal | None,
+        cipher: DataCipher,
+        request_id: str | None = None,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self.principal = principal
+        self.cipher = cipher
+        self.request_id = request_id
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._sessionmaker()
+        await self.session.begin()
+        self.audit = AuditRepository(self.session, self.principal)
+        self.audit.request_id = self.request_id
+        self.companies = CompanyRepository(self.session, self.principal, self.audit, self.cipher)
+        self.users = UserRepository(self.session, self.principal, self.audit)
+        self.login_throttle = LoginThrottle(self.session)
+        self._extend()
+        return self
+
+    def _extend(self) -> None:
+        """Repositories of later areas (assets, alerts, incidents...) attach here."""
+        from db.repositories.registry import attach
+
+        attach(self)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc_type is None:
+                await self.session.commit()
+            else:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    async def commit_now(self) -> None:
+        """Commit what is done so far and start a new transaction (for records that must survive a failure)."""
+        await self.session.commit()
+        await self.session.begin()
+
+    async def notify(self, topic_name: str, data: dict[str, Any]) -> None:
+        await self.session.execute(text("SELECT pg_notify('aw_events', :p)"), {"p": encode(topic_name, data)})

@@ -1,0 +1,1 @@
+"""The inbound edge: app factory, GraphQL schema, webhook routes, workers and the CLI."""

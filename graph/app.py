@@ -1,0 +1,120 @@
+"""`create_app(settings)`: the Starlette application and its lifespan (the composition root)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from db.migrate import current_revision, head_revision, upgrade_to_head
+from graph.graphql_view import GraphQLView
+from graph.logs import request_id_var
+from graph.schema import build_schema
+from graph.services import Services, build_services, resolve_database_url
+from graph.settings import Settings
+
+log = logging.getLogger(__name__)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestIdMiddleware:
+    """Takes a sane `X-Request-ID` or makes one; every log line of the request carries it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        rid = None
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                rid = candidate if _REQUEST_ID.match(candidate) else None
+                break
+        rid = rid or uuid.uuid4().hex
+        token = request_id_var.set(rid)
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+def create_app(settings: Settings, *, database_url: str | None = None, migrate: bool = True) -> Starlette:
+    """Build the app. The database, pools, event bus and workers start in the lifespan."""
+    holder: dict[str, Services] = {}
+    expected_head = head_revision()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        url = database_url or await anyio.to_thread.run_sync(resolve_database_url, settings)
+        if migrate:
+            await anyio.to_thread.run_sync(upgrade_to_head, url)
+        async with build_services(settings, url) as services:
+            holder["services"] = services
+            app.state.services = services
+            graphql.services = services
+            from graph.runtime import start_background
+
+            async with start_background(services, app):
+                log.info("alertwhisperer ready")
+                yield
+        log.info("alertwhisperer stopped")
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        services: Services = request.app.state.services
+        try:
+            async with services.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            current = await current_revision(services.engine)
+        except Exception:
+            log.exception("readiness check failed")
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        head = expected_head
+        if current != head:
+            return JSONResponse({"status": "unavailable", "schema": current, "expected": head}, status_code=503)
+        return JSONResponse({"status": "ready", "schema": current})
+
+    graphql = GraphQLView(
+        build_schema(),
+        services=None,
+        allowed_origins=settings.allowed_origins,
+        keep_alive=True,
+        keep_alive_interval=15,
+        max_subscriptions_per_connection=50,
+    )
+    from graph.webhooks.routes import webhook_routes
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/graphql", graphql, methods=["GET", "POST"], max_body_size=settings.graphql_max_body_bytes),
+        *webhook_routes(settings),
+    ]
+    from starlette.routing import WebSocketRoute
+
+    routes.append(WebSocketRoute("/graphql", graphql))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,198 @@
+"""The `alertwhisperer` command: serve, worker, migrate, user-create, seed-demo, export-schema, db-stop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from graph.settings import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def _print_demo(creds: Any) -> None:
+    print("\n=== AlertWhisperer demo credentials ===")
+    for email, password, role in creds.users:
+        print(f"  {role:<14} {email:<28} password: {password}")
+    for company, key in creds.api_keys.items():
+        print(f"  API key for {company}: {key}")
+    if not creds.api_keys:
+        print("  (company API keys were shown when first created; rotate one with companyApiKeyRotate)")
+    print("=======================================\n", flush=True)
+
+
+async def _with_uow(settings: Settings, fn: Any) -> Any:
+    from db.migrate import upgrade_to_head
+    from db.uow import UnitOfWork
+    from domain.rbac import SYSTEM
+    from graph.services import build_services, resolve_database_url
+
+    import anyio
+
+    url = await anyio.to_thread.run_sync(resolve_database_url, settings)
+    await anyio.to_thread.run_sync(upgrade_to_head, url)
+    async with build_services(settings, url) as services:
+        return await fn(lambda: UnitOfWork(services.sessionmaker, SYSTEM, services.cipher, "cli"), services)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from graph.app import create_app
+    from graph.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    if args.demo:
+        from graph.demo import seed_demo
+
+        creds = asyncio.run(_with_uow(settings, lambda uow, s: seed_demo(uow, settings.bcrypt_rounds)))
+        _print_demo(creds)
+    app = create_app(settings)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, timeout_graceful_shutdown=10,
+                proxy_headers=True, lifespan="on")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from graph.logs import configure_logging
+    from graph.runtime import run_worker_forever
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    asyncio.run(run_worker_forever(settings))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from db.migrate import upgrade_to_head
+    from graph.services import resolve_database_url
+
+    upgrade_to_head(resolve_database_url(_settings()))
+    print("database is at the latest schema")
+    return 0
+
+
+def cmd_user_create(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from adapters.crypto import hash_password
+    from db.tables import Company
+    from domain.errors import DomainError
+    from domain.passwords import check_password, normalize_email
+    from domain.rbac import Role
+
+    settings = _settings()
+    try:
+        email = normalize_email(args.email)
+        check_password(args.password)
+    except DomainError as exc:
+        print(f"error: {exc.field}: {exc.message}", file=sys.stderr)
+        return 2
+
+    async def run(uow_factory: Any, services: Any) -> int:
+        async with uow_factory() as uow:
+            company_ids = []
+            if args.company:
+                company = (
+                    await uow.session.execute(select(Company).where(Company.name == args.company))
+                ).scalar_one_or_none()
+                if company is None:
+                    raise DomainError(f"no company named {args.company!r}", field="company", code="NOT_FOUND")
+                company_ids = [company.id]
+            user = await uow.users.create(
+                email=email, name=args.name or email.split("@")[0], role=Role(args.role),
+                password_hash=hash_password(args.password, settings.bcrypt_rounds), company_ids=company_ids,
+                category=args.category,
+            )
+        print(f"created {args.role} {user.email} ({user.id})")
+        return 0
+
+    try:
+        return int(asyncio.run(_with_uow(settings, run)))
+    except DomainError as exc:
+        print(f"error: {exc.field}: {exc.message}", file=sys.stderr)
+        return 2
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    from graph.demo import seed_demo
+
+    settings = _settings()
+    creds = asyncio.run(_with_uow(settings, lambda uow, s: seed_demo(uow, settings.bcrypt_rounds)))
+    _print_demo(creds)
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace) -> int:
+    from graph.schema import build_schema
+
+    text = str(build_schema()) + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+    return 0
+
+
+def cmd_db_stop(args: argparse.Namespace) -> int:
+    from db.embedded import stop_embedded
+
+    stopped = stop_embedded(_settings().home)
+    print("embedded postgres stopped" if stopped else "no embedded postgres running")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alertwhisperer", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the API server (migrates to head first)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--demo", action="store_true", help="create the demo tenant and print its credentials")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="run the background workers only (correlation, sweeps)")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("migrate", help="migrate the database to the latest schema")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("user-create", help="create a user")
+    p.add_argument("--email", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--role", required=True, choices=["msp_admin", "company_admin", "technician"])
+    p.add_argument("--company", help="company name (company admins and technicians)")
+    p.add_argument("--name")
+    p.add_argument("--category", help="technician skill category")
+    p.set_defaults(func=cmd_user_create)
+
+    p = sub.add_parser("seed-demo", help="create the demo tenant and print its credentials")
+    p.set_defaults(func=cmd_seed_demo)
+
+    p = sub.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    p.add_argument("--output", "-o", default="-")
+    p.set_defaults(func=cmd_export_schema)
+
+    p = sub.add_parser("db-stop", help="stop the embedded PostgreSQL")
+    p.set_defaults(func=cmd_db_stop)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,170 @@
+"""GraphQL conventions shared by every area: global IDs, connections, user errors, auth guards."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+
+from db.pagination import Page
+from domain.errors import DomainError, NotFound
+from domain.rbac import Principal
+
+T = TypeVar("T")
+
+
+@strawberry.enum(description="Machine-readable reason a mutation was refused.")
+class ErrorCode(enum.Enum):
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_EMAIL = "INVALID_EMAIL"
+    WEAK_PASSWORD = "WEAK_PASSWORD"
+    INVALID_CURSOR = "INVALID_CURSOR"
+    NOT_FOUND = "NOT_FOUND"
+    DUPLICATE = "DUPLICATE"
+    CONFLICT = "CONFLICT"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    PAYLOAD_INVALID = "PAYLOAD_INVALID"
+    RATE_LIMITED = "RATE_LIMITED"
+
+
+@strawberry.type(description="Why a mutation could not be applied; nothing was changed.")
+class UserError:
+    field: str | None = strawberry.field(description="The input field at fault (camelCase path), if any.")
+    message: str = strawberry.field(description="Human-readable explanation.")
+    code: ErrorCode = strawberry.field(description="Machine-readable reason.")
+
+
+def user_error(exc: DomainError) -> UserError:
+    try:
+        code = ErrorCode(exc.code)
+    except ValueError:
+        code = ErrorCode.INVALID_INPUT
+    return UserError(field=exc.field, message=exc.message, code=code)
+
+
+class PublicError(GraphQLError):
+    """An error whose message is safe to show clients (MaskErrors lets it through)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message, extensions={"code": code})
+
+
+def unauthenticated() -> PublicError:
+    return PublicError("Authentication required: send 'Authorization: Bearer <token>'.", "UNAUTHENTICATED")
+
+
+def require_principal(info: strawberry.Info) -> Principal:
+    principal: Principal | None = info.context.principal
+    if principal is None:
+        raise unauthenticated()
+    return principal
+
+
+# ---- global IDs -------------------------------------------------------------------------------
+
+
+def to_global_id(type_name: str, id_: uuid.UUID | int | str) -> strawberry.ID:
+    return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{id_}".encode()).decode().rstrip("="))
+
+
+def from_global_id(global_id: str, expected: str | Sequence[str], field: str = "id") -> uuid.UUID:
+    """Decode a global ID of one of the expected types; anything else is NotFound (never a 500)."""
+    kind, raw = parse_global_id(global_id)
+    expected_types = (expected,) if isinstance(expected, str) else tuple(expected)
+    if kind not in expected_types:
+        raise NotFound(f"{expected_types[0].lower()} not found", field=field)
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise NotFound(f"{expected_types[0].lower()} not found", field=field) from exc
+
+
+def parse_global_id(global_id: str) -> tuple[str, str]:
+    try:
+        if len(global_id) > 200:
+            raise ValueError
+        text = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
+        kind, _, raw = text.partition(":")
+        if not kind or not raw:
+            raise ValueError
+        return kind, raw
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return "", ""
+
+
+@strawberry.interface(description="An object with a globally unique, opaque ID.")
+class Node:
+    id: strawberry.ID = strawberry.field(description="Opaque global ID; pass it to `node(id:)`.")
+
+
+# ---- connections -------------------------------------------------------------------------------
+
+
+@strawberry.type(description="Where a page sits in the whole list.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="More items follow `endCursor`.")
+    has_previous_page: bool = strawberry.field(description="Items precede `startCursor`.")
+    start_cursor: str | None = strawberry.field(description="Cursor of the first item of this page.")
+    end_cursor: str | None = strawberry.field(description="Cursor of the last item; pass as `after`.")
+
+
+@strawberry.type(description="An item in a connection, with its cursor.")
+class Edge(Generic[T]):
+    cursor: str = strawberry.field(description="Opaque position of this item.")
+    node: T = strawberry.field(description="The item.")
+
+
+@strawberry.type(description="A page of a list, Relay style, with keyset cursors.")
+class Connection(Generic[T]):
+    edges: list[Edge[T]] = strawberry.field(description="The items of this page with their cursors.")
+    page_info: PageInfo = strawberry.field(description="Paging information.")
+
+    @strawberry.field(description="The items of this page without cursors.")
+    def nodes(self) -> list[T]:
+        return [e.node for e in self.edges]
+
+
+def connection(page: Page[Any], convert: Callable[[Any], T]) -> Connection[T]:
+    edges = [Edge(cursor=c, node=convert(item)) for item, c in zip(page.items, page.cursors, strict=True)]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+    )
+
+
+FIRST_DESCRIPTION = "Page size, 0 to 100 (default 20)."
+AFTER_DESCRIPTION = "Cursor after which the page starts (`pageInfo.endCursor`)."
+
+
+# ---- mutations ---------------------------------------------------------------------------------
+
+P = TypeVar("P")
+
+
+async def mutate(info: strawberry.Info, work: Callable[[Any], Any], payload: Callable[..., P]) -> P:
+    """Run `work(uow)` in one transaction; a DomainError becomes `userErrors` and nothing is written."""
+    require_principal(info)
+    try:
+        async with info.context.uow() as uow:
+            fields = await work(uow)
+    except DomainError as exc:
+        return payload(user_errors=[user_error(exc)])
+    return payload(user_errors=[], **fields)
+
+
+USER_ERRORS_DESCRIPTION = "Why the mutation was refused; empty on success."

@@ -1,0 +1,29 @@
+"""Root fields of the platform area (merged into the schema's Query and Mutation)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from graph.core import Connection
+from graph.platform import auth as auth_api
+from graph.platform import companies as companies_api
+from graph.platform.types import Company, User
+
+
+@strawberry.type
+class PlatformQuery:
+    me: User = strawberry.field(resolver=auth_api.me, description="The signed-in user.")
+    companies: Connection[Company] = strawberry.field(resolver=companies_api.companies, description="Companies the caller may see, by name.")
+    company: Company | None = strawberry.field(resolver=companies_api.company, description="One company by global ID (null if it does not exist or is not yours).")
+
+
+@strawberry.type
+class PlatformMutation:
+    login: auth_api.LoginPayload = strawberry.mutation(resolver=auth_api.login, description="Sign in; returns a JWT.")
+    profile_update: auth_api.ProfileUpdatePayload = strawberry.mutation(resolver=auth_api.profile_update, description="Change your own name or email.")
+    password_change: auth_api.PasswordChangePayload = strawberry.mutation(resolver=auth_api.password_change, description="Change your own password (needs the current one).")
+    company_create: companies_api.CompanyCreatePayload = strawberry.mutation(resolver=companies_api.company_create, description="Create a client company (MSP admins). Returns its API key and HMAC secret once.")
+    company_update: companies_api.CompanyPayload = strawberry.mutation(resolver=companies_api.company_update, description="Rename a company (MSP admins).")
+    company_api_key_rotate: companies_api.CompanyApiKeyRotatePayload = strawberry.mutation(resolver=companies_api.company_api_key_rotate, description="Replace a company's webhook API key; the old one stops working.")
+    company_webhook_security_update: companies_api.CompanyWebhookSecurityUpdatePayload = strawberry.mutation(resolver=companies_api.company_webhook_security_update, description="Turn HMAC signing on or off, or rotate the HMAC secret.")
+    company_rate_limit_update: companies_api.CompanyPayload = strawberry.mutation(resolver=companies_api.company_rate_limit_update, description="Change a company's webhook rate limit.")

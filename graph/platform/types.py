@@ -1,0 +1,184 @@
+"""GraphQL types of the platform area: users, companies, assets, audit entries."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from db import tables
+from graph.core import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, Node, connection, to_global_id
+
+
+@strawberry.enum(description="What a user may do: see the permission matrix in the README.")
+class Role(enum.Enum):
+    MSP_ADMIN = "msp_admin"
+    COMPANY_ADMIN = "company_admin"
+    TECHNICIAN = "technician"
+
+
+@strawberry.type(description="A person who signs in.")
+class User(Node):
+    email: str = strawberry.field(description="Sign-in email, unique.")
+    name: str = strawberry.field(description="Display name.")
+    role: Role = strawberry.field(description="The user's role.")
+    category: str | None = strawberry.field(description="Technician skill category (Network, Database, ...).")
+    on_call: bool = strawberry.field(description="Whether the technician is on call now.")
+    created_at: datetime = strawberry.field(description="When the account was created.")
+    _row: strawberry.Private[Any]
+
+    @strawberry.field(description="Companies this user works for (empty for MSP admins, who see all).")
+    async def companies(self, info: strawberry.Info) -> list[Company]:
+        uow = await info.context.read()
+        ids = (await uow.users.company_ids_of([self._row.id]))[self._row.id]
+        return [company_type(c) for c in await uow.companies.get_many(ids)] if ids else []
+
+
+def user_type(row: tables.User) -> User:
+    return User(
+        id=to_global_id("User", row.id),
+        email=row.email,
+        name=row.name,
+        role=Role(row.role),
+        category=row.category,
+        on_call=row.on_call,
+        created_at=row.created_at,
+        _row=row,
+    )
+
+
+@strawberry.type(description="How a company's webhooks are authenticated.")
+class WebhookSecurity:
+    hmac_enabled: bool = strawberry.field(description="Whether requests must carry X-Timestamp and X-Signature.")
+    api_key_hint: str = strawberry.field(description="The first characters of the current API key.")
+
+
+@strawberry.type(description="Per-company webhook rate limit (token bucket shared by all server processes).")
+class RateLimit:
+    per_second: float = strawberry.field(description="Sustained alerts accepted per second.")
+    burst: int = strawberry.field(description="Bucket size: how many alerts may arrive at once.")
+
+
+@strawberry.type(description="How a company's alerts are grouped into incidents.")
+class CorrelationConfig:
+    window_minutes: int = strawberry.field(description="Alerts of one asset+signature within this many minutes join one incident (5-15).")
+    flap_threshold: int = strawberry.field(description="More fire/resolve cycles than this within the flap window mark an incident flapping.")
+    flap_window_minutes: int = strawberry.field(description="The flap detection window in minutes.")
+    auto_resolve_minutes: int | None = strawberry.field(description="Quiet minutes after which incidents from tools that never resolve are resolved; null disables.")
+    auto_resolve_tools: list[str] = strawberry.field(description="Tools whose incidents auto-resolve (tools that never send a resolve).")
+
+
+@strawberry.type(description="A client company of the MSP: the tenant every alert, asset and incident belongs to.")
+class Company(Node):
+    name: str = strawberry.field(description="Unique company name.")
+    created_at: datetime = strawberry.field(description="When the company was created.")
+    webhook_security: WebhookSecurity = strawberry.field(description="Webhook authentication settings.")
+    rate_limit: RateLimit = strawberry.field(description="Webhook rate limit.")
+    correlation: CorrelationConfig = strawberry.field(description="Correlation settings.")
+    _row: strawberry.Private[Any]
+
+    @strawberry.field(description="The company's assets, by name.")
+    async def assets(
+        self,
+        info: strawberry.Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
+        critical: Annotated[bool | None, strawberry.argument(description="Only critical (true) or non-critical (false) assets.")] = None,
+        search: Annotated[str | None, strawberry.argument(description="Case-insensitive name substring.")] = None,
+    ) -> Connection[Asset]:
+        uow = await info.context.read()
+        page = await uow.assets.page(self._row.id, first=first, after=after, critical=critical,
+                                     search=_bounded(search))
+        return connection(page, asset_type)
+
+
+def _bounded(text: str | None, limit: int = 200) -> str | None:
+    return text[:limit] if text else None
+
+
+def company_type(row: tables.Company) -> Company:
+    return Company(
+        id=to_global_id("Company", row.id),
+        name=row.name,
+        created_at=row.created_at,
+        webhook_security=WebhookSecurity(hmac_enabled=row.hmac_enabled, api_key_hint=row.api_key_hint),
+        rate_limit=RateLimit(per_second=row.rate_limit_per_second, burst=row.rate_limit_burst),
+        correlation=CorrelationConfig(
+            window_minutes=row.correlation_window_minutes,
+            flap_threshold=row.flap_threshold,
+            flap_window_minutes=row.flap_window_minutes,
+            auto_resolve_minutes=row.auto_resolve_minutes,
+            auto_resolve_tools=list(row.auto_resolve_tools or []),
+        ),
+        _row=row,
+    )
+
+
+@strawberry.type(description="A monitored thing: server, database, network device, ...")
+class Asset(Node):
+    name: str = strawberry.field(description="Asset name as monitoring tools report it (unique per company).")
+    type: str = strawberry.field(description="server, database, network, storage, application, container, cloud or other.")
+    ip_address: str | None = strawberry.field(description="IP address, if known.")
+    cloud_instance_id: str | None = strawberry.field(description="Cloud instance id (the AWS SSM target).")
+    tags: JSON = strawberry.field(description="Free-form key/value tags.")
+    is_critical: bool = strawberry.field(description="Critical assets add 20 to incident priority.")
+    discovered: bool = strawberry.field(description="Created automatically from an alert naming an unknown asset.")
+    created_at: datetime = strawberry.field(description="When the asset was created.")
+    _row: strawberry.Private[Any]
+
+    @strawberry.field(description="The company that owns the asset.")
+    async def company(self, info: strawberry.Info) -> Company | None:
+        row = await (await info.context.read()).companies.get(self._row.company_id)
+        return company_type(row) if row else None
+
+    @strawberry.field(description="Assets this asset depends on (topology for cascading-failure detection).")
+    async def depends_on(self, info: strawberry.Info) -> list[Asset]:
+        uow = await info.context.read()
+        ids = (await uow.assets.dependencies([self._row.id]))[self._row.id]
+        return [asset_type(a) for a in await uow.assets.get_many(ids)] if ids else []
+
+
+def asset_type(row: tables.Asset) -> Asset:
+    return Asset(
+        id=to_global_id("Asset", row.id),
+        name=row.name,
+        type=row.type,
+        ip_address=row.ip_address,
+        cloud_instance_id=row.cloud_instance_id,
+        tags=row.tags or {},
+        is_critical=row.is_critical,
+        discovered=row.discovered,
+        created_at=row.created_at,
+        _row=row,
+    )
+
+
+@strawberry.type(description="One accepted change: who did what, when, with the state before and after.")
+class AuditEntry(Node):
+    action: str = strawberry.field(description="What was done, e.g. `company.create`, `asset.update`.")
+    entity_type: str = strawberry.field(description="Kind of object changed.")
+    entity_id: str | None = strawberry.field(description="Its id.")
+    company_id: strawberry.ID | None = strawberry.field(description="Global ID of the company concerned, if any.")
+    actor_email: str | None = strawberry.field(description="Who did it (null for the system).")
+    before: JSON | None = strawberry.field(description="State before the change.")
+    after: JSON | None = strawberry.field(description="State after the change.")
+    request_id: str | None = strawberry.field(description="Request id, to match server logs.")
+    at: datetime = strawberry.field(description="When.")
+
+
+def audit_type(row: tables.AuditEntry) -> AuditEntry:
+    return AuditEntry(
+        id=to_global_id("AuditEntry", row.id),
+        action=row.action,
+        entity_type=row.entity_type,
+        entity_id=row.entity_id,
+        company_id=to_global_id("Company", row.company_id) if row.company_id else None,
+        actor_email=row.actor_email,
+        before=row.before,
+        after=row.after,
+        request_id=row.request_id,
+        at=row.at,
+    )

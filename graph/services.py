@@ -1,0 +1,64 @@
+"""The composition root: everything the app needs, built in the lifespan, never at import time."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from adapters.crypto import DataCipher
+from db.embedded import embedded_database_url
+from db.engine import asyncpg_dsn, create_engine, create_pool, create_sessionmaker
+from db.events import EventBus
+from graph.settings import Settings
+from graph.tokens import TokenService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database_url: str
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    pool: asyncpg.Pool
+    bus: EventBus
+    cipher: DataCipher
+    tokens: TokenService
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_database_url(settings: Settings) -> str:
+    return settings.database_url or embedded_database_url(settings.home)
+
+
+@contextlib.asynccontextmanager
+async def build_services(settings: Settings, database_url: str | None = None) -> AsyncIterator[Services]:
+    url = database_url or resolve_database_url(settings)
+    engine = create_engine(url, pool_size=settings.db_pool_size)
+    pool = await create_pool(url, max_size=settings.db_pool_size)
+    bus = EventBus(asyncpg_dsn(url))
+    await bus.start()
+    services = Services(
+        settings=settings,
+        database_url=url,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        pool=pool,
+        bus=bus,
+        cipher=DataCipher(settings.data_key),
+        tokens=TokenService(settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience,
+                            settings.token_ttl_seconds),
+    )
+    try:
+        yield services
+    finally:
+        await bus.stop()
+        await pool.close()
+        await engine.dispose()

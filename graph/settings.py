@@ -1,0 +1,72 @@
+"""Settings from the environment, in one typed object built once at start-up."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(Exception):
+    """The environment does not describe a runnable server; the message says what to fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the server needs to know about its environment."""
+
+    home: Path
+    database_url: str | None
+    jwt_secret: str
+    data_key: str
+    jwt_issuer: str = "alertwhisperer"
+    jwt_audience: str = "alertwhisperer-api"
+    token_ttl_seconds: int = 24 * 3600
+    webhook_max_body_bytes: int = 1024 * 1024
+    graphql_max_body_bytes: int = 256 * 1024
+    allowed_origins: tuple[str, ...] = ()
+    run_workers: bool = True
+    log_level: str = "INFO"
+    sns_verify: bool = True
+    db_pool_size: int = 10
+    bcrypt_rounds: int = 12
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Read settings; generate development secrets under the home directory when unset."""
+        env = dict(os.environ if env is None else env)
+        home = Path(env.get("ALERTWHISPERER_HOME", "./.alertwhisperer")).resolve()
+        return cls(
+            home=home,
+            database_url=env.get("DATABASE_URL") or None,
+            jwt_secret=_secret(env, "ALERTWHISPERER_JWT_SECRET", home / "jwt-secret"),
+            data_key=_secret(env, "ALERTWHISPERER_DATA_KEY", home / "data-key"),
+            token_ttl_seconds=int(env.get("ALERTWHISPERER_TOKEN_TTL_SECONDS", 24 * 3600)),
+            allowed_origins=tuple(o for o in env.get("ALERTWHISPERER_ALLOWED_ORIGINS", "").split(",") if o),
+            run_workers=env.get("ALERTWHISPERER_WORKERS", "1") not in ("0", "false", "no"),
+            log_level=env.get("ALERTWHISPERER_LOG_LEVEL", "INFO").upper(),
+            sns_verify=env.get("ALERTWHISPERER_SNS_VERIFY", "1") not in ("0", "false", "no"),
+            db_pool_size=int(env.get("ALERTWHISPERER_DB_POOL_SIZE", 10)),
+            bcrypt_rounds=max(4, min(16, int(env.get("ALERTWHISPERER_BCRYPT_ROUNDS", 12)))),
+        )
+
+
+def _secret(env: dict[str, str], name: str, path: Path) -> str:
+    """A secret from the environment, or (development only) one generated and kept in `path`."""
+    value = env.get(name)
+    if value is None:
+        if path.exists():
+            value = path.read_text().strip()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            value = secrets.token_urlsafe(48)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(value)
+    if len(value) < MIN_SECRET_LENGTH:
+        raise SettingsError(f"{name} must be at least {MIN_SECRET_LENGTH} characters long")
+    return value
