@@ -69,7 +69,10 @@ def database_url() -> Any:
 def settings() -> Any:
     from graph.settings import Settings
 
-    env = dict(os.environ) | TEST_SECRETS | {"ALERTWHISPERER_HOME": str(ROOT / ".pytest-pg")}
+    # Background workers stay off in-process: tests drive the correlation worker explicitly so they
+    # are deterministic; the end-to-end tests run real server processes with workers on.
+    env = dict(os.environ) | TEST_SECRETS | {"ALERTWHISPERER_HOME": str(ROOT / ".pytest-pg"),
+                                             "ALERTWHISPERER_WORKERS": "0"}
     return Settings.from_env(env)
 
 

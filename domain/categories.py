@@ -1,0 +1,119 @@
+"""The technician skill an alert needs (`Category`), guessed from keywords in its signature, asset
+name and tags.
+
+How it decides:
+
+1. Text is split into lower-case words: `HighCPUUsage` -> `high cpu usage`, `host_down` -> `host down`,
+   `db-01.example.com` -> `db 01 example com`.
+2. The signature is looked at first, then the asset name, then the tag values (URLs skipped): the
+   first of these that matches any rule decides, so `disk full` on `db01` is Storage, not Database.
+3. Within one text the rules below are tried in order and the first match wins. The order is the
+   point: a specific skill beats a generic one.
+
+   1. Security: security, auth*, login*, ssl, tls, cert*, intrusion, firewall*, malware
+      (first, because a failed login on a database server is a security job)
+   2. Database: db, database*, postgres*, mysql*, mariadb, mssql, sql, redis*, mongo*
+   3. Application: latency together with app/service/api anywhere in signature, asset or tags
+      (before Network, which would otherwise take every `latency`)
+   4. Network: network*, latency*, packet*, interface*, bgp, dns, ping*, vpn, router*, switch*
+   5. Storage: disk*, volume*, storage*, inode*, s3, filesystem*
+   6. Server: cpu, memory*, load*, host down, instance down, node down, reboot*, server*, swap*
+   7. Application: http*, 5xx, error rate, app, application*, api, service*, deployment*
+   8. Cloud: lambda*, ec2, aws, azure*, gcp
+   9. Other
+
+   Keywords of four letters or more also match as word prefixes (`postgres` matches `postgresql`);
+   shorter ones match whole words, a plural `s` or trailing digits (`db` matches `db01`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from domain.alerts import Category
+
+_RULES: tuple[tuple[Category, tuple[str, ...], tuple[str, ...]], ...] = (
+    # (category, any of these keywords, and, when given, any of these anywhere in the alert)
+    (
+        Category.SECURITY,
+        ("security", "auth", "login", "ssl", "tls", "cert", "intrusion", "firewall", "malware"),
+        (),
+    ),
+    (
+        Category.DATABASE,
+        ("db", "database", "postgres", "mysql", "mariadb", "mssql", "sql", "redis", "mongo"),
+        (),
+    ),
+    (Category.APPLICATION, ("latency",), ("app", "service", "api")),
+    (
+        Category.NETWORK,
+        ("network", "latency", "packet", "interface", "bgp", "dns", "ping", "vpn", "router", "switch"),
+        (),
+    ),
+    (Category.STORAGE, ("disk", "volume", "storage", "inode", "s3", "filesystem"), ()),
+    (
+        Category.SERVER,
+        (
+            "cpu",
+            "memory",
+            "load",
+            "host down",
+            "instance down",
+            "node down",
+            "reboot",
+            "server",
+            "swap",
+        ),
+        (),
+    ),
+    (
+        Category.APPLICATION,
+        ("http", "5xx", "error rate", "app", "application", "api", "service", "deployment"),
+        (),
+    ),
+    (Category.CLOUD, ("lambda", "ec2", "aws", "azure", "gcp"), ()),
+)
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def _keyword_pattern(keyword: str) -> re.Pattern[str]:
+    body = re.escape(keyword)
+    if len(keyword) >= 4:
+        return re.compile(rf" {body}")  # a word prefix
+    return re.compile(rf" {body}(?:s|\d+)? ")
+
+
+_COMPILED = tuple(
+    (category, tuple(_keyword_pattern(k) for k in keywords), tuple(_keyword_pattern(k) for k in needs))
+    for category, keywords, needs in _RULES
+)
+
+
+def _words(text: str) -> str:
+    """` high cpu usage `: lower-case words, space-separated and space-padded for matching."""
+    spaced = _CAMEL_BOUNDARY.sub(" ", text[:2000])
+    return " " + " ".join(_NON_WORD.split(spaced.lower())).strip() + " "
+
+
+def _rule_for(words: str, context: str) -> Category | None:
+    for category, keywords, needs in _COMPILED:
+        if any(k.search(words) for k in keywords) and (not needs or any(n.search(context) for n in needs)):
+            return category
+    return None
+
+
+def categorize(signature: str, asset_name: str, tags: Mapping[str, str] | None = None) -> Category:
+    """The category of an alert; see the module docstring for the rules and their order."""
+    tag_text = " ".join(
+        value for value in (tags or {}).values() if isinstance(value, str) and "://" not in value
+    )
+    texts = [_words(signature), _words(asset_name), _words(tag_text)]
+    context = "".join(texts)
+    for words in texts:
+        found = _rule_for(words, context)
+        if found is not None:
+            return found
+    return Category.OTHER

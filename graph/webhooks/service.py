@@ -1,0 +1,28 @@
+"""What the webhook routes need at run time, built once per process in the lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from db.ingest import AlertWriter
+from db.ratelimit import RateLimiter
+from db.webhook_auth import WebhookCompanyCache
+
+
+@dataclass
+class IngestService:
+    companies: WebhookCompanyCache
+    limiter: RateLimiter
+    writer: AlertWriter
+    sns: Any
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        self.companies.on_event(event)
+        if event.get("topic") == "system:companies":
+            import uuid
+
+            try:
+                self.limiter.forget(uuid.UUID(str(event.get("id"))))
+            except ValueError:
+                pass

@@ -1,0 +1,76 @@
+"""Background workers run by `serve` (and alone by `alertwhisperer worker`).
+
+- correlation: woken by the `alerts` NOTIFY every ingest commit sends (and by a 1 s poll, so nothing
+  waits on a lost notification), it drains uncorrelated alerts batch by batch.
+- sweeper: every 30 s, one process at a time (advisory lock), auto-resolves quiet incidents,
+  refreshes decaying priority scores and expires old idempotency records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from db.correlation import CorrelationWorker, IncidentSweeper
+
+log = logging.getLogger(__name__)
+
+SWEEP_LOCK = 7461002
+SWEEP_SECONDS = 30.0
+POLL_SECONDS = 1.0
+
+
+async def correlation_loop(services: Any, wake: asyncio.Event, batch_size: int = 1000) -> None:
+    worker = CorrelationWorker(services.pool, batch_size=batch_size)
+    while True:
+        wake.clear()
+        try:
+            stats = await worker.run_once()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("correlation batch failed; retrying")
+            await asyncio.sleep(1)
+            continue
+        if stats.alerts >= batch_size:
+            continue  # more waiting: keep draining
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=POLL_SECONDS)
+
+
+async def sweeper_loop(services: Any, interval: float = SWEEP_SECONDS) -> None:
+    sweeper = IncidentSweeper(services.pool)
+    while True:
+        try:
+            async with services.pool.acquire() as conn:
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", SWEEP_LOCK):
+                    try:
+                        resolved = await sweeper.auto_resolve()
+                        refreshed = await sweeper.refresh_priorities()
+                        expired = await sweeper.expire_deliveries()
+                        if resolved or expired:
+                            log.info("sweep", extra={"auto_resolved": resolved, "rescored": refreshed,
+                                                     "deliveries_expired": expired})
+                    finally:
+                        await conn.execute("SELECT pg_advisory_unlock($1)", SWEEP_LOCK)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sweep failed")
+        await asyncio.sleep(interval)
+
+
+async def start_workers(services: Any) -> list[asyncio.Task[None]]:
+    wake = asyncio.Event()
+
+    def on_event(event: dict[str, Any]) -> None:
+        if str(event.get("topic", "")).endswith(":alerts"):
+            wake.set()
+
+    services.bus.add_hook(on_event)
+    return [
+        asyncio.create_task(correlation_loop(services, wake), name="correlation"),
+        asyncio.create_task(sweeper_loop(services), name="sweeper"),
+    ]

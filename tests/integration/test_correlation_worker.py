@@ -1,0 +1,219 @@
+"""The correlation worker against real PostgreSQL: claims, windows, grouping, resolves, crash safety."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from db.correlation import CorrelationWorker, IncidentSweeper
+from db.ingest import IngestRequest
+from domain.alerts import Category, NormalizedAlert, Severity, Tool
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def alert(
+    asset: str = "web-01",
+    signature: str = "high_cpu",
+    *,
+    at: datetime = T0,
+    tool: Tool = Tool.GENERIC,
+    severity: Severity = Severity.HIGH,
+    resolved: bool = False,
+    fingerprint: str | None = None,
+) -> NormalizedAlert:
+    return NormalizedAlert(
+        asset_name=asset, signature=signature, severity=severity, severity_raw=severity.value,
+        message=f"{signature} on {asset}", tool=tool, event_time=at, resolved=resolved,
+        fingerprint=fingerprint or f"{tool.value}:{asset}:{signature}", category=Category.SERVER,
+    )
+
+
+async def ingest(services, company, *alerts: NormalizedAlert) -> list[uuid.UUID]:
+    result = await services.extras["ingest"].writer.submit(IngestRequest(company_id=company.id, alerts=list(alerts)))
+    return [uuid.UUID(i) for i in result.response["alert_ids"]]
+
+
+async def drain(services, now: datetime | None = None) -> None:
+    worker = CorrelationWorker(services.pool, batch_size=500)
+    while (await worker.run_once(now=now or T0 + timedelta(minutes=1))).alerts:
+        pass
+
+
+async def incidents_of(services, company) -> list[asyncpg.Record]:
+    return await services.pool.fetch(
+        "SELECT * FROM incidents WHERE company_id = $1 ORDER BY first_alert_at, id", company.id
+    )
+
+
+async def test_alerts_of_one_asset_and_signature_from_two_tools_form_one_incident(services, factory):
+    # given a critical asset and alerts from two tools within the window
+    company = await factory.company()
+    await factory.asset(company, "db-01", is_critical=True)
+    await ingest(services, company, alert("db-01", "disk_full", tool=Tool.DATADOG, at=T0),
+                 alert("DB-01", "disk_full", tool=Tool.ZABBIX, at=T0 + timedelta(minutes=4)))
+
+    # when the worker runs
+    await drain(services, now=T0 + timedelta(minutes=5))
+
+    # then there is one incident with both tools and the spec's priority
+    [incident] = await incidents_of(services, company)
+    assert incident["alert_count"] == 2
+    assert sorted(incident["tool_sources"]) == ["datadog", "zabbix"]
+    assert incident["critical_asset"] is True
+    # high 60 + critical 20 + 2 alerts * 2 + two tools 10 - 0 h decay
+    assert incident["priority_score"] == 94.0
+    rows = await services.pool.fetch("SELECT incident_id, correlated_at FROM alerts WHERE company_id = $1", company.id)
+    assert {r["incident_id"] for r in rows} == {incident["id"]}
+    assert all(r["correlated_at"] is not None for r in rows)
+
+
+async def test_window_edges_are_on_event_time(services, factory):
+    # given a 10 minute window and alerts exactly at the edge and just past it
+    company = await factory.company()
+    await ingest(services, company, alert(at=T0), alert(at=T0 + timedelta(minutes=10)))
+    await drain(services)
+    await ingest(services, company, alert(at=T0 + timedelta(minutes=20, microseconds=1)))
+    await drain(services, now=T0 + timedelta(minutes=21))
+
+    # then the edge joins and the later one opens a new incident
+    first, second = await incidents_of(services, company)
+    assert first["alert_count"] == 2
+    assert second["alert_count"] == 1
+    assert second["first_alert_at"] == T0 + timedelta(minutes=20, microseconds=1)
+
+
+async def test_unknown_assets_are_created_as_discovered(services, factory):
+    company = await factory.company()
+    await ingest(services, company, alert("brand-new-host"))
+    await drain(services)
+    asset = await services.pool.fetchrow("SELECT * FROM assets WHERE company_id = $1", company.id)
+    assert asset["name"] == "brand-new-host"
+    assert asset["discovered"] is True
+    [incident] = await incidents_of(services, company)
+    assert incident["asset_id"] == asset["id"]
+
+
+async def test_resolve_messages_resolve_alerts_and_then_the_incident(services, factory):
+    company = await factory.company()
+    await ingest(services, company, alert(fingerprint="fp-a"), alert(fingerprint="fp-b", at=T0 + timedelta(seconds=5)))
+    await drain(services)
+    await ingest(services, company, alert(fingerprint="fp-a", resolved=True, at=T0 + timedelta(minutes=1)))
+    await drain(services)
+    [incident] = await incidents_of(services, company)
+    assert incident["status"] == "NEW"
+    assert incident["active_fingerprints"] == ["fp-b"]
+
+    await ingest(services, company, alert(fingerprint="fp-b", resolved=True, at=T0 + timedelta(minutes=2)))
+    await drain(services)
+    [incident] = await incidents_of(services, company)
+    assert incident["status"] == "RESOLVED"
+    assert incident["resolved_at"] == T0 + timedelta(minutes=2)
+    open_firing = await services.pool.fetchval(
+        "SELECT count(*) FROM alerts WHERE company_id = $1 AND status = 'firing' AND resolved_at IS NULL", company.id
+    )
+    assert open_firing == 0
+
+
+async def test_concurrent_same_key_alerts_from_two_workers_make_one_incident(services, factory):
+    # given many alerts for one key, claimed by two workers at once in small batches
+    company = await factory.company()
+    await ingest(services, company, *[alert(at=T0 + timedelta(seconds=i), fingerprint=f"fp-{i}") for i in range(40)])
+    w1, w2 = CorrelationWorker(services.pool, batch_size=5), CorrelationWorker(services.pool, batch_size=5)
+
+    async def run(worker: CorrelationWorker) -> None:
+        while (await worker.run_once(now=T0 + timedelta(minutes=1))).alerts:
+            pass
+
+    await asyncio.gather(run(w1), run(w2))
+
+    # then exactly one incident counts every alert once
+    [incident] = await incidents_of(services, company)
+    assert incident["alert_count"] == 40
+
+
+async def test_a_crash_mid_batch_loses_nothing_and_counts_nothing_twice(services, factory):
+    company = await factory.company()
+    await ingest(services, company, alert(fingerprint="x1"), alert(fingerprint="x2"))
+
+    class Crash(Exception):
+        pass
+
+    class CrashingWorker(CorrelationWorker):
+        async def _write(self, conn, *args, **kwargs):  # type: ignore[override]
+            await super()._write(conn, *args, **kwargs)
+            raise Crash  # after every write, before commit
+
+    with pytest.raises(Crash):
+        await CrashingWorker(services.pool, batch_size=500).run_once(now=T0)
+    assert await incidents_of(services, company) == []
+    await drain(services)
+    [incident] = await incidents_of(services, company)
+    assert incident["alert_count"] == 2
+
+
+async def test_auto_resolve_closes_quiet_incidents_of_tools_that_never_resolve(services, factory):
+    company = await factory.company(auto_resolve_minutes=30)
+    await ingest(services, company, alert(tool=Tool.SPLUNK), alert("web-02", tool=Tool.DATADOG))
+    await drain(services)
+    sweeper = IncidentSweeper(services.pool)
+    await sweeper.auto_resolve(now=T0 + timedelta(minutes=29))
+    still_open = {i["asset_name"]: i["status"] for i in await incidents_of(services, company)}
+    await sweeper.auto_resolve(now=T0 + timedelta(minutes=31))
+    by_asset = {i["asset_name"]: i for i in await incidents_of(services, company)}
+    assert still_open == {"web-01": "NEW", "web-02": "NEW"}
+    assert by_asset["web-01"]["status"] == "RESOLVED"
+    assert by_asset["web-02"]["status"] == "NEW"  # datadog sends resolves: not auto-resolved
+    kinds = await services.pool.fetch(
+        "SELECT kind FROM incident_events WHERE incident_id = $1 ORDER BY id", by_asset["web-01"]["id"]
+    )
+    assert [k["kind"] for k in kinds][-1] == "AUTO_RESOLVED"
+
+
+async def test_maintenance_window_suppresses_alerts_inside_it(services, factory):
+    company = await factory.company()
+    window_id = uuid.uuid4()
+    await services.pool.execute(
+        "INSERT INTO maintenance_windows (id, company_id, name, starts_at, ends_at, asset_names, signatures) "
+        "VALUES ($1, $2, 'patching', $3, $4, ARRAY['web-01'], '{}')",
+        window_id, company.id, T0, T0 + timedelta(hours=1),
+    )
+    await ingest(services, company, alert("web-01", at=T0 + timedelta(minutes=5)), alert("web-02", at=T0 + timedelta(minutes=5)))
+    await drain(services)
+    [incident] = await incidents_of(services, company)
+    assert incident["asset_name"] == "web-02"
+    suppressed = await services.pool.fetchrow(
+        "SELECT suppressed_by, incident_id, correlated_at FROM alerts WHERE company_id = $1 AND asset_name = 'web-01'",
+        company.id,
+    )
+    assert suppressed["suppressed_by"] == window_id
+    assert suppressed["incident_id"] is None
+    assert suppressed["correlated_at"] is not None
+
+
+async def test_flapping_keeps_one_incident_open_and_marked(services, factory):
+    company = await factory.company(flap_threshold=2)
+    t = T0
+    for _ in range(4):
+        await ingest(services, company, alert(at=t, fingerprint="flappy"))
+        await ingest(services, company, alert(at=t + timedelta(seconds=30), fingerprint="flappy", resolved=True))
+        await drain(services, now=t + timedelta(minutes=1))
+        t += timedelta(minutes=1)
+    [incident] = await incidents_of(services, company)
+    assert incident["flapping"] is True
+    assert incident["status"] != "RESOLVED"
+
+
+async def test_incident_events_are_announced_with_pg_notify(services, factory):
+    company = await factory.company()
+    topic = f"company:{company.id}:incidents"
+    async with services.bus.subscribe({topic}) as sub:
+        await ingest(services, company, alert())
+        await drain(services)
+        event = await asyncio.wait_for(sub.queue.get(), timeout=5)
+    [incident] = await incidents_of(services, company)
+    assert event == {"topic": topic, "kind": "CREATED", "id": str(incident["id"])}
