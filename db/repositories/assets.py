@@ -12,12 +12,14 @@ from sqlalchemy.exc import IntegrityError
 from db.pagination import Page, paginate
 from db.repositories.audit import AuditRepository
 from db.repositories.base import ScopedRepository
-from db.tables import Asset, AssetDependency
+from db.tables import Asset, AssetDependency, Company
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.ids import uuid7
 from domain.rbac import Permission
 
 ASSET_TYPES = ("server", "database", "network", "storage", "application", "container", "cloud", "other")
+MAX_DEPENDENCIES = 100
+MAX_TAGS = 50
 
 
 def asset_snapshot(asset: Asset, depends_on: list[uuid.UUID] | None = None) -> dict[str, Any]:
@@ -34,6 +36,11 @@ def asset_snapshot(asset: Asset, depends_on: list[uuid.UUID] | None = None) -> d
     return snap
 
 
+def _optional_text(value: str | None) -> str | None:
+    value = value.strip() if value is not None else None
+    return value or None
+
+
 def validate_asset_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Check and normalise the writable fields (None values are dropped by the caller)."""
     out = dict(fields)
@@ -44,17 +51,30 @@ def validate_asset_fields(fields: dict[str, Any]) -> dict[str, Any]:
         out["name"] = name
     if "type" in out and out["type"] not in ASSET_TYPES:
         raise InvalidInput(f"must be one of {', '.join(ASSET_TYPES)}", field="type")
-    if out.get("ip_address"):
-        try:
-            out["ip_address"] = str(ipaddress.ip_address(out["ip_address"].strip()))
-        except ValueError as exc:
-            raise InvalidInput("is not a valid IP address", field="ipAddress") from exc
-    if out.get("cloud_instance_id") is not None and len(out["cloud_instance_id"]) > 64:
-        raise InvalidInput("must be at most 64 characters", field="cloudInstanceId")
+    if "ip_address" in out:
+        out["ip_address"] = _optional_text(out["ip_address"])
+        if out["ip_address"] is not None:
+            try:
+                out["ip_address"] = str(ipaddress.ip_address(out["ip_address"][:64]))
+            except ValueError as exc:
+                raise InvalidInput("is not a valid IP address", field="ipAddress") from exc
+    if "cloud_instance_id" in out:
+        out["cloud_instance_id"] = _optional_text(out["cloud_instance_id"])
+        if out["cloud_instance_id"] is not None and len(out["cloud_instance_id"]) > 64:
+            raise InvalidInput("must be at most 64 characters", field="cloudInstanceId")
     if "tags" in out:
         tags = out["tags"]
-        if len(tags) > 50 or any(len(k) > 100 or len(str(v)) > 500 for k, v in tags.items()):
-            raise InvalidInput("at most 50 tags, keys up to 100 and values up to 500 characters", field="tags")
+        if not isinstance(tags, dict):
+            raise InvalidInput("must be a JSON object of key/value pairs", field="tags")
+        if len(tags) > MAX_TAGS or any(
+            not isinstance(v, str | int | float | bool) or len(k) > 100 or len(str(v)) > 500
+            for k, v in tags.items()
+        ):
+            raise InvalidInput(
+                f"at most {MAX_TAGS} tags, keys up to 100 and values (text, number or boolean) up to "
+                "500 characters",
+                field="tags",
+            )
     return out
 
 
@@ -96,11 +116,23 @@ class AssetRepository(ScopedRepository):
             out[dep.asset_id].append(dep.depends_on_id)
         return out
 
+    async def _reaches(self, company_id: uuid.UUID, starts: list[uuid.UUID], target: uuid.UUID) -> bool:
+        """Whether `target` is reachable from any of `starts` along existing dependency edges."""
+        seeds = select(Asset.id.label("id")).where(Asset.id.in_(starts)).cte("reach", recursive=True)
+        step = select(AssetDependency.depends_on_id).join(seeds, AssetDependency.asset_id == seeds.c.id).where(
+            AssetDependency.company_id == company_id
+        )
+        reach = seeds.union(step)  # UNION, not UNION ALL: terminates even on a cyclic graph
+        found = await self.session.execute(select(reach.c.id).where(reach.c.id == target).limit(1))
+        return found.first() is not None
+
     async def _set_dependencies(self, asset: Asset, depends_on: list[uuid.UUID]) -> None:
+        depends_on = list(dict.fromkeys(depends_on))
+        if len(depends_on) > MAX_DEPENDENCIES:
+            raise InvalidInput(f"at most {MAX_DEPENDENCIES} dependencies", field="dependsOn")
         if asset.id in depends_on:
             raise InvalidInput("an asset cannot depend on itself", field="dependsOn")
-        if len(depends_on) > 100:
-            raise InvalidInput("at most 100 dependencies", field="dependsOn")
+        # Only the asset's own company counts: another tenant's asset is "not found", like a random id.
         found = set(
             (
                 await self.session.execute(
@@ -112,9 +144,12 @@ class AssetRepository(ScopedRepository):
             raise NotFound("asset not found", field="dependsOn")
         await self.session.execute(delete(AssetDependency).where(AssetDependency.asset_id == asset.id))
         if depends_on:
+            # Cascading-failure detection walks these edges, so they must stay acyclic.
+            if await self._reaches(asset.company_id, depends_on, asset.id):
+                raise InvalidInput("would create a dependency cycle", field="dependsOn")
             await self.session.execute(
                 insert(AssetDependency),
-                [{"company_id": asset.company_id, "asset_id": asset.id, "depends_on_id": d} for d in set(depends_on)],
+                [{"company_id": asset.company_id, "asset_id": asset.id, "depends_on_id": d} for d in depends_on],
             )
 
     async def _flush(self) -> None:
@@ -124,7 +159,21 @@ class AssetRepository(ScopedRepository):
         except IntegrityError as exc:
             raise Conflict("an asset with this name already exists", field="name", code="DUPLICATE") from exc
 
+    async def _for_update(self, asset_id: uuid.UUID) -> Asset:
+        asset = (await self.session.execute(
+            self.readable(Asset).where(Asset.id == asset_id).with_for_update()
+        )).scalar_one_or_none()
+        if asset is None:
+            raise NotFound("asset not found", field="id")
+        self.require(Permission.ASSET_WRITE, asset.company_id)
+        return asset
+
     async def create(self, company_id: uuid.UUID, fields: dict[str, Any], depends_on: list[uuid.UUID]) -> Asset:
+        company = await self.session.execute(
+            self.scope(select(Company.id), Company.id).where(Company.id == company_id)
+        )
+        if company.first() is None:
+            raise NotFound("company not found", field="companyId")
         self.require(Permission.ASSET_WRITE, company_id)
         fields = validate_asset_fields(fields)
         asset = Asset(id=uuid7(), company_id=company_id, **fields)
@@ -133,17 +182,15 @@ class AssetRepository(ScopedRepository):
         await self._set_dependencies(asset, depends_on)
         await self.session.refresh(asset)
         await self.audit.record("asset.create", "asset", asset.id, company_id=company_id,
-                                after=asset_snapshot(asset, depends_on))
+                                after=asset_snapshot(asset, list(dict.fromkeys(depends_on))))
         return asset
 
     async def update(self, asset_id: uuid.UUID, fields: dict[str, Any], depends_on: list[uuid.UUID] | None) -> Asset:
-        asset = await self.get(asset_id)
-        if asset is None:
-            raise NotFound("asset not found", field="id")
-        self.require(Permission.ASSET_WRITE, asset.company_id)
+        asset = await self._for_update(asset_id)
         before = asset_snapshot(asset, (await self.dependencies([asset.id]))[asset.id])
         for key, value in validate_asset_fields(fields).items():
             setattr(asset, key, value)
+        # An edited discovered asset has been looked at by a person: it is inventory now.
         asset.discovered = False if fields else asset.discovered
         asset.updated_at = func.now()
         await self._flush()
@@ -156,10 +203,7 @@ class AssetRepository(ScopedRepository):
         return asset
 
     async def delete(self, asset_id: uuid.UUID) -> Asset:
-        asset = await self.get(asset_id)
-        if asset is None:
-            raise NotFound("asset not found", field="id")
-        self.require(Permission.ASSET_WRITE, asset.company_id)
+        asset = await self._for_update(asset_id)
         before = asset_snapshot(asset, (await self.dependencies([asset.id]))[asset.id])
         await self.session.delete(asset)
         await self.session.flush()

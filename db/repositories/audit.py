@@ -6,12 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, or_, select
+from sqlalchemy import Select, false, insert, select
 
 from db.pagination import Page, paginate
 from db.repositories.base import ScopedRepository
 from db.tables import AuditEntry
 from domain.rbac import Permission
+
+#: Most rows one export returns (the newest ones); `truncated` tells the caller to narrow the filter.
+EXPORT_LIMIT = 10_000
 
 
 class AuditRepository(ScopedRepository):
@@ -42,23 +45,31 @@ class AuditRepository(ScopedRepository):
             )
         )
 
-    def _filtered(
-        self,
-        company_id: uuid.UUID | None,
-        action: str | None,
-        actor_id: uuid.UUID | None,
-        entity_type: str | None,
-        since: datetime | None,
-        until: datetime | None,
-    ) -> Select[tuple[AuditEntry]]:
+    def can_read(self) -> bool:
+        """Whether the caller may read any of the audit log (technicians may not)."""
+        return self._principal().can(Permission.AUDIT_READ)
+
+    def _readable(self) -> Select[tuple[AuditEntry]]:
         principal = self._principal()
         stmt = select(AuditEntry)
+        if not principal.can(Permission.AUDIT_READ):
+            return stmt.where(false())
         if not principal.all_companies:
             # Company admins read their companies' entries; MSP-level entries stay with MSP admins.
-            allowed = [c for c in principal.company_ids if principal.can(Permission.AUDIT_READ, c)]
+            allowed = principal.companies_with(Permission.AUDIT_READ, principal.company_ids)
             stmt = stmt.where(AuditEntry.company_id.in_(allowed))
-        elif not principal.can(Permission.AUDIT_READ, None):
-            stmt = stmt.where(or_(False))
+        return stmt
+
+    def _filtered(
+        self,
+        company_id: uuid.UUID | None = None,
+        action: str | None = None,
+        actor_id: uuid.UUID | None = None,
+        entity_type: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Select[tuple[AuditEntry]]:
+        stmt = self._readable()
         if company_id is not None:
             stmt = stmt.where(AuditEntry.company_id == company_id)
         if action:
@@ -73,10 +84,17 @@ class AuditRepository(ScopedRepository):
             stmt = stmt.where(AuditEntry.at < until)
         return stmt
 
+    async def get(self, entry_id: int) -> AuditEntry | None:
+        stmt = self._readable().where(AuditEntry.id == entry_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
     async def page(self, *, first: int | None, after: str | None, **filters: Any) -> Page[AuditEntry]:
+        """Newest first."""
         stmt = self._filtered(**filters)
         return await paginate(self.session, stmt, [AuditEntry.at, AuditEntry.id], first=first, after=after)
 
-    async def export(self, limit: int = 50_000, **filters: Any) -> list[AuditEntry]:
-        stmt = self._filtered(**filters).order_by(AuditEntry.at, AuditEntry.id).limit(limit)
-        return list((await self.session.execute(stmt)).scalars())
+    async def export(self, limit: int = EXPORT_LIMIT, **filters: Any) -> tuple[list[AuditEntry], bool]:
+        """The newest `limit` matching entries in chronological order, and whether more matched."""
+        stmt = self._filtered(**filters).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit + 1)
+        rows = list((await self.session.execute(stmt)).scalars())
+        return rows[:limit][::-1], len(rows) > limit

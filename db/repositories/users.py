@@ -6,13 +6,13 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, false, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from db.pagination import Page, paginate
 from db.repositories.audit import AuditRepository
 from db.repositories.base import ScopedRepository
-from db.tables import LoginFailure, Membership, User
+from db.tables import Company, LoginFailure, Membership, User
 from domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from domain.ids import uuid7
 from domain.rbac import Permission, Principal, Role, permission_to_create
@@ -111,16 +111,47 @@ class UserRepository(ScopedRepository):
         role: Role | None = None,
         category: str | None = None,
         company_id: uuid.UUID | None = None,
+        active_only: bool = False,
     ) -> Page[User]:
-        self.require(Permission.USER_READ, company_id, "company") if company_id else None
+        principal = self._principal()
         stmt = self._visible()
+        if company_id is not None:
+            if not principal.can(Permission.USER_READ, company_id):
+                # Another tenant's company filters like a company that does not exist: to nothing.
+                stmt = stmt.where(false())
+            stmt = stmt.where(User.id.in_(select(Membership.user_id).where(Membership.company_id == company_id)))
         if role is not None:
             stmt = stmt.where(User.role == role.value)
         if category:
             stmt = stmt.where(func.lower(User.category) == category.lower())
-        if company_id is not None:
-            stmt = stmt.where(User.id.in_(select(Membership.user_id).where(Membership.company_id == company_id)))
+        if active_only:
+            stmt = stmt.where(User.is_active)
         return await paginate(self.session, stmt, [User.email, User.id], first=first, after=after, descending=False)
+
+    async def authorize_create(self, role: Role, company_ids: list[uuid.UUID]) -> None:
+        """Refuse a user the caller may not create: unknown or foreign companies are NotFound, a role
+        above the caller's PermissionDenied. Checked before anything else about the new user."""
+        principal = self._principal()
+        needed = permission_to_create(role)
+        if role is Role.MSP_ADMIN:
+            if not principal.can(needed):
+                raise PermissionDenied("you do not have permission to create this role", field="role")
+            if company_ids:
+                raise InvalidInput("MSP admins see every company; give no companies", field="companyIds")
+            return
+        visible = set(
+            (
+                await self.session.execute(
+                    self.scope(select(Company.id), Company.id).where(Company.id.in_(company_ids))
+                )
+            ).scalars()
+        )
+        if visible != set(company_ids):
+            raise NotFound("company not found", field="companyIds")
+        if not principal.can(needed) or not all(principal.can(needed, c) for c in company_ids):
+            raise PermissionDenied("you do not have permission to create this role", field="role")
+        if not company_ids:
+            raise InvalidInput("a company admin or technician needs at least one company", field="companyIds")
 
     async def create(
         self,
@@ -134,18 +165,10 @@ class UserRepository(ScopedRepository):
         on_call: bool = False,
         audit: bool = True,
     ) -> User:
-        principal = self.principal
-        if principal is not None:
-            needed = permission_to_create(role)
-            if role is Role.MSP_ADMIN:
-                self.require(needed, None)
-            else:
-                if not company_ids:
-                    raise InvalidInput("a company admin or technician needs at least one company",
-                                       field="companyIds")
-                for cid in company_ids:
-                    self.require(needed, cid)
-        if role is Role.MSP_ADMIN and company_ids:
+        company_ids = list(dict.fromkeys(company_ids))
+        if self.principal is not None:
+            await self.authorize_create(role, company_ids)
+        elif role is Role.MSP_ADMIN and company_ids:
             raise InvalidInput("MSP admins see every company; give no companies", field="companyIds")
         user = User(id=uuid7(), email=email, name=name, password_hash=password_hash, role=role.value,
                     category=category, on_call=on_call)
@@ -163,6 +186,7 @@ class UserRepository(ScopedRepository):
             raise Conflict("a user with this email already exists", field="email", code="DUPLICATE") from exc
         await self.session.refresh(user)
         if audit:
+            # One entry per company, so each company's admins see who joined their company.
             for cid in company_ids or [None]:
                 await self.audit.record("user.create", "user", user.id, company_id=cid,
                                         after=user_snapshot(user, company_ids))

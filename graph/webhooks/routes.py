@@ -55,7 +55,7 @@ class WebhookEndpoint:
     def __init__(self, settings: Any) -> None:
         self.settings = settings
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         tool_name = request.path_params.get("tool", "alerts")
         tool = Tool.GENERIC if tool_name == "alerts" else _tool(tool_name)
         if tool is None:
@@ -137,6 +137,6 @@ def _tool(name: str) -> Tool | None:
 def webhook_routes(settings: Any) -> list[Route]:
     endpoint = WebhookEndpoint(settings)
     return [
-        Route("/api/webhooks/alerts", endpoint, methods=["POST"]),
-        Route("/api/webhooks/{tool}", endpoint, methods=["POST"]),
+        Route("/api/webhooks/alerts", endpoint.handle, methods=["POST"]),
+        Route("/api/webhooks/{tool}", endpoint.handle, methods=["POST"]),
     ]

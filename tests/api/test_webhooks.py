@@ -1,0 +1,234 @@
+"""The webhook edge end to end: authentication, HMAC, idempotency, limits, and that refusals store nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import orjson
+import pytest
+
+from domain.signing import sign
+
+URL = "/api/webhooks/alerts"
+
+
+def one(**overrides):
+    return {"asset_name": "web-01", "signature": "high_cpu", "severity": "high", "message": "CPU at 97%"} | overrides
+
+
+async def count_alerts(services, company) -> int:
+    return await services.pool.fetchval("SELECT count(*) FROM alerts WHERE company_id = $1", company.id)
+
+
+async def post(client, company, payload, *, headers=None, url=URL, raw: bytes | None = None):
+    body = raw if raw is not None else orjson.dumps(payload)
+    h = {"content-type": "application/json", "x-api-key": company.api_key} | (headers or {})
+    return await client.post(url, content=body, headers=h)
+
+
+def signed_headers(company, body: bytes, ts: int | None = None) -> dict[str, str]:
+    ts = int(time.time()) if ts is None else ts
+    return {"x-timestamp": str(ts), "x-signature": sign(company.hmac_secret.encode(), ts, body)}
+
+
+async def enable_hmac(factory, company):
+    async with factory.uow() as uow:
+        await uow.companies.set_webhook_security(company.id, True, False)
+
+
+async def test_a_single_alert_is_committed_before_the_202(client, factory, services):
+    company = await factory.company()
+    resp = await post(client, company, one(tags={"env": "prod"}, timestamp="2026-11-27T10:00:00Z"))
+    assert resp.status_code == 202
+    body = resp.json()
+    assert body["status"] == "received"
+    [alert_id] = body["alert_ids"]
+    row = await services.pool.fetchrow("SELECT * FROM alerts WHERE id = $1", uuid.UUID(alert_id))
+    assert row["company_id"] == company.id
+    assert (row["asset_name"], row["signature"], row["severity"], row["status"]) == ("web-01", "high_cpu", "high", "firing")
+    assert orjson.loads(row["raw"])["message"] == "CPU at 97%"
+    assert orjson.loads(row["tags"])["env"] == "prod"
+
+
+async def test_a_batch_of_alerts_and_the_api_key_query_parameter(client, factory, services):
+    company = await factory.company()
+    payload = {"alerts": [one(asset_name=f"web-{i}") for i in range(25)]}
+    resp = await client.post(f"{URL}?api_key={company.api_key}", content=orjson.dumps(payload),
+                             headers={"content-type": "application/json"})
+    assert resp.status_code == 202
+    assert len(resp.json()["alert_ids"]) == 25
+    assert await count_alerts(services, company) == 25
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "error"),
+    [
+        ({"x-api-key": ""}, 401, "missing API key: send the X-API-Key header or the api_key query parameter"),
+        ({"x-api-key": "aw_not-a-real-key"}, 401, "invalid API key"),
+        ({"content-type": "text/xml"}, 415, "Content-Type must be application/json"),
+    ],
+)
+async def test_unauthenticated_or_wrong_type_requests_store_nothing(client, factory, services, headers, status, error):
+    company = await factory.company()
+    resp = await post(client, company, one(), headers=headers)
+    assert resp.status_code == status
+    assert resp.json()["error"] == error
+    assert await count_alerts(services, company) == 0
+
+
+async def test_oversized_body_is_413_and_stores_nothing(client, factory, services):
+    company = await factory.company()
+    big = orjson.dumps({"alerts": [one(message="x" * 3000) for _ in range(400)]})
+    assert len(big) > 1024 * 1024
+    resp = await post(client, company, None, raw=big)
+    assert resp.status_code == 413
+    assert await count_alerts(services, company) == 0
+
+
+async def test_malformed_json_is_400(client, factory, services):
+    company = await factory.company()
+    resp = await post(client, company, None, raw=b'{"asset_name": ')
+    assert resp.status_code == 400
+    assert resp.json() == {"error": "request body is not valid JSON"}
+    assert await count_alerts(services, company) == 0
+
+
+async def test_invalid_payload_is_422_with_every_failing_field_and_stores_nothing(client, factory, services):
+    company = await factory.company()
+    payload = {"alerts": [one(), one(severity="apocalyptic"), {"asset_name": "x"}]}
+    resp = await post(client, company, payload)
+    assert resp.status_code == 422
+    body = resp.json()
+    assert body["error"] == "invalid payload"
+    fields = [e["field"] for e in body["errors"]]
+    assert "alerts.1.severity" in fields
+    assert {"alerts.2.signature", "alerts.2.severity", "alerts.2.message"} <= set(fields)
+    assert await count_alerts(services, company) == 0
+
+
+async def test_unknown_tool_is_404(client, factory):
+    company = await factory.company()
+    resp = await post(client, company, one(), url="/api/webhooks/nagios2")
+    assert resp.status_code == 404
+    assert resp.json()["error"] == "unknown integration 'nagios2'"
+
+
+async def test_hmac_good_signature_is_accepted(client, factory, services):
+    company = await factory.company()
+    await enable_hmac(factory, company)
+    body = orjson.dumps(one())
+    resp = await post(client, company, None, raw=body, headers=signed_headers(company, body))
+    assert resp.status_code == 202
+    assert await count_alerts(services, company) == 1
+
+
+@pytest.mark.parametrize(
+    ("mutate", "error"),
+    [
+        (lambda h, b: {}, "X-Timestamp header is required when HMAC signing is enabled"),
+        (lambda h, b: {"x-timestamp": h["x-timestamp"]}, "X-Signature header is required when HMAC signing is enabled"),
+        (lambda h, b: h | {"x-signature": "sha256=" + "0" * 64}, "X-Signature does not match the request body"),
+        (lambda h, b: h | {"x-signature": "md5=abc"}, "X-Signature must be 'sha256=<64 hex digits>'"),
+        (lambda h, b: h | {"x-timestamp": "yesterday"}, "X-Timestamp must be unix seconds"),
+    ],
+)
+async def test_hmac_bad_signatures_are_403_and_store_nothing(client, factory, services, mutate, error):
+    company = await factory.company()
+    await enable_hmac(factory, company)
+    body = orjson.dumps(one())
+    resp = await post(client, company, None, raw=body, headers=mutate(signed_headers(company, body), body))
+    assert resp.status_code == 403
+    assert resp.json() == {"error": error}
+    assert await count_alerts(services, company) == 0
+
+
+async def test_hmac_expired_timestamp_is_403(client, factory, services):
+    company = await factory.company()
+    await enable_hmac(factory, company)
+    body = orjson.dumps(one())
+    resp = await post(client, company, None, raw=body, headers=signed_headers(company, body, int(time.time()) - 301))
+    assert resp.status_code == 403
+    assert resp.json() == {"error": "X-Timestamp is more than 300 seconds away from server time"}
+    assert await count_alerts(services, company) == 0
+
+
+async def test_hmac_signature_made_with_the_old_secret_fails_after_rotation(client, factory, services):
+    company = await factory.company()
+    await enable_hmac(factory, company)
+    async with factory.uow() as uow:
+        await uow.companies.set_webhook_security(company.id, None, True)
+        await uow.notify("system:companies", {"kind": "credentials", "id": str(company.id)})
+    await asyncio.sleep(0.2)  # the NOTIFY reaches the key cache
+    body = orjson.dumps(one())
+    resp = await post(client, company, None, raw=body, headers=signed_headers(company, body))
+    assert resp.status_code == 403
+    assert await count_alerts(services, company) == 0
+
+
+async def test_a_replayed_signed_request_is_409(client, factory, services):
+    company = await factory.company()
+    await enable_hmac(factory, company)
+    body = orjson.dumps(one())
+    headers = signed_headers(company, body)
+    first = await post(client, company, None, raw=body, headers=headers)
+    replay = await post(client, company, None, raw=body, headers=headers)
+    other_delivery = await post(client, company, None, raw=body, headers=headers | {"x-delivery-id": "new-id"})
+    assert first.status_code == 202
+    assert replay.status_code == 409
+    assert replay.json() == {"error": "this signed request was already accepted (replay)"}
+    assert other_delivery.status_code == 409
+    assert await count_alerts(services, company) == 1
+
+
+async def test_a_repeated_delivery_id_returns_the_first_answer_and_stores_nothing(client, factory, services):
+    company = await factory.company()
+    first = await post(client, company, one(), headers={"x-delivery-id": "delivery-1"})
+    again = await post(client, company, one(message="changed"), headers={"x-delivery-id": "delivery-1"})
+    assert first.status_code == 202
+    assert again.status_code == 200
+    assert again.headers["idempotent-replay"] == "true"
+    assert again.json() == first.json()
+    assert await count_alerts(services, company) == 1
+
+
+async def test_concurrent_repeats_of_one_delivery_store_one_copy(client, factory, services):
+    company = await factory.company()
+    payload = {"alerts": [one(asset_name=f"h{i}") for i in range(3)]}
+    responses = await asyncio.gather(
+        *[post(client, company, payload, headers={"x-delivery-id": "storm"}) for _ in range(20)]
+    )
+    assert sorted(r.status_code for r in responses) == [200] * 19 + [202]
+    assert len({r.text for r in responses}) == 1
+    assert await count_alerts(services, company) == 3
+
+
+async def test_rate_limit_answers_429_with_retry_after_and_stores_nothing(client, factory, services):
+    company = await factory.company(rate_limit_per_second=0.5, rate_limit_burst=3)
+    statuses = [(await post(client, company, one(asset_name=f"h{i}"))).status_code for i in range(3)]
+    limited = await post(client, company, one(asset_name="h-over"))
+    assert statuses == [202, 202, 202]
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "2"
+    assert limited.json() == {"error": "rate limit exceeded", "retry_after": 2}
+    assert await count_alerts(services, company) == 3
+
+
+async def test_a_batch_larger_than_the_burst_is_refused_whole(client, factory, services):
+    company = await factory.company(rate_limit_per_second=1, rate_limit_burst=5)
+    resp = await post(client, company, {"alerts": [one(asset_name=f"h{i}") for i in range(6)]})
+    assert resp.status_code == 429
+    assert await count_alerts(services, company) == 0
+
+
+async def test_a_rotated_api_key_stops_working(client, factory, services, gql):
+    company = await factory.company()
+    assert (await post(client, company, one())).status_code == 202
+    async with factory.uow() as uow:
+        await uow.companies.rotate_api_key(company.id)
+        await uow.notify("system:companies", {"kind": "credentials", "id": str(company.id)})
+    await asyncio.sleep(0.2)
+    resp = await post(client, company, one())
+    assert resp.status_code == 401
+    assert await count_alerts(services, company) == 1
