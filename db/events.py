@@ -85,12 +85,14 @@ class EventBus:
         backoff = 0.2
         while not self._closing:
             try:
+                lost = asyncio.Event()
                 self._conn = await asyncpg.connect(self._dsn)
+                self._conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await self._conn.add_listener(CHANNEL, self._on_notify)
                 self._ready.set()
                 backoff = 0.2
-                while not self._conn.is_closed():
-                    await asyncio.sleep(1)
+                await lost.wait()
+                log.warning("event bus connection closed; reconnecting")
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -83,8 +83,7 @@ class AlertWriter:
 
     async def stop(self) -> None:
         # Let queued requests finish first: they are waiting for an answer.
-        while not self._queue.empty():
-            await asyncio.sleep(0.01)
+        await self._queue.join()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -114,6 +113,9 @@ class AlertWriter:
                 for req in batch:
                     if req.future and not req.future.done():
                         req.future.set_exception(exc)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
 
     async def _commit_with_retry(self, batch: list[IngestRequest]) -> None:
         for attempt in range(5):

@@ -31,12 +31,12 @@ def _print_demo(creds: Any) -> None:
 
 
 async def _with_uow(settings: Settings, fn: Any) -> Any:
+    import anyio
+
     from db.migrate import upgrade_to_head
     from db.uow import UnitOfWork
     from domain.rbac import SYSTEM
     from graph.services import build_services, resolve_database_url
-
-    import anyio
 
     url = await anyio.to_thread.run_sync(resolve_database_url, settings)
     await anyio.to_thread.run_sync(upgrade_to_head, url)

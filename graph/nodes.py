@@ -2,29 +2,41 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import strawberry
 
 from graph.core import parse_global_id, require_principal
 
+#: Node types keyed by an integer (identity column) rather than a UUID.
+INTEGER_KEYED = frozenset({"AuditEntry"})
+
+
+def _key(kind: str, raw: str) -> uuid.UUID | int | None:
+    if kind in INTEGER_KEYED:
+        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
 
 async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
-    from graph.platform.types import asset_type, company_type, user_type
+    from graph.platform.types import asset_type, audit_type, company_type, user_type
 
     require_principal(info)
     kind, raw = parse_global_id(global_id)
-    import uuid
-
-    try:
-        key = uuid.UUID(raw)
-    except ValueError:
+    key = _key(kind, raw)
+    if key is None:
         return None
     uow = await info.context.read()
     resolvers = {
         "Company": (uow.companies.get, company_type),
         "Asset": (uow.assets.get, asset_type),
         "User": (uow.users.get, user_type),
+        # Scoped like `auditLog`: company admins see their companies' entries, technicians none.
+        "AuditEntry": (uow.audit.get, audit_type),
     }
     resolvers.update(getattr(uow, "node_resolvers", lambda: {})())
     entry = resolvers.get(kind)

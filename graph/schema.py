@@ -16,6 +16,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
+from domain.errors import DomainError
 from graph.core import Node, PublicError
 from graph.platform.schema import PlatformMutation, PlatformQuery
 from graph.platform.types import Asset, AuditEntry, Company, User
@@ -45,6 +46,10 @@ def _should_mask(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None or isinstance(original, PublicError):
         return False  # GraphQL validation / parse errors and our public errors are safe to show
+    if isinstance(original, DomainError):
+        # A rule refused a query argument (bad cursor, page size...): say which, with its code.
+        error.extensions = {**(error.extensions or {}), "code": original.code, "field": original.field}
+        return False
     log.error("internal error in GraphQL operation", exc_info=original)
     return True
 

@@ -19,6 +19,7 @@ from domain.normalizers.base import (
     hashed_fingerprint,
     make_alert,
     read_batch,
+    read_tags,
     severity_named,
     strip_bracket_prefix,
     tool_fingerprint,
@@ -74,7 +75,7 @@ def _alert(fields: Fields, ctx: NormalizeContext, tool: Tool, batch: _Batch) -> 
     before = errors.count
     labels = fields.sub("labels", required=True)
     annotations = fields.sub("annotations")
-    tags = fields.tags("labels")
+    tags = read_tags(labels.data, labels.path, errors) if labels.valid else {}
     asset_name = labels.first_text(ASSET_LABELS, required=True, max_len=MAX_ASSET_NAME)
     before_signature = errors.count
     signature = labels.text("alertname", max_len=MAX_SIGNATURE) or batch.title_signature

@@ -98,11 +98,13 @@ class Fields:
     @classmethod
     def of(cls, value: Any, path: str, errors: FieldErrors, *, required: bool = True) -> Fields:
         """An object field: reports `is required` when missing, `must be an object` when not one."""
-        if value is None:
+        if not path and not isinstance(value, dict):
+            errors.add(ROOT, "must be a JSON object")
+        elif value is None:
             if required:
                 errors.add(path, "is required")
         elif not isinstance(value, dict):
-            errors.add(path, "must be a JSON object" if not path else "must be an object")
+            errors.add(path, "must be an object")
         return cls(value, path, errors)
 
     @classmethod
@@ -320,15 +322,21 @@ def unresolved_to_missing(payload: Mapping[str, Any], pattern: re.Pattern[str]) 
     }
 
 
-_BRACKET_PREFIX = re.compile(r"^(\s*\[[^\]]*\])+\s*")
+# The state prefixes tools put in titles: Datadog `[P2] [Triggered on {host:a}]`, `[Recovered]`,
+# `[Re-Warn]`, `[No Data]`...; Grafana `[FIRING:2]`, `[RESOLVED]`.
+_STATE_PREFIX = re.compile(
+    r"^(\s*\[(?:P[1-5]|(?:Re-)?Triggered|Recovered|(?:Re-)?Warn|(?:Re-)?No Data|Renotify|"
+    r"FIRING(?::\d+)?|RESOLVED(?::\d+)?)(?: on [^\]]*)?\])+\s*",
+    re.IGNORECASE,
+)
 
 
 def strip_bracket_prefix(title: str | None) -> str | None:
-    """`[Triggered on {host:a}] Disk full` -> `Disk full`: the prefixes change between firing and
-    resolve messages, so they must not be part of a signature."""
+    """`[Triggered on {host:a}] Disk full` -> `Disk full`: the state prefixes change between firing
+    and resolve messages, so they must not be part of a signature. Other brackets stay."""
     if title is None:
         return None
-    return _BRACKET_PREFIX.sub("", title).strip() or None
+    return _STATE_PREFIX.sub("", title).strip() or None
 
 
 def severity_named(word: str | None) -> Severity | None:

@@ -46,7 +46,7 @@ def normalize(payload: Any, ctx: NormalizeContext) -> list[NormalizedAlert]:
         return []  # a subscription (un)confirmation is not an alert
     errors = FieldErrors()
     envelope = Fields(payload, "", errors)
-    alarm = Fields.of(_alarm_json(envelope), "Message", errors)
+    alarm = Fields(_alarm_json(envelope), "Message", errors)
     errors.raise_if_any()
     signature = alarm.text("AlarmName", required=True, max_len=MAX_SIGNATURE)
     description = alarm.text("AlarmDescription", max_len=MAX_MESSAGE)

@@ -31,8 +31,8 @@ def normalize(payload: Any, ctx: NormalizeContext) -> list[NormalizedAlert]:
     errors.raise_if_any()
     action = root.choice("event_action", _ACTIONS, required=True)
     dedup_key = root.text("dedup_key", required=action == "resolve", max_len=MAX_ASSET_NAME, numbers=True)
-    if action == "acknowledge":
-        errors.raise_if_any()
+    if action is None or action == "acknowledge":
+        errors.raise_if_any()  # without a valid action, nothing else can be judged
         return []  # acknowledging is a person's action on an alert, not a new alert state
     resolving = action == "resolve"
     # A trigger must describe the alert; a resolve only names it by dedup_key, and its payload (which
@@ -50,8 +50,6 @@ def normalize(payload: Any, ctx: NormalizeContext) -> list[NormalizedAlert]:
     event_class = details.text("class")
     client = root.text("client")
     errors.raise_if_any()
-    if action is None:
-        return []  # unreachable: reported above
     signature = event_class or component or (summary[:MAX_SIGNATURE].strip() if summary else None)
     asset_name = source or UNKNOWN
     signature = signature or UNKNOWN

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
 import strawberry
 
 from adapters.crypto import DUMMY_PASSWORD_HASH, hash_password, verify_password
-from domain.errors import DomainError, InvalidInput, PermissionDenied
+from domain.errors import InvalidInput, PermissionDenied
 from domain.passwords import check_password, normalize_email
-from graph.core import USER_ERRORS_DESCRIPTION, ErrorCode, UserError, mutate, require_principal, user_error
+from graph.core import USER_ERRORS_DESCRIPTION, ErrorCode, UserError, mutate, require_principal
 from graph.platform.types import User, user_type
 
 

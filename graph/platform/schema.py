@@ -5,9 +5,12 @@ from __future__ import annotations
 import strawberry
 
 from graph.core import Connection
+from graph.platform import assets as assets_api
+from graph.platform import audit as audit_api
 from graph.platform import auth as auth_api
 from graph.platform import companies as companies_api
-from graph.platform.types import Company, User
+from graph.platform import users as users_api
+from graph.platform.types import AuditEntry, Company, User
 
 
 @strawberry.type
@@ -15,6 +18,10 @@ class PlatformQuery:
     me: User = strawberry.field(resolver=auth_api.me, description="The signed-in user.")
     companies: Connection[Company] = strawberry.field(resolver=companies_api.companies, description="Companies the caller may see, by name.")
     company: Company | None = strawberry.field(resolver=companies_api.company, description="One company by global ID (null if it does not exist or is not yours).")
+    users: Connection[User] = strawberry.field(resolver=users_api.users, description="Users the caller may see (MSP admins: all; others: members of their companies), by email.")
+    technicians: Connection[User] = strawberry.field(resolver=users_api.technicians, description="Active technicians the caller may see, by email.")
+    audit_log: Connection[AuditEntry] = strawberry.field(resolver=audit_api.audit_log, description="Accepted changes, newest first (admins; technicians get PERMISSION_DENIED).")
+    audit_log_export: audit_api.AuditLogExport = strawberry.field(resolver=audit_api.audit_log_export, description="The audit log as a CSV or JSON file (admins; technicians get PERMISSION_DENIED).")
 
 
 @strawberry.type
@@ -27,3 +34,7 @@ class PlatformMutation:
     company_api_key_rotate: companies_api.CompanyApiKeyRotatePayload = strawberry.mutation(resolver=companies_api.company_api_key_rotate, description="Replace a company's webhook API key; the old one stops working.")
     company_webhook_security_update: companies_api.CompanyWebhookSecurityUpdatePayload = strawberry.mutation(resolver=companies_api.company_webhook_security_update, description="Turn HMAC signing on or off, or rotate the HMAC secret.")
     company_rate_limit_update: companies_api.CompanyPayload = strawberry.mutation(resolver=companies_api.company_rate_limit_update, description="Change a company's webhook rate limit.")
+    asset_create: assets_api.AssetCreatePayload = strawberry.mutation(resolver=assets_api.asset_create, description="Add an asset to a company (MSP admins, the company's admins).")
+    asset_update: assets_api.AssetUpdatePayload = strawberry.mutation(resolver=assets_api.asset_update, description="Change an asset or its dependencies (MSP admins, the company's admins).")
+    asset_delete: assets_api.AssetDeletePayload = strawberry.mutation(resolver=assets_api.asset_delete, description="Delete an asset and its dependency edges (MSP admins, the company's admins).")
+    user_create: users_api.UserCreatePayload = strawberry.mutation(resolver=users_api.user_create, description="Create a user: MSP admins create anyone; company admins create company admins and technicians of their own companies.")

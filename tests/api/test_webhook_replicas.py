@@ -3,56 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 
-from tests.conftest import TEST_SECRETS
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.live import live_servers
 
 
 @pytest.fixture(scope="module")
 def two_servers(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
-    home = tmp_path_factory.mktemp("replicas")
-    env = os.environ | TEST_SECRETS | {"DATABASE_URL": database_url, "ALERTWHISPERER_HOME": str(home),
-                                       "ALERTWHISPERER_WORKERS": "0", "ALERTWHISPERER_LOG_LEVEL": "WARNING"}
-    procs, urls = [], []
-    for _ in range(2):
-        port = _free_port()
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "graph.asgi:app", "--port", str(port), "--no-access-log"],
-            env=env, cwd=Path(__file__).resolve().parents[2], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        ))
-        urls.append(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 30
-    for url in urls:
-        while True:
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.1)
-    yield urls
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        p.wait(timeout=10)
+    with live_servers(database_url, tmp_path_factory.mktemp("replicas"), count=2) as urls:
+        yield urls
 
 
 async def test_rate_limit_holds_across_two_server_processes(two_servers, factory, services):

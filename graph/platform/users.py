@@ -1,0 +1,147 @@
+"""User queries and `userCreate`: who may create whom follows the role matrix in domain/rbac.py."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import anyio
+import strawberry
+
+from adapters.crypto import hash_password
+from domain.alerts import Category
+from domain.errors import DomainError, InvalidInput, NotFound
+from domain.passwords import check_password, normalize_email
+from domain.rbac import Role as DomainRole
+from graph.core import (
+    AFTER_DESCRIPTION,
+    FIRST_DESCRIPTION,
+    USER_ERRORS_DESCRIPTION,
+    Connection,
+    PageInfo,
+    PublicError,
+    UserError,
+    connection,
+    from_global_id,
+    mutate,
+    require_principal,
+)
+from graph.platform.types import Role, User, user_type
+
+MAX_COMPANIES = 100
+MAX_FILTER_TEXT = 200
+
+
+@contextlib.contextmanager
+def domain_errors_as_graphql() -> Iterator[None]:
+    """In queries (which have no `userErrors`), a refused argument becomes a typed GraphQL error."""
+    try:
+        yield
+    except DomainError as exc:
+        error = PublicError(f"{exc.field}: {exc.message}" if exc.field else exc.message, exc.code)
+        if error.extensions is not None and exc.field:
+            error.extensions["field"] = exc.field
+        raise error from exc
+
+
+def empty_connection() -> Connection[Any]:
+    return Connection(edges=[], page_info=PageInfo(has_next_page=False, has_previous_page=False,
+                                                   start_cursor=None, end_cursor=None))
+
+
+def check_category(category: str | None, field: str = "category") -> str | None:
+    """The canonical spelling of a technician category (`network` -> `Network`), or None."""
+    if category is None or not category.strip():
+        return None
+    by_lower = {c.value.lower(): c.value for c in Category}
+    canonical = by_lower.get(category.strip().lower()) if len(category) <= MAX_FILTER_TEXT else None
+    if canonical is None:
+        raise InvalidInput(f"must be one of {', '.join(c.value for c in Category)}", field=field)
+    return canonical
+
+
+def _company_filter(company_id: strawberry.ID | None) -> uuid.UUID | None:
+    return from_global_id(company_id, "Company", field="companyId") if company_id is not None else None
+
+
+async def _user_page(
+    info: strawberry.Info, *, first: int | None, after: str | None, role: DomainRole | None,
+    category: str | None, company_id: strawberry.ID | None, active_only: bool,
+) -> Connection[User]:
+    require_principal(info)
+    with domain_errors_as_graphql():
+        category = check_category(category)
+        try:
+            company = _company_filter(company_id)
+        except NotFound:
+            return empty_connection()  # a malformed ID names no company: nothing matches
+        page = await (await info.context.read()).users.page(
+            first=first, after=after, role=role, category=category, company_id=company, active_only=active_only
+        )
+    return connection(page, user_type)
+
+
+async def users(
+    info: strawberry.Info,
+    first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
+    after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
+    role: Annotated[Role | None, strawberry.argument(description="Only users of this role.")] = None,
+    category: Annotated[str | None, strawberry.argument(description="Only users of this skill category (Network, Database, ...).")] = None,
+    company_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only members of this company.")] = None,
+) -> Connection[User]:
+    return await _user_page(info, first=first, after=after, role=DomainRole(role.value) if role else None,
+                            category=category, company_id=company_id, active_only=False)
+
+
+async def technicians(
+    info: strawberry.Info,
+    category: Annotated[str | None, strawberry.argument(description="Only technicians of this skill category (Network, Database, ...).")] = None,
+    company_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only technicians working for this company.")] = None,
+    first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
+    after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
+) -> Connection[User]:
+    return await _user_page(info, first=first, after=after, role=DomainRole.TECHNICIAN, category=category,
+                            company_id=company_id, active_only=True)
+
+
+@strawberry.input(description="A new user. MSP admins create anyone; company admins create company admins and technicians of their own companies.")
+class UserCreateInput:
+    email: str = strawberry.field(description="Sign-in email, unique.")
+    name: str = strawberry.field(description="Display name (1-120 characters).")
+    password: str = strawberry.field(description="Initial password: at least 8 characters with letters and digits.")
+    role: Role = strawberry.field(description="The new user's role.")
+    company_ids: list[strawberry.ID] = strawberry.field(default_factory=list, description="Companies the user works for (at most 100; none for MSP admins).")
+    category: str | None = strawberry.field(default=None, description="Technician skill category: Network, Database, Server, Storage, Security, Application, Cloud or Other.")
+    on_call: bool = strawberry.field(default=False, description="Whether the technician is on call.")
+
+
+@strawberry.type(description="Result of `userCreate`.")
+class UserCreatePayload:
+    user: User | None = strawberry.field(default=None, description="The new user.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
+
+
+async def user_create(info: strawberry.Info, input: UserCreateInput) -> UserCreatePayload:
+    rounds = info.context.services.settings.bcrypt_rounds
+
+    async def work(uow: Any) -> dict[str, Any]:
+        if len(input.company_ids) > MAX_COMPANIES:
+            raise InvalidInput(f"at most {MAX_COMPANIES} companies", field="companyIds")
+        company_ids = list(dict.fromkeys(from_global_id(c, "Company", field="companyIds") for c in input.company_ids))
+        role = DomainRole(input.role.value)
+        # Who may be created is decided before anything about the new user is looked at.
+        await uow.users.authorize_create(role, company_ids)
+        name = input.name.strip()
+        if not name or len(name) > 120:
+            raise InvalidInput("must be 1 to 120 characters", field="name")
+        email = normalize_email(input.email)
+        check_password(input.password)
+        category = check_category(input.category)
+        password_hash = await anyio.to_thread.run_sync(hash_password, input.password, rounds)
+        row = await uow.users.create(email=email, name=name, password_hash=password_hash, role=role,
+                                     company_ids=company_ids, category=category, on_call=input.on_call)
+        return {"user": user_type(row)}
+
+    return await mutate(info, work, UserCreatePayload)
