@@ -65,6 +65,14 @@ INSERT INTO assets (id, company_id, name, discovered, type)
 SELECT id, company_id, name, true, 'other' FROM unnest($1::uuid[], $2::uuid[], $3::varchar[]) k(id, company_id, name)
 ON CONFLICT DO NOTHING
 """
+OPEN_BY_FINGERPRINT = """
+SELECT DISTINCT ON (i.company_id, k.fingerprint) i.company_id, k.fingerprint, i.correlation_key, i.asset_id,
+       i.critical_asset
+FROM incidents i JOIN unnest($1::uuid[], $2::varchar[]) k(company_id, fingerprint)
+  ON i.company_id = k.company_id AND i.active_fingerprints @> ARRAY[k.fingerprint]::varchar[]
+WHERE i.status <> 'RESOLVED'
+ORDER BY i.company_id, k.fingerprint, i.last_alert_at DESC
+"""
 LOCK_KEYS = "SELECT pg_advisory_xact_lock(hashtextextended(x, 0)) FROM unnest($1::text[]) x"
 _INCIDENT_FIELDS = (
     "id", "company_id", "correlation_key", "asset_id", "asset_name", "signature", "status", "severity", "category",
@@ -203,12 +211,23 @@ class CorrelationWorker:
         for w in await conn.fetch(WINDOWS, company_ids, earliest, latest_time):
             windows[w["company_id"]].append(window_from_row(w))
         assets = await self._assets(conn, rows)
+        # A resolve closes the open alert with its fingerprint even when it names the asset differently
+        # (or not at all, like a PagerDuty resolve that carries only the dedup key).
+        resolves = [(r["company_id"], r["fingerprint"]) for r in rows if r["status"] == "resolved"]
+        open_by_fp: dict[tuple[uuid.UUID, str], Any] = {}
+        if resolves:
+            for o in await conn.fetch(OPEN_BY_FINGERPRINT, *map(list, zip(*resolves, strict=True))):
+                open_by_fp[(o["company_id"], o["fingerprint"])] = o
 
         pending: dict[uuid.UUID, list[PendingAlert]] = defaultdict(list)
-        asset_of: dict[uuid.UUID, uuid.UUID] = {}
+        asset_of: dict[uuid.UUID, uuid.UUID | None] = {}
         suppressed: dict[uuid.UUID, uuid.UUID] = {}
         for r in rows:
             asset_id, critical = assets[r["id"]]
+            key = correlation_key(str(asset_id) if asset_id else r["asset_name"], r["signature"])
+            match = open_by_fp.get((r["company_id"], r["fingerprint"])) if r["status"] == "resolved" else None
+            if match is not None:
+                key, asset_id, critical = match["correlation_key"], match["asset_id"], match["critical_asset"]
             asset_of[r["id"]] = asset_id
             if r["status"] == "firing" and windows.get(r["company_id"]):
                 window = suppressing_window(windows[r["company_id"]], r["asset_name"], r["signature"], r["event_time"])
@@ -217,7 +236,7 @@ class CorrelationWorker:
                     continue
             pending[r["company_id"]].append(
                 PendingAlert(
-                    id=r["id"], key=correlation_key(str(asset_id), r["signature"]), asset_id=asset_id,
+                    id=r["id"], key=key, asset_id=asset_id,
                     asset_name=r["asset_name"], signature=r["signature"], severity=Severity(r["severity"]),
                     category=Category(r["category"]), tool=r["tool"], event_time=r["event_time"],
                     resolved=r["status"] == "resolved", fingerprint=r["fingerprint"], critical_asset=critical,
@@ -241,8 +260,13 @@ class CorrelationWorker:
         await self._write(conn, results, asset_of, suppressed, now, stats)
         return stats
 
-    async def _assets(self, conn: asyncpg.Connection, rows: list[Any]) -> dict[uuid.UUID, tuple[uuid.UUID, bool]]:
-        """Map each alert to (asset id, critical), creating discovered assets for unknown names."""
+    async def _assets(
+        self, conn: asyncpg.Connection, rows: list[Any]
+    ) -> dict[uuid.UUID, tuple[uuid.UUID | None, bool]]:
+        """Map each alert to (asset id, critical), creating discovered assets for unknown names.
+
+        Only firing alerts create assets: a resolve naming an unknown asset gets (None, False).
+        """
         by_ref: dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, bool]] = {}
         refs = []
         for r in rows:
@@ -258,7 +282,7 @@ class CorrelationWorker:
         missing = {}
         for r in rows:
             key = (r["company_id"], r["asset_name"].lower())
-            if key not in by_name and key not in missing:
+            if key not in by_name and key not in missing and r["status"] == "firing":
                 missing[key] = (uuid7(), r["company_id"], r["asset_name"])
         if missing:
             values = sorted(missing.values(), key=lambda v: (str(v[1]), v[2].lower()))
@@ -273,14 +297,14 @@ class CorrelationWorker:
                     ref = by_ref.get((r["company_id"], uuid.UUID(r["asset_ref"])))
                 except ValueError:
                     ref = None
-            out[r["id"]] = ref or by_name[(r["company_id"], r["asset_name"].lower())]
+            out[r["id"]] = ref or by_name.get((r["company_id"], r["asset_name"].lower()), (None, False))
         return out
 
     async def _write(
         self,
         conn: asyncpg.Connection,
         results: dict[uuid.UUID, CorrelationResult],
-        asset_of: dict[uuid.UUID, uuid.UUID],
+        asset_of: dict[uuid.UUID, uuid.UUID | None],
         suppressed: dict[uuid.UUID, uuid.UUID],
         now: datetime,
         stats: BatchStats,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -59,12 +60,23 @@ def _response(ids: list[uuid.UUID]) -> dict[str, Any]:
     return {"status": "received", "alert_ids": [str(i) for i in ids]}
 
 
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _jsonb(value: Any) -> str:
+    """JSON text PostgreSQL accepts: JSONB refuses NUL characters, so they become U+FFFD."""
+    text = orjson.dumps(value).decode()
+    if "\\u0000" in text:
+        text = _NUL_ESCAPE.sub(lambda m: m.group(1) + "\\ufffd", text)
+    return text
+
+
 def _record(req: IngestRequest, alert: NormalizedAlert, alert_id: uuid.UUID) -> tuple[Any, ...]:
     return (
         alert_id, req.company_id, alert.asset_name, alert.asset_ref, alert.signature, alert.severity.value,
         alert.severity_raw, alert.message, alert.tool.value, alert.category.value, alert.fingerprint,
         alert.dedup_key, "resolved" if alert.resolved else "firing", alert.event_time,
-        orjson.dumps(alert.tags).decode(), orjson.dumps(alert.raw).decode(), req.delivery_key,
+        _jsonb(alert.tags), _jsonb(alert.raw), req.delivery_key,
     )
 
 
@@ -108,11 +120,16 @@ class AlertWriter:
                 size += len(nxt.alerts)
             try:
                 await self._commit_with_retry(batch)
-            except Exception as exc:
-                log.exception("ingest batch failed", extra={"requests": len(batch)})
+            except Exception:
+                # One bad request must not fail the others: commit them one by one.
+                log.exception("ingest batch failed; retrying its requests one by one", extra={"requests": len(batch)})
                 for req in batch:
-                    if req.future and not req.future.done():
-                        req.future.set_exception(exc)
+                    try:
+                        await self._commit_with_retry([req])
+                    except Exception as exc:
+                        log.exception("ingest request failed")
+                        if req.future and not req.future.done():
+                            req.future.set_exception(exc)
             finally:
                 for _ in batch:
                     self._queue.task_done()

@@ -3,6 +3,8 @@ Grafana alerting sends the same shape with extras (see `grafana.py`), so both us
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +28,15 @@ from domain.normalizers.base import (
 )
 
 ASSET_LABELS = ("instance", "host", "pod", "job", "hostname", "service")
+_HOST_PORT = re.compile(r"^(?P<host>[^:\[\]/]+|\[[0-9a-fA-F:.]+\]):\d{1,5}$")
+
+
+def host_of_instance(instance: str) -> str:
+    """`web-01:9100` -> `web-01`, `[::1]:9100` -> `::1`; anything else unchanged."""
+    match = _HOST_PORT.match(instance)
+    if match is None:
+        return instance
+    return match.group("host").strip("[]")
 _STATUSES = {"firing": False, "resolved": True}
 _GRAFANA_STATES = {"alerting": False, "ok": True}
 
@@ -49,7 +60,8 @@ def normalize_batch(payload: Any, ctx: NormalizeContext, tool: Tool) -> list[Nor
     if tool is Tool.GRAFANA:
         # Grafana's group title (`[FIRING:2] High CPU ...`) names the rule when a label does not, and
         # its legacy `state` (alerting / ok) stands in for a missing status.
-        batch.title_signature = strip_bracket_prefix(root.text("title", max_len=MAX_MESSAGE))
+        title = strip_bracket_prefix(root.text("title", max_len=MAX_MESSAGE))
+        batch.title_signature = title[:MAX_SIGNATURE].strip() if title else None
         state = root.get("state")
         if batch.resolved is None and isinstance(state, str):
             batch.resolved = _GRAFANA_STATES.get(state.lower())
@@ -77,6 +89,10 @@ def _alert(fields: Fields, ctx: NormalizeContext, tool: Tool, batch: _Batch) -> 
     annotations = fields.sub("annotations")
     tags = read_tags(labels.data, labels.path, errors) if labels.valid else {}
     asset_name = labels.first_text(ASSET_LABELS, required=True, max_len=MAX_ASSET_NAME)
+    if asset_name is not None and labels.text("instance") == asset_name:
+        # Prometheus instances are scrape targets ("web-01:9100"); the asset is the host, so the same
+        # machine correlates with what other tools report about it. The label itself stays in tags.
+        asset_name = host_of_instance(asset_name)
     before_signature = errors.count
     signature = labels.text("alertname", max_len=MAX_SIGNATURE) or batch.title_signature
     if signature is None and labels.valid and errors.count == before_signature:

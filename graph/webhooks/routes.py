@@ -121,6 +121,10 @@ class WebhookEndpoint:
             )
         except ReplayedSignature:
             return _error(409, "this signed request was already accepted (replay)")
+        except Exception:
+            # Nothing was committed: the sender should retry (every tool does on 5xx).
+            log.exception("ingest commit failed")
+            return _json({"error": "temporarily unable to store alerts; retry"}, 503, headers={"Retry-After": "1"})
         if result.replayed:
             return _json(result.response, 200, headers={"Idempotent-Replay": "true"})
         return _json(result.response, 202)

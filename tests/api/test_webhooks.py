@@ -232,3 +232,13 @@ async def test_a_rotated_api_key_stops_working(client, factory, services, gql):
     resp = await post(client, company, one())
     assert resp.status_code == 401
     assert await count_alerts(services, company) == 1
+
+
+async def test_nul_characters_in_the_raw_payload_are_stored_safely(client, factory, services):
+    # given an alert whose extra fields carry NUL characters (JSONB cannot store them)
+    company = await factory.company()
+    resp = await post(client, company, one(note="before\u0000after"))
+    # then it is committed with the NUL replaced, and a normal alert in the same moment is unaffected
+    assert resp.status_code == 202
+    raw = await services.pool.fetchval("SELECT raw->>'note' FROM alerts WHERE company_id = $1", company.id)
+    assert raw == "before\ufffdafter"

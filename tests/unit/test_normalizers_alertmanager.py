@@ -10,7 +10,7 @@ import pytest
 
 from domain.alerts import Category, PayloadError, Severity, Tool
 from domain.normalizers import NormalizeContext, normalize
-from tests.unit.payloads import junk_payloads, load
+from tests.unit.payloads import junk_payloads, load, outcome_of
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CTX = NormalizeContext(now=NOW)
@@ -41,7 +41,7 @@ def test_every_alert_of_a_batch_is_normalised():
     first, second = normalize(Tool.ALERTMANAGER, payload, CTX)
 
     # then
-    assert first.asset_name == "web-01:9100"
+    assert first.asset_name == "web-01"
     assert first.signature == "NodeFilesystemAlmostOutOfSpace"
     assert (first.severity, first.severity_raw) == (Severity.MEDIUM, "warning")
     assert first.message == "Filesystem on /dev/sda1 at web-01:9100 has only 4.2% available space left."
@@ -60,7 +60,7 @@ def test_every_alert_of_a_batch_is_normalised():
         "severity": "warning",
     }
     # the second has no summary, so its description is the message
-    assert second.asset_name == "web-02:9100"
+    assert second.asset_name == "web-02"
     assert (second.severity, second.severity_raw) == (Severity.CRITICAL, "critical")
     assert second.message == "Filesystem on /dev/sdb1 at web-02:9100 has only 1.1% available space left."
     assert second.fingerprint == "alertmanager:0123456789abcdef"
@@ -115,7 +115,11 @@ def test_asset_falls_back_through_the_labels(label: str, asset: str):
 
 @pytest.mark.parametrize(
     ("severity", "expected", "raw"),
-    [("critical", Severity.CRITICAL, "critical"), ("page", Severity.MEDIUM, "page"), (None, Severity.MEDIUM, None)],
+    [
+        ("critical", Severity.CRITICAL, "critical"),
+        ("page", Severity.MEDIUM, "page"),
+        (None, Severity.MEDIUM, None),
+    ],
 )
 def test_severity_label_is_a_convention_so_unknown_or_missing_is_medium(
     severity: str | None, expected: Severity, raw: str | None
@@ -189,7 +193,23 @@ def test_old_starts_at_is_clamped():
 def test_junk_gives_alerts_or_payload_errors_only():
     for seed, base in enumerate((load("alertmanager_firing"), load("alertmanager_resolved"))):
         for payload in junk_payloads(seed=seed, base=base):
-            try:
-                assert isinstance(normalize(Tool.ALERTMANAGER, payload, CTX), list)
-            except PayloadError as error:
-                assert error.errors
+            outcome = outcome_of(Tool.ALERTMANAGER, payload, CTX)
+            assert isinstance(outcome, list) or outcome.errors
+
+
+@pytest.mark.parametrize(
+    ("instance", "asset"),
+    [("web-01:9100", "web-01"), ("10.0.0.5:9182", "10.0.0.5"), ("[::1]:9100", "::1"), ("db-7", "db-7"),
+     ("http://probe:80", "http://probe:80")],
+)
+def test_a_scrape_target_port_is_not_part_of_the_asset(instance: str, asset: str):
+    # given an alert whose instance label is a scrape target
+    payload = load("alertmanager_firing")
+    payload["alerts"][0]["labels"]["instance"] = instance
+
+    # when
+    first = normalize(Tool.ALERTMANAGER, payload, CTX)[0]
+
+    # then the asset is the host and the label is kept in the tags
+    assert first.asset_name == asset
+    assert first.tags["instance"] == instance
