@@ -4,7 +4,6 @@ Grafana alerting sends the same shape with extras (see `grafana.py`), so both us
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 from typing import Any
 
