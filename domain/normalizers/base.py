@@ -133,11 +133,9 @@ class Fields:
         required: bool = False,
         max_len: int = MAX_SHORT_TEXT,
         numbers: bool = False,
-        alternatives: Iterable[str] = (),
     ) -> str | None:
         """A stripped, non-empty string (blank reads as missing). `numbers` also accepts JSON numbers,
-        for ids that templates render unquoted. `alternatives` names the other keys tried, for the
-        `is required` message."""
+        for ids that templates render unquoted."""
         if not self.valid:
             return None
         path = self.at(key)
@@ -156,8 +154,7 @@ class Fields:
             return None
         if not text:
             if required:
-                others = list(alternatives)
-                self.errors.add(path, "is required" + (f" (or {', '.join(others)})" if others else ""))
+                self.errors.add(path, "is required")
             return None
         problem = text_problem(text, max_len)
         if problem:
@@ -206,14 +203,10 @@ class Fields:
             self.errors.add(self.at(key), TIMESTAMP_FORMAT)
             return None
 
-    def items(self, key: str, *, required: bool = False, max_items: int = MAX_BATCH) -> list[Any]:
-        """A list field (empty when missing or invalid)."""
-        if not self.valid:
-            return []
+    def items(self, key: str, *, max_items: int = MAX_BATCH) -> list[Any]:
+        """An optional list field (empty when missing or invalid)."""
         value = self.data.get(key)
         if value is None:
-            if required:
-                self.errors.add(self.at(key), "is required")
             return []
         if not isinstance(value, list):
             self.errors.add(self.at(key), "must be a list")

@@ -22,6 +22,7 @@ from domain.normalizers.base import (
     severity_named,
     strip_bracket_prefix,
     tool_fingerprint,
+    unresolved_to_missing,
 )
 
 # A variable Datadog left unexpanded (`$ALERT_PRIORITY` on a monitor without a priority).
@@ -39,9 +40,7 @@ def normalize(payload: Any, ctx: NormalizeContext) -> list[NormalizedAlert]:
     errors = FieldErrors()
     Fields.of(payload, "", errors)
     errors.raise_if_any()
-    fields = Fields(
-        {key: (None if _is_unexpanded(value) else value) for key, value in payload.items()}, "", errors
-    )
+    fields = Fields(unresolved_to_missing(payload, _UNEXPANDED), "", errors)
     before = errors.count
     asset_name = fields.text("hostname", max_len=MAX_ASSET_NAME) or _scope_host(
         fields.text("alert_scope", max_len=MAX_ASSET_NAME)
@@ -49,7 +48,7 @@ def normalize(payload: Any, ctx: NormalizeContext) -> list[NormalizedAlert]:
     if asset_name is None and errors.count == before:
         errors.add("hostname", "is required (or alert_scope)")
     before = errors.count
-    alert_id = fields.text("alert_id", numbers=True)
+    alert_id = fields.text("alert_id", max_len=100, numbers=True)
     # The titles carry the transition (`[Triggered on {host:a}] Disk full`), which is stripped so
     # that the trigger and its recovery share one signature.
     signature = (
@@ -98,10 +97,6 @@ def normalize(payload: Any, ctx: NormalizeContext) -> list[NormalizedAlert]:
             raw=dict(payload),
         )
     ]
-
-
-def _is_unexpanded(value: Any) -> bool:
-    return isinstance(value, str) and _UNEXPANDED.fullmatch(value.strip()) is not None
 
 
 def _scope_host(scope: str | None) -> str | None:

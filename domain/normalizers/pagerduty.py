@@ -45,9 +45,9 @@ def normalize(payload: Any, ctx: NormalizeContext) -> list[NormalizedAlert]:
     if severity_raw is not None and severity is None:
         errors.add(details.at("severity"), SEVERITY_CHOICES)
     when = details.time("timestamp")
-    component = details.text("component")
+    component = details.text("component", max_len=MAX_SIGNATURE)
     group = details.text("group")
-    event_class = details.text("class")
+    event_class = details.text("class", max_len=MAX_SIGNATURE)
     client = root.text("client")
     errors.raise_if_any()
     signature = event_class or component or (summary[:MAX_SIGNATURE].strip() if summary else None)

@@ -3,7 +3,8 @@ seeded generator of junk for the fuzz tests.
 
     payload = load("alertmanager_firing")            # tests/unit/payloads/alertmanager_firing.json
     for junk in junk_payloads(seed=7, base=payload):  # random JSON, and `payload` with parts broken
-        ...
+        outcome = outcome_of(Tool.ALERTMANAGER, junk, ctx)
+        assert isinstance(outcome, list) or outcome.errors
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from domain.alerts import NormalizedAlert, PayloadError, Tool
+from domain.normalizers import NormalizeContext, normalize
 
 HERE = Path(__file__).parent
 
@@ -78,7 +82,9 @@ def junk_value(rng: random.Random, depth: int = 0) -> Any:
         return rng.choice(_SCALARS)
     if kind < 0.75:
         return [junk_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
-    keys = [rng.choice(("alerts", "labels", "payload", "result", "Message", "tags", "x", "0")) for _ in range(4)]
+    keys = [
+        rng.choice(("alerts", "labels", "payload", "result", "Message", "tags", "x", "0")) for _ in range(4)
+    ]
     return {key: junk_value(rng, depth + 1) for key in keys[: rng.randint(0, 4)]}
 
 
@@ -117,3 +123,21 @@ def _mutate(node: Any, rng: random.Random) -> None:
         else:
             node[key] = [child] * rng.choice((2, 60, 1001))
         return
+
+
+def outcome_of(tool: Tool, payload: Any, ctx: NormalizeContext) -> list[NormalizedAlert] | PayloadError:
+    """The alerts, or the PayloadError; any other exception propagates (and fails the test). Alerts
+    are checked against the limits every stored alert must meet."""
+    try:
+        alerts = normalize(tool, payload, ctx)
+    except PayloadError as error:
+        return error
+    for alert in alerts:
+        assert 0 < len(alert.asset_name) <= 255
+        assert 0 < len(alert.signature) <= 255
+        assert 0 < len(alert.message) <= 4000
+        assert len(alert.fingerprint) <= 255
+        assert alert.event_time.utcoffset() is not None
+        assert ctx.now - ctx.max_past_age <= alert.event_time <= ctx.now + ctx.max_future_skew
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in alert.tags.items())
+    return alerts
