@@ -75,11 +75,10 @@ def test_no_generated_operation_causes_a_server_error(fuzz_server):
     assert {op.label for op in operations} == expected  # every root query and mutation field is fuzzed
     failures: list[str] = []
 
-    for operation in operations:
-
+    def checker(operation):
         @settings(max_examples=8, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())
-        def check(case, operation=operation):
+        def check(case):
             # when a generated operation is sent
             response = case.call(headers=headers, timeout=10)
             # then it never fails with a server error, neither as HTTP 5xx nor as a masked error
@@ -91,6 +90,9 @@ def test_no_generated_operation_causes_a_server_error(fuzz_server):
             if response.status_code >= 500 or "Internal server error" in messages:
                 failures.append(f"{operation.label}: {response.status_code} {case.body} -> {response.text[:300]}")
 
-        check()
+        return check
+
+    for operation in operations:
+        checker(operation)()
 
     assert failures == []
