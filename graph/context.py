@@ -30,6 +30,7 @@ class Context:
         self.request = request
         self._session: AsyncSession | None = None
         self.loaders: dict[str, Any] = {}
+        self._events_in_flight = 0
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.services.sessionmaker, self.principal, self.services.cipher, self.request_id)
@@ -42,6 +43,17 @@ class Context:
             self._read_uow = uow
             self._session = uow.session
         return self._read_uow
+
+    def event_started(self) -> None:
+        """A subscription on this (websocket) context is delivering an event."""
+        self._events_in_flight += 1
+
+    async def event_finished(self) -> None:
+        """Release the shared read session once no subscription of this connection is mid-event,
+        so a long-lived websocket never pins a database connection between events."""
+        self._events_in_flight -= 1
+        if self._events_in_flight == 0:
+            await self.close()
 
     async def close(self) -> None:
         if self._session is not None:

@@ -10,7 +10,7 @@ import strawberry
 from graph.core import parse_global_id, require_principal
 
 #: Node types keyed by an integer (identity column) rather than a UUID.
-INTEGER_KEYED = frozenset({"AuditEntry"})
+INTEGER_KEYED = frozenset({"AuditEntry", "IncidentEvent"})
 
 
 def _key(kind: str, raw: str) -> uuid.UUID | int | None:
@@ -23,6 +23,7 @@ def _key(kind: str, raw: str) -> uuid.UUID | int | None:
 
 
 async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
+    from graph.incidents.types import alert_type, incident_event_type, incident_type, maintenance_window_type
     from graph.platform.types import asset_type, audit_type, company_type, user_type
 
     require_principal(info)
@@ -37,6 +38,10 @@ async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
         "User": (uow.users.get, user_type),
         # Scoped like `auditLog`: company admins see their companies' entries, technicians none.
         "AuditEntry": (uow.audit.get, audit_type),
+        "Alert": (uow.alerts.get, alert_type),
+        "Incident": (uow.incidents.get, incident_type),
+        "IncidentEvent": (uow.incidents.get_event, incident_event_type),
+        "MaintenanceWindow": (uow.maintenance.get, maintenance_window_type),
     }
     resolvers.update(getattr(uow, "node_resolvers", lambda: {})())
     entry = resolvers.get(kind)

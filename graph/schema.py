@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
 from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 
 from domain.errors import DomainError
 from graph.core import Node, PublicError
+from graph.incidents.schema import IncidentMutation, IncidentQuery, IncidentSubscription
+from graph.incidents.types import Alert, Incident, IncidentEvent, MaintenanceWindow
+from graph.ingest_graphql import IngestMutation
 from graph.platform.schema import PlatformMutation, PlatformQuery
 from graph.platform.types import Asset, AuditEntry, Company, User
 
@@ -29,7 +34,7 @@ MAX_TOKENS = 2000
 
 
 @strawberry.type(description="Read the MSP's data. Every list is a Relay connection with keyset cursors.")
-class Query(PlatformQuery):
+class Query(PlatformQuery, IncidentQuery):
     @strawberry.field(description="Any object by its global ID (null if it does not exist or is not yours).")
     async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
         from graph.nodes import resolve_node
@@ -38,8 +43,47 @@ class Query(PlatformQuery):
 
 
 @strawberry.type(description="Change the MSP's data. Each mutation takes one `input` and returns `userErrors`.")
-class Mutation(PlatformMutation):
+class Mutation(PlatformMutation, IncidentMutation, IngestMutation):
     pass
+
+
+@strawberry.type(description="Live updates (graphql-transport-ws or graphql-ws); token in `connection_init`.")
+class Subscription(IncidentSubscription):
+    pass
+
+
+class RejectNulCharacters(SchemaExtension):
+    """PostgreSQL text cannot hold NUL characters: refuse them up front with a clear error."""
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        if _has_nul(ctx.variables) or (ctx.graphql_document is not None and _document_has_nul(ctx.graphql_document)):
+            ctx.pre_execution_errors = [
+                PublicError("String values must not contain NUL (\\u0000) characters.", "INVALID_INPUT")
+            ]
+        yield
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _document_has_nul(document: DocumentNode) -> bool:
+    found = False
+
+    class Finder(Visitor):
+        def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+            nonlocal found
+            found = found or "\x00" in node.value
+
+    visit(document, Finder())
+    return found
 
 
 def _should_mask(error: GraphQLError) -> bool:
@@ -58,13 +102,15 @@ def build_schema(extra_extensions: list[Any] | None = None) -> strawberry.Schema
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
-        types=[Company, User, Asset, AuditEntry],
+        subscription=Subscription,
+        types=[Company, User, Asset, AuditEntry, Alert, Incident, IncidentEvent, MaintenanceWindow],
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: ParserCache(maxsize=512),
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
             lambda: ValidationCache(maxsize=512),
+            RejectNulCharacters,  # after ValidationCache, which would overwrite its error
             lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal server error"),
             *(extra_extensions or []),
         ],

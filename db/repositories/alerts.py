@@ -73,7 +73,9 @@ class AlertRepository(ScopedRepository):
         if search.asset_id is not None:
             stmt = stmt.where(Alert.asset_id == search.asset_id)
         if search.asset_name:
-            stmt = stmt.where(func.lower(Alert.asset_name).contains(bounded_text(search.asset_name), autoescape=True))
+            stmt = stmt.where(
+                func.lower(Alert.asset_name).contains(bounded_text(search.asset_name), autoescape=True)
+            )
         if search.tool:
             stmt = stmt.where(Alert.tool == search.tool)
         if search.since is not None:
@@ -91,13 +93,18 @@ class AlertRepository(ScopedRepository):
             )
         return await paginate(self.session, stmt, [Alert.received_at, Alert.id], first=first, after=after)
 
-    async def for_incident(self, incident_id: uuid.UUID, *, first: int | None, after: str | None) -> Page[Alert]:
+    async def for_incident(
+        self, incident_id: uuid.UUID, *, first: int | None, after: str | None
+    ) -> Page[Alert]:
         """An incident's alerts in event-time order (oldest first)."""
         stmt = self.readable(Alert).where(Alert.incident_id == incident_id)
-        return await paginate(self.session, stmt, [Alert.event_time, Alert.id], first=first, after=after,
-                              descending=False)
+        return await paginate(
+            self.session, stmt, [Alert.event_time, Alert.id], first=first, after=after, descending=False
+        )
 
-    async def close_open_for_incident(self, incident_id: uuid.UUID, company_id: uuid.UUID, at: datetime) -> int:
+    async def close_open_for_incident(
+        self, incident_id: uuid.UUID, company_id: uuid.UUID, at: datetime
+    ) -> int:
         """Mark the incident's still-open firing alerts resolved at `at`; returns how many."""
         self.require(Permission.INCIDENT_WORK, company_id, what="incident")
         result = await self.session.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import uuid
 from typing import Any
 
@@ -41,6 +42,23 @@ def _optional_text(value: str | None) -> str | None:
     return value or None
 
 
+def _storable(value: str) -> bool:
+    # PostgreSQL text and JSONB cannot hold NUL characters; refuse them rather than fail on insert.
+    return "\x00" not in value
+
+
+def _tag_ok(key: str, value: Any) -> bool:
+    if isinstance(value, float) and not math.isfinite(value):
+        return False  # JSONB has no NaN or Infinity
+    return (
+        isinstance(value, str | int | float | bool)
+        and len(key) <= 100
+        and len(str(value)) <= 500
+        and _storable(key)
+        and _storable(str(value))
+    )
+
+
 def validate_asset_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Check and normalise the writable fields (None values are dropped by the caller)."""
     out = dict(fields)
@@ -48,6 +66,8 @@ def validate_asset_fields(fields: dict[str, Any]) -> dict[str, Any]:
         name = out["name"].strip()
         if not name or len(name) > 255:
             raise InvalidInput("must be 1 to 255 characters", field="name")
+        if not _storable(name):
+            raise InvalidInput("must not contain NUL characters", field="name")
         out["name"] = name
     if "type" in out and out["type"] not in ASSET_TYPES:
         raise InvalidInput(f"must be one of {', '.join(ASSET_TYPES)}", field="type")
@@ -62,14 +82,13 @@ def validate_asset_fields(fields: dict[str, Any]) -> dict[str, Any]:
         out["cloud_instance_id"] = _optional_text(out["cloud_instance_id"])
         if out["cloud_instance_id"] is not None and len(out["cloud_instance_id"]) > 64:
             raise InvalidInput("must be at most 64 characters", field="cloudInstanceId")
+        if out["cloud_instance_id"] is not None and not _storable(out["cloud_instance_id"]):
+            raise InvalidInput("must not contain NUL characters", field="cloudInstanceId")
     if "tags" in out:
         tags = out["tags"]
         if not isinstance(tags, dict):
             raise InvalidInput("must be a JSON object of key/value pairs", field="tags")
-        if len(tags) > MAX_TAGS or any(
-            not isinstance(v, str | int | float | bool) or len(k) > 100 or len(str(v)) > 500
-            for k, v in tags.items()
-        ):
+        if len(tags) > MAX_TAGS or not all(_tag_ok(k, v) for k, v in tags.items()):
             raise InvalidInput(
                 f"at most {MAX_TAGS} tags, keys up to 100 and values (text, number or boolean) up to "
                 "500 characters",
@@ -105,7 +124,9 @@ class AssetRepository(ScopedRepository):
             stmt = stmt.where(Asset.is_critical.is_(critical))
         if search:
             stmt = stmt.where(func.lower(Asset.name).contains(search.lower(), autoescape=True))
-        return await paginate(self.session, stmt, [Asset.name, Asset.id], first=first, after=after, descending=False)
+        return await paginate(
+            self.session, stmt, [Asset.name, Asset.id], first=first, after=after, descending=False
+        )
 
     async def dependencies(self, asset_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
         stmt = self.scope(select(AssetDependency), AssetDependency.company_id).where(
@@ -119,8 +140,10 @@ class AssetRepository(ScopedRepository):
     async def _reaches(self, company_id: uuid.UUID, starts: list[uuid.UUID], target: uuid.UUID) -> bool:
         """Whether `target` is reachable from any of `starts` along existing dependency edges."""
         seeds = select(Asset.id.label("id")).where(Asset.id.in_(starts)).cte("reach", recursive=True)
-        step = select(AssetDependency.depends_on_id).join(seeds, AssetDependency.asset_id == seeds.c.id).where(
-            AssetDependency.company_id == company_id
+        step = (
+            select(AssetDependency.depends_on_id)
+            .join(seeds, AssetDependency.asset_id == seeds.c.id)
+            .where(AssetDependency.company_id == company_id)
         )
         reach = seeds.union(step)  # UNION, not UNION ALL: terminates even on a cyclic graph
         found = await self.session.execute(select(reach.c.id).where(reach.c.id == target).limit(1))
@@ -142,6 +165,11 @@ class AssetRepository(ScopedRepository):
         )
         if found != set(depends_on):
             raise NotFound("asset not found", field="dependsOn")
+        # One topology change per company at a time, so two concurrent edits cannot close a cycle
+        # that neither saw on its own.
+        await self.session.execute(
+            select(func.pg_advisory_xact_lock(func.hashtextextended(f"asset-topology:{asset.company_id}", 0)))
+        )
         await self.session.execute(delete(AssetDependency).where(AssetDependency.asset_id == asset.id))
         if depends_on:
             # Cascading-failure detection walks these edges, so they must stay acyclic.
@@ -149,7 +177,10 @@ class AssetRepository(ScopedRepository):
                 raise InvalidInput("would create a dependency cycle", field="dependsOn")
             await self.session.execute(
                 insert(AssetDependency),
-                [{"company_id": asset.company_id, "asset_id": asset.id, "depends_on_id": d} for d in depends_on],
+                [
+                    {"company_id": asset.company_id, "asset_id": asset.id, "depends_on_id": d}
+                    for d in depends_on
+                ],
             )
 
     async def _flush(self) -> None:
@@ -160,15 +191,17 @@ class AssetRepository(ScopedRepository):
             raise Conflict("an asset with this name already exists", field="name", code="DUPLICATE") from exc
 
     async def _for_update(self, asset_id: uuid.UUID) -> Asset:
-        asset = (await self.session.execute(
-            self.readable(Asset).where(Asset.id == asset_id).with_for_update()
-        )).scalar_one_or_none()
+        asset = (
+            await self.session.execute(self.readable(Asset).where(Asset.id == asset_id).with_for_update())
+        ).scalar_one_or_none()
         if asset is None:
             raise NotFound("asset not found", field="id")
         self.require(Permission.ASSET_WRITE, asset.company_id)
         return asset
 
-    async def create(self, company_id: uuid.UUID, fields: dict[str, Any], depends_on: list[uuid.UUID]) -> Asset:
+    async def create(
+        self, company_id: uuid.UUID, fields: dict[str, Any], depends_on: list[uuid.UUID]
+    ) -> Asset:
         company = await self.session.execute(
             self.scope(select(Company.id), Company.id).where(Company.id == company_id)
         )
@@ -181,11 +214,18 @@ class AssetRepository(ScopedRepository):
         await self._flush()
         await self._set_dependencies(asset, depends_on)
         await self.session.refresh(asset)
-        await self.audit.record("asset.create", "asset", asset.id, company_id=company_id,
-                                after=asset_snapshot(asset, list(dict.fromkeys(depends_on))))
+        await self.audit.record(
+            "asset.create",
+            "asset",
+            asset.id,
+            company_id=company_id,
+            after=asset_snapshot(asset, list(dict.fromkeys(depends_on))),
+        )
         return asset
 
-    async def update(self, asset_id: uuid.UUID, fields: dict[str, Any], depends_on: list[uuid.UUID] | None) -> Asset:
+    async def update(
+        self, asset_id: uuid.UUID, fields: dict[str, Any], depends_on: list[uuid.UUID] | None
+    ) -> Asset:
         asset = await self._for_update(asset_id)
         before = asset_snapshot(asset, (await self.dependencies([asset.id]))[asset.id])
         for key, value in validate_asset_fields(fields).items():
@@ -198,8 +238,9 @@ class AssetRepository(ScopedRepository):
             await self._set_dependencies(asset, depends_on)
         await self.session.refresh(asset)
         after = asset_snapshot(asset, (await self.dependencies([asset.id]))[asset.id])
-        await self.audit.record("asset.update", "asset", asset.id, company_id=asset.company_id,
-                                before=before, after=after)
+        await self.audit.record(
+            "asset.update", "asset", asset.id, company_id=asset.company_id, before=before, after=after
+        )
         return asset
 
     async def delete(self, asset_id: uuid.UUID) -> Asset:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, func, or_
+from sqlalchemy import any_, false, func, literal, or_
 
 from db.pagination import Page, decode_cursor, paginate
 from db.repositories.alerts import bounded_text
@@ -64,7 +64,9 @@ class IncidentRepository(ScopedRepository):
     async def get_many(self, ids: list[uuid.UUID]) -> list[Incident]:
         if not ids:
             return []
-        return list((await self.session.execute(self.readable(Incident).where(Incident.id.in_(ids)))).scalars())
+        return list(
+            (await self.session.execute(self.readable(Incident).where(Incident.id.in_(ids)))).scalars()
+        )
 
     async def page(
         self,
@@ -93,7 +95,7 @@ class IncidentRepository(ScopedRepository):
                 func.lower(Incident.asset_name).contains(bounded_text(search.asset_name), autoescape=True)
             )
         if search.tool:
-            stmt = stmt.where(Incident.tool_sources.any(search.tool))
+            stmt = stmt.where(literal(search.tool) == any_(Incident.tool_sources))
         if search.since is not None:
             stmt = stmt.where(Incident.created_at >= search.since)
         if search.until is not None:
@@ -111,18 +113,26 @@ class IncidentRepository(ScopedRepository):
         key = getattr(Incident, sort.value)
         if after:
             _check_cursor_kind(after, sort)
-        return await paginate(self.session, stmt, [key, Incident.id], first=first, after=after, descending=descending)
+        return await paginate(
+            self.session, stmt, [key, Incident.id], first=first, after=after, descending=descending
+        )
 
-    async def timeline(self, incident_id: uuid.UUID, *, first: int | None, after: str | None) -> Page[IncidentEvent]:
+    async def timeline(
+        self, incident_id: uuid.UUID, *, first: int | None, after: str | None
+    ) -> Page[IncidentEvent]:
         """The incident's events, oldest first."""
         stmt = self.readable(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
-        return await paginate(self.session, stmt, [IncidentEvent.id], first=first, after=after, descending=False)
+        return await paginate(
+            self.session, stmt, [IncidentEvent.id], first=first, after=after, descending=False
+        )
 
     async def get_event(self, event_id: int) -> IncidentEvent | None:
         stmt = self.readable(IncidentEvent).where(IncidentEvent.id == event_id)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def apply(self, incident_id: uuid.UUID, action: IncidentAction, note: str | None, now: datetime) -> Incident:
+    async def apply(
+        self, incident_id: uuid.UUID, action: IncidentAction, note: str | None, now: datetime
+    ) -> Incident:
         """A technician's acknowledge / resolve / reopen: status, timeline event with actor, audit entry.
 
         The caller closes the open alerts of a resolved incident and publishes the change.
@@ -157,14 +167,22 @@ class IncidentRepository(ScopedRepository):
         for kind in events:
             self.session.add(
                 IncidentEvent(
-                    company_id=incident.company_id, incident_id=incident.id, kind=kind.value, at=now,
-                    actor_id=actor, data=data if kind is events[0] else {},
+                    company_id=incident.company_id,
+                    incident_id=incident.id,
+                    kind=kind.value,
+                    at=now,
+                    actor_id=actor,
+                    data=data if kind is events[0] else {},
                 )
             )
         await self.session.flush()
         await self.audit.record(
-            f"incident.{action.value}", "incident", incident.id, company_id=incident.company_id,
-            before={"status": before.value}, after={"status": after.value, "note": note},
+            f"incident.{action.value}",
+            "incident",
+            incident.id,
+            company_id=incident.company_id,
+            before={"status": before.value},
+            after={"status": after.value, "note": note},
         )
         return incident
 
@@ -175,4 +193,3 @@ def _check_cursor_kind(after: str, sort: IncidentSort) -> None:
     expected: type | tuple[type, ...] = (int, float) if sort is IncidentSort.PRIORITY else datetime
     if not isinstance(value, expected) or isinstance(value, bool):
         raise InvalidInput("is not a valid cursor", field="after", code="INVALID_CURSOR")
-

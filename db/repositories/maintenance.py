@@ -52,7 +52,12 @@ class MaintenanceRepository(ScopedRepository):
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def page(
-        self, company_id: uuid.UUID | None, *, unknown_company: bool = False, first: int | None, after: str | None
+        self,
+        company_id: uuid.UUID | None,
+        *,
+        unknown_company: bool = False,
+        first: int | None,
+        after: str | None,
     ) -> Page[MaintenanceWindow]:
         """Latest start first."""
         stmt = self.readable(MaintenanceWindow)
@@ -60,8 +65,9 @@ class MaintenanceRepository(ScopedRepository):
             stmt = stmt.where(false())
         elif company_id is not None:
             stmt = stmt.where(MaintenanceWindow.company_id == company_id)
-        return await paginate(self.session, stmt, [MaintenanceWindow.starts_at, MaintenanceWindow.id],
-                              first=first, after=after)
+        return await paginate(
+            self.session, stmt, [MaintenanceWindow.starts_at, MaintenanceWindow.id], first=first, after=after
+        )
 
     async def _require_company(self, company_id: uuid.UUID) -> None:
         try:
@@ -110,8 +116,13 @@ class MaintenanceRepository(ScopedRepository):
         self.session.add(row)
         await self.session.flush()
         await self.session.refresh(row)
-        await self.audit.record("maintenance_window.create", "maintenance_window", row.id, company_id=company_id,
-                                after=window_snapshot(row))
+        await self.audit.record(
+            "maintenance_window.create",
+            "maintenance_window",
+            row.id,
+            company_id=company_id,
+            after=window_snapshot(row),
+        )
         return row
 
     async def delete(self, window_id: uuid.UUID) -> MaintenanceWindow:
@@ -122,7 +133,11 @@ class MaintenanceRepository(ScopedRepository):
         before = window_snapshot(row)
         await self.session.delete(row)
         await self.session.flush()
-        await self.audit.record("maintenance_window.delete", "maintenance_window", row.id,
-                                company_id=row.company_id, before=before)
+        await self.audit.record(
+            "maintenance_window.delete",
+            "maintenance_window",
+            row.id,
+            company_id=row.company_id,
+            before=before,
+        )
         return row
-

@@ -39,7 +39,9 @@ async def load_principal(session: Any, user_id: uuid.UUID) -> Principal | None:
     """The principal for a verified token's subject (None when the user is gone or inactive)."""
     row = (
         await session.execute(
-            select(User.id, User.email, User.role, func.array_remove(func.array_agg(Membership.company_id), None))
+            select(
+                User.id, User.email, User.role, func.array_remove(func.array_agg(Membership.company_id), None)
+            )
             .outerjoin(Membership, Membership.user_id == User.id)
             .where(User.id == user_id, User.is_active)
             .group_by(User.id)
@@ -119,14 +121,18 @@ class UserRepository(ScopedRepository):
             if not principal.can(Permission.USER_READ, company_id):
                 # Another tenant's company filters like a company that does not exist: to nothing.
                 stmt = stmt.where(false())
-            stmt = stmt.where(User.id.in_(select(Membership.user_id).where(Membership.company_id == company_id)))
+            stmt = stmt.where(
+                User.id.in_(select(Membership.user_id).where(Membership.company_id == company_id))
+            )
         if role is not None:
             stmt = stmt.where(User.role == role.value)
         if category:
             stmt = stmt.where(func.lower(User.category) == category.lower())
         if active_only:
             stmt = stmt.where(User.is_active)
-        return await paginate(self.session, stmt, [User.email, User.id], first=first, after=after, descending=False)
+        return await paginate(
+            self.session, stmt, [User.email, User.id], first=first, after=after, descending=False
+        )
 
     async def authorize_create(self, role: Role, company_ids: list[uuid.UUID]) -> None:
         """Refuse a user the caller may not create: unknown or foreign companies are NotFound, a role
@@ -170,8 +176,15 @@ class UserRepository(ScopedRepository):
             await self.authorize_create(role, company_ids)
         elif role is Role.MSP_ADMIN and company_ids:
             raise InvalidInput("MSP admins see every company; give no companies", field="companyIds")
-        user = User(id=uuid7(), email=email, name=name, password_hash=password_hash, role=role.value,
-                    category=category, on_call=on_call)
+        user = User(
+            id=uuid7(),
+            email=email,
+            name=name,
+            password_hash=password_hash,
+            role=role.value,
+            category=category,
+            on_call=on_call,
+        )
         self.session.add(user)
         try:
             async with self.session.begin_nested():
@@ -188,8 +201,9 @@ class UserRepository(ScopedRepository):
         if audit:
             # One entry per company, so each company's admins see who joined their company.
             for cid in company_ids or [None]:
-                await self.audit.record("user.create", "user", user.id, company_id=cid,
-                                        after=user_snapshot(user, company_ids))
+                await self.audit.record(
+                    "user.create", "user", user.id, company_id=cid, after=user_snapshot(user, company_ids)
+                )
         return user
 
     async def update_self(self, user: User, changes: dict[str, Any], action: str) -> User:

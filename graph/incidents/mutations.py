@@ -7,7 +7,7 @@ is announced that did not commit.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -36,11 +36,24 @@ from graph.platform.types import Company, company_type
 @strawberry.input(description="A company's correlation settings; omitted fields keep their value.")
 class CorrelationConfigUpdateInput:
     company_id: strawberry.ID = strawberry.field(description="Company global ID.")
-    window_minutes: int | None = strawberry.field(default=strawberry.UNSET, description="Correlation window, 5 to 15 minutes.")
-    flap_threshold: int | None = strawberry.field(default=strawberry.UNSET, description="More fire/resolve cycles than this within the flap window mark an incident flapping (1-100).")
-    flap_window_minutes: int | None = strawberry.field(default=strawberry.UNSET, description="Flap detection window, 1 minute to 24 hours.")
-    auto_resolve_minutes: int | None = strawberry.field(default=strawberry.UNSET, description="Quiet minutes before incidents of `autoResolveTools` resolve themselves (1 minute to 7 days); null turns auto-resolve off.")
-    auto_resolve_tools: list[str] | None = strawberry.field(default=strawberry.UNSET, description="Tools that never send a resolve (lowercase tool names, e.g. `splunk`).")
+    window_minutes: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Correlation window, 5 to 15 minutes."
+    )
+    flap_threshold: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="More fire/resolve cycles than this within the flap window mark an incident flapping (1-100).",
+    )
+    flap_window_minutes: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Flap detection window, 1 minute to 24 hours."
+    )
+    auto_resolve_minutes: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Quiet minutes before incidents of `autoResolveTools` resolve themselves (1 minute to 7 days); null turns auto-resolve off.",
+    )
+    auto_resolve_tools: list[str] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Tools that never send a resolve (lowercase tool names, e.g. `splunk`).",
+    )
 
 
 @strawberry.type(description="Result of `correlationConfigUpdate`.")
@@ -58,7 +71,8 @@ def _given(value: Any, current: Any) -> Any:
 
 
 async def correlation_config_update(
-    info: strawberry.Info, input: CorrelationConfigUpdateInput
+    info: strawberry.Info,
+    input: Annotated[CorrelationConfigUpdateInput, strawberry.argument(description="The mutation's input.")],
 ) -> CorrelationConfigUpdatePayload:
     async def work(uow: Any) -> dict[str, Any]:
         company_id = from_global_id(input.company_id, "Company", field="companyId")
@@ -70,7 +84,8 @@ async def correlation_config_update(
         if current is None:
             raise NotFound("company not found", field="companyId")
         auto_resolve = (
-            current.auto_resolve_minutes if input.auto_resolve_minutes is strawberry.UNSET
+            current.auto_resolve_minutes
+            if input.auto_resolve_minutes is strawberry.UNSET
             else input.auto_resolve_minutes
         )
         tools = _given(input.auto_resolve_tools, current.auto_resolve_tools)
@@ -108,30 +123,50 @@ async def correlation_config_update(
 @strawberry.input(description="How a maintenance window repeats.")
 class MaintenanceRecurrenceInput:
     frequency: RecurrenceFrequency = strawberry.field(description="DAILY or WEEKLY.")
-    days_of_week: list[int] | None = strawberry.field(default=None, description="For WEEKLY (required there): 0 = Monday to 6 = Sunday.")
-    timezone: str = strawberry.field(default="UTC", description="IANA time zone the window's wall-clock times repeat in.")
-    until: datetime | None = strawberry.field(default=None, description="Last possible start of an occurrence (inclusive); omit to repeat forever.")
+    days_of_week: list[int] | None = strawberry.field(
+        default=None, description="For WEEKLY (required there): 0 = Monday to 6 = Sunday."
+    )
+    timezone: str = strawberry.field(
+        default="UTC", description="IANA time zone the window's wall-clock times repeat in."
+    )
+    until: datetime | None = strawberry.field(
+        default=None, description="Last possible start of an occurrence (inclusive); omit to repeat forever."
+    )
 
 
 @strawberry.input(description="A new maintenance window.")
 class MaintenanceWindowCreateInput:
     company_id: strawberry.ID = strawberry.field(description="Company global ID.")
     name: str = strawberry.field(description="What the maintenance is (1-120 characters).")
-    starts_at: datetime = strawberry.field(description="Start, with a time zone offset (of the first occurrence, when recurring).")
-    ends_at: datetime = strawberry.field(description="End, after `startsAt`; a recurring occurrence lasts at most 7 days.")
-    recurrence: MaintenanceRecurrenceInput | None = strawberry.field(default=None, description="Omit for a one-off window.")
-    asset_names: list[str] | None = strawberry.field(default=None, description="Only these assets (case-insensitive, at most 100); omit for every asset.")
-    signatures: list[str] | None = strawberry.field(default=None, description="Only these signatures (case-insensitive, at most 100); omit for every signature.")
+    starts_at: datetime = strawberry.field(
+        description="Start, with a time zone offset (of the first occurrence, when recurring)."
+    )
+    ends_at: datetime = strawberry.field(
+        description="End, after `startsAt`; a recurring occurrence lasts at most 7 days."
+    )
+    recurrence: MaintenanceRecurrenceInput | None = strawberry.field(
+        default=None, description="Omit for a one-off window."
+    )
+    asset_names: list[str] | None = strawberry.field(
+        default=None, description="Only these assets (case-insensitive, at most 100); omit for every asset."
+    )
+    signatures: list[str] | None = strawberry.field(
+        default=None,
+        description="Only these signatures (case-insensitive, at most 100); omit for every signature.",
+    )
 
 
 @strawberry.type(description="Result of `maintenanceWindowCreate`.")
 class MaintenanceWindowCreatePayload:
-    maintenance_window: MaintenanceWindow | None = strawberry.field(default=None, description="The new window.")
+    maintenance_window: MaintenanceWindow | None = strawberry.field(
+        default=None, description="The new window."
+    )
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
 async def maintenance_window_create(
-    info: strawberry.Info, input: MaintenanceWindowCreateInput
+    info: strawberry.Info,
+    input: Annotated[MaintenanceWindowCreateInput, strawberry.argument(description="The mutation's input.")],
 ) -> MaintenanceWindowCreatePayload:
     async def work(uow: Any) -> dict[str, Any]:
         company_id = from_global_id(input.company_id, "Company", field="companyId")
@@ -146,8 +181,12 @@ async def maintenance_window_create(
             )
         asset_names, signatures = list(input.asset_names or []), list(input.signatures or [])
         window = WindowRule(
-            id=uuid7(), starts_at=input.starts_at, ends_at=input.ends_at, recurrence=recurrence,
-            asset_names=frozenset(asset_names), signatures=frozenset(signatures),
+            id=uuid7(),
+            starts_at=input.starts_at,
+            ends_at=input.ends_at,
+            recurrence=recurrence,
+            asset_names=frozenset(asset_names),
+            signatures=frozenset(signatures),
         )
         row = await uow.maintenance.create(company_id, input.name, window, asset_names, signatures)
         await uow.notify(topic(company_id, "maintenance"), {"kind": "CREATED", "id": str(row.id)})
@@ -163,12 +202,15 @@ class MaintenanceWindowDeleteInput:
 
 @strawberry.type(description="Result of `maintenanceWindowDelete`.")
 class MaintenanceWindowDeletePayload:
-    deleted_id: strawberry.ID | None = strawberry.field(default=None, description="Global ID of the deleted window.")
+    deleted_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Global ID of the deleted window."
+    )
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
 async def maintenance_window_delete(
-    info: strawberry.Info, input: MaintenanceWindowDeleteInput
+    info: strawberry.Info,
+    input: Annotated[MaintenanceWindowDeleteInput, strawberry.argument(description="The mutation's input.")],
 ) -> MaintenanceWindowDeletePayload:
     async def work(uow: Any) -> dict[str, Any]:
         row = await uow.maintenance.delete(from_global_id(input.id, "MaintenanceWindow"))
@@ -184,19 +226,25 @@ async def maintenance_window_delete(
 @strawberry.input(description="Acknowledge an incident: someone owns it now.")
 class IncidentAcknowledgeInput:
     id: strawberry.ID = strawberry.field(description="Incident global ID.")
-    note: str | None = strawberry.field(default=None, description="Optional note for the timeline (at most 2000 characters).")
+    note: str | None = strawberry.field(
+        default=None, description="Optional note for the timeline (at most 2000 characters)."
+    )
 
 
 @strawberry.input(description="Resolve an incident by hand; its open alerts are closed with it.")
 class IncidentResolveInput:
     id: strawberry.ID = strawberry.field(description="Incident global ID.")
-    note: str | None = strawberry.field(default=None, description="Optional note for the timeline (at most 2000 characters).")
+    note: str | None = strawberry.field(
+        default=None, description="Optional note for the timeline (at most 2000 characters)."
+    )
 
 
 @strawberry.input(description="Reopen a resolved incident.")
 class IncidentReopenInput:
     id: strawberry.ID = strawberry.field(description="Incident global ID.")
-    note: str | None = strawberry.field(default=None, description="Optional note for the timeline (at most 2000 characters).")
+    note: str | None = strawberry.field(
+        default=None, description="Optional note for the timeline (at most 2000 characters)."
+    )
 
 
 @strawberry.type(description="Result of a mutation that changes an incident.")
@@ -205,7 +253,9 @@ class IncidentPayload:
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
-async def _work_incident(info: strawberry.Info, global_id: str, note: str | None, action: IncidentAction) -> IncidentPayload:
+async def _work_incident(
+    info: strawberry.Info, global_id: str, note: str | None, action: IncidentAction
+) -> IncidentPayload:
     async def work(uow: Any) -> dict[str, Any]:
         now = datetime.now(UTC)
         row = await uow.incidents.apply(from_global_id(global_id, "Incident"), action, note, now)
@@ -219,13 +269,22 @@ async def _work_incident(info: strawberry.Info, global_id: str, note: str | None
     return await mutate(info, work, IncidentPayload)
 
 
-async def incident_acknowledge(info: strawberry.Info, input: IncidentAcknowledgeInput) -> IncidentPayload:
+async def incident_acknowledge(
+    info: strawberry.Info,
+    input: Annotated[IncidentAcknowledgeInput, strawberry.argument(description="The mutation's input.")],
+) -> IncidentPayload:
     return await _work_incident(info, input.id, input.note, IncidentAction.ACKNOWLEDGE)
 
 
-async def incident_resolve(info: strawberry.Info, input: IncidentResolveInput) -> IncidentPayload:
+async def incident_resolve(
+    info: strawberry.Info,
+    input: Annotated[IncidentResolveInput, strawberry.argument(description="The mutation's input.")],
+) -> IncidentPayload:
     return await _work_incident(info, input.id, input.note, IncidentAction.RESOLVE)
 
 
-async def incident_reopen(info: strawberry.Info, input: IncidentReopenInput) -> IncidentPayload:
+async def incident_reopen(
+    info: strawberry.Info,
+    input: Annotated[IncidentReopenInput, strawberry.argument(description="The mutation's input.")],
+) -> IncidentPayload:
     return await _work_incident(info, input.id, input.note, IncidentAction.REOPEN)

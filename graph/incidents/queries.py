@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
@@ -13,12 +11,10 @@ import strawberry
 
 from db.repositories.alerts import AlertSearch
 from db.repositories.incidents import IncidentSearch, IncidentSort
-from domain.errors import DomainError
 from graph.core import (
     AFTER_DESCRIPTION,
     FIRST_DESCRIPTION,
     Connection,
-    PublicError,
     connection,
     parse_global_id,
     require_principal,
@@ -40,16 +36,6 @@ from graph.incidents.types import (
 COMPANY_ID_DESCRIPTION = "Only this company (global ID); omit for every company you may see."
 
 
-@contextlib.contextmanager
-def public_errors() -> Iterator[None]:
-    """Queries have no `userErrors`: a refused argument (bad cursor, page size) becomes a public error."""
-    try:
-        yield
-    except DomainError as exc:
-        prefix = f"{exc.field}: " if exc.field else ""
-        raise PublicError(prefix + exc.message, exc.code) from exc
-
-
 def decode_id(global_id: str | None, kind: str) -> tuple[uuid.UUID | None, bool]:
     """(uuid, False) for a valid ID of `kind`; (None, True) for anything else; (None, False) when omitted."""
     if global_id is None:
@@ -67,31 +53,45 @@ def _asset(value: str | None) -> tuple[uuid.UUID | None, str | None]:
     """An asset global ID filters by the asset; any other text is a name substring."""
     if not value or not value.strip():
         return None, None
-    asset_id, bad = decode_id(value.strip(), "Asset")
-    return (asset_id, None) if asset_id is not None and not bad else (None, value)
+    asset_id, _ = decode_id(value.strip(), "Asset")
+    return (asset_id, None) if asset_id is not None else (None, value)
 
 
 @strawberry.input(description="Narrow `alerts`: every field given must match.")
 class AlertFilter:
     status: list[AlertStatus] | None = strawberry.field(default=None, description="Any of these statuses.")
     severity: list[Severity] | None = strawberry.field(default=None, description="Any of these severities.")
-    asset: str | None = strawberry.field(default=None, description="An asset global ID, or a case-insensitive substring of the asset name.")
+    asset: str | None = strawberry.field(
+        default=None, description="An asset global ID, or a case-insensitive substring of the asset name."
+    )
     tool: MonitoringTool | None = strawberry.field(default=None, description="Only alerts from this tool.")
     since: datetime | None = strawberry.field(default=None, description="Event time at or after this.")
     until: datetime | None = strawberry.field(default=None, description="Event time before this.")
-    text: str | None = strawberry.field(default=None, description="Case-insensitive substring of message, signature or asset name (first 200 characters used).")
+    text: str | None = strawberry.field(
+        default=None,
+        description="Case-insensitive substring of message, signature or asset name (first 200 characters used).",
+    )
 
 
 @strawberry.input(description="Narrow `incidents`: every field given must match.")
 class IncidentFilter:
     status: list[IncidentStatus] | None = strawberry.field(default=None, description="Any of these statuses.")
     severity: list[Severity] | None = strawberry.field(default=None, description="Any of these severities.")
-    asset: str | None = strawberry.field(default=None, description="An asset global ID, or a case-insensitive substring of the asset name.")
-    tool: MonitoringTool | None = strawberry.field(default=None, description="Only incidents this tool reported.")
+    asset: str | None = strawberry.field(
+        default=None, description="An asset global ID, or a case-insensitive substring of the asset name."
+    )
+    tool: MonitoringTool | None = strawberry.field(
+        default=None, description="Only incidents this tool reported."
+    )
     since: datetime | None = strawberry.field(default=None, description="Created at or after this.")
     until: datetime | None = strawberry.field(default=None, description="Created before this.")
-    text: str | None = strawberry.field(default=None, description="Case-insensitive substring of signature or asset name (first 200 characters used).")
-    flapping: bool | None = strawberry.field(default=None, description="Only flapping (true) or non-flapping (false) incidents.")
+    text: str | None = strawberry.field(
+        default=None,
+        description="Case-insensitive substring of signature or asset name (first 200 characters used).",
+    )
+    flapping: bool | None = strawberry.field(
+        default=None, description="Only flapping (true) or non-flapping (false) incidents."
+    )
 
 
 @strawberry.enum(description="What incidents are sorted by.")
@@ -107,16 +107,26 @@ class OrderDirection(enum.Enum):
     DESC = "desc"
 
 
-@strawberry.input(description="Sort order of `incidents` (ties broken by ID). A cursor only continues the order it came from.")
+@strawberry.input(
+    description="Sort order of `incidents` (ties broken by ID). A cursor only continues the order it came from."
+)
 class IncidentOrder:
-    field: IncidentOrderField = strawberry.field(default=IncidentOrderField.CREATED_AT, description="The sort key.")
-    direction: OrderDirection = strawberry.field(default=OrderDirection.DESC, description="Ascending or descending.")
+    field: IncidentOrderField = strawberry.field(
+        default=IncidentOrderField.CREATED_AT, description="The sort key."
+    )
+    direction: OrderDirection = strawberry.field(
+        default=OrderDirection.DESC, description="Ascending or descending."
+    )
 
 
 async def alerts(
     info: strawberry.Info,
-    company_id: Annotated[strawberry.ID | None, strawberry.argument(description=COMPANY_ID_DESCRIPTION)] = None,
-    filter: Annotated[AlertFilter | None, strawberry.argument(description="Conditions the alerts must meet.")] = None,
+    company_id: Annotated[
+        strawberry.ID | None, strawberry.argument(description=COMPANY_ID_DESCRIPTION)
+    ] = None,
+    filter: Annotated[
+        AlertFilter | None, strawberry.argument(description="Conditions the alerts must meet.")
+    ] = None,
     first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
     after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
 ) -> Connection[Alert]:
@@ -125,22 +135,33 @@ async def alerts(
     company, unknown = decode_id(company_id, "Company")
     asset_id, asset_name = _asset(f.asset)
     search = AlertSearch(
-        company_id=company, unknown_company=unknown,
-        statuses=tuple(s.value for s in f.status or ()), severities=tuple(s.value for s in f.severity or ()),
-        asset_id=asset_id, asset_name=asset_name, tool=f.tool.value if f.tool else None,
-        since=f.since, until=f.until, text=f.text,
+        company_id=company,
+        unknown_company=unknown,
+        statuses=tuple(s.value for s in f.status or ()),
+        severities=tuple(s.value for s in f.severity or ()),
+        asset_id=asset_id,
+        asset_name=asset_name,
+        tool=f.tool.value if f.tool else None,
+        since=f.since,
+        until=f.until,
+        text=f.text,
     )
     loaders = await loaders_for(info)
-    with public_errors():
-        page = await loaders.uow.alerts.page(search, first=first, after=after)
+    page = await loaders.uow.alerts.page(search, first=first, after=after)
     return connection(page, alert_type)
 
 
 async def incidents(
     info: strawberry.Info,
-    company_id: Annotated[strawberry.ID | None, strawberry.argument(description=COMPANY_ID_DESCRIPTION)] = None,
-    filter: Annotated[IncidentFilter | None, strawberry.argument(description="Conditions the incidents must meet.")] = None,
-    order_by: Annotated[IncidentOrder | None, strawberry.argument(description="Sort order (default: newest first).")] = None,
+    company_id: Annotated[
+        strawberry.ID | None, strawberry.argument(description=COMPANY_ID_DESCRIPTION)
+    ] = None,
+    filter: Annotated[
+        IncidentFilter | None, strawberry.argument(description="Conditions the incidents must meet.")
+    ] = None,
+    order_by: Annotated[
+        IncidentOrder | None, strawberry.argument(description="Sort order (default: newest first).")
+    ] = None,
     first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
     after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
 ) -> Connection[Incident]:
@@ -150,23 +171,32 @@ async def incidents(
     company, unknown = decode_id(company_id, "Company")
     asset_id, asset_name = _asset(f.asset)
     search = IncidentSearch(
-        company_id=company, unknown_company=unknown,
-        statuses=tuple(s.value for s in f.status or ()), severities=tuple(s.value for s in f.severity or ()),
-        asset_id=asset_id, asset_name=asset_name, tool=f.tool.value if f.tool else None,
-        since=f.since, until=f.until, text=f.text, flapping=f.flapping,
+        company_id=company,
+        unknown_company=unknown,
+        statuses=tuple(s.value for s in f.status or ()),
+        severities=tuple(s.value for s in f.severity or ()),
+        asset_id=asset_id,
+        asset_name=asset_name,
+        tool=f.tool.value if f.tool else None,
+        since=f.since,
+        until=f.until,
+        text=f.text,
+        flapping=f.flapping,
     )
     loaders = await loaders_for(info)
-    with public_errors():
-        page = await loaders.uow.incidents.page(
-                search, sort=IncidentSort(order.field.value), descending=order.direction is OrderDirection.DESC,
-                first=first, after=after,
-            
-        )
+    page = await loaders.uow.incidents.page(
+        search,
+        sort=IncidentSort(order.field.value),
+        descending=order.direction is OrderDirection.DESC,
+        first=first,
+        after=after,
+    )
     return connection(page, incident_type)
 
 
 async def incident(
-    info: strawberry.Info, id: Annotated[strawberry.ID, strawberry.argument(description="Incident global ID.")]
+    info: strawberry.Info,
+    id: Annotated[strawberry.ID, strawberry.argument(description="Incident global ID.")],
 ) -> Incident | None:
     require_principal(info)
     key, _ = decode_id(id, "Incident")
@@ -190,14 +220,14 @@ async def alert(
 
 async def maintenance_windows(
     info: strawberry.Info,
-    company_id: Annotated[strawberry.ID | None, strawberry.argument(description=COMPANY_ID_DESCRIPTION)] = None,
+    company_id: Annotated[
+        strawberry.ID | None, strawberry.argument(description=COMPANY_ID_DESCRIPTION)
+    ] = None,
     first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
     after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
 ) -> Connection[MaintenanceWindow]:
     require_principal(info)
     company, unknown = decode_id(company_id, "Company")
     loaders = await loaders_for(info)
-    with public_errors():
-        page = await loaders.uow.maintenance.page(company, unknown_company=unknown, first=first, after=after
-        )
+    page = await loaders.uow.maintenance.page(company, unknown_company=unknown, first=first, after=after)
     return connection(page, maintenance_window_type)

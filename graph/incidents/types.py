@@ -24,12 +24,32 @@ def _mirror(name: str, source: type[enum.Enum], description: str) -> Any:
     return strawberry.enum(enum.Enum(name, [(m.name, m.value) for m in source]), description=description)  # type: ignore[misc]
 
 
-Severity = _mirror("Severity", domain_alerts.Severity, "How bad an alert or incident is; every tool's scale maps onto these four.")
-MonitoringTool = _mirror("MonitoringTool", domain_alerts.Tool, "The monitoring tool an alert came from (GENERIC: our own JSON).")
-IncidentStatus = _mirror("IncidentStatus", domain_incidents.IncidentStatus, "Where an incident stands; RESOLVED is the only closed status.")
-IncidentEventKind = _mirror("IncidentEventKind", domain_incidents.IncidentEventKind, "What an entry of an incident's timeline records.")
-IncidentChangeKind = _mirror("IncidentChangeKind", domain_incidents.IncidentChangeKind, "The kind of change announced to `incidentChanged` subscribers.")
-RecurrenceFrequency = _mirror("RecurrenceFrequency", DomainFrequency, "How often a recurring maintenance window repeats.")
+Severity = _mirror(
+    "Severity",
+    domain_alerts.Severity,
+    "How bad an alert or incident is; every tool's scale maps onto these four.",
+)
+MonitoringTool = _mirror(
+    "MonitoringTool", domain_alerts.Tool, "The monitoring tool an alert came from (GENERIC: our own JSON)."
+)
+IncidentStatus = _mirror(
+    "IncidentStatus",
+    domain_incidents.IncidentStatus,
+    "Where an incident stands; RESOLVED is the only closed status.",
+)
+IncidentEventKind = _mirror(
+    "IncidentEventKind",
+    domain_incidents.IncidentEventKind,
+    "What an entry of an incident's timeline records.",
+)
+IncidentChangeKind = _mirror(
+    "IncidentChangeKind",
+    domain_incidents.IncidentChangeKind,
+    "The kind of change announced to `incidentChanged` subscribers.",
+)
+RecurrenceFrequency = _mirror(
+    "RecurrenceFrequency", DomainFrequency, "How often a recurring maintenance window repeats."
+)
 
 
 @strawberry.enum(description="Whether an alert reports a problem or its recovery.")
@@ -44,22 +64,38 @@ class AlertStatus(enum.Enum):
 @strawberry.type(description="One normalised alert as a monitoring tool sent it.")
 class Alert(Node):
     asset_name: str = strawberry.field(description="The asset as the tool named it.")
-    signature: str = strawberry.field(description="What is wrong (check or rule name); with the asset, the correlation key.")
+    signature: str = strawberry.field(
+        description="What is wrong (check or rule name); with the asset, the correlation key."
+    )
     severity: Severity = strawberry.field(description="Severity mapped to our four levels.")
     severity_raw: str | None = strawberry.field(description="The tool's own severity word, as sent.")
     message: str = strawberry.field(description="The alert's text.")
     tool: MonitoringTool = strawberry.field(description="The monitoring tool that sent it.")
-    category: str = strawberry.field(description="Technician skill it needs: Network, Database, Server, Storage, Security, Application, Cloud or Other.")
-    fingerprint: str = strawberry.field(description="Identifies repeats of the same alert and its resolve message.")
+    category: str = strawberry.field(
+        description="Technician skill it needs: Network, Database, Server, Storage, Security, Application, Cloud or Other."
+    )
+    fingerprint: str = strawberry.field(
+        description="Identifies repeats of the same alert and its resolve message."
+    )
     dedup_key: str | None = strawberry.field(description="The tool's own deduplication key, if it sent one.")
-    status: AlertStatus = strawberry.field(description="FIRING for a problem, RESOLVED for a recovery message.")
-    event_time: datetime = strawberry.field(description="When it happened, by the tool's clock (clamped against skew).")
+    status: AlertStatus = strawberry.field(
+        description="FIRING for a problem, RESOLVED for a recovery message."
+    )
+    event_time: datetime = strawberry.field(
+        description="When it happened, by the tool's clock (clamped against skew)."
+    )
     received_at: datetime = strawberry.field(description="When we stored it.")
     tags: JSON = strawberry.field(description="The tool's labels and tags, as strings.")
     raw: JSON = strawberry.field(description="The tool's original payload for this alert.")
-    duplicate: bool = strawberry.field(description="A repeat of a fingerprint already firing on its incident.")
-    suppressed: bool = strawberry.field(description="Arrived inside a maintenance window: stored, but opened no incident.")
-    resolved_at: datetime | None = strawberry.field(description="When a resolve message or the incident's resolution closed this firing alert.")
+    duplicate: bool = strawberry.field(
+        description="A repeat of a fingerprint already firing on its incident."
+    )
+    suppressed: bool = strawberry.field(
+        description="Arrived inside a maintenance window: stored, but opened no incident."
+    )
+    resolved_at: datetime | None = strawberry.field(
+        description="When a resolve message or the incident's resolution closed this firing alert."
+    )
     _row: strawberry.Private[Any]
     _loaders: strawberry.Private[IncidentLoaders | None] = None
 
@@ -68,14 +104,18 @@ class Alert(Node):
         row = await (await loaders_for(info, self._loaders)).company.load(self._row.company_id)
         return company_type(row) if row else None
 
-    @strawberry.field(description="The inventory asset it matched (null for an alert that named no known asset yet).")
+    @strawberry.field(
+        description="The inventory asset it matched (null for an alert that named no known asset yet)."
+    )
     async def asset(self, info: strawberry.Info) -> Asset | None:
         if self._row.asset_id is None:
             return None
         row = await (await loaders_for(info, self._loaders)).asset.load(self._row.asset_id)
         return asset_type(row) if row else None
 
-    @strawberry.field(description="The incident the alert was correlated into (null until correlated, or when suppressed).")
+    @strawberry.field(
+        description="The incident the alert was correlated into (null until correlated, or when suppressed)."
+    )
     async def incident(self, info: strawberry.Info) -> Incident | None:
         if self._row.incident_id is None:
             return None
@@ -116,7 +156,9 @@ def alert_type(row: tables.Alert, loaders: IncidentLoaders | None = None) -> Ale
 class IncidentEvent(Node):
     kind: IncidentEventKind = strawberry.field(description="What happened.")
     at: datetime = strawberry.field(description="When it happened.")
-    alert_id: strawberry.ID | None = strawberry.field(description="Global ID of the alert that caused it, if any.")
+    alert_id: strawberry.ID | None = strawberry.field(
+        description="Global ID of the alert that caused it, if any."
+    )
     data: JSON = strawberry.field(description="Details of the event (e.g. `note`, `from`, `to`, severities).")
     _row: strawberry.Private[Any]
     _loaders: strawberry.Private[IncidentLoaders | None] = None
@@ -141,7 +183,9 @@ def incident_event_type(row: tables.IncidentEvent, loaders: IncidentLoaders | No
     )
 
 
-@strawberry.type(description="Correlated alerts that are one real problem: same asset and signature within the company's window.")
+@strawberry.type(
+    description="Correlated alerts that are one real problem: same asset and signature within the company's window."
+)
 class Incident(Node):
     asset_name: str = strawberry.field(description="The asset's name.")
     signature: str = strawberry.field(description="What is wrong.")
@@ -153,7 +197,9 @@ class Incident(Node):
     tool_sources: list[MonitoringTool] = strawberry.field(description="Every tool that reported it.")
     first_alert_at: datetime = strawberry.field(description="Event time of its first alert.")
     last_alert_at: datetime = strawberry.field(description="Event time of its latest firing alert.")
-    flapping: bool = strawberry.field(description="Fires and resolves repeatedly; resolve messages no longer close it.")
+    flapping: bool = strawberry.field(
+        description="Fires and resolves repeatedly; resolve messages no longer close it."
+    )
     critical_asset: bool = strawberry.field(description="The asset is marked critical (adds 20 to priority).")
     acknowledged_at: datetime | None = strawberry.field(description="When a technician last acknowledged it.")
     resolved_at: datetime | None = strawberry.field(description="When it was resolved (null while open).")
@@ -162,12 +208,18 @@ class Incident(Node):
     _row: strawberry.Private[Any]
     _loaders: strawberry.Private[IncidentLoaders | None] = None
 
-    @strawberry.field(description="How urgent it is now: severity base, critical asset, alert count and tools, minus one per hour of age (at most 10).")
+    @strawberry.field(
+        description="How urgent it is now: severity base, critical asset, alert count and tools, minus one per hour of age (at most 10)."
+    )
     def priority_score(self) -> float:
         row = self._row
         return priority_score(
-            domain_alerts.Severity(row.severity), row.critical_asset, row.alert_count,
-            len(row.tool_sources or []), row.created_at, datetime.now(UTC),
+            domain_alerts.Severity(row.severity),
+            row.critical_asset,
+            row.alert_count,
+            len(row.tool_sources or []),
+            row.created_at,
+            datetime.now(UTC),
         )
 
     @strawberry.field(description="The company the incident belongs to.")
@@ -189,11 +241,8 @@ class Incident(Node):
         first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
         after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
     ) -> Connection[Alert]:
-        from graph.incidents.queries import public_errors
-
         loaders = await loaders_for(info, self._loaders)
-        with public_errors():
-            page = await loaders.uow.alerts.for_incident(self._row.id, first=first, after=after)
+        page = await loaders.uow.alerts.for_incident(self._row.id, first=first, after=after)
         return connection(page, lambda row: alert_type(row, self._loaders))
 
     @strawberry.field(description="What happened to it, oldest first.")
@@ -203,11 +252,8 @@ class Incident(Node):
         first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
         after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
     ) -> Connection[IncidentEvent]:
-        from graph.incidents.queries import public_errors
-
         loaders = await loaders_for(info, self._loaders)
-        with public_errors():
-            page = await loaders.uow.incidents.timeline(self._row.id, first=first, after=after)
+        page = await loaders.uow.incidents.timeline(self._row.id, first=first, after=after)
         return connection(page, lambda row: incident_event_type(row, self._loaders))
 
 
@@ -249,17 +295,31 @@ class MaintenanceRecurrence:
     frequency: RecurrenceFrequency = strawberry.field(description="DAILY or WEEKLY.")
     days_of_week: list[int] = strawberry.field(description="For WEEKLY: the days, 0 = Monday to 6 = Sunday.")
     timezone: str = strawberry.field(description="IANA time zone the window's wall-clock times are read in.")
-    until: datetime | None = strawberry.field(description="Last possible start of an occurrence (inclusive); null repeats forever.")
+    until: datetime | None = strawberry.field(
+        description="Last possible start of an occurrence (inclusive); null repeats forever."
+    )
 
 
-@strawberry.type(description="A period when a company's alerts are stored as suppressed and open no incident.")
+@strawberry.type(
+    description="A period when a company's alerts are stored as suppressed and open no incident."
+)
 class MaintenanceWindow(Node):
     name: str = strawberry.field(description="What the maintenance is.")
-    starts_at: datetime = strawberry.field(description="Start (of the first occurrence, for a recurring window).")
-    ends_at: datetime = strawberry.field(description="End (of the first occurrence); the window is [startsAt, endsAt).")
-    recurrence: MaintenanceRecurrence | None = strawberry.field(description="How it repeats; null for a one-off window.")
-    asset_names: list[str] = strawberry.field(description="Only alerts of these assets are suppressed; empty means every asset.")
-    signatures: list[str] = strawberry.field(description="Only alerts with these signatures are suppressed; empty means every signature.")
+    starts_at: datetime = strawberry.field(
+        description="Start (of the first occurrence, for a recurring window)."
+    )
+    ends_at: datetime = strawberry.field(
+        description="End (of the first occurrence); the window is [startsAt, endsAt)."
+    )
+    recurrence: MaintenanceRecurrence | None = strawberry.field(
+        description="How it repeats; null for a one-off window."
+    )
+    asset_names: list[str] = strawberry.field(
+        description="Only alerts of these assets are suppressed; empty means every asset."
+    )
+    signatures: list[str] = strawberry.field(
+        description="Only alerts with these signatures are suppressed; empty means every signature."
+    )
     created_at: datetime = strawberry.field(description="When the window was created.")
     _row: strawberry.Private[Any]
     _loaders: strawberry.Private[IncidentLoaders | None] = None
@@ -277,7 +337,9 @@ class MaintenanceWindow(Node):
         return user_type(row) if row else None
 
 
-def maintenance_window_type(row: tables.MaintenanceWindow, loaders: IncidentLoaders | None = None) -> MaintenanceWindow:
+def maintenance_window_type(
+    row: tables.MaintenanceWindow, loaders: IncidentLoaders | None = None
+) -> MaintenanceWindow:
     recurrence = None
     if row.recurrence:
         r = row.recurrence

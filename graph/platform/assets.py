@@ -24,13 +24,24 @@ def _dependency_ids(ids: list[strawberry.ID]) -> list[Any]:
 @strawberry.input(description="A new asset of one company.")
 class AssetCreateInput:
     company_id: strawberry.ID = strawberry.field(description="Global ID of the company that owns the asset.")
-    name: str = strawberry.field(description="Name as monitoring tools report it (1-255 characters, unique per company).")
+    name: str = strawberry.field(
+        description="Name as monitoring tools report it (1-255 characters, unique per company)."
+    )
     type: str = strawberry.field(default="server", description=TYPE_DESCRIPTION)
     ip_address: str | None = strawberry.field(default=None, description="IPv4 or IPv6 address.")
-    cloud_instance_id: str | None = strawberry.field(default=None, description="Cloud instance id, the AWS SSM target (up to 64 characters).")
-    tags: JSON | None = strawberry.field(default=None, description="Key/value tags: a JSON object of at most 50 entries.")
-    is_critical: bool = strawberry.field(default=False, description="Critical assets add 20 to incident priority.")
-    depends_on: list[strawberry.ID] = strawberry.field(default_factory=list, description="Global IDs of assets of the same company this one depends on (at most 100).")
+    cloud_instance_id: str | None = strawberry.field(
+        default=None, description="Cloud instance id, the AWS SSM target (up to 64 characters)."
+    )
+    tags: JSON | None = strawberry.field(
+        default=None, description="Key/value tags: a JSON object of at most 50 entries."
+    )
+    is_critical: bool = strawberry.field(
+        default=False, description="Critical assets add 20 to incident priority."
+    )
+    depends_on: list[strawberry.ID] = strawberry.field(
+        default_factory=list,
+        description="Global IDs of assets of the same company this one depends on (at most 100).",
+    )
 
 
 @strawberry.type(description="Result of `assetCreate`.")
@@ -60,13 +71,27 @@ async def asset_create(info: strawberry.Info, input: AssetCreateInput) -> AssetC
 @strawberry.input(description="Asset fields to change; omitted fields stay as they are.")
 class AssetUpdateInput:
     id: strawberry.ID = strawberry.field(description="Asset global ID.")
-    name: str | None = strawberry.field(default=strawberry.UNSET, description="New unique name (null keeps it).")
-    type: str | None = strawberry.field(default=strawberry.UNSET, description=f"New type (null keeps it): {TYPE_DESCRIPTION}")
-    ip_address: str | None = strawberry.field(default=strawberry.UNSET, description="New IP address; null clears it.")
-    cloud_instance_id: str | None = strawberry.field(default=strawberry.UNSET, description="New cloud instance id; null clears it.")
-    tags: JSON | None = strawberry.field(default=strawberry.UNSET, description="Replacement tags object (null keeps them).")
-    is_critical: bool | None = strawberry.field(default=strawberry.UNSET, description="New criticality (null keeps it).")
-    depends_on: list[strawberry.ID] | None = strawberry.field(default=strawberry.UNSET, description="Replacement dependency list; [] removes all, null keeps them.")
+    name: str | None = strawberry.field(
+        default=strawberry.UNSET, description="New unique name (null keeps it)."
+    )
+    type: str | None = strawberry.field(
+        default=strawberry.UNSET, description=f"New type (null keeps it): {TYPE_DESCRIPTION}"
+    )
+    ip_address: str | None = strawberry.field(
+        default=strawberry.UNSET, description="New IP address; null clears it."
+    )
+    cloud_instance_id: str | None = strawberry.field(
+        default=strawberry.UNSET, description="New cloud instance id; null clears it."
+    )
+    tags: JSON | None = strawberry.field(
+        default=strawberry.UNSET, description="Replacement tags object (null keeps them)."
+    )
+    is_critical: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="New criticality (null keeps it)."
+    )
+    depends_on: list[strawberry.ID] | None = strawberry.field(
+        default=strawberry.UNSET, description="Replacement dependency list; [] removes all, null keeps them."
+    )
 
 
 @strawberry.type(description="Result of `assetUpdate`.")
@@ -91,7 +116,9 @@ def _update_fields(input: AssetUpdateInput) -> dict[str, Any]:
 async def asset_update(info: strawberry.Info, input: AssetUpdateInput) -> AssetUpdatePayload:
     async def work(uow: Any) -> dict[str, Any]:
         asset_id = from_global_id(input.id, "Asset")
-        depends_on = None if input.depends_on in (None, strawberry.UNSET) else _dependency_ids(input.depends_on)
+        depends_on = (
+            None if input.depends_on in (None, strawberry.UNSET) else _dependency_ids(input.depends_on)
+        )
         row = await uow.assets.update(asset_id, _update_fields(input), depends_on)
         return {"asset": asset_type(row)}
 
@@ -105,8 +132,12 @@ class AssetDeleteInput:
 
 @strawberry.type(description="Result of `assetDelete`.")
 class AssetDeletePayload:
-    asset: Asset | None = strawberry.field(default=None, description="The asset as it was before deletion (it no longer depends on anything).")
-    deleted_asset_id: strawberry.ID | None = strawberry.field(default=None, description="Global ID of the deleted asset.")
+    asset: Asset | None = strawberry.field(
+        default=None, description="The asset as it was before deletion (it no longer depends on anything)."
+    )
+    deleted_asset_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Global ID of the deleted asset."
+    )
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 

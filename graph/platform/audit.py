@@ -18,7 +18,7 @@ import orjson
 import strawberry
 
 from db import tables
-from domain.errors import NotFound
+from domain.errors import InvalidInput, NotFound
 from graph.core import (
     AFTER_DESCRIPTION,
     FIRST_DESCRIPTION,
@@ -37,12 +37,22 @@ MAX_FILTER_TEXT = 64
 
 @strawberry.input(description="Which audit entries to return; every given condition must hold.")
 class AuditLogFilter:
-    company_id: strawberry.ID | None = strawberry.field(default=None, description="Only entries about this company.")
+    company_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only entries about this company."
+    )
     action: str | None = strawberry.field(default=None, description="Only this action, e.g. `asset.update`.")
-    actor_id: strawberry.ID | None = strawberry.field(default=None, description="Only changes made by this user (global ID).")
-    entity_type: str | None = strawberry.field(default=None, description="Only changes to this kind of object, e.g. `asset`.")
-    since: datetime | None = strawberry.field(default=None, description="Only entries at or after this time (UTC if no offset is given).")
-    until: datetime | None = strawberry.field(default=None, description="Only entries before this time (UTC if no offset is given).")
+    actor_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only changes made by this user (global ID)."
+    )
+    entity_type: str | None = strawberry.field(
+        default=None, description="Only changes to this kind of object, e.g. `asset`."
+    )
+    since: datetime | None = strawberry.field(
+        default=None, description="Only entries at or after this time (UTC if no offset is given)."
+    )
+    until: datetime | None = strawberry.field(
+        default=None, description="Only entries before this time (UTC if no offset is given)."
+    )
 
 
 @strawberry.enum(description="File format of an audit log export.")
@@ -55,9 +65,13 @@ class AuditExportFormat(enum.Enum):
 class AuditLogExport:
     format: AuditExportFormat = strawberry.field(description="The format of `content`.")
     content_type: str = strawberry.field(description="MIME type of `content` (text/csv or application/json).")
-    content: str = strawberry.field(description="The file: CSV with a header row, or a JSON array of objects.")
+    content: str = strawberry.field(
+        description="The file: CSV with a header row, or a JSON array of objects."
+    )
     row_count: int = strawberry.field(description="How many entries `content` holds.")
-    truncated: bool = strawberry.field(description="More entries matched than one export holds (the newest were kept); narrow the filter.")
+    truncated: bool = strawberry.field(
+        description="More entries matched than one export holds (the newest were kept); narrow the filter."
+    )
 
 
 class NoMatch(Exception):
@@ -80,12 +94,13 @@ def _id(global_id: strawberry.ID | None, kind: str, field: str) -> uuid.UUID | N
 
 
 def _filters(info: strawberry.Info, flt: AuditLogFilter | None) -> dict[str, Any]:
-    """Repository filter arguments; refuses callers without `audit:read` and oversized text."""
-    require_principal(info)
+    """Repository filter arguments: InvalidInput for oversized text, NoMatch for IDs that match nothing."""
     flt = flt or AuditLogFilter()
     for name, value in (("action", flt.action), ("entityType", flt.entity_type)):
         if value is not None and len(value) > MAX_FILTER_TEXT:
-            raise PublicError(f"filter.{name}: must be at most {MAX_FILTER_TEXT} characters", "INVALID_INPUT")
+            raise InvalidInput(f"must be at most {MAX_FILTER_TEXT} characters", field=f"filter.{name}")
+        if value is not None and "\x00" in value:  # PostgreSQL text cannot hold NUL: no entry matches
+            raise NoMatch
     return {
         "company_id": _id(flt.company_id, "Company", "companyId"),
         "action": flt.action,
@@ -105,22 +120,33 @@ async def audit_log(
     info: strawberry.Info,
     first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
     after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
-    filter: Annotated[AuditLogFilter | None, strawberry.argument(description="Conditions entries must meet.")] = None,
+    filter: Annotated[
+        AuditLogFilter | None, strawberry.argument(description="Conditions entries must meet.")
+    ] = None,
 ) -> Connection[AuditEntry]:
     require_principal(info)
     uow = await info.context.read()
     _require_audit_read(uow)
-    try:
-        filters = _filters(info, filter)
-    except NoMatch:
-        return empty_connection()
     with domain_errors_as_graphql():
+        try:
+            filters = _filters(info, filter)
+        except NoMatch:
+            return empty_connection()
         page = await uow.audit.page(first=first, after=after, **filters)
     return connection(page, audit_type)
 
 
 EXPORT_COLUMNS = (
-    "id", "at", "actorId", "actorEmail", "action", "entityType", "entityId", "companyId", "before", "after",
+    "id",
+    "at",
+    "actorId",
+    "actorEmail",
+    "action",
+    "entityType",
+    "entityId",
+    "companyId",
+    "before",
+    "after",
     "requestId",
 )
 
@@ -169,19 +195,23 @@ def to_csv(records: list[dict[str, Any]]) -> str:
 async def audit_log_export(
     info: strawberry.Info,
     format: Annotated[AuditExportFormat, strawberry.argument(description="CSV (with a header row) or JSON.")],
-    filter: Annotated[AuditLogFilter | None, strawberry.argument(description="Conditions entries must meet.")] = None,
+    filter: Annotated[
+        AuditLogFilter | None, strawberry.argument(description="Conditions entries must meet.")
+    ] = None,
 ) -> AuditLogExport:
     require_principal(info)
     uow = await info.context.read()
     _require_audit_read(uow)
-    try:
-        rows, truncated = await uow.audit.export(**_filters(info, filter))
-    except NoMatch:
-        rows, truncated = [], False
+    with domain_errors_as_graphql():
+        try:
+            rows, truncated = await uow.audit.export(**_filters(info, filter))
+        except NoMatch:
+            rows, truncated = [], False
     records = [export_record(r) for r in rows]
     if format is AuditExportFormat.CSV:
         content, content_type = to_csv(records), "text/csv"
     else:
         content, content_type = orjson.dumps(records).decode(), "application/json"
-    return AuditLogExport(format=format, content_type=content_type, content=content, row_count=len(records),
-                          truncated=truncated)
+    return AuditLogExport(
+        format=format, content_type=content_type, content=content, row_count=len(records), truncated=truncated
+    )

@@ -16,25 +16,72 @@ from graph.platform.types import AuditEntry, Company, User
 @strawberry.type
 class PlatformQuery:
     me: User = strawberry.field(resolver=auth_api.me, description="The signed-in user.")
-    companies: Connection[Company] = strawberry.field(resolver=companies_api.companies, description="Companies the caller may see, by name.")
-    company: Company | None = strawberry.field(resolver=companies_api.company, description="One company by global ID (null if it does not exist or is not yours).")
-    users: Connection[User] = strawberry.field(resolver=users_api.users, description="Users the caller may see (MSP admins: all; others: members of their companies), by email.")
-    technicians: Connection[User] = strawberry.field(resolver=users_api.technicians, description="Active technicians the caller may see, by email.")
-    audit_log: Connection[AuditEntry] = strawberry.field(resolver=audit_api.audit_log, description="Accepted changes, newest first (admins; technicians get PERMISSION_DENIED).")
-    audit_log_export: audit_api.AuditLogExport = strawberry.field(resolver=audit_api.audit_log_export, description="The audit log as a CSV or JSON file (admins; technicians get PERMISSION_DENIED).")
+    companies: Connection[Company] = strawberry.field(
+        resolver=companies_api.companies, description="Companies the caller may see, by name."
+    )
+    company: Company | None = strawberry.field(
+        resolver=companies_api.company,
+        description="One company by global ID (null if it does not exist or is not yours).",
+    )
+    users: Connection[User] = strawberry.field(
+        resolver=users_api.users,
+        description="Users the caller may see (MSP admins: all; others: members of their companies), by email.",
+    )
+    technicians: Connection[User] = strawberry.field(
+        resolver=users_api.technicians, description="Active technicians the caller may see, by email."
+    )
+    audit_log: Connection[AuditEntry] = strawberry.field(
+        resolver=audit_api.audit_log,
+        description="Accepted changes, newest first (admins; technicians get PERMISSION_DENIED).",
+    )
+    audit_log_export: audit_api.AuditLogExport = strawberry.field(
+        resolver=audit_api.audit_log_export,
+        description="The audit log as a CSV or JSON file (admins; technicians get PERMISSION_DENIED).",
+    )
 
 
 @strawberry.type
 class PlatformMutation:
-    login: auth_api.LoginPayload = strawberry.mutation(resolver=auth_api.login, description="Sign in; returns a JWT.")
-    profile_update: auth_api.ProfileUpdatePayload = strawberry.mutation(resolver=auth_api.profile_update, description="Change your own name or email.")
-    password_change: auth_api.PasswordChangePayload = strawberry.mutation(resolver=auth_api.password_change, description="Change your own password (needs the current one).")
-    company_create: companies_api.CompanyCreatePayload = strawberry.mutation(resolver=companies_api.company_create, description="Create a client company (MSP admins). Returns its API key and HMAC secret once.")
-    company_update: companies_api.CompanyPayload = strawberry.mutation(resolver=companies_api.company_update, description="Rename a company (MSP admins).")
-    company_api_key_rotate: companies_api.CompanyApiKeyRotatePayload = strawberry.mutation(resolver=companies_api.company_api_key_rotate, description="Replace a company's webhook API key; the old one stops working.")
-    company_webhook_security_update: companies_api.CompanyWebhookSecurityUpdatePayload = strawberry.mutation(resolver=companies_api.company_webhook_security_update, description="Turn HMAC signing on or off, or rotate the HMAC secret.")
-    company_rate_limit_update: companies_api.CompanyPayload = strawberry.mutation(resolver=companies_api.company_rate_limit_update, description="Change a company's webhook rate limit.")
-    asset_create: assets_api.AssetCreatePayload = strawberry.mutation(resolver=assets_api.asset_create, description="Add an asset to a company (MSP admins, the company's admins).")
-    asset_update: assets_api.AssetUpdatePayload = strawberry.mutation(resolver=assets_api.asset_update, description="Change an asset or its dependencies (MSP admins, the company's admins).")
-    asset_delete: assets_api.AssetDeletePayload = strawberry.mutation(resolver=assets_api.asset_delete, description="Delete an asset and its dependency edges (MSP admins, the company's admins).")
-    user_create: users_api.UserCreatePayload = strawberry.mutation(resolver=users_api.user_create, description="Create a user: MSP admins create anyone; company admins create company admins and technicians of their own companies.")
+    login: auth_api.LoginPayload = strawberry.mutation(
+        resolver=auth_api.login, description="Sign in; returns a JWT."
+    )
+    profile_update: auth_api.ProfileUpdatePayload = strawberry.mutation(
+        resolver=auth_api.profile_update, description="Change your own name or email."
+    )
+    password_change: auth_api.PasswordChangePayload = strawberry.mutation(
+        resolver=auth_api.password_change, description="Change your own password (needs the current one)."
+    )
+    company_create: companies_api.CompanyCreatePayload = strawberry.mutation(
+        resolver=companies_api.company_create,
+        description="Create a client company (MSP admins). Returns its API key and HMAC secret once.",
+    )
+    company_update: companies_api.CompanyPayload = strawberry.mutation(
+        resolver=companies_api.company_update, description="Rename a company (MSP admins)."
+    )
+    company_api_key_rotate: companies_api.CompanyApiKeyRotatePayload = strawberry.mutation(
+        resolver=companies_api.company_api_key_rotate,
+        description="Replace a company's webhook API key; the old one stops working.",
+    )
+    company_webhook_security_update: companies_api.CompanyWebhookSecurityUpdatePayload = strawberry.mutation(
+        resolver=companies_api.company_webhook_security_update,
+        description="Turn HMAC signing on or off, or rotate the HMAC secret.",
+    )
+    company_rate_limit_update: companies_api.CompanyPayload = strawberry.mutation(
+        resolver=companies_api.company_rate_limit_update, description="Change a company's webhook rate limit."
+    )
+    asset_create: assets_api.AssetCreatePayload = strawberry.mutation(
+        resolver=assets_api.asset_create,
+        description="Add an asset to a company (MSP admins, the company's admins).",
+    )
+    asset_update: assets_api.AssetUpdatePayload = strawberry.mutation(
+        resolver=assets_api.asset_update,
+        description="Change an asset or its dependencies (MSP admins, the company's admins).",
+    )
+    asset_delete: assets_api.AssetDeletePayload = strawberry.mutation(
+        resolver=assets_api.asset_delete,
+        description="Delete an asset and its dependency edges (MSP admins, the company's admins).",
+    )
+    user_create: users_api.UserCreatePayload = strawberry.mutation(
+        resolver=users_api.user_create,
+        description="Create a user: MSP admins create anyone; company admins create company admins and technicians of their own companies.",
+    )

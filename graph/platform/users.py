@@ -47,8 +47,10 @@ def domain_errors_as_graphql() -> Iterator[None]:
 
 
 def empty_connection() -> Connection[Any]:
-    return Connection(edges=[], page_info=PageInfo(has_next_page=False, has_previous_page=False,
-                                                   start_cursor=None, end_cursor=None))
+    return Connection(
+        edges=[],
+        page_info=PageInfo(has_next_page=False, has_previous_page=False, start_cursor=None, end_cursor=None),
+    )
 
 
 def check_category(category: str | None, field: str = "category") -> str | None:
@@ -67,8 +69,14 @@ def _company_filter(company_id: strawberry.ID | None) -> uuid.UUID | None:
 
 
 async def _user_page(
-    info: strawberry.Info, *, first: int | None, after: str | None, role: DomainRole | None,
-    category: str | None, company_id: strawberry.ID | None, active_only: bool,
+    info: strawberry.Info,
+    *,
+    first: int | None,
+    after: str | None,
+    role: DomainRole | None,
+    category: str | None,
+    company_id: strawberry.ID | None,
+    active_only: bool,
 ) -> Connection[User]:
     require_principal(info)
     with domain_errors_as_graphql():
@@ -78,7 +86,12 @@ async def _user_page(
         except NotFound:
             return empty_connection()  # a malformed ID names no company: nothing matches
         page = await (await info.context.read()).users.page(
-            first=first, after=after, role=role, category=category, company_id=company, active_only=active_only
+            first=first,
+            after=after,
+            role=role,
+            category=category,
+            company_id=company,
+            active_only=active_only,
         )
     return connection(page, user_type)
 
@@ -88,32 +101,65 @@ async def users(
     first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
     after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
     role: Annotated[Role | None, strawberry.argument(description="Only users of this role.")] = None,
-    category: Annotated[str | None, strawberry.argument(description="Only users of this skill category (Network, Database, ...).")] = None,
-    company_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only members of this company.")] = None,
+    category: Annotated[
+        str | None,
+        strawberry.argument(description="Only users of this skill category (Network, Database, ...)."),
+    ] = None,
+    company_id: Annotated[
+        strawberry.ID | None, strawberry.argument(description="Only members of this company.")
+    ] = None,
 ) -> Connection[User]:
-    return await _user_page(info, first=first, after=after, role=DomainRole(role.value) if role else None,
-                            category=category, company_id=company_id, active_only=False)
+    return await _user_page(
+        info,
+        first=first,
+        after=after,
+        role=DomainRole(role.value) if role else None,
+        category=category,
+        company_id=company_id,
+        active_only=False,
+    )
 
 
 async def technicians(
     info: strawberry.Info,
-    category: Annotated[str | None, strawberry.argument(description="Only technicians of this skill category (Network, Database, ...).")] = None,
-    company_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only technicians working for this company.")] = None,
+    category: Annotated[
+        str | None,
+        strawberry.argument(description="Only technicians of this skill category (Network, Database, ...)."),
+    ] = None,
+    company_id: Annotated[
+        strawberry.ID | None, strawberry.argument(description="Only technicians working for this company.")
+    ] = None,
     first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
     after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
 ) -> Connection[User]:
-    return await _user_page(info, first=first, after=after, role=DomainRole.TECHNICIAN, category=category,
-                            company_id=company_id, active_only=True)
+    return await _user_page(
+        info,
+        first=first,
+        after=after,
+        role=DomainRole.TECHNICIAN,
+        category=category,
+        company_id=company_id,
+        active_only=True,
+    )
 
 
-@strawberry.input(description="A new user. MSP admins create anyone; company admins create company admins and technicians of their own companies.")
+@strawberry.input(
+    description="A new user. MSP admins create anyone; company admins create company admins and technicians of their own companies."
+)
 class UserCreateInput:
     email: str = strawberry.field(description="Sign-in email, unique.")
     name: str = strawberry.field(description="Display name (1-120 characters).")
-    password: str = strawberry.field(description="Initial password: at least 8 characters with letters and digits.")
+    password: str = strawberry.field(
+        description="Initial password: at least 8 characters with letters and digits."
+    )
     role: Role = strawberry.field(description="The new user's role.")
-    company_ids: list[strawberry.ID] = strawberry.field(default_factory=list, description="Companies the user works for (at most 100; none for MSP admins).")
-    category: str | None = strawberry.field(default=None, description="Technician skill category: Network, Database, Server, Storage, Security, Application, Cloud or Other.")
+    company_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description="Companies the user works for (at most 100; none for MSP admins)."
+    )
+    category: str | None = strawberry.field(
+        default=None,
+        description="Technician skill category: Network, Database, Server, Storage, Security, Application, Cloud or Other.",
+    )
     on_call: bool = strawberry.field(default=False, description="Whether the technician is on call.")
 
 
@@ -129,19 +175,30 @@ async def user_create(info: strawberry.Info, input: UserCreateInput) -> UserCrea
     async def work(uow: Any) -> dict[str, Any]:
         if len(input.company_ids) > MAX_COMPANIES:
             raise InvalidInput(f"at most {MAX_COMPANIES} companies", field="companyIds")
-        company_ids = list(dict.fromkeys(from_global_id(c, "Company", field="companyIds") for c in input.company_ids))
+        company_ids = list(
+            dict.fromkeys(from_global_id(c, "Company", field="companyIds") for c in input.company_ids)
+        )
         role = DomainRole(input.role.value)
         # Who may be created is decided before anything about the new user is looked at.
         await uow.users.authorize_create(role, company_ids)
         name = input.name.strip()
         if not name or len(name) > 120:
             raise InvalidInput("must be 1 to 120 characters", field="name")
+        if "\x00" in name:  # PostgreSQL text cannot hold NUL
+            raise InvalidInput("must not contain NUL characters", field="name")
         email = normalize_email(input.email)
         check_password(input.password)
         category = check_category(input.category)
         password_hash = await anyio.to_thread.run_sync(hash_password, input.password, rounds)
-        row = await uow.users.create(email=email, name=name, password_hash=password_hash, role=role,
-                                     company_ids=company_ids, category=category, on_call=input.on_call)
+        row = await uow.users.create(
+            email=email,
+            name=name,
+            password_hash=password_hash,
+            role=role,
+            company_ids=company_ids,
+            category=category,
+            on_call=input.on_call,
+        )
         return {"user": user_type(row)}
 
     return await mutate(info, work, UserCreatePayload)

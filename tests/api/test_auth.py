@@ -25,9 +25,16 @@ PASSWORD_CHANGE = """
 mutation($i: PasswordChangeInput!) {
   passwordChange(input: $i) { user { email } userErrors { field message code } }
 }"""
-INVALID_CREDENTIALS = [{"field": None, "message": "email or password is incorrect", "code": "INVALID_CREDENTIALS"}]
-TOO_MANY = [{"field": "email", "message": "too many failed sign-ins; try again in 15 minutes",
-             "code": "TOO_MANY_ATTEMPTS"}]
+INVALID_CREDENTIALS = [
+    {"field": None, "message": "email or password is incorrect", "code": "INVALID_CREDENTIALS"}
+]
+TOO_MANY = [
+    {
+        "field": "email",
+        "message": "too many failed sign-ins; try again in 15 minutes",
+        "code": "TOO_MANY_ATTEMPTS",
+    }
+]
 UNAUTHENTICATED = "Authentication required: send 'Authorization: Bearer <token>'."
 
 
@@ -47,8 +54,12 @@ async def _post(client, token: str | None, query: str = "{ me { email } }"):
 def _claims(user_id, settings, **overrides):
     now = datetime.now(UTC)
     claims = {
-        "sub": str(user_id), "role": "technician", "iss": settings.jwt_issuer, "aud": settings.jwt_audience,
-        "iat": int(now.timestamp()), "exp": int((now + timedelta(hours=1)).timestamp()),
+        "sub": str(user_id),
+        "role": "technician",
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(hours=1)).timestamp()),
     }
     return claims | overrides
 
@@ -67,8 +78,13 @@ async def test_login_returns_a_24h_token_for_the_user(gql, factory, settings, se
     result = body["data"]["login"]
     assert result["userErrors"] == []
     assert result["user"] == {"email": user.email, "role": "TECHNICIAN"}
-    claims = jwt.decode(result["token"], settings.jwt_secret, algorithms=["HS256"],
-                        audience="alertwhisperer-api", issuer="alertwhisperer")
+    claims = jwt.decode(
+        result["token"],
+        settings.jwt_secret,
+        algorithms=["HS256"],
+        audience="alertwhisperer-api",
+        issuer="alertwhisperer",
+    )
     assert claims["sub"] == str(user.id)
     assert claims["exp"] - claims["iat"] == 24 * 3600
     assert services.tokens.verify(result["token"]) == user.id
@@ -180,7 +196,9 @@ async def test_missing_token_is_a_typed_unauthenticated_error(client):
 async def test_missing_token_cannot_mutate(gql, factory, services):
     # when an anonymous caller tries to create a company
     name = unique("Anon")
-    body = await gql('mutation($n: String!) { companyCreate(input: {name: $n}) { company { id } } }', {"n": name})
+    body = await gql(
+        "mutation($n: String!) { companyCreate(input: {name: $n}) { company { id } } }", {"n": name}
+    )
 
     # then it is refused and nothing is stored
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
@@ -205,9 +223,11 @@ async def test_tampered_token_is_401(client, factory):
     admin = await factory.user(Role.MSP_ADMIN)
     header, payload, signature = user.token.split(".")
     claims = jwt.decode(user.token, options={"verify_signature": False})
-    forged = base64.urlsafe_b64encode(
-        json.dumps(claims | {"sub": str(admin.id), "role": "msp_admin"}).encode()
-    ).decode().rstrip("=")
+    forged = (
+        base64.urlsafe_b64encode(json.dumps(claims | {"sub": str(admin.id), "role": "msp_admin"}).encode())
+        .decode()
+        .rstrip("=")
+    )
 
     # when the forged token is used
     resp = await _post(client, f"{header}.{forged}.{signature}")
@@ -237,8 +257,11 @@ async def test_wrong_audience_or_issuer_is_401(client, factory, settings):
     tokens = [
         jwt.encode(_claims(user.id, settings, aud="another-api"), settings.jwt_secret, algorithm="HS256"),
         jwt.encode(_claims(user.id, settings, iss="someone-else"), settings.jwt_secret, algorithm="HS256"),
-        jwt.encode({k: v for k, v in _claims(user.id, settings).items() if k != "exp"}, settings.jwt_secret,
-                   algorithm="HS256"),
+        jwt.encode(
+            {k: v for k, v in _claims(user.id, settings).items() if k != "exp"},
+            settings.jwt_secret,
+            algorithm="HS256",
+        ),
     ]
 
     # when each is used
@@ -266,8 +289,9 @@ async def test_non_bearer_authorization_is_401(client, factory):
     user = await factory.user(Role.MSP_ADMIN)
 
     # when it is used
-    resp = await client.post("/graphql", json={"query": "{ me { email } }"},
-                             headers={"authorization": f"Basic {user.token}"})
+    resp = await client.post(
+        "/graphql", json={"query": "{ me { email } }"}, headers={"authorization": f"Basic {user.token}"}
+    )
 
     # then it is refused
     assert resp.status_code == 401
@@ -304,7 +328,8 @@ async def test_profile_update_changes_name_and_email(gql, factory, services):
     # then both change (domain lower-cased, name trimmed), the change is audited and they sign in with it
     expected_email = new_email.replace("@Example.COM", "@example.com")
     assert body["data"]["profileUpdate"] == {
-        "user": {"email": expected_email, "name": "Robin"}, "userErrors": []
+        "user": {"email": expected_email, "name": "Robin"},
+        "userErrors": [],
     }
     entry = await services.pool.fetchrow(
         "SELECT actor_id, before, after FROM audit_log WHERE action = 'user.profile_update' AND entity_id = $1",
@@ -324,12 +349,17 @@ async def test_profile_update_refuses_a_taken_email(gql, factory, services):
     before = await _user_row(services, user.id)
 
     # when one takes the other's email (in other case)
-    body = await gql(PROFILE_UPDATE, {"i": {"name": "Changed", "email": other.email.upper()}}, token=user.token)
+    body = await gql(
+        PROFILE_UPDATE, {"i": {"name": "Changed", "email": other.email.upper()}}, token=user.token
+    )
 
     # then it is refused as a duplicate and nothing changed, not even the name
-    assert body["data"]["profileUpdate"] == {"user": None, "userErrors": [
-        {"field": "email", "message": "a user with this email already exists", "code": "DUPLICATE"}
-    ]}
+    assert body["data"]["profileUpdate"] == {
+        "user": None,
+        "userErrors": [
+            {"field": "email", "message": "a user with this email already exists", "code": "DUPLICATE"}
+        ],
+    }
     assert await _user_row(services, user.id) == before
 
 
@@ -337,13 +367,19 @@ async def test_profile_update_refuses_bad_input(gql, factory, services):
     # given a user
     user = await factory.user(Role.TECHNICIAN, [await factory.company()])
     before = await _user_row(services, user.id)
-    audit_before = await services.pool.fetchval("SELECT count(*) FROM audit_log WHERE entity_id = $1", str(user.id))
+    audit_before = await services.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE entity_id = $1", str(user.id)
+    )
 
     # when they send an invalid email, an oversized email, a blank name and an oversized name
     results = [
         (await gql(PROFILE_UPDATE, {"i": i}, token=user.token))["data"]["profileUpdate"]
-        for i in ({"email": "not-an-email"}, {"email": "a" * 300 + "@example.com"}, {"name": "   "},
-                  {"name": "n" * 121})
+        for i in (
+            {"email": "not-an-email"},
+            {"email": "a" * 300 + "@example.com"},
+            {"name": "   "},
+            {"name": "n" * 121},
+        )
     ]
 
     # then each is refused precisely and nothing changed or was audited
@@ -354,9 +390,10 @@ async def test_profile_update_refuses_bad_input(gql, factory, services):
         [{"field": "name", "message": "must be 1 to 120 characters", "code": "INVALID_INPUT"}],
     ]
     assert await _user_row(services, user.id) == before
-    assert await services.pool.fetchval(
-        "SELECT count(*) FROM audit_log WHERE entity_id = $1", str(user.id)
-    ) == audit_before
+    assert (
+        await services.pool.fetchval("SELECT count(*) FROM audit_log WHERE entity_id = $1", str(user.id))
+        == audit_before
+    )
 
 
 async def test_password_change_with_wrong_current_password_is_refused(gql, factory, services):
@@ -365,13 +402,23 @@ async def test_password_change_with_wrong_current_password_is_refused(gql, facto
     before = await _user_row(services, user.id)
 
     # when they give the wrong current password
-    body = await gql(PASSWORD_CHANGE, {"i": {"currentPassword": "not-my-password-1", "newPassword": "brand-new-99"}},
-                     token=user.token)
+    body = await gql(
+        PASSWORD_CHANGE,
+        {"i": {"currentPassword": "not-my-password-1", "newPassword": "brand-new-99"}},
+        token=user.token,
+    )
 
     # then it is refused and the stored hash is unchanged
-    assert body["data"]["passwordChange"] == {"user": None, "userErrors": [
-        {"field": "currentPassword", "message": "current password is incorrect", "code": "INVALID_CREDENTIALS"}
-    ]}
+    assert body["data"]["passwordChange"] == {
+        "user": None,
+        "userErrors": [
+            {
+                "field": "currentPassword",
+                "message": "current password is incorrect",
+                "code": "INVALID_CREDENTIALS",
+            }
+        ],
+    }
     assert await _user_row(services, user.id) == before
 
 
@@ -382,8 +429,11 @@ async def test_password_change_refuses_weak_passwords(gql, factory, services):
 
     # when they choose a short one, one without digits, and an oversized one
     results = [
-        (await gql(PASSWORD_CHANGE, {"i": {"currentPassword": PASSWORD, "newPassword": new}},
-                   token=user.token))["data"]["passwordChange"]["userErrors"]
+        (
+            await gql(
+                PASSWORD_CHANGE, {"i": {"currentPassword": PASSWORD, "newPassword": new}}, token=user.token
+            )
+        )["data"]["passwordChange"]["userErrors"]
         for new in ("abc123", "onlyletters", "a1" * 100)
     ]
 
@@ -401,13 +451,16 @@ async def test_password_change_then_sign_in_with_the_new_one(gql, factory, servi
     user = await factory.user(Role.TECHNICIAN, [await factory.company()])
 
     # when they change their password
-    body = await gql(PASSWORD_CHANGE, {"i": {"currentPassword": PASSWORD, "newPassword": "brand-new-99"}},
-                     token=user.token)
+    body = await gql(
+        PASSWORD_CHANGE, {"i": {"currentPassword": PASSWORD, "newPassword": "brand-new-99"}}, token=user.token
+    )
 
     # then the new password signs in, the old one does not, and the audit entry holds no hash
     assert body["data"]["passwordChange"] == {"user": {"email": user.email}, "userErrors": []}
     assert (await gql(LOGIN, {"e": user.email, "p": "brand-new-99"}))["data"]["login"]["userErrors"] == []
-    assert (await gql(LOGIN, {"e": user.email, "p": PASSWORD}))["data"]["login"]["userErrors"] == INVALID_CREDENTIALS
+    assert (await gql(LOGIN, {"e": user.email, "p": PASSWORD}))["data"]["login"][
+        "userErrors"
+    ] == INVALID_CREDENTIALS
     entry = await services.pool.fetchrow(
         "SELECT before::text, after::text FROM audit_log WHERE action = 'user.password_change' AND entity_id = $1",
         str(user.id),

@@ -6,6 +6,7 @@ NOT_FOUND), so a caller cannot even learn that B's objects exist; B's rows stay 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import pytest
 
 from domain.rbac import Role
 from tests.api.test_rbac import state
-from tests.helpers import MadeCompany, MadeUser, gid, unique
+from tests.helpers import Factory, MadeCompany, MadeUser, gid, unique
 
 
 @dataclass
@@ -43,15 +44,9 @@ def _mutation(name: str, input_type: str, payload: str) -> str:
     return f"mutation($i: {input_type}!) {{ {name}(input: $i) {{ {payload} userErrors {{ field message code }} }} }}"
 
 
-def _refused(name: str, field: str, message: str, code: str = "NOT_FOUND", payload: str = "__typename") -> Callable[[Role], Any]:
-    def expected(_: Role) -> Any:
-        values = {"__typename": None}.get(payload)
-        body: dict[str, Any] = {"userErrors": [{"field": field, "message": message, "code": code}]}
-        if payload != "__typename":
-            body = {payload: values} | body
-        return {"data": {name: body}}
-
-    return expected
+def _refused(name: str, field: str, message: str, payload: str) -> Callable[[Role], Any]:
+    error = {"field": field, "message": message, "code": "NOT_FOUND"}
+    return lambda _: {"data": {name: {payload: None, "userErrors": [error]}}}
 
 
 def _data(value: Any) -> Callable[[Role], Any]:
@@ -75,12 +70,28 @@ def _asset_write(name: str, field: str, message: str, payload: str) -> Callable[
 
     def expected(role: Role) -> Any:
         if role is Role.TECHNICIAN:
-            return {"data": {name: {payload: None, "userErrors": [
-                {"field": None, "message": "you do not have permission to do this", "code": "PERMISSION_DENIED"}
-            ]}}}
-        return {"data": {name: {payload: None, "userErrors": [
-            {"field": field, "message": message, "code": "NOT_FOUND"}
-        ]}}}
+            return {
+                "data": {
+                    name: {
+                        payload: None,
+                        "userErrors": [
+                            {
+                                "field": None,
+                                "message": "you do not have permission to do this",
+                                "code": "PERMISSION_DENIED",
+                            }
+                        ],
+                    }
+                }
+            }
+        return {
+            "data": {
+                name: {
+                    payload: None,
+                    "userErrors": [{"field": field, "message": message, "code": "NOT_FOUND"}],
+                }
+            }
+        }
 
     return expected
 
@@ -89,31 +100,40 @@ COMPANY_NOT_FOUND = ("id", "company not found")
 PROBES: dict[str, Probe] = {
     "company(id)": Probe(
         "query($id: ID!) { company(id: $id) { id name assets { nodes { id } } } }",
-        lambda t, f: {"id": f["company"]}, _data({"company": None}),
+        lambda t, f: {"id": f["company"]},
+        _data({"company": None}),
     ),
-    "node(company)": Probe("query($id: ID!) { node(id: $id) { id } }", lambda t, f: {"id": f["company"]},
-                           _data({"node": None})),
-    "node(asset)": Probe("query($id: ID!) { node(id: $id) { id } }", lambda t, f: {"id": f["asset"]},
-                         _data({"node": None})),
-    "node(user)": Probe("query($id: ID!) { node(id: $id) { id } }", lambda t, f: {"id": f["user"]},
-                        _data({"node": None})),
-    "node(auditEntry)": Probe("query($id: ID!) { node(id: $id) { id } }", lambda t, f: {"id": f["audit"]},
-                              _data({"node": None})),
+    "node(company)": Probe(
+        "query($id: ID!) { node(id: $id) { id } }", lambda t, f: {"id": f["company"]}, _data({"node": None})
+    ),
+    "node(asset)": Probe(
+        "query($id: ID!) { node(id: $id) { id } }", lambda t, f: {"id": f["asset"]}, _data({"node": None})
+    ),
+    "node(user)": Probe(
+        "query($id: ID!) { node(id: $id) { id } }", lambda t, f: {"id": f["user"]}, _data({"node": None})
+    ),
+    "node(auditEntry)": Probe(
+        "query($id: ID!) { node(id: $id) { id } }", lambda t, f: {"id": f["audit"]}, _data({"node": None})
+    ),
     "users(companyId)": Probe(
-        "query($c: ID!) { users(companyId: $c) { nodes { email } } }", lambda t, f: {"c": f["company"]},
+        "query($c: ID!) { users(companyId: $c) { nodes { email } } }",
+        lambda t, f: {"c": f["company"]},
         _data({"users": {"nodes": []}}),
     ),
     "technicians(companyId)": Probe(
-        "query($c: ID!) { technicians(companyId: $c) { nodes { email } } }", lambda t, f: {"c": f["company"]},
+        "query($c: ID!) { technicians(companyId: $c) { nodes { email } } }",
+        lambda t, f: {"c": f["company"]},
         _data({"technicians": {"nodes": []}}),
     ),
     "auditLog(companyId)": Probe(
         "query($c: ID!) { auditLog(filter: {companyId: $c}) { nodes { action } } }",
-        lambda t, f: {"c": f["company"]}, _audit_read({"auditLog": {"nodes": []}}),
+        lambda t, f: {"c": f["company"]},
+        _audit_read({"auditLog": {"nodes": []}}),
     ),
     "auditLogExport(companyId)": Probe(
         "query($c: ID!) { auditLogExport(format: JSON, filter: {companyId: $c}) { content rowCount } }",
-        lambda t, f: {"c": f["company"]}, _audit_read({"auditLogExport": {"content": "[]", "rowCount": 0}}),
+        lambda t, f: {"c": f["company"]},
+        _audit_read({"auditLogExport": {"content": "[]", "rowCount": 0}}),
     ),
     "companyUpdate": Probe(
         _mutation("companyUpdate", "CompanyUpdateInput", "company { id }"),
@@ -122,7 +142,8 @@ PROBES: dict[str, Probe] = {
     ),
     "companyApiKeyRotate": Probe(
         _mutation("companyApiKeyRotate", "CompanyApiKeyRotateInput", "apiKey"),
-        lambda t, f: {"i": {"id": f["company"]}}, _refused("companyApiKeyRotate", *COMPANY_NOT_FOUND, payload="apiKey"),
+        lambda t, f: {"i": {"id": f["company"]}},
+        _refused("companyApiKeyRotate", *COMPANY_NOT_FOUND, payload="apiKey"),
     ),
     "companyWebhookSecurityUpdate": Probe(
         _mutation("companyWebhookSecurityUpdate", "CompanyWebhookSecurityUpdateInput", "hmacSecret"),
@@ -161,20 +182,35 @@ PROBES: dict[str, Probe] = {
     ),
     "userCreate(into B)": Probe(
         _mutation("userCreate", "UserCreateInput", "user { id }"),
-        lambda t, f: {"i": {"email": f"{t.marker}@example.com", "name": "Intruder", "password": "long-enough-1",
-                            "role": "TECHNICIAN", "companyIds": [f["company"]]}},
+        lambda t, f: {
+            "i": {
+                "email": f"{t.marker}@example.com",
+                "name": "Intruder",
+                "password": "long-enough-1",
+                "role": "TECHNICIAN",
+                "companyIds": [f["company"]],
+            }
+        },
         _refused("userCreate", "companyIds", "company not found", payload="user"),
     ),
     "userCreate(into A and B)": Probe(
         _mutation("userCreate", "UserCreateInput", "user { id }"),
-        lambda t, f: {"i": {"email": f"{t.marker}@example.com", "name": "Intruder", "password": "long-enough-1",
-                            "role": "COMPANY_ADMIN", "companyIds": [t.a.gid, f["company"]]}},
+        lambda t, f: {
+            "i": {
+                "email": f"{t.marker}@example.com",
+                "name": "Intruder",
+                "password": "long-enough-1",
+                "role": "COMPANY_ADMIN",
+                "companyIds": [t.a.gid, f["company"]],
+            }
+        },
         _refused("userCreate", "companyIds", "company not found", payload="user"),
     ),
 }
 
 
 async def _tenants(factory: Any, services: Any) -> Tenants:
+    """Two fresh companies with assets, people and audit entries."""
     a, b = await factory.company(), await factory.company()
     a_asset = await factory.asset(a)
     b_asset = await factory.asset(b, is_critical=True)
@@ -184,8 +220,16 @@ async def _tenants(factory: Any, services: Any) -> Tenants:
         Role.COMPANY_ADMIN: await factory.user(Role.COMPANY_ADMIN, [a]),
         Role.TECHNICIAN: await factory.user(Role.TECHNICIAN, [a]),
     }
-    return Tenants(a, b, gid("Asset", a_asset), gid("Asset", b_asset), b_user, gid("AuditEntry", b_audit), callers,
-                   unique("intruder"))
+    return Tenants(
+        a,
+        b,
+        gid("Asset", a_asset),
+        gid("Asset", b_asset),
+        b_user,
+        gid("AuditEntry", b_audit),
+        callers,
+        unique("intruder"),
+    )
 
 
 async def _ask(gql: Any, probe: Probe, tenants: Tenants, foreign: dict[str, str], token: str) -> Any:
@@ -196,19 +240,35 @@ async def _ask(gql: Any, probe: Probe, tenants: Tenants, foreign: dict[str, str]
     return body
 
 
+@pytest.fixture(scope="module")
+async def shared_tenants(services: Any) -> Tenants:
+    """One pair of tenants for every probe: each probe must leave both untouched, which it asserts."""
+    return await _tenants(Factory(services), services)
+
+
 CASES = [(role, name) for name in PROBES for role in (Role.COMPANY_ADMIN, Role.TECHNICIAN)]
 
 
 @pytest.mark.parametrize(("role", "name"), CASES, ids=[f"{r.value}-{n}" for r, n in CASES])
-async def test_company_b_is_invisible_and_untouchable_from_company_a(gql, factory, services, role, name):
+async def test_company_b_is_invisible_and_untouchable_from_company_a(
+    gql, shared_tenants, services, role, name
+):
     # given companies A and B, each with assets, users and audit entries, and a caller of A
-    tenants = await _tenants(factory, services)
+    tenants = dataclasses.replace(shared_tenants, marker=unique("intruder"))
     caller = tenants.callers[role]
     probe = PROBES[name]
-    b_ids = {"company": tenants.b.gid, "asset": tenants.b_asset, "user": gid("User", tenants.b_user.id),
-             "audit": tenants.b_audit_entry}
-    random_ids = {"company": gid("Company", uuid.uuid4()), "asset": gid("Asset", uuid.uuid4()),
-                  "user": gid("User", uuid.uuid4()), "audit": gid("AuditEntry", 2**62)}
+    b_ids = {
+        "company": tenants.b.gid,
+        "asset": tenants.b_asset,
+        "user": gid("User", tenants.b_user.id),
+        "audit": tenants.b_audit_entry,
+    }
+    random_ids = {
+        "company": gid("Company", uuid.uuid4()),
+        "asset": gid("Asset", uuid.uuid4()),
+        "user": gid("User", uuid.uuid4()),
+        "audit": gid("AuditEntry", 2**62),
+    }
     b_before = await state(services.pool, tenants.b.id, tenants.marker, caller.id)
     a_before = await state(services.pool, tenants.a.id, tenants.marker, caller.id)
 
@@ -233,7 +293,8 @@ async def test_lists_show_nothing_of_company_b(gql, factory, services, role):
     body = await gql(
         "query($a: ID!) { companies(first: 100) { nodes { id } } users(first: 100) { nodes { id companies { id } } }"
         " technicians(first: 100) { nodes { id } } company(id: $a) { assets(first: 100) { nodes { id } } } }",
-        {"a": tenants.a.gid}, token=caller.token,
+        {"a": tenants.a.gid},
+        token=caller.token,
     )
 
     # then only A (and A's people and assets) appear; nothing of B
@@ -251,8 +312,11 @@ async def test_shared_member_shows_only_the_callers_companies(gql, factory):
     admin = await factory.user(Role.COMPANY_ADMIN, [a])
 
     # when the admin looks at the shared technician
-    body = await gql("query($id: ID!) { node(id: $id) { ... on User { companies { id } } } }",
-                     {"id": gid("User", shared.id)}, token=admin.token)
+    body = await gql(
+        "query($id: ID!) { node(id: $id) { ... on User { companies { id } } } }",
+        {"id": gid("User", shared.id)},
+        token=admin.token,
+    )
 
     # then only A is listed among the technician's companies
     assert body["data"]["node"]["companies"] == [{"id": a.gid}]

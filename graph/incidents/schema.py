@@ -1,0 +1,71 @@
+"""Root fields of the incident area (merged into the schema's Query, Mutation and Subscription)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from graph.core import Connection
+from graph.incidents import mutations, queries, subscriptions
+from graph.incidents.types import Alert, Incident, IncidentChangedEvent, MaintenanceWindow
+
+
+@strawberry.type
+class IncidentQuery:
+    alerts: Connection[Alert] = strawberry.field(
+        resolver=queries.alerts, description="Alerts you may see, newest received first."
+    )
+    alert: Alert | None = strawberry.field(
+        resolver=queries.alert,
+        description="One alert by global ID (null if it does not exist or is not yours).",
+    )
+    incidents: Connection[Incident] = strawberry.field(
+        resolver=queries.incidents,
+        description="Incidents you may see, newest first unless `orderBy` says otherwise.",
+    )
+    incident: Incident | None = strawberry.field(
+        resolver=queries.incident,
+        description="One incident by global ID (null if it does not exist or is not yours).",
+    )
+    maintenance_windows: Connection[MaintenanceWindow] = strawberry.field(
+        resolver=queries.maintenance_windows,
+        description="Maintenance windows you may see, latest start first.",
+    )
+
+
+@strawberry.type
+class IncidentMutation:
+    correlation_config_update: mutations.CorrelationConfigUpdatePayload = strawberry.mutation(
+        resolver=mutations.correlation_config_update,
+        description="Change how a company's alerts are grouped into incidents (company and MSP admins).",
+    )
+    maintenance_window_create: mutations.MaintenanceWindowCreatePayload = strawberry.mutation(
+        resolver=mutations.maintenance_window_create,
+        description="Create a one-off or recurring maintenance window (company and MSP admins).",
+    )
+    maintenance_window_delete: mutations.MaintenanceWindowDeletePayload = strawberry.mutation(
+        resolver=mutations.maintenance_window_delete,
+        description="Delete a maintenance window (company and MSP admins).",
+    )
+    incident_acknowledge: mutations.IncidentPayload = strawberry.mutation(
+        resolver=mutations.incident_acknowledge,
+        description="Acknowledge an incident (from NEW, IN_PROGRESS or ESCALATED).",
+    )
+    incident_resolve: mutations.IncidentPayload = strawberry.mutation(
+        resolver=mutations.incident_resolve,
+        description="Resolve an open incident by hand; its open alerts are closed with it.",
+    )
+    incident_reopen: mutations.IncidentPayload = strawberry.mutation(
+        resolver=mutations.incident_reopen, description="Reopen a resolved incident (status NEW)."
+    )
+
+
+@strawberry.type
+class IncidentSubscription:
+    alert_received: Alert = strawberry.subscription(
+        resolver=subscriptions.alert_received,
+        description="Every alert stored for your companies (or one company), as it commits.",
+    )
+    incident_changed: IncidentChangedEvent = strawberry.subscription(
+        resolver=subscriptions.incident_changed,
+        description="Every incident created, updated or resolved in your companies (or one company).",
+    )

@@ -1,0 +1,99 @@
+"""Live subscriptions: `alertReceived` and `incidentChanged`.
+
+Channels are named from the authenticated principal's scope only (`company:{id}:alerts|incidents`),
+never from the argument alone. Events are thin (kind + ids); each one is re-read through a fresh scoped
+read session, so a subscriber sees exactly what committed and what it may see.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator
+from typing import Annotated, Any
+
+import strawberry
+
+from db.events import topic
+from domain.incidents import IncidentChangeKind as DomainChangeKind
+from domain.rbac import Permission
+from graph.core import PublicError, require_principal
+from graph.incidents.loaders import event_loaders, fresh_read
+from graph.incidents.queries import decode_id
+from graph.incidents.types import (
+    Alert,
+    IncidentChangedEvent,
+    IncidentChangeKind,
+    alert_type,
+    incident_type,
+)
+
+COMPANY_ID_DESCRIPTION = "Only this company (global ID); omit for every company you may see now."
+
+
+async def _topics(
+    info: strawberry.Info, company_id: str | None, name: str, permission: Permission
+) -> set[str]:
+    principal = require_principal(info)
+    async with fresh_read(info.context) as uow:
+        if company_id is None:
+            ids = await uow.companies.touch_all_ids()
+            return {topic(c, name) for c in ids if principal.can(permission, c)}
+        key, _ = decode_id(company_id, "Company")
+        found = key is not None and await uow.companies.get(key) is not None
+    if key is None or not found or not principal.can(permission, key):
+        raise PublicError("company not found", "NOT_FOUND")
+    return {topic(key, name)}
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+async def alert_received(
+    info: strawberry.Info,
+    company_id: Annotated[
+        strawberry.ID | None, strawberry.argument(description=COMPANY_ID_DESCRIPTION)
+    ] = None,
+) -> AsyncGenerator[Alert, None]:
+    topics = await _topics(info, company_id, "alerts", Permission.ALERT_READ)
+    async with info.context.services.bus.subscribe(topics) as sub:
+        while True:
+            event = await sub.queue.get()
+            ids = [i for i in map(_uuid, event.get("ids") or []) if i is not None]
+            if not ids:
+                continue
+            info.context.event_started()
+            try:
+                async with event_loaders(info.context) as loaders:
+                    for row in await loaders.uow.alerts.get_many(ids):
+                        yield alert_type(row, loaders)
+            finally:
+                await info.context.event_finished()
+
+
+async def incident_changed(
+    info: strawberry.Info,
+    company_id: Annotated[
+        strawberry.ID | None, strawberry.argument(description=COMPANY_ID_DESCRIPTION)
+    ] = None,
+) -> AsyncGenerator[IncidentChangedEvent, None]:
+    topics = await _topics(info, company_id, "incidents", Permission.INCIDENT_READ)
+    async with info.context.services.bus.subscribe(topics) as sub:
+        while True:
+            event = await sub.queue.get()
+            incident_id = _uuid(event.get("id"))
+            if incident_id is None or event.get("kind") not in DomainChangeKind.__members__:
+                continue
+            info.context.event_started()
+            try:
+                async with event_loaders(info.context) as loaders:
+                    row = await loaders.uow.incidents.get(incident_id)
+                    if row is not None:
+                        yield IncidentChangedEvent(
+                            kind=IncidentChangeKind(event["kind"]), incident=incident_type(row, loaders)
+                        )
+            finally:
+                await info.context.event_finished()
