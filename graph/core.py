@@ -168,3 +168,4 @@ async def mutate(info: strawberry.Info, work: Callable[[Any], Any], payload: Cal
 
 
 USER_ERRORS_DESCRIPTION = "Why the mutation was refused; empty on success."
+INPUT_DESCRIPTION = "The mutation's arguments (see the input type)."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
@@ -36,7 +36,11 @@ MAX_TOKENS = 2000
 @strawberry.type(description="Read the MSP's data. Every list is a Relay connection with keyset cursors.")
 class Query(PlatformQuery, IncidentQuery):
     @strawberry.field(description="Any object by its global ID (null if it does not exist or is not yours).")
-    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
+    async def node(
+        self,
+        info: strawberry.Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Global ID of any object.")],
+    ) -> Node | None:
         from graph.nodes import resolve_node
 
         return await resolve_node(info, id)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from db.repositories.assets import MAX_DEPENDENCIES
 from domain.errors import InvalidInput
-from graph.core import USER_ERRORS_DESCRIPTION, UserError, from_global_id, mutate, to_global_id
+from graph.core import (
+    INPUT_DESCRIPTION,
+    USER_ERRORS_DESCRIPTION,
+    UserError,
+    from_global_id,
+    mutate,
+    to_global_id,
+)
 from graph.platform.types import Asset, asset_type
 
 TYPE_DESCRIPTION = "server, database, network, storage, application, container, cloud or other."
@@ -50,7 +57,7 @@ class AssetCreatePayload:
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
-async def asset_create(info: strawberry.Info, input: AssetCreateInput) -> AssetCreatePayload:
+async def asset_create(info: strawberry.Info, input: Annotated[AssetCreateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> AssetCreatePayload:
     async def work(uow: Any) -> dict[str, Any]:
         company_id = from_global_id(input.company_id, "Company", field="companyId")
         depends_on = _dependency_ids(input.depends_on)
@@ -100,7 +107,7 @@ class AssetUpdatePayload:
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
-def _update_fields(input: AssetUpdateInput) -> dict[str, Any]:
+def _update_fields(input: Annotated[AssetUpdateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for key in ("name", "type", "tags", "is_critical"):
         value = getattr(input, key)
@@ -113,7 +120,7 @@ def _update_fields(input: AssetUpdateInput) -> dict[str, Any]:
     return fields
 
 
-async def asset_update(info: strawberry.Info, input: AssetUpdateInput) -> AssetUpdatePayload:
+async def asset_update(info: strawberry.Info, input: Annotated[AssetUpdateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> AssetUpdatePayload:
     async def work(uow: Any) -> dict[str, Any]:
         asset_id = from_global_id(input.id, "Asset")
         depends_on = (
@@ -141,7 +148,7 @@ class AssetDeletePayload:
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
-async def asset_delete(info: strawberry.Info, input: AssetDeleteInput) -> AssetDeletePayload:
+async def asset_delete(info: strawberry.Info, input: Annotated[AssetDeleteInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> AssetDeletePayload:
     async def work(uow: Any) -> dict[str, Any]:
         row = await uow.assets.delete(from_global_id(input.id, "Asset"))
         return {"asset": asset_type(row), "deleted_asset_id": to_global_id("Asset", row.id)}

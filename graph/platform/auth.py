@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import strawberry
@@ -10,7 +10,14 @@ import strawberry
 from adapters.crypto import DUMMY_PASSWORD_HASH, hash_password, verify_password
 from domain.errors import InvalidInput, PermissionDenied
 from domain.passwords import check_password, normalize_email
-from graph.core import USER_ERRORS_DESCRIPTION, ErrorCode, UserError, mutate, require_principal
+from graph.core import (
+    INPUT_DESCRIPTION,
+    USER_ERRORS_DESCRIPTION,
+    ErrorCode,
+    UserError,
+    mutate,
+    require_principal,
+)
 from graph.platform.types import User, user_type
 
 
@@ -56,7 +63,7 @@ def _invalid_credentials() -> LoginPayload:
                                                code=ErrorCode.INVALID_CREDENTIALS)])
 
 
-async def login(info: strawberry.Info, input: LoginInput) -> LoginPayload:
+async def login(info: strawberry.Info, input: Annotated[LoginInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> LoginPayload:
     services = info.context.services
     if len(input.email) > 254 or len(input.password) > 128:
         return _invalid_credentials()
@@ -83,7 +90,7 @@ async def me(info: strawberry.Info) -> User:
     return user_type(user)
 
 
-async def profile_update(info: strawberry.Info, input: ProfileUpdateInput) -> ProfileUpdatePayload:
+async def profile_update(info: strawberry.Info, input: Annotated[ProfileUpdateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> ProfileUpdatePayload:
     async def work(uow: Any) -> dict[str, Any]:
         principal = require_principal(info)
         user = await uow.users.by_id_unscoped(principal.user_id)
@@ -101,7 +108,7 @@ async def profile_update(info: strawberry.Info, input: ProfileUpdateInput) -> Pr
     return await mutate(info, work, ProfileUpdatePayload)
 
 
-async def password_change(info: strawberry.Info, input: PasswordChangeInput) -> PasswordChangePayload:
+async def password_change(info: strawberry.Info, input: Annotated[PasswordChangeInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> PasswordChangePayload:
     rounds = info.context.services.settings.bcrypt_rounds
 
     async def work(uow: Any) -> dict[str, Any]:

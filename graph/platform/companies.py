@@ -10,6 +10,7 @@ from domain.errors import InvalidInput
 from graph.core import (
     AFTER_DESCRIPTION,
     FIRST_DESCRIPTION,
+    INPUT_DESCRIPTION,
     USER_ERRORS_DESCRIPTION,
     Connection,
     UserError,
@@ -61,7 +62,7 @@ class CompanyCreatePayload:
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
-async def company_create(info: strawberry.Info, input: CompanyCreateInput) -> CompanyCreatePayload:
+async def company_create(info: strawberry.Info, input: Annotated[CompanyCreateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> CompanyCreatePayload:
     async def work(uow: Any) -> dict[str, Any]:
         row, creds = await uow.companies.create(input.name)
         return {"company": company_type(row), "api_key": creds.api_key, "hmac_secret": creds.hmac_secret}
@@ -81,7 +82,7 @@ class CompanyPayload:
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
-async def company_update(info: strawberry.Info, input: CompanyUpdateInput) -> CompanyPayload:
+async def company_update(info: strawberry.Info, input: Annotated[CompanyUpdateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> CompanyPayload:
     async def work(uow: Any) -> dict[str, Any]:
         row = await uow.companies.rename(from_global_id(input.id, "Company"), input.name)
         return {"company": company_type(row)}
@@ -104,7 +105,7 @@ class CompanyApiKeyRotatePayload:
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
-async def company_api_key_rotate(info: strawberry.Info, input: CompanyApiKeyRotateInput) -> CompanyApiKeyRotatePayload:
+async def company_api_key_rotate(info: strawberry.Info, input: Annotated[CompanyApiKeyRotateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> CompanyApiKeyRotatePayload:
     async def work(uow: Any) -> dict[str, Any]:
         company_id = from_global_id(input.id, "Company")
         row, creds = await uow.companies.rotate_api_key(company_id)
@@ -129,7 +130,8 @@ class CompanyWebhookSecurityUpdatePayload:
 
 
 async def company_webhook_security_update(
-    info: strawberry.Info, input: CompanyWebhookSecurityUpdateInput
+    info: strawberry.Info,
+    input: Annotated[CompanyWebhookSecurityUpdateInput, strawberry.argument(description=INPUT_DESCRIPTION)],
 ) -> CompanyWebhookSecurityUpdatePayload:
     async def work(uow: Any) -> dict[str, Any]:
         company_id = from_global_id(input.id, "Company")
@@ -147,7 +149,7 @@ class CompanyRateLimitUpdateInput:
     burst: int = strawberry.field(description="Bucket size (1-1000000).")
 
 
-async def company_rate_limit_update(info: strawberry.Info, input: CompanyRateLimitUpdateInput) -> CompanyPayload:
+async def company_rate_limit_update(info: strawberry.Info, input: Annotated[CompanyRateLimitUpdateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> CompanyPayload:
     async def work(uow: Any) -> dict[str, Any]:
         if not 0.01 <= input.per_second <= 100_000:
             raise InvalidInput("must be between 0.01 and 100000", field="perSecond")

@@ -18,6 +18,7 @@ from domain.rbac import Role as DomainRole
 from graph.core import (
     AFTER_DESCRIPTION,
     FIRST_DESCRIPTION,
+    INPUT_DESCRIPTION,
     USER_ERRORS_DESCRIPTION,
     Connection,
     PageInfo,
@@ -169,7 +170,7 @@ class UserCreatePayload:
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
-async def user_create(info: strawberry.Info, input: UserCreateInput) -> UserCreatePayload:
+async def user_create(info: strawberry.Info, input: Annotated[UserCreateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> UserCreatePayload:
     rounds = info.context.services.settings.bcrypt_rounds
 
     async def work(uow: Any) -> dict[str, Any]:

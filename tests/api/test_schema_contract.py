@@ -33,7 +33,7 @@ def test_committed_schema_matches_the_code():
     )
 
 
-def test_every_type_and_field_is_described():
+def test_every_type_field_and_argument_is_described():
     # given every type of the schema except GraphQL's built-in scalars and introspection types
     schema = build_schema()._schema
     ours = {
@@ -42,12 +42,19 @@ def test_every_type_and_field_is_described():
         if not is_introspection_type(t) and not is_specified_scalar_type(t)
     }
 
-    # when types, fields and input fields without a description are collected
+    # when types, fields, input fields and arguments without a description are collected
     missing = [name for name, t in ours.items() if not (t.description or "").strip()]
     for name, t in ours.items():
         if isinstance(t, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType):
             missing += [
                 f"{name}.{f}" for f, field in t.fields.items() if not (field.description or "").strip()
+            ]
+        if isinstance(t, GraphQLObjectType | GraphQLInterfaceType):
+            missing += [
+                f"{name}.{f}({a})"
+                for f, field in t.fields.items()
+                for a, arg in field.args.items()
+                if not (arg.description or "").strip()
             ]
 
     # then there are none
