@@ -95,6 +95,9 @@ class UserRepository(ScopedRepository):
     async def get(self, user_id: uuid.UUID) -> User | None:
         return (await self.session.execute(self._visible().where(User.id == user_id))).scalar_one_or_none()
 
+    async def get_many(self, ids: list[uuid.UUID]) -> list[User]:
+        return list((await self.session.execute(self._visible().where(User.id.in_(ids)))).scalars())
+
     async def company_ids_of(self, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
         principal = self._principal()
         stmt = select(Membership.user_id, Membership.company_id).where(Membership.user_id.in_(user_ids))

@@ -28,7 +28,9 @@ class IncidentLoaders:
         self.company = DataLoader(self._by_id(lambda ids: uow.companies.get_many(ids)))
         self.asset = DataLoader(self._by_id(lambda ids: uow.assets.get_many(ids)))
         self.incident = DataLoader(self._by_id(lambda ids: uow.incidents.get_many(ids)))
-        self.user = DataLoader(self._users)
+        self.user = DataLoader(self._by_id(lambda ids: uow.users.get_many(ids)))
+        self.user_companies = DataLoader(self._user_companies)
+        self.dependencies = DataLoader(self._dependencies)
 
     def _by_id(
         self, fetch: Callable[[list[uuid.UUID]], Awaitable[Sequence[Any]]]
@@ -40,9 +42,13 @@ class IncidentLoaders:
 
         return load
 
-    async def _users(self, ids: list[uuid.UUID]) -> list[Any]:
-        # Timeline actors are few per page; UserRepository has no batch read yet.
-        return [await self.uow.users.get(i) for i in ids]
+    async def _user_companies(self, ids: list[uuid.UUID]) -> list[list[uuid.UUID]]:
+        found = await self.uow.users.company_ids_of(list(ids))
+        return [found.get(i, []) for i in ids]
+
+    async def _dependencies(self, ids: list[uuid.UUID]) -> list[list[uuid.UUID]]:
+        found = await self.uow.assets.dependencies(list(ids))
+        return [found.get(i, []) for i in ids]
 
 
 async def loaders_for(info: strawberry.Info, own: IncidentLoaders | None = None) -> IncidentLoaders:

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from db import tables
+from graph.incidents.loaders import loaders_for
 from graph.core import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, Node, connection, to_global_id
 
 
@@ -32,9 +33,9 @@ class User(Node):
 
     @strawberry.field(description="Companies this user works for (empty for MSP admins, who see all).")
     async def companies(self, info: strawberry.Info) -> list[Company]:
-        uow = await info.context.read()
-        ids = (await uow.users.company_ids_of([self._row.id]))[self._row.id]
-        return [company_type(c) for c in await uow.companies.get_many(ids)] if ids else []
+        loaders = await loaders_for(info)
+        ids = await loaders.user_companies.load(self._row.id)
+        return [company_type(c) for c in await loaders.company.load_many(ids) if c is not None]
 
 
 def user_type(row: tables.User) -> User:
@@ -131,14 +132,14 @@ class Asset(Node):
 
     @strawberry.field(description="The company that owns the asset.")
     async def company(self, info: strawberry.Info) -> Company | None:
-        row = await (await info.context.read()).companies.get(self._row.company_id)
+        row = await (await loaders_for(info)).company.load(self._row.company_id)
         return company_type(row) if row else None
 
     @strawberry.field(description="Assets this asset depends on (topology for cascading-failure detection).")
     async def depends_on(self, info: strawberry.Info) -> list[Asset]:
-        uow = await info.context.read()
-        ids = (await uow.assets.dependencies([self._row.id]))[self._row.id]
-        return [asset_type(a) for a in await uow.assets.get_many(ids)] if ids else []
+        loaders = await loaders_for(info)
+        ids = await loaders.dependencies.load(self._row.id)
+        return [asset_type(a) for a in await loaders.asset.load_many(ids) if a is not None]
 
 
 def asset_type(row: tables.Asset) -> Asset:
