@@ -16,8 +16,9 @@ from starlette.routing import Route
 async def receive_alert(request: Request) -> Response:
     payload = orjson.loads(await request.body())
     count = len(payload["alerts"]) if isinstance(payload, dict) and "alerts" in payload else 1
-    return Response(orjson.dumps({"status": "received", "count": count}), status_code=202,
-                    media_type="application/json")
+    return Response(
+        orjson.dumps({"status": "received", "count": count}), status_code=202, media_type="application/json"
+    )
 
 
 def app() -> Starlette:

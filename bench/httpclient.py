@@ -32,10 +32,26 @@ import orjson
 
 SEVERITIES = ("critical", "high", "high", "medium", "medium", "medium", "low", "low")
 SIGNATURES = (
-    "HighCPUUsage", "HighMemoryUsage", "DiskSpaceLow", "DiskIOSaturated", "ServiceDown", "HTTP5xxRate",
-    "HighLatency", "PodCrashLooping", "NodeNotReady", "ReplicationLag", "TooManyConnections",
-    "SlowQueries", "CertificateExpiring", "PacketLoss", "InterfaceDown", "BGPSessionDown",
-    "BackupFailed", "QueueBacklog", "OOMKilled", "NTPDrift",
+    "HighCPUUsage",
+    "HighMemoryUsage",
+    "DiskSpaceLow",
+    "DiskIOSaturated",
+    "ServiceDown",
+    "HTTP5xxRate",
+    "HighLatency",
+    "PodCrashLooping",
+    "NodeNotReady",
+    "ReplicationLag",
+    "TooManyConnections",
+    "SlowQueries",
+    "CertificateExpiring",
+    "PacketLoss",
+    "InterfaceDown",
+    "BGPSessionDown",
+    "BackupFailed",
+    "QueueBacklog",
+    "OOMKilled",
+    "NTPDrift",
 )
 
 
@@ -50,7 +66,7 @@ class LoadSpec:
     api_key: str = ""
     secret: bytes = b""
     repeat_ratio: float = 0.10
-    batch: int = 10  # alerts per Alertmanager request
+    batch: int = 1  # alerts per request (Alertmanager groups; generic `{"alerts": [...]}` when > 1)
     assets: int = 500  # distinct asset names in the mix
     prefix: str = "d"  # makes delivery ids / probe signatures unique per run and process
     signed: bool = True
@@ -72,9 +88,12 @@ class RequestFactory:
         self.index = 0
         self.recent: deque[bytes] = deque(maxlen=400)
         self.repeats_built = 0
+        self.seq = 0
         self.probe_names: list[str] = []  # probe signature per request index (paced probe runs)
         host = f"{spec.host}:{spec.port}"
-        self.head = f"POST {spec.path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n".encode()
+        self.head = (
+            f"POST {spec.path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n".encode()
+        )
         if spec.api_key:
             self.head += f"X-API-Key: {spec.api_key}\r\n".encode()
 
@@ -103,8 +122,12 @@ class RequestFactory:
                 self.recent.append(req)
         return out
 
+    def _event_id(self) -> str:
+        """Unique per alert, so no two bodies (and so no two signatures) are ever equal."""
+        self.seq += 1
+        return f"event {self.spec.prefix}-{self.seq}"
+
     def _body(self, i: int, now: str) -> bytes:
-        rng = self.rng
         kind = self.spec.kind
         if kind == "alertmanager":
             return self._alertmanager(now)
@@ -112,24 +135,34 @@ class RequestFactory:
             name = f"probe-{self.spec.prefix}-{i}"
             self.probe_names.append(name)
             alert = {
-                "asset_name": f"probe-host-{i % 50:02d}", "signature": name, "severity": "high",
-                "message": f"latency probe {i}", "tool_source": "prometheus", "timestamp": now,
-                "status": "firing", "tags": {"env": "bench"},
+                "asset_name": f"probe-host-{i % 50:02d}",
+                "signature": name,
+                "severity": "high",
+                "message": f"latency probe {i}",
+                "tool_source": "prometheus",
+                "timestamp": now,
+                "status": "firing",
+                "tags": {"env": "bench"},
             }
             return orjson.dumps(alert)
+        if self.spec.batch > 1:
+            return orjson.dumps({"alerts": [self._generic(now) for _ in range(self.spec.batch)]})
+        return orjson.dumps(self._generic(now))
+
+    def _generic(self, now: str) -> dict[str, Any]:
+        rng = self.rng
         asset = rng.randrange(self.spec.assets)
         sig = SIGNATURES[rng.randrange(len(SIGNATURES))]
-        alert = {
+        return {
             "asset_name": f"srv-{asset:04d}.prod.example.net",
             "signature": sig,
             "severity": SEVERITIES[rng.randrange(len(SEVERITIES))],
-            "message": f"{sig} on srv-{asset:04d}: value {rng.randrange(1000)} over threshold",
+            "message": f"{sig} on srv-{asset:04d}: value {rng.randrange(1000)} over threshold ({self._event_id()})",
             "tool_source": "prometheus",
             "timestamp": now,
             "status": "resolved" if rng.random() < 0.05 else "firing",
             "tags": {"env": "prod", "team": f"team-{asset % 12}", "region": "eu-west-1"},
         }
-        return orjson.dumps(alert)
 
     def _alertmanager(self, now: str) -> bytes:
         rng = self.rng
@@ -139,19 +172,31 @@ class RequestFactory:
             asset = rng.randrange(self.spec.assets)
             inst = f"srv-{asset:04d}.prod.example.net:9100"
             severity = SEVERITIES[rng.randrange(len(SEVERITIES))]
-            alerts.append({
-                "status": "resolved" if rng.random() < 0.05 else "firing",
-                "labels": {"alertname": sig, "instance": inst, "severity": severity, "job": "node"},
-                "annotations": {"summary": f"{sig} on {inst}", "description": f"value {rng.randrange(1000)}"},
-                "startsAt": now,
-                "endsAt": "0001-01-01T00:00:00Z",
-                "generatorURL": f"http://prometheus:9090/graph?g0.expr={sig}",
-                "fingerprint": hashlib.blake2b(f"{inst}/{sig}".encode(), digest_size=8).hexdigest(),
-            })
+            alerts.append(
+                {
+                    "status": "resolved" if rng.random() < 0.05 else "firing",
+                    "labels": {"alertname": sig, "instance": inst, "severity": severity, "job": "node"},
+                    "annotations": {
+                        "summary": f"{sig} on {inst}",
+                        "description": f"value {rng.randrange(1000)} ({self._event_id()})",
+                    },
+                    "startsAt": now,
+                    "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": f"http://prometheus:9090/graph?g0.expr={sig}",
+                    "fingerprint": hashlib.blake2b(f"{inst}/{sig}".encode(), digest_size=8).hexdigest(),
+                }
+            )
         payload = {
-            "version": "4", "groupKey": f'{{}}:{{alertname="{sig}"}}', "truncatedAlerts": 0, "status": "firing",
-            "receiver": "alertwhisperer", "groupLabels": {"alertname": sig}, "commonLabels": {"alertname": sig},
-            "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "alerts": alerts,
+            "version": "4",
+            "groupKey": f'{{}}:{{alertname="{sig}"}}',
+            "truncatedAlerts": 0,
+            "status": "firing",
+            "receiver": "alertwhisperer",
+            "groupLabels": {"alertname": sig},
+            "commonLabels": {"alertname": sig},
+            "commonAnnotations": {},
+            "externalURL": "http://alertmanager:9093",
+            "alerts": alerts,
         }
         return orjson.dumps(payload)
 
@@ -275,17 +320,22 @@ def _sync_clock(start_wall: float) -> float:
     return time.perf_counter() + (start_wall - time.time())
 
 
-async def _closed_loop(spec: LoadSpec, conns: int, source: RequestSource, start_wall: float, warmup: float,
-                       duration: float) -> dict[str, Any]:
+async def _closed_loop(
+    spec: LoadSpec, conns: int, source: RequestSource, start_wall: float, warmup: float, duration: float
+) -> dict[str, Any]:
     t0 = _sync_clock(start_wall)
     driver = _ClosedLoop(source, t0 + warmup, t0 + warmup + duration)
     connections = await _connect(driver, spec.host, spec.port, conns)
     delay = t0 - time.perf_counter()
     if delay > 0:
         await asyncio.sleep(delay)
+    cpu: list[float] = []
+    loop = asyncio.get_running_loop()
+    loop.call_later(max(0.0, driver.t_measure - time.perf_counter()), lambda: cpu.append(time.process_time()))
+    loop.call_later(max(0.0, driver.t_end - time.perf_counter()), lambda: cpu.append(time.process_time()))
     for c in connections:
         driver.start(c)
-    await asyncio.sleep(max(0.0, driver.t_end - time.perf_counter()))
+    await asyncio.sleep(max(0.0, driver.t_end - time.perf_counter()) + 0.01)
     refills_before = driver.refills_at_start
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(driver.drained, timeout=30)
@@ -300,6 +350,7 @@ async def _closed_loop(spec: LoadSpec, conns: int, source: RequestSource, start_
         "refills_in_window": source.refills - refills_before,
         "errors": driver.errors,
         "unfinished": driver.in_flight,
+        "cpu_seconds": (cpu[1] - cpu[0]) if len(cpu) == 2 else float("nan"),
     }
 
 
@@ -311,20 +362,24 @@ class _Paced:
         self.latencies = array("d")
         self.statuses: Counter[int] = Counter()
         self.errors = 0
+        self.size = 0
+        self.all_idle = asyncio.Event()
 
     def done(self, conn: _Conn, status: int, now: float) -> None:
         self.statuses[status] += 1
         self.latencies.append(now - conn.sent_at)
         self.idle.append(conn)
+        if len(self.idle) == self.size:
+            self.all_idle.set()
 
     def lost(self, conn: _Conn) -> None:
         self.errors += 1
 
 
-async def _paced(spec: LoadSpec, conns: int, rate: float, start_wall: float, duration: float) -> dict[str, Any]:
-    factory = RequestFactory(spec, seed=7)
-    total = int(rate * duration)
-    requests = factory.chunk(total)
+async def _paced(
+    spec: LoadSpec, conns: int, rate: float, start_wall: float, factory: RequestFactory, requests: list[bytes]
+) -> dict[str, Any]:
+    total = len(requests)
     driver = _Paced()
     connections = await _connect(driver, spec.host, spec.port, conns)
     driver.idle.extend(connections)
@@ -334,22 +389,21 @@ async def _paced(spec: LoadSpec, conns: int, rate: float, start_wall: float, dur
     if delay > 0:
         await asyncio.sleep(delay)
     sent = 0
-    late = 0
+    lag = array("d")  # how late each request left compared with its schedule
     while sent < total:
         now = time.perf_counter()
         due = min(total, int((now - t0) * rate) + 1)
-        while sent < due:
-            if not driver.idle:
-                late += 1
-                break
+        while sent < due and driver.idle:
             conn = driver.idle.popleft()
             sent_wall[sent] = time.time()
             conn.send(requests[sent])
+            lag.append(conn.sent_at - (t0 + sent / rate))
             sent += 1
         await asyncio.sleep(0.0005)
-    deadline = time.perf_counter() + 30
-    while len(driver.idle) < len(connections) and time.perf_counter() < deadline:
-        await asyncio.sleep(0.01)
+    driver.size = len(connections)
+    if len(driver.idle) < driver.size:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(driver.all_idle.wait(), timeout=30)
     for c in connections:
         if c.transport is not None:
             c.transport.close()
@@ -358,9 +412,8 @@ async def _paced(spec: LoadSpec, conns: int, rate: float, start_wall: float, dur
         "latencies": driver.latencies.tobytes(),
         "sent_wall": sent_wall.tobytes(),
         "names": factory.probe_names,
-        "duration": duration,
         "errors": driver.errors,
-        "stalls": late,
+        "send_lag": lag.tobytes(),
     }
 
 
@@ -374,11 +427,14 @@ def _child(pipe: Any, mode: str, spec: LoadSpec, kwargs: dict[str, Any]) -> None
             source = RequestSource(RequestFactory(spec, seed=kwargs["seed"]), prefill=n)
             pipe.send("ready")
             start_wall = pipe.recv()
-            return await _closed_loop(spec, kwargs["conns"], source, start_wall, kwargs["warmup"],
-                                      kwargs["duration"])
+            return await _closed_loop(
+                spec, kwargs["conns"], source, start_wall, kwargs["warmup"], kwargs["duration"]
+            )
+        factory = RequestFactory(spec, seed=7)
+        requests = factory.chunk(int(kwargs["rate"] * kwargs["duration"]))
         pipe.send("ready")
         start_wall = pipe.recv()
-        return await _paced(spec, kwargs["conns"], kwargs["rate"], start_wall, kwargs["duration"])
+        return await _paced(spec, kwargs["conns"], kwargs["rate"], start_wall, factory, requests)
 
     try:
         result = uvloop.run(main())
@@ -395,6 +451,7 @@ class LoadResult:
     duration: float
     refills_in_window: int = 0
     errors: int = 0
+    client_cpu_seconds: float = 0.0
     extra: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self, *codes: int) -> int:
@@ -404,20 +461,69 @@ class LoadResult:
     def total(self) -> int:
         return sum(self.statuses.values())
 
-    def pct(self, p: float) -> float:
-        return percentile(self.latencies, p)
+    def pct(self, *ps: float) -> list[float]:
+        return percentiles(self.latencies, *ps)
 
 
-def percentile(values: Any, p: float) -> float:
+def percentiles(values: Any, *ps: float) -> list[float]:
+    """Nearest-rank percentiles of `values` (one sort for all of them)."""
     if not len(values):
-        return float("nan")
+        return [float("nan")] * len(ps)
     ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
+    n = len(ordered)
+    return [ordered[min(n - 1, max(0, round(p / 100 * (n - 1))))] for p in ps]
 
 
-async def _spawn(mode: str, spec_for: Callable[[int], LoadSpec], processes: int,
-                 kwargs_for: Callable[[int], dict[str, Any]], lead: float = 0.3) -> list[dict[str, Any]]:
+class _SendAll:
+    def __init__(self, requests: list[bytes]) -> None:
+        self.todo = deque(requests)
+        self.pending = 0
+        self.statuses: Counter[int] = Counter()
+        self.latencies = array("d")
+        self.finished = asyncio.get_running_loop().create_future()
+
+    def start(self, conn: _Conn) -> None:
+        if self.todo:
+            self.pending += 1
+            conn.send(self.todo.popleft())
+
+    def done(self, conn: _Conn, status: int, now: float) -> None:
+        self.pending -= 1
+        self.statuses[status] += 1
+        self.latencies.append(now - conn.sent_at)
+        self.start(conn)
+        if not self.todo and self.pending == 0 and not self.finished.done():
+            self.finished.set_result(None)
+
+    def lost(self, conn: _Conn) -> None:
+        if not self.finished.done():
+            self.finished.set_exception(ConnectionError("server closed a connection"))
+
+
+async def send_all(spec: LoadSpec, n: int, connections: int = 8) -> LoadResult:
+    """Send `n` requests built from `spec` as fast as `connections` connections allow (in this process)."""
+    requests = RequestFactory(spec, seed=11).chunk(n)
+    driver = _SendAll(requests)
+    conns = await _connect(driver, spec.host, spec.port, connections)
+    t0 = time.perf_counter()
+    for c in conns:
+        driver.start(c)
+    await driver.finished
+    elapsed = time.perf_counter() - t0
+    for c in conns:
+        if c.transport is not None:
+            c.transport.close()
+    return LoadResult(driver.statuses, driver.latencies, elapsed)
+
+
+async def _spawn(
+    mode: str,
+    spec_for: Callable[[int], LoadSpec],
+    processes: int,
+    kwargs_for: Callable[[int], dict[str, Any]],
+    lead: float = 0.3,
+    on_start: Callable[[float], None] | None = None,
+) -> list[dict[str, Any]]:
     ctx = mp.get_context("spawn")
     children = []
     for i in range(processes):
@@ -426,13 +532,15 @@ async def _spawn(mode: str, spec_for: Callable[[int], LoadSpec], processes: int,
         proc.start()
         children.append((proc, parent))
     try:
-        for proc, pipe in children:
+        for _proc, pipe in children:
             msg = await asyncio.to_thread(pipe.recv)
             if msg != "ready":
                 raise RuntimeError(f"client process failed: {msg}")
         start_wall = time.time() + lead
         for _, pipe in children:
             pipe.send(start_wall)
+        if on_start is not None:
+            on_start(start_wall)
         results = [await asyncio.to_thread(pipe.recv) for _, pipe in children]
     finally:
         for proc, _ in children:
@@ -445,42 +553,81 @@ async def _spawn(mode: str, spec_for: Callable[[int], LoadSpec], processes: int,
     return results
 
 
-async def run_load(spec: LoadSpec, *, connections: int = 64, processes: int = 1, warmup: float = 2.0,
-                   duration: float = 10.0) -> LoadResult:
+async def run_load(
+    spec: LoadSpec,
+    *,
+    connections: int = 64,
+    processes: int = 1,
+    warmup: float = 2.0,
+    duration: float = 10.0,
+    on_start: Callable[[float], None] | None = None,
+) -> LoadResult:
     """Closed-loop load over `connections` connections spread across `processes` client processes."""
-    per_proc = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
+    per_proc = [
+        connections // processes + (1 if i < connections % processes else 0) for i in range(processes)
+    ]
     prefill = int(spec.expected_rate * (warmup + duration) * 1.2 / processes) + 1000
 
     def spec_for(i: int) -> LoadSpec:
         return LoadSpec(**{**spec.__dict__, "prefix": f"{spec.prefix}{i}"})
 
-    results = await _spawn("closed", spec_for, processes, lambda i: {
-        "conns": per_proc[i], "prefill": prefill, "seed": hash((spec.prefix, i)) & 0xFFFF,
-        "warmup": warmup, "duration": duration,
-    })
+    results = await _spawn(
+        "closed",
+        spec_for,
+        processes,
+        lambda i: {
+            "conns": per_proc[i],
+            "prefill": prefill,
+            "seed": hash((spec.prefix, i)) & 0xFFFF,
+            "warmup": warmup,
+            "duration": duration,
+        },
+        on_start=on_start,
+    )
     statuses: Counter[int] = Counter()
     lat = array("d")
     refills = errors = 0
+    cpu = 0.0
     for r in results:
+        cpu += r["cpu_seconds"]
         statuses.update({int(k): v for k, v in r["statuses"].items()})
         chunk = array("d")
         chunk.frombytes(r["latencies"])
         lat.extend(chunk)
         refills += r["refills_in_window"]
         errors += r["errors"]
-    return LoadResult(statuses, lat, duration, refills, errors, results)
+    return LoadResult(statuses, lat, duration, refills, errors, cpu, results)
 
 
-async def run_paced(spec: LoadSpec, *, rate: float, duration: float, connections: int = 32) -> dict[str, Any]:
+async def run_paced(
+    spec: LoadSpec,
+    *,
+    rate: float,
+    duration: float,
+    connections: int = 32,
+    on_start: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
     """One client process sending `rate` requests/s for `duration` s; returns send times per request."""
-    results = await _spawn("paced", lambda i: spec, 1, lambda i: {
-        "conns": connections, "rate": rate, "duration": duration,
-    }, lead=0.5)
+    results = await _spawn(
+        "paced",
+        lambda i: spec,
+        1,
+        lambda i: {
+            "conns": connections,
+            "rate": rate,
+            "duration": duration,
+        },
+        lead=0.5,
+        on_start=on_start,
+    )
     r = results[0]
     lat = array("d")
     lat.frombytes(r["latencies"])
     sent = array("d")
     sent.frombytes(r["sent_wall"])
+    send_lag = array("d")
+    send_lag.frombytes(r["send_lag"])
+    r["send_lag"] = send_lag
     r["latencies"] = lat
     r["sent_wall"] = sent
     r["statuses"] = Counter({int(k): v for k, v in r["statuses"].items()})

@@ -10,8 +10,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from db import tables
-from graph.incidents.loaders import loaders_for
 from graph.core import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, Node, connection, to_global_id
+from graph.incidents.loaders import loaders_for
 
 
 @strawberry.enum(description="What a user may do: see the permission matrix in the README.")
