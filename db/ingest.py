@@ -94,8 +94,10 @@ class AlertWriter:
         self._tasks = [asyncio.create_task(self._run(), name=f"ingest-committer-{i}") for i in range(self._committers)]
 
     async def stop(self) -> None:
-        # Let queued requests finish first: they are waiting for an answer.
-        await self._queue.join()
+        # Let queued requests finish first: they are waiting for an answer (bounded, if the
+        # database is gone the requests fail and their senders retry).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout=10)
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
