@@ -364,11 +364,13 @@ class _Paced:
         self.errors = 0
         self.size = 0
         self.all_idle = asyncio.Event()
+        self.freed = asyncio.Event()
 
     def done(self, conn: _Conn, status: int, now: float) -> None:
         self.statuses[status] += 1
         self.latencies.append(now - conn.sent_at)
         self.idle.append(conn)
+        self.freed.set()
         if len(self.idle) == self.size:
             self.all_idle.set()
 
@@ -388,6 +390,7 @@ async def _paced(
     delay = t0 - time.perf_counter()
     if delay > 0:
         await asyncio.sleep(delay)
+    cpu0 = time.process_time()
     sent = 0
     lag = array("d")  # how late each request left compared with its schedule
     while sent < total:
@@ -399,7 +402,11 @@ async def _paced(
             conn.send(requests[sent])
             lag.append(conn.sent_at - (t0 + sent / rate))
             sent += 1
-        await asyncio.sleep(0.0005)
+        if sent < due:  # every connection is waiting for an answer: wait for one to be free
+            driver.freed.clear()
+            await driver.freed.wait()
+        else:  # sleep until the next request is due (uvloop timers have 1 ms resolution)
+            await asyncio.sleep(max(0.001, t0 + sent / rate - time.perf_counter()))
     driver.size = len(connections)
     if len(driver.idle) < driver.size:
         with contextlib.suppress(TimeoutError):
@@ -414,6 +421,7 @@ async def _paced(
         "names": factory.probe_names,
         "errors": driver.errors,
         "send_lag": lag.tobytes(),
+        "cpu_seconds": time.process_time() - cpu0,
     }
 
 
