@@ -66,12 +66,13 @@ SELECT id, company_id, name, true, 'other' FROM unnest($1::uuid[], $2::uuid[], $
 ON CONFLICT DO NOTHING
 """
 OPEN_BY_FINGERPRINT = """
-SELECT DISTINCT ON (i.company_id, k.fingerprint) i.company_id, k.fingerprint, i.correlation_key, i.asset_id,
+SELECT DISTINCT ON (i.company_id, f.fp) i.company_id, f.fp AS fingerprint, i.correlation_key, i.asset_id,
        i.critical_asset
-FROM incidents i JOIN unnest($1::uuid[], $2::varchar[]) k(company_id, fingerprint)
-  ON i.company_id = k.company_id AND i.active_fingerprints @> ARRAY[k.fingerprint]::varchar[]
-WHERE i.status <> 'RESOLVED'
-ORDER BY i.company_id, k.fingerprint, i.last_alert_at DESC
+FROM incidents i
+CROSS JOIN LATERAL unnest(i.active_fingerprints) f(fp)
+JOIN unnest($1::uuid[], $2::varchar[]) k(company_id, fingerprint) ON k.company_id = i.company_id AND k.fingerprint = f.fp
+WHERE i.active_fingerprints && $2::varchar[] AND i.status <> 'RESOLVED'
+ORDER BY i.company_id, f.fp, i.last_alert_at DESC
 """
 LOCK_KEYS = "SELECT pg_advisory_xact_lock(hashtextextended(x, 0)) FROM unnest($1::text[]) x"
 _INCIDENT_FIELDS = (
@@ -100,11 +101,18 @@ UPDATE incidents SET status = $2, severity = $3, category = $4, alert_count = $5
     first_alert_at = $12, last_alert_at = $13, resolved_at = $14, priority_score = $15, updated_at = now()
 WHERE id = $1
 """
+# OFFSET 0 keeps the planner doing one index lookup per (incident, fingerprint) instead of hashing
+# every open alert (it underestimates the key list).
 RESOLVE_EARLIER_ALERTS = """
 UPDATE alerts a SET resolved_at = k.at
 FROM unnest($1::uuid[], $2::varchar[], $3::timestamptz[]) k(incident_id, fingerprint, at)
-WHERE a.incident_id = k.incident_id AND a.fingerprint = k.fingerprint AND a.status = 'firing'
-  AND a.resolved_at IS NULL AND a.correlated_at IS NOT NULL
+CROSS JOIN LATERAL (
+    SELECT x.id FROM alerts x
+    WHERE x.incident_id = k.incident_id AND x.fingerprint = k.fingerprint AND x.status = 'firing'
+      AND x.resolved_at IS NULL AND x.correlated_at IS NOT NULL
+    OFFSET 0
+) x
+WHERE a.id = x.id
 """
 RESOLVE_ALL_ALERTS = """
 UPDATE alerts SET resolved_at = $2

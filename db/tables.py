@@ -276,6 +276,13 @@ class Alert(Base):
             "fingerprint",
             postgresql_where=text("status = 'firing' AND resolved_at IS NULL"),
         ),
+        # Resolve messages close the still-firing alerts of one incident and fingerprint.
+        Index(
+            "ix_alerts_open_by_incident",
+            "incident_id",
+            "fingerprint",
+            postgresql_where=text("status = 'firing' AND resolved_at IS NULL AND incident_id IS NOT NULL"),
+        ),
     )
 
 
@@ -319,6 +326,13 @@ class Incident(Base):
         Index("ix_incidents_company_created", "company_id", "created_at", "id"),
         Index("ix_incidents_company_priority", "company_id", "priority_score", "id"),
         Index("ix_incidents_open", "company_id", "last_alert_at", postgresql_where=text("status <> 'RESOLVED'")),
+        # Resolve messages find the open incident holding their fingerprint.
+        Index(
+            "ix_incidents_open_fingerprints",
+            "active_fingerprints",
+            postgresql_using="gin",
+            postgresql_where=text("status <> 'RESOLVED'"),
+        ),
     )
 
 

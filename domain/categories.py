@@ -28,6 +28,7 @@ How it decides:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -110,6 +111,13 @@ def categorize(signature: str, asset_name: str, tags: Mapping[str, str] | None =
     tag_text = " ".join(
         value for value in (tags or {}).values() if isinstance(value, str) and "://" not in value
     )
+    return _categorize(signature, asset_name, tag_text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _categorize(signature: str, asset_name: str, tag_text: str) -> Category:
+    # Monitoring tools repeat the same few signatures and hosts: the keyword scan is the largest
+    # per-alert cost on the ingest path, so its answers are remembered.
     texts = [_words(signature), _words(asset_name), _words(tag_text)]
     context = "".join(texts)
     for words in texts:

@@ -27,6 +27,7 @@ from graph.incidents.types import (
     incident_type,
 )
 
+EVENT_CHUNK = 200
 COMPANY_ID_DESCRIPTION = "Only this company (global ID); omit for every company you may see now."
 
 
@@ -83,17 +84,26 @@ async def incident_changed(
     topics = await _topics(info, company_id, "incidents", Permission.INCIDENT_READ)
     async with info.context.services.bus.subscribe(topics) as sub:
         while True:
-            event = await sub.queue.get()
-            incident_id = _uuid(event.get("id"))
-            if incident_id is None or event.get("kind") not in DomainChangeKind.__members__:
+            # Take every event already waiting, so a burst costs one read instead of one per event.
+            events = [await sub.queue.get()]
+            while len(events) < EVENT_CHUNK and not sub.queue.empty():
+                events.append(sub.queue.get_nowait())
+            wanted = [
+                (incident_id, e["kind"])
+                for e in events
+                if (incident_id := _uuid(e.get("id"))) is not None and e.get("kind") in DomainChangeKind.__members__
+            ]
+            if not wanted:
                 continue
             info.context.event_started()
             try:
                 async with event_loaders(info.context) as loaders:
-                    row = await loaders.uow.incidents.get(incident_id)
-                    if row is not None:
-                        yield IncidentChangedEvent(
-                            kind=IncidentChangeKind(event["kind"]), incident=incident_type(row, loaders)
-                        )
+                    rows = {r.id: r for r in await loaders.uow.incidents.get_many([i for i, _ in wanted])}
+                    for incident_id, kind in wanted:
+                        row = rows.get(incident_id)
+                        if row is not None:
+                            yield IncidentChangedEvent(
+                                kind=IncidentChangeKind(kind), incident=incident_type(row, loaders)
+                            )
             finally:
                 await info.context.event_finished()

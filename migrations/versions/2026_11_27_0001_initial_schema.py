@@ -231,6 +231,14 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_incident_events'))
     )
     op.create_index('ix_incident_events_incident', 'incident_events', ['incident_id', 'id'], unique=False)
+    op.create_index(
+        "ix_alerts_open_by_incident", "alerts", ["incident_id", "fingerprint"], unique=False,
+        postgresql_where=sa.text("status = 'firing' AND resolved_at IS NULL AND incident_id IS NOT NULL"),
+    )
+    op.create_index(
+        "ix_incidents_open_fingerprints", "incidents", ["active_fingerprints"], unique=False,
+        postgresql_using="gin", postgresql_where=sa.text("status <> 'RESOLVED'"),
+    )
     # ### end Alembic commands ###
     # The audit log is append-only: the database itself refuses edits and deletions.
     op.execute(
@@ -252,6 +260,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_incidents_open_fingerprints", table_name="incidents")
+    op.drop_index("ix_alerts_open_by_incident", table_name="alerts")
     op.execute("DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log")
     op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
     op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
