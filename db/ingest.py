@@ -112,7 +112,22 @@ class AlertWriter:
         return await req.future
 
     async def _run(self) -> None:
+        # Each committer keeps one connection for its whole life: no pool round trips (acquire,
+        # reset on release) between batches. A broken connection is replaced on the next batch.
         while True:
+            conn = await self._pool.acquire()
+            try:
+                await self._serve(conn)
+            except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
+                log.warning("ingest connection lost; taking a new one")
+            finally:
+                with contextlib.suppress(Exception):
+                    await self._pool.release(conn)
+
+    async def _serve(self, conn: asyncpg.Connection) -> None:
+        while True:
+            if conn.is_closed():
+                return
             first = await self._queue.get()
             batch = [first]
             size = len(first.alerts)
@@ -121,13 +136,13 @@ class AlertWriter:
                 batch.append(nxt)
                 size += len(nxt.alerts)
             try:
-                await self._commit_with_retry(batch)
+                await self._commit_with_retry(conn, batch)
             except Exception:
                 # One bad request must not fail the others: commit them one by one.
                 log.exception("ingest batch failed; retrying its requests one by one", extra={"requests": len(batch)})
                 for req in batch:
                     try:
-                        await self._commit_with_retry([req])
+                        await self._commit_with_retry(conn, [req])
                     except Exception as exc:
                         log.exception("ingest request failed")
                         if req.future and not req.future.done():
@@ -136,10 +151,10 @@ class AlertWriter:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _commit_with_retry(self, batch: list[IngestRequest]) -> None:
+    async def _commit_with_retry(self, conn: asyncpg.Connection, batch: list[IngestRequest]) -> None:
         for attempt in range(5):
             try:
-                results = await self._commit(batch)
+                results = await self._commit(conn, batch)
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                 await asyncio.sleep(0.005 * (attempt + 1))
                 continue
@@ -152,9 +167,9 @@ class AlertWriter:
             return
         raise RuntimeError("ingest batch kept deadlocking")
 
-    async def _commit(self, batch: list[IngestRequest]) -> list[IngestResult | Exception]:
+    async def _commit(self, conn: asyncpg.Connection, batch: list[IngestRequest]) -> list[IngestResult | Exception]:
         results: list[IngestResult | Exception | None] = [None] * len(batch)
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with conn.transaction():
             keyed = [(i, r) for i, r in enumerate(batch) if r.delivery_key or r.signature_hash]
             accepted = set(range(len(batch)))
             if keyed:
