@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import any_, false, func, literal, or_
 
 from db.pagination import Page, decode_cursor, paginate
-from db.repositories.alerts import bounded_text
+from db.repositories.alerts import AlertSearch, bounded_text
 from db.repositories.audit import AuditRepository
 from db.repositories.base import ScopedRepository
 from db.tables import Incident, IncidentEvent
@@ -29,19 +29,9 @@ class IncidentSort(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class IncidentSearch:
-    """What `incidents(...)` asks for; None or empty means "any"."""
+class IncidentSearch(AlertSearch):
+    """What `incidents(...)` asks for: the alert filters plus flapping; None or empty means "any"."""
 
-    company_id: uuid.UUID | None = None
-    unknown_company: bool = False
-    statuses: tuple[str, ...] = ()
-    severities: tuple[str, ...] = ()
-    asset_id: uuid.UUID | None = None
-    asset_name: str | None = None
-    tool: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    text: str | None = None
     flapping: bool | None = None
 
 
