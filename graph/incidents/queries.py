@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
@@ -119,6 +119,24 @@ class IncidentOrder:
     )
 
 
+def _search_fields(company_id: str | None, f: Any) -> dict[str, Any]:
+    """The filters alerts and incidents share, decoded from their GraphQL filter input."""
+    company, unknown = decode_id(company_id, "Company")
+    asset_id, asset_name = _asset(f.asset)
+    return {
+        "company_id": company,
+        "unknown_company": unknown,
+        "statuses": tuple(s.value for s in f.status or ()),
+        "severities": tuple(s.value for s in f.severity or ()),
+        "asset_id": asset_id,
+        "asset_name": asset_name,
+        "tool": f.tool.value if f.tool else None,
+        "since": f.since,
+        "until": f.until,
+        "text": f.text,
+    }
+
+
 async def alerts(
     info: strawberry.Info,
     company_id: Annotated[
@@ -131,21 +149,7 @@ async def alerts(
     after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
 ) -> Connection[Alert]:
     require_principal(info)
-    f = filter or AlertFilter()
-    company, unknown = decode_id(company_id, "Company")
-    asset_id, asset_name = _asset(f.asset)
-    search = AlertSearch(
-        company_id=company,
-        unknown_company=unknown,
-        statuses=tuple(s.value for s in f.status or ()),
-        severities=tuple(s.value for s in f.severity or ()),
-        asset_id=asset_id,
-        asset_name=asset_name,
-        tool=f.tool.value if f.tool else None,
-        since=f.since,
-        until=f.until,
-        text=f.text,
-    )
+    search = AlertSearch(**_search_fields(company_id, filter or AlertFilter()))
     loaders = await loaders_for(info)
     page = await loaders.uow.alerts.page(search, first=first, after=after)
     return connection(page, alert_type)
@@ -168,21 +172,7 @@ async def incidents(
     require_principal(info)
     f = filter or IncidentFilter()
     order = order_by or IncidentOrder()
-    company, unknown = decode_id(company_id, "Company")
-    asset_id, asset_name = _asset(f.asset)
-    search = IncidentSearch(
-        company_id=company,
-        unknown_company=unknown,
-        statuses=tuple(s.value for s in f.status or ()),
-        severities=tuple(s.value for s in f.severity or ()),
-        asset_id=asset_id,
-        asset_name=asset_name,
-        tool=f.tool.value if f.tool else None,
-        since=f.since,
-        until=f.until,
-        text=f.text,
-        flapping=f.flapping,
-    )
+    search = IncidentSearch(**_search_fields(company_id, f), flapping=f.flapping)
     loaders = await loaders_for(info)
     page = await loaders.uow.incidents.page(
         search,
