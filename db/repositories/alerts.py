@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Select, false, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from db.pagination import Page, paginate
 from db.repositories.base import ScopedRepository
@@ -41,16 +40,6 @@ def bounded_text(text: str | None) -> str | None:
 
 
 class AlertRepository(ScopedRepository):
-    def _company_filter(self, stmt: Select[Any], company_id: uuid.UUID | None, unknown: bool) -> Select[Any]:
-        if unknown:
-            return stmt.where(false())
-        if company_id is not None:
-            # Another tenant's company reads exactly like one that does not exist: nothing.
-            if not self._principal().can(Permission.ALERT_READ, company_id):
-                return stmt.where(false())
-            stmt = stmt.where(Alert.company_id == company_id)
-        return stmt
-
     async def get(self, alert_id: uuid.UUID) -> Alert | None:
         stmt = self.readable(Alert).where(Alert.id == alert_id)
         return (await self.session.execute(stmt)).scalar_one_or_none()
@@ -65,7 +54,9 @@ class AlertRepository(ScopedRepository):
 
     async def page(self, search: AlertSearch, *, first: int | None, after: str | None) -> Page[Alert]:
         """Newest first: (received_at, id) descending."""
-        stmt = self._company_filter(self.readable(Alert), search.company_id, search.unknown_company)
+        stmt = self.in_company(
+            self.readable(Alert), Alert.company_id, search.company_id, search.unknown_company, Permission.ALERT_READ
+        )
         if search.statuses:
             stmt = stmt.where(Alert.status.in_(search.statuses))
         if search.severities:

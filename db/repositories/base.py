@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.errors import NotFound, PermissionDenied
@@ -39,6 +39,18 @@ class ScopedRepository:
 
     def readable(self, model: type[M]) -> Select[tuple[M]]:
         return self.scope(select(model), model.company_id)  # type: ignore[attr-defined]
+
+    def in_company(
+        self, stmt: Select[Any], column: Any, company_id: uuid.UUID | None, unknown: bool, permission: Permission
+    ) -> Select[Any]:
+        """Narrow a readable statement to one company the caller named (None: all it may read).
+
+        A company that could not be decoded, or that the caller may not read, gives nothing: exactly
+        as a company that does not exist.
+        """
+        if unknown or (company_id is not None and not self._principal().can(permission, company_id)):
+            return stmt.where(false())
+        return stmt if company_id is None else stmt.where(column == company_id)
 
     def require(self, permission: Permission, company_id: uuid.UUID | None, what: str = "company") -> None:
         principal = self._principal()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import any_, false, func, literal, or_
+from sqlalchemy import any_, func, literal, or_
 
 from db.pagination import Page, decode_cursor, paginate
 from db.repositories.alerts import AlertSearch, bounded_text
@@ -67,13 +67,10 @@ class IncidentRepository(ScopedRepository):
         first: int | None,
         after: str | None,
     ) -> Page[Incident]:
-        stmt = self.readable(Incident)
-        if search.unknown_company:
-            stmt = stmt.where(false())
-        elif search.company_id is not None:
-            if not self._principal().can(Permission.INCIDENT_READ, search.company_id):
-                stmt = stmt.where(false())
-            stmt = stmt.where(Incident.company_id == search.company_id)
+        stmt = self.in_company(
+            self.readable(Incident), Incident.company_id, search.company_id, search.unknown_company,
+            Permission.INCIDENT_READ,
+        )
         if search.statuses:
             stmt = stmt.where(Incident.status.in_(search.statuses))
         if search.severities:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import false, select
+from sqlalchemy import select
 
 from db.pagination import Page, paginate
 from db.repositories.audit import AuditRepository
@@ -60,11 +60,10 @@ class MaintenanceRepository(ScopedRepository):
         after: str | None,
     ) -> Page[MaintenanceWindow]:
         """Latest start first."""
-        stmt = self.readable(MaintenanceWindow)
-        if unknown_company or (company_id is not None and not self._principal().can_see(company_id)):
-            stmt = stmt.where(false())
-        elif company_id is not None:
-            stmt = stmt.where(MaintenanceWindow.company_id == company_id)
+        stmt = self.in_company(
+            self.readable(MaintenanceWindow), MaintenanceWindow.company_id, company_id, unknown_company,
+            Permission.COMPANY_READ,
+        )
         return await paginate(
             self.session, stmt, [MaintenanceWindow.starts_at, MaintenanceWindow.id], first=first, after=after
         )
