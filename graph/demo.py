@@ -59,7 +59,7 @@ async def seed_demo(uow_factory: Any, bcrypt_rounds: int = 12) -> DemoCredential
         for name, assets in COMPANIES.items():
             existing = (await uow.session.execute(select(Company).where(Company.name == name))).scalar_one_or_none()
             if existing is None:
-                company, creds = await _system_create_company(uow, name)
+                company, creds = await uow.companies.create(name)
                 api_keys[name] = creds.api_key or ""
                 by_name = {}
                 for asset in assets:
@@ -83,6 +83,3 @@ async def seed_demo(uow_factory: Any, bcrypt_rounds: int = 12) -> DemoCredential
         users=[(u["email"], DEMO_PASSWORD, u["role"].value) for u in USERS], api_keys=api_keys
     )
 
-
-async def _system_create_company(uow: UnitOfWork, name: str) -> Any:
-    return await uow.companies.create(name)

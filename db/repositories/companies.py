@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from adapters.crypto import DataCipher, api_key_hash, api_key_hint, new_api_key, new_hmac_secret
@@ -167,9 +167,6 @@ class CompanyRepository(ScopedRepository):
                                 after=snapshot(company) | {"hmac_secret_rotated": rotate_secret})
         return company, Credentials(api_key=None, hmac_secret=secret)
 
-    async def touch_all_ids(self) -> list[uuid.UUID]:
+    async def visible_ids(self) -> list[uuid.UUID]:
         stmt = self.scope(select(Company.id), Company.id)
         return list((await self.session.execute(stmt)).scalars())
-
-    async def mark_changed(self, company_id: uuid.UUID) -> None:
-        await self.session.execute(update(Company).where(Company.id == company_id).values(updated_at=func.now()))

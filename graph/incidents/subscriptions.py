@@ -37,7 +37,7 @@ async def _topics(
     principal = require_principal(info)
     async with fresh_read(info.context) as uow:
         if company_id is None:
-            ids = await uow.companies.touch_all_ids()
+            ids = await uow.companies.visible_ids()
             return {topic(c, name) for c in ids if principal.can(permission, c)}
         key, _ = decode_id(company_id, "Company")
         found = key is not None and await uow.companies.get(key) is not None
