@@ -1,8 +1,9 @@
 """Group commit for the ingest hot path (raw asyncpg, no ORM).
 
 Every webhook request becomes an `IngestRequest` on a queue. A few committer tasks each take all the
-requests waiting, write them in one transaction (deliveries for idempotency, alerts by COPY, one
-NOTIFY per company chunk) and only then resolve each request's future: a 2xx always means committed.
+requests waiting, write them in one statement, which is one round trip and one transaction (deliveries
+for idempotency, the alerts, one NOTIFY per company chunk), and only then resolve each request's
+future: a 2xx always means committed.
 While one transaction waits for its fsync, the next batch builds up, so throughput grows with load
 instead of paying one commit per request.
 """
@@ -14,14 +15,12 @@ import contextlib
 import logging
 import re
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import orjson
 
-from db.events import topic
 from domain.alerts import NormalizedAlert
 from domain.ids import uuid7
 
@@ -32,6 +31,50 @@ ALERT_COLUMNS = (
     "tool", "category", "fingerprint", "dedup_key", "status", "event_time", "tags", "raw", "delivery_key",
 )
 NOTIFY_CHUNK = 150  # alert ids per NOTIFY, well under the 8000-byte payload limit
+_ALERT_TYPES = (
+    "uuid", "uuid", "varchar", "varchar", "varchar", "varchar", "varchar", "text", "varchar", "varchar", "varchar",
+    "varchar", "varchar", "timestamptz", "jsonb", "jsonb", "varchar",
+)
+
+# A whole batch in one statement, so one round trip and one implicit transaction (the committing
+# Sync): claim the idempotency keys (a key already stored, or being stored by a concurrent batch,
+# is skipped), insert the alerts of the requests whose keys were claimed (and of unkeyed ones),
+# announce them per company in NOTIFYs of at most NOTIFY_CHUNK ids (sent at commit), and read the
+# stored answers of the keys that were already there (the statement's snapshot sees every earlier
+# commit; a key committed concurrently after it began is looked up again afterwards).
+WRITE_BATCH = f"""
+WITH d AS (
+    INSERT INTO webhook_deliveries (company_id, delivery_key, signature_hash, response)
+    SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::jsonb[])
+    ON CONFLICT DO NOTHING
+    RETURNING company_id, delivery_key
+), a AS (
+    INSERT INTO alerts ({", ".join(ALERT_COLUMNS)})
+    SELECT {", ".join("x." + c for c in ALERT_COLUMNS)}
+    FROM unnest($5::varchar[], {", ".join(f"${i + 6}::{t}[]" for i, t in enumerate(_ALERT_TYPES))})
+        AS x(req_key, {", ".join(ALERT_COLUMNS)})
+    LEFT JOIN d ON d.company_id = x.company_id AND d.delivery_key = x.req_key
+    WHERE x.req_key IS NULL OR d.delivery_key IS NOT NULL
+    RETURNING company_id, id
+), n AS (
+    SELECT pg_notify('aw_events', json_build_object(
+        'topic', 'company:' || company_id || ':alerts', 'kind', 'RECEIVED', 'ids', json_agg(id ORDER BY id))::text)
+    FROM (SELECT company_id, id, (row_number() OVER (PARTITION BY company_id ORDER BY id) - 1) / {NOTIFY_CHUNK} AS chunk
+          FROM a) s
+    GROUP BY company_id, chunk
+), k AS (
+    SELECT * FROM unnest($1::uuid[], $2::varchar[]) k(company_id, delivery_key)
+    WHERE NOT EXISTS (SELECT 1 FROM d WHERE d.company_id = k.company_id AND d.delivery_key = k.delivery_key)
+)
+SELECT (SELECT count(*) FROM n) AS notified,
+       (SELECT array_agg(d.company_id::text || ':' || d.delivery_key) FROM d) AS inserted,
+       (SELECT json_agg(json_build_array(k.company_id, k.delivery_key, w.response))
+        FROM k CROSS JOIN LATERAL (
+            SELECT response FROM webhook_deliveries w
+            WHERE w.company_id = k.company_id AND w.delivery_key = k.delivery_key
+            OFFSET 0  -- keeps it one primary-key probe per repeat, never a scan of the table
+        ) w) AS prior
+"""
 
 
 class ReplayedSignature(Exception):
@@ -58,6 +101,11 @@ class IngestResult:
 
 def _response(ids: list[uuid.UUID]) -> dict[str, Any]:
     return {"status": "received", "alert_ids": [str(i) for i in ids]}
+
+
+def _stored(response: Any) -> dict[str, Any]:
+    """A stored first answer (jsonb arrives as text from asyncpg, already decoded inside json_agg)."""
+    return orjson.loads(response) if isinstance(response, str) else dict(response)
 
 
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
@@ -168,64 +216,71 @@ class AlertWriter:
         raise RuntimeError("ingest batch kept deadlocking")
 
     async def _commit(self, conn: asyncpg.Connection, batch: list[IngestRequest]) -> list[IngestResult | Exception]:
+        """Write `batch` in one statement (one round trip, its own transaction) and answer each request.
+
+        Requests repeating a key already used earlier in this batch are not written: they are answered
+        like any repeat once the batch is committed (the first one is then the stored delivery).
+        """
         results: list[IngestResult | Exception | None] = [None] * len(batch)
-        async with conn.transaction():
-            keyed = [(i, r) for i, r in enumerate(batch) if r.delivery_key or r.signature_hash]
-            accepted = set(range(len(batch)))
-            if keyed:
-                accepted -= {i for i, _ in keyed}
-                keyed.sort(key=lambda ir: (str(ir[1].company_id), ir[1].delivery_key or ""))
-                rows = await conn.fetch(
-                    """
-                    INSERT INTO webhook_deliveries (company_id, delivery_key, signature_hash, response)
-                    SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::jsonb[])
-                    ON CONFLICT DO NOTHING
-                    RETURNING company_id, delivery_key
-                    """,
-                    [r.company_id for _, r in keyed],
-                    [r.delivery_key or f"sig:{r.signature_hash}" for _, r in keyed],
-                    [r.signature_hash for _, r in keyed],
-                    [orjson.dumps(_response(r.alert_ids)).decode() for _, r in keyed],
-                )
-                inserted = {(row[0], row[1]) for row in rows}
-                losers = []
-                for i, r in keyed:
-                    key = (r.company_id, r.delivery_key or f"sig:{r.signature_hash}")
-                    if key in inserted:
-                        inserted.discard(key)  # a second request with the same key in this batch lost
-                        accepted.add(i)
-                    else:
-                        losers.append((i, r))
-                if losers:
-                    await self._answer_repeats(conn, losers, results)
-            records = [
-                _record(batch[i], alert, alert_id)
-                for i in sorted(accepted)
-                for alert, alert_id in zip(batch[i].alerts, batch[i].alert_ids, strict=True)
-            ]
-            if records:
-                await conn.copy_records_to_table("alerts", records=records, columns=ALERT_COLUMNS)
-                await conn.execute(
-                    "SELECT pg_notify('aw_events', x) FROM unnest($1::text[]) x", self._notifications(batch, accepted)
-                )
-        for i in accepted:
+        keyed: list[tuple[int, IngestRequest, str]] = []
+        plain: list[int] = []
+        seen: set[tuple[uuid.UUID, str]] = set()
+        later: list[tuple[int, IngestRequest]] = []
+        for i, r in enumerate(batch):
+            if not (r.delivery_key or r.signature_hash):
+                plain.append(i)
+                continue
+            key = r.delivery_key or f"sig:{r.signature_hash}"
+            marks = [(r.company_id, key)] + ([(r.company_id, f"\0{r.signature_hash}")] if r.signature_hash else [])
+            if any(m in seen for m in marks):
+                later.append((i, r))
+                continue
+            seen.update(marks)
+            keyed.append((i, r, key))
+        # One order for every committer: concurrent batches inserting the same keys cannot deadlock.
+        keyed.sort(key=lambda irk: (irk[1].company_id.bytes, irk[2]))
+        cols: list[list[Any]] = [[] for _ in ALERT_COLUMNS]
+        req_keys: list[str | None] = []
+        for _, r, key in keyed:
+            self._columns(r, cols)
+            req_keys.extend([key] * len(r.alerts))
+        for i in plain:
+            self._columns(batch[i], cols)
+            req_keys.extend([None] * len(batch[i].alerts))
+        row = await conn.fetchrow(
+            WRITE_BATCH,
+            [r.company_id for _, r, _ in keyed],
+            [key for _, _, key in keyed],
+            [r.signature_hash for _, r, _ in keyed],
+            [orjson.dumps(_response(r.alert_ids)).decode() for _, r, _ in keyed],
+            req_keys,
+            *cols,
+        )
+        inserted = set(row["inserted"] or ())
+        prior = {(p[0], p[1]): p for p in orjson.loads(row["prior"])} if row["prior"] else {}
+        missing = []
+        for i, r, key in keyed:
+            if f"{r.company_id}:{key}" in inserted:
+                results[i] = IngestResult(_response(r.alert_ids), replayed=False)
+                continue
+            found = prior.get((str(r.company_id), key)) if r.delivery_key else None
+            if found is not None:
+                results[i] = IngestResult(_stored(found[2]), replayed=True)
+            elif r.delivery_key:
+                missing.append((i, r))  # committed by a concurrent batch after this statement began
+            else:
+                results[i] = ReplayedSignature()
+        for i in plain:
             results[i] = IngestResult(_response(batch[i].alert_ids), replayed=False)
+        if missing or later:
+            await self._answer_repeats(conn, missing + later, results)
         return [r if r is not None else RuntimeError("unanswered") for r in results]
 
     @staticmethod
-    def _notifications(batch: list[IngestRequest], accepted: set[int]) -> list[str]:
-        by_company: dict[uuid.UUID, list[str]] = defaultdict(list)
-        for i in accepted:
-            by_company[batch[i].company_id].extend(str(a) for a in batch[i].alert_ids)
-        out = []
-        for company_id, ids in by_company.items():
-            for start in range(0, len(ids), NOTIFY_CHUNK):
-                out.append(
-                    orjson.dumps(
-                        {"topic": topic(company_id, "alerts"), "kind": "RECEIVED", "ids": ids[start : start + NOTIFY_CHUNK]}
-                    ).decode()
-                )
-        return out
+    def _columns(req: IngestRequest, cols: list[list[Any]]) -> None:
+        for alert, alert_id in zip(req.alerts, req.alert_ids, strict=True):
+            for col, value in zip(cols, _record(req, alert, alert_id), strict=True):
+                col.append(value)
 
     @staticmethod
     async def _answer_repeats(
@@ -248,4 +303,4 @@ class AlertWriter:
             row = by_key.get((r.company_id, r.delivery_key)) if r.delivery_key else None
             # A repeated X-Delivery-ID gets the first answer; a signature seen before under another
             # (or no) delivery id is a replay and is refused.
-            results[i] = IngestResult(orjson.loads(row[3]), replayed=True) if row is not None else ReplayedSignature()
+            results[i] = IngestResult(_stored(row[3]), replayed=True) if row is not None else ReplayedSignature()
