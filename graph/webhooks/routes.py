@@ -4,72 +4,116 @@ Order of checks, each answering precisely and storing nothing when it refuses:
 415 content type → 413 size → 401 API key → 403 HMAC → 400 JSON → 422 payload → 429 rate limit →
 commit (group commit) → 202 with the alert ids. A repeated `X-Delivery-ID` gets the first answer
 (200, `Idempotent-Replay: true`); a replayed signature under another delivery id gets 409.
+Other methods get 405, paths that name no integration 404.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from datetime import UTC, datetime
+from itertools import count
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from db.ingest import IngestRequest, ReplayedSignature
 from domain.alerts import PayloadError, Tool
 from domain.normalizers import NormalizeContext, normalize
 from domain.signing import SignatureError, signature_fingerprint, verify
+from graph.logs import request_id_var
 
 log = logging.getLogger(__name__)
 
+PREFIX = "/api/webhooks/"
 MAX_DELIVERY_ID = 200
 JSON_TYPES = ("application/json", "text/plain")  # SNS posts JSON as text/plain
+KNOWN = sorted(t.value for t in Tool if t is not Tool.GENERIC)
+_JSON = (b"content-type", b"application/json")
+# Request ids for requests that bring none: unique per process start, cheap (no uuid per request).
+_RID_PREFIX = os.urandom(6).hex()
+_rid_counter = count(1)
 
 
-def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+class Reply:
+    """A JSON answer; `headers` are extra (name, value) pairs."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, body: dict[str, Any], status: int, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        self.body = orjson.dumps(body)
+        self.status = status
+        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
 
 
-def _error(status: int, message: str, **extra: Any) -> Response:
-    return _json({"error": message, **extra}, status)
-
-
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        return None
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _error(status: int, message: str, **extra: Any) -> Reply:
+    return Reply({"error": message, **extra}, status)
 
 
 class WebhookEndpoint:
+    """A raw ASGI endpoint: the hot path skips Starlette's routing and middleware layers.
+
+    It answers every request itself (request id header, errors masked and logged), so it is served
+    in front of the Starlette application for paths under `/api/webhooks/` (see `graph.app`).
+    """
+
     def __init__(self, settings: Any) -> None:
         self.settings = settings
 
-    async def handle(self, request: Request) -> Response:
-        tool_name = request.path_params.get("tool", "alerts")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers: dict[bytes, bytes] = dict(scope["headers"])
+        rid_in = headers.get(b"x-request-id", b"").decode("latin-1")
+        rid = rid_in if _sane_request_id(rid_in) else f"{_RID_PREFIX}{next(_rid_counter):x}"
+        token = request_id_var.set(rid)
+        try:
+            try:
+                reply = await self.handle(scope, receive, headers)
+            except Exception:
+                log.exception("webhook request failed")
+                reply = _error(500, "internal server error", request_id=rid)
+            if reply is None:
+                return  # the client went away
+            if isinstance(reply, Response):
+                status, body, extra = reply.status_code, bytes(reply.body), [
+                    h for h in reply.raw_headers if h[0] != b"content-length"
+                ]
+            else:
+                status, body, extra = reply.status, reply.body, [_JSON, *reply.headers]
+            await send({
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*extra, (b"content-length", str(len(body)).encode()), (b"x-request-id", rid.encode())],
+            })
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            request_id_var.reset(token)
+
+    async def handle(self, scope: Scope, receive: Receive, headers: dict[bytes, bytes]) -> Reply | Response | None:
+        tool_name = scope["path"][len(PREFIX):]
         tool = Tool.GENERIC if tool_name == "alerts" else _tool(tool_name)
         if tool is None:
-            return _error(404, f"unknown integration '{tool_name[:40]}'",
-                          known=sorted(t.value for t in Tool if t is not Tool.GENERIC))
-        ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            return _error(404, f"unknown integration '{tool_name[:40]}'", known=KNOWN)
+        if scope["method"] != "POST":
+            return Reply({"error": "method not allowed: use POST"}, 405, (("Allow", "POST"),))
+        ctype = headers.get(b"content-type", b"").decode("latin-1").split(";", 1)[0].strip().lower()
         if ctype not in JSON_TYPES or (ctype == "text/plain" and tool is not Tool.CLOUDWATCH):
             return _error(415, "Content-Type must be application/json")
-        body = await _read_body(request, self.settings.webhook_max_body_bytes)
+        limit = self.settings.webhook_max_body_bytes
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return _error(413, f"request body is larger than {limit} bytes")
+        body = await _read_body(receive, limit)
         if body is None:
-            return _error(413, f"request body is larger than {self.settings.webhook_max_body_bytes} bytes")
+            return _error(413, f"request body is larger than {limit} bytes")
+        if body is False:
+            return None
 
-        ingest = request.app.state.services.extras["ingest"]
-        api_key = request.headers.get("x-api-key") or request.query_params.get("api_key")
+        ingest = scope["app"].state.services.extras["ingest"]
+        api_key = headers.get(b"x-api-key", b"").decode("latin-1") or _query_param(scope, "api_key")
         if not api_key or len(api_key) > 200:
             return _error(401, "missing API key: send the X-API-Key header or the api_key query parameter")
         company = await ingest.companies.by_api_key(api_key)
@@ -78,9 +122,9 @@ class WebhookEndpoint:
 
         signature_hash = None
         if company.hmac_enabled:
-            signature = request.headers.get("x-signature")
+            signature = _header(headers, b"x-signature")
             try:
-                verify(company.hmac_secret, request.headers.get("x-timestamp"), signature, body, time.time())
+                verify(company.hmac_secret, _header(headers, b"x-timestamp"), signature, body, time.time())
             except SignatureError as exc:
                 return _error(403, str(exc))
             signature_hash = signature_fingerprint(signature or "")
@@ -90,7 +134,7 @@ class WebhookEndpoint:
         except orjson.JSONDecodeError:
             return _error(400, "request body is not valid JSON")
 
-        delivery_key = request.headers.get("x-delivery-id")
+        delivery_key = _header(headers, b"x-delivery-id")
         if delivery_key is not None and not (0 < len(delivery_key) <= MAX_DELIVERY_ID):
             return _error(422, "invalid payload", errors=[{"field": "X-Delivery-ID",
                                                           "message": f"must be 1 to {MAX_DELIVERY_ID} characters"}])
@@ -107,12 +151,12 @@ class WebhookEndpoint:
         except PayloadError as exc:
             return _error(422, "invalid payload", errors=[{"field": e.field, "message": e.message} for e in exc.errors])
         if not alerts:
-            return _json({"status": "ignored", "alert_ids": [], "reason": "no alert in this notification"}, 200)
+            return Reply({"status": "ignored", "alert_ids": [], "reason": "no alert in this notification"}, 200)
 
         decision = await ingest.limiter.acquire(company.id, len(alerts), company.rate_per_second, company.rate_burst)
         if not decision.allowed:
-            return _json({"error": "rate limit exceeded", "retry_after": decision.retry_after}, 429,
-                         headers={"Retry-After": str(decision.retry_after)})
+            return Reply({"error": "rate limit exceeded", "retry_after": decision.retry_after}, 429,
+                         (("Retry-After", str(decision.retry_after)),))
 
         try:
             result = await ingest.writer.submit(
@@ -124,10 +168,44 @@ class WebhookEndpoint:
         except Exception:
             # Nothing was committed: the sender should retry (every tool does on 5xx).
             log.exception("ingest commit failed")
-            return _json({"error": "temporarily unable to store alerts; retry"}, 503, headers={"Retry-After": "1"})
+            return Reply({"error": "temporarily unable to store alerts; retry"}, 503, (("Retry-After", "1"),))
         if result.replayed:
-            return _json(result.response, 200, headers={"Idempotent-Replay": "true"})
-        return _json(result.response, 202)
+            return Reply(result.response, 200, (("Idempotent-Replay", "true"),))
+        return Reply(result.response, 202)
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None | bool:
+    """The whole body; None when it exceeds `limit`, False when the client disconnected."""
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return False
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
+    value = headers.get(name)
+    return None if value is None else value.decode("latin-1")
+
+
+def _query_param(scope: Scope, name: str) -> str:
+    query = scope.get("query_string", b"")
+    if not query:
+        return ""
+    values = parse_qs(query.decode("latin-1")).get(name)
+    return values[0] if values else ""
+
+
+def _sane_request_id(value: str) -> bool:
+    return 0 < len(value) <= 64 and all(c.isalnum() or c in "._-" for c in value) and value.isascii()
 
 
 def _tool(name: str) -> Tool | None:
@@ -136,11 +214,3 @@ def _tool(name: str) -> Tool | None:
     except ValueError:
         return None
     return None if tool is Tool.GENERIC else tool
-
-
-def webhook_routes(settings: Any) -> list[Route]:
-    endpoint = WebhookEndpoint(settings)
-    return [
-        Route("/api/webhooks/alerts", endpoint.handle, methods=["POST"]),
-        Route("/api/webhooks/{tool}", endpoint.handle, methods=["POST"]),
-    ]

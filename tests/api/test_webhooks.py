@@ -115,6 +115,43 @@ async def test_unknown_tool_is_404(client, factory):
     assert resp.json()["error"] == "unknown integration 'nagios2'"
 
 
+async def test_other_methods_are_405_with_allow(client, factory):
+    company = await factory.company()
+    resp = await client.get(URL, headers={"x-api-key": company.api_key})
+    assert resp.status_code == 405
+    assert resp.headers["allow"] == "POST"
+
+
+async def test_every_answer_carries_a_request_id(client, factory):
+    company = await factory.company()
+    given = await post(client, company, one(), headers={"x-request-id": "trace-42.a_b"})
+    assert given.status_code == 202
+    assert given.headers["x-request-id"] == "trace-42.a_b"
+    made = [await post(client, company, one(), headers={"x-request-id": "bad id with spaces"}) for _ in range(2)]
+    ids = {r.headers["x-request-id"] for r in made}
+    assert len(ids) == 2
+    assert "bad id with spaces" not in ids
+    refused = await client.post(URL, content=b"{}", headers={"content-type": "application/json"})
+    assert refused.status_code == 401
+    assert refused.headers["x-request-id"]
+
+
+async def test_an_internal_error_is_masked_logged_and_stores_nothing(client, factory, services, monkeypatch, caplog):
+    import graph.webhooks.routes as routes
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(routes, "normalize", broken)
+    company = await factory.company()
+    resp = await post(client, company, one())
+    assert resp.status_code == 500
+    assert resp.json() == {"error": "internal server error", "request_id": resp.headers["x-request-id"]}
+    assert "secret internals" not in resp.text
+    assert any("secret internals" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+    assert await count_alerts(services, company) == 0
+
+
 async def test_hmac_good_signature_is_accepted(client, factory, services):
     company = await factory.company()
     await enable_hmac(factory, company)
