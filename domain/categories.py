@@ -80,16 +80,19 @@ _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
-def _keyword_pattern(keyword: str) -> re.Pattern[str]:
-    body = re.escape(keyword)
-    if len(keyword) >= 4:
-        return re.compile(rf" {body}")  # a word prefix
-    return re.compile(rf" {body}(?:s|\d+)? ")
+def _keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One alternation per rule: a keyword of 4+ characters matches as a word prefix, a shorter one as
+    a whole word (optionally plural or numbered: `db`, `dbs`, `db2`)."""
+    if not keywords:
+        return None
+    bodies = [
+        rf" {re.escape(k)}" if len(k) >= 4 else rf" {re.escape(k)}(?:s|\d+)? " for k in keywords
+    ]
+    return re.compile("|".join(bodies))
 
 
 _COMPILED = tuple(
-    (category, tuple(_keyword_pattern(k) for k in keywords), tuple(_keyword_pattern(k) for k in needs))
-    for category, keywords, needs in _RULES
+    (category, _keyword_pattern(keywords), _keyword_pattern(needs)) for category, keywords, needs in _RULES
 )
 
 
@@ -101,7 +104,7 @@ def _words(text: str) -> str:
 
 def _rule_for(words: str, context: str) -> Category | None:
     for category, keywords, needs in _COMPILED:
-        if any(k.search(words) for k in keywords) and (not needs or any(n.search(context) for n in needs)):
+        if keywords is not None and keywords.search(words) and (needs is None or needs.search(context)):
             return category
     return None
 
