@@ -91,6 +91,7 @@ class CpuMeter:
 
     def __init__(self) -> None:
         self.server_pid: int | None = None
+        self.worker_pid: int | None = None
         self.postmaster_pid: int | None = None
 
     def snapshot(self) -> dict[str, float]:
@@ -100,13 +101,16 @@ class CpuMeter:
                 st = _stat(int(entry))
                 if st is not None:
                     procs[int(entry)] = st
-        snap = {"t": time.monotonic(), "busy": _busy_ticks() / CLK_TCK, "server": 0.0, "postgres": 0.0}
+        snap = {"t": time.monotonic(), "busy": _busy_ticks() / CLK_TCK, "server": 0.0, "postgres": 0.0, "worker": 0.0}
         for pid, (ppid, ticks) in procs.items():
             if pid == self.server_pid or ppid == self.server_pid:
                 snap["server"] += ticks / CLK_TCK
+            elif self.worker_pid is not None and (pid == self.worker_pid or ppid == self.worker_pid):
+                snap["worker"] += ticks / CLK_TCK
             elif pid == self.postmaster_pid or ppid == self.postmaster_pid:
                 snap["postgres"] += ticks / CLK_TCK
         snap["bench"] = time.process_time()
+        snap["worker_on"] = float(self.worker_pid is not None)
         return snap
 
     @staticmethod
@@ -116,14 +120,16 @@ class CpuMeter:
         wall = b["t"] - a["t"]
         if wall <= 0:
             return "n/a"
-        d = {k: b[k] - a[k] for k in ("busy", "server", "postgres", "bench")}
-        others = max(0.0, d["busy"] - d["server"] - d["postgres"] - d["bench"] - client_cpu)
+        d = {k: b[k] - a[k] for k in ("busy", "server", "postgres", "bench", "worker")}
+        others = max(0.0, d["busy"] - d["server"] - d["worker"] - d["postgres"] - d["bench"] - client_cpu)
 
         def pct(x: float) -> str:
             return f"{100 * x / wall:.0f}%"
 
         return (
-            f"server {pct(d['server'])}, postgres {pct(d['postgres'])}, load clients {pct(client_cpu)}, "
+            f"server {pct(d['server'])}, "
+            + (f"worker process {pct(d['worker'])}, " if a.get("worker_on") else "")
+            + f"postgres {pct(d['postgres'])}, load clients {pct(client_cpu)}, "
             f"bench {pct(d['bench'])}, other processes {pct(others)} (of one core; {os.cpu_count()} cores)"
         )
 
@@ -199,6 +205,16 @@ def _launch(name: str, app: str, env: dict[str, str], home: Path) -> Server:
     return Server(name, proc, port, log)
 
 
+def _launch_worker(env: dict[str, str], home: Path) -> Server:
+    log = home / "worker.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "alertwhisperer"), "worker"],
+            cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
+        )
+    return Server("worker", proc, 0, log)
+
+
 async def start_server(name: str, app: str, env: dict[str, str], home: Path, probe: bytes) -> Server:
     server = _launch(name, app, env, home)
     proc, port, log = server.proc, server.port, server.log
@@ -232,6 +248,7 @@ class Config:
     repeat_ratio: float
     profile: Path | None
     workers: bool = True
+    worker_process: bool = False
 
 
 @dataclass
@@ -262,6 +279,7 @@ class Bench:
         self.processes = 1
         self._warm_ids = itertools.count()
         self.app: Server | None = None  # the AlertWhisperer server once started
+        self.worker: Server | None = None  # `alertwhisperer worker`, with --worker-process
 
     # ---- set-up and tear-down
 
@@ -308,7 +326,7 @@ class Bench:
             "DATABASE_URL": self.url,
             "ALERTWHISPERER_JWT_SECRET": settings.jwt_secret,
             "ALERTWHISPERER_DATA_KEY": settings.data_key,
-            "ALERTWHISPERER_WORKERS": "1" if self.cfg.workers else "0",
+            "ALERTWHISPERER_WORKERS": "1" if self.cfg.workers and not self.cfg.worker_process else "0",
             "ALERTWHISPERER_LOG_LEVEL": "WARNING",
         }
 
@@ -525,6 +543,10 @@ class Bench:
         self.servers.append(server)
         self.meter.server_pid = server.proc.pid
         self.app = server
+        if self.cfg.workers and self.cfg.worker_process and self.worker is None:
+            self.worker = await asyncio.to_thread(_launch_worker, self.env, self.home)
+            self.servers.append(self.worker)
+            self.meter.worker_pid = self.worker.proc.pid
         return server
 
     async def phase_single(self, label: str, title: str, prefix: str) -> float:
@@ -1008,7 +1030,13 @@ class Bench:
         )
         out(
             "  server: uvicorn --factory graph.asgi:app --loop uvloop --http httptools --log-level warning "
-            f"--no-access-log (1 process, ALERTWHISPERER_WORKERS={int(cfg.workers)}, ALERTWHISPERER_LOG_LEVEL=WARNING)"
+            "--no-access-log (1 process, "
+            + (
+                "ALERTWHISPERER_WORKERS=0; correlation worker and sweeper in a separate `alertwhisperer worker` process"
+                if cfg.workers and cfg.worker_process
+                else f"ALERTWHISPERER_WORKERS={int(cfg.workers)}"
+            )
+            + ", ALERTWHISPERER_LOG_LEVEL=WARNING)"
         )
         out(
             f"  load: {cfg.connections} keep-alive connections, warm-up {cfg.warmup:g} s, window {cfg.duration:g} s, "
@@ -1091,6 +1119,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
         action="store_true",
         help="diagnosis: run the server with ALERTWHISPERER_WORKERS=0 (ingest alone; skips (e), (f))",
     )
+    p.add_argument(
+        "--worker-process",
+        action="store_true",
+        help="run the correlation worker as its own `alertwhisperer worker` process (server with WORKERS=0)",
+    )
     a = p.parse_args(argv)
     q = a.quick
     return Config(
@@ -1106,6 +1139,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         repeat_ratio=a.repeat_ratio,
         profile=a.profile,
         workers=not a.no_workers,
+        worker_process=a.worker_process,
     )
 
 

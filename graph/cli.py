@@ -69,7 +69,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings()
     configure_logging(settings.log_level)
-    asyncio.run(run_worker_forever(settings))
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        asyncio.run(run_worker_forever(settings))
+    else:
+        uvloop.run(run_worker_forever(settings))
     return 0
 
 
