@@ -40,14 +40,52 @@ from domain.priority import priority_score
 
 log = logging.getLogger(__name__)
 
+# The claim also brings what the rules need about each alert, so a batch starts with one round trip:
+# its asset by name, its company's settings (and whether the company has a maintenance window near the
+# batch), and for a resolve message the open incident that carries its fingerprint. That last lookup
+# goes through the open alerts with the fingerprint (`ix_alerts_open_fingerprint`, a b-tree that
+# stays small: entries leave it as alerts close) instead of a GIN index over the incidents'
+# fingerprint arrays, which every incident update rewrote and which slowed as it bloated. Every
+# fingerprint active on an incident has an open alert there (a resolve closes both, and so do
+# auto-resolve and a technician's resolve); the array check keeps the answer exactly the same.
+# No `incident_id IS NOT NULL` in the alert scan: with it, `ix_alerts_open_by_incident` would match
+# too, and the planner sometimes scans all of that one for the fingerprint.
 CLAIM = """
-SELECT id, company_id, asset_name, asset_ref, signature, severity, category, tool, event_time, status, fingerprint
-FROM alerts WHERE correlated_at IS NULL
-ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
-"""
-SETTINGS = """
-SELECT id, correlation_window_minutes, flap_threshold, flap_window_minutes, auto_resolve_minutes, auto_resolve_tools
-FROM companies WHERE id = ANY($1::uuid[])
+WITH claimed AS MATERIALIZED (
+    SELECT id, company_id, asset_name, asset_ref, signature, severity, category, tool, event_time, status, fingerprint
+    FROM alerts WHERE correlated_at IS NULL
+    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+), company AS MATERIALIZED (
+    SELECT k.company_id, c.correlation_window_minutes, c.flap_threshold, c.flap_window_minutes,
+           c.auto_resolve_minutes, c.auto_resolve_tools,
+           EXISTS (
+               SELECT FROM maintenance_windows w
+               WHERE w.company_id = k.company_id
+                 AND (w.recurrence IS NOT NULL OR (w.starts_at <= k.latest AND w.ends_at > k.earliest))
+           ) AS has_windows
+    FROM (SELECT company_id, min(event_time) AS earliest, max(event_time) AS latest FROM claimed GROUP BY company_id) k
+    LEFT JOIN companies c ON c.id = k.company_id
+)
+SELECT a.id, a.company_id, a.asset_name, a.asset_ref, a.signature, a.severity, a.category, a.tool, a.event_time,
+       a.status, a.fingerprint, s.id AS asset_id, s.is_critical,
+       m.correlation_key AS match_key, m.asset_id AS match_asset_id, m.critical_asset AS match_critical,
+       co.correlation_window_minutes, co.flap_threshold, co.flap_window_minutes, co.auto_resolve_minutes,
+       co.auto_resolve_tools, co.has_windows
+FROM claimed a
+JOIN company co ON co.company_id = a.company_id
+LEFT JOIN assets s ON s.company_id = a.company_id AND lower(s.name) = lower(a.asset_name)
+LEFT JOIN LATERAL (
+    SELECT i.correlation_key, i.asset_id, i.critical_asset
+    FROM (
+        SELECT DISTINCT x.incident_id FROM alerts x
+        WHERE a.status = 'resolved' AND x.company_id = a.company_id AND x.fingerprint = a.fingerprint
+          AND x.status = 'firing' AND x.resolved_at IS NULL
+        OFFSET 0
+    ) x
+    JOIN incidents i ON i.id = x.incident_id
+    WHERE i.status <> 'RESOLVED' AND a.fingerprint = ANY(i.active_fingerprints)
+    ORDER BY i.last_alert_at DESC LIMIT 1
+) m ON true
 """
 WINDOWS = """
 SELECT id, company_id, starts_at, ends_at, recurrence, asset_names, signatures
@@ -55,24 +93,15 @@ FROM maintenance_windows
 WHERE company_id = ANY($1::uuid[]) AND (recurrence IS NOT NULL OR (starts_at <= $3 AND ends_at > $2))
 """
 ASSETS_BY_NAME = """
-SELECT a.id, a.company_id, lower(a.name), a.is_critical
-FROM assets a JOIN unnest($1::uuid[], $2::text[]) k(company_id, lname)
-  ON a.company_id = k.company_id AND lower(a.name) = k.lname
+SELECT k.company_id, k.name, a.id, a.is_critical
+FROM unnest($1::uuid[], $2::text[]) k(company_id, name)
+JOIN assets a ON a.company_id = k.company_id AND lower(a.name) = lower(k.name)
 """
-ASSETS_BY_ID = "SELECT id, company_id, lower(name), is_critical FROM assets WHERE id = ANY($1::uuid[])"
+ASSETS_BY_ID = "SELECT id, company_id, is_critical FROM assets WHERE id = ANY($1::uuid[])"
 CREATE_DISCOVERED = """
 INSERT INTO assets (id, company_id, name, discovered, type)
 SELECT id, company_id, name, true, 'other' FROM unnest($1::uuid[], $2::uuid[], $3::varchar[]) k(id, company_id, name)
 ON CONFLICT DO NOTHING
-"""
-OPEN_BY_FINGERPRINT = """
-SELECT DISTINCT ON (i.company_id, f.fp) i.company_id, f.fp AS fingerprint, i.correlation_key, i.asset_id,
-       i.critical_asset
-FROM incidents i
-CROSS JOIN LATERAL unnest(i.active_fingerprints) f(fp)
-JOIN unnest($1::uuid[], $2::varchar[]) k(company_id, fingerprint) ON k.company_id = i.company_id AND k.fingerprint = f.fp
-WHERE i.active_fingerprints && $2::varchar[] AND i.status <> 'RESOLVED'
-ORDER BY i.company_id, f.fp, i.last_alert_at DESC
 """
 LOCK_KEYS = "SELECT pg_advisory_xact_lock(hashtextextended(x, 0)) FROM unnest($1::text[]) x"
 _INCIDENT_FIELDS = (
@@ -80,59 +109,89 @@ _INCIDENT_FIELDS = (
     "alert_count", "duplicate_count", "tool_sources", "active_fingerprints", "flap_times", "flapping",
     "critical_asset", "first_alert_at", "last_alert_at", "resolved_at", "created_at",
 )
-INCIDENT_COLUMNS = ", ".join(_INCIDENT_FIELDS)
+# One backward index step per key (`ix_incidents_key_latest`), however many incidents the key has had.
 LATEST_INCIDENTS = f"""
-SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id IN (
-    SELECT DISTINCT ON (i.company_id, i.correlation_key) i.id
-    FROM incidents i JOIN unnest($1::uuid[], $2::varchar[]) k(company_id, key)
-      ON i.company_id = k.company_id AND i.correlation_key = k.key
-    ORDER BY i.company_id, i.correlation_key, i.last_alert_at DESC
-) FOR UPDATE
+SELECT {", ".join("i." + f for f in _INCIDENT_FIELDS)}
+FROM unnest($1::uuid[], $2::varchar[]) k(company_id, key)
+CROSS JOIN LATERAL (
+    SELECT id FROM incidents
+    WHERE company_id = k.company_id AND correlation_key = k.key
+    ORDER BY last_alert_at DESC LIMIT 1
+) l
+JOIN incidents i ON i.id = l.id
+FOR UPDATE OF i
 """
-INSERT_INCIDENT = """
-INSERT INTO incidents (id, company_id, correlation_key, asset_id, asset_name, signature, status, severity, category,
-    alert_count, duplicate_count, tool_sources, active_fingerprints, flap_times, flapping, critical_asset,
-    first_alert_at, last_alert_at, resolved_at, priority_score, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, now())
-"""
-UPDATE_INCIDENT = """
-UPDATE incidents SET status = $2, severity = $3, category = $4, alert_count = $5, duplicate_count = $6,
-    tool_sources = $7, active_fingerprints = $8, flap_times = $9, flapping = $10, critical_asset = $11,
-    first_alert_at = $12, last_alert_at = $13, resolved_at = $14, priority_score = $15, updated_at = now()
-WHERE id = $1
-"""
+# Incident changes are written by set-based statements: one row per change in `k` (asyncpg cannot
+# send arrays of arrays, so the per-incident arrays travel as array literals and are cast here).
+_CHANGES = """
+k AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bool[], $4::varchar[], $5::uuid[], $6::varchar[], $7::varchar[],
+        $8::varchar[], $9::varchar[], $10::varchar[], $11::int[], $12::int[], $13::text[], $14::text[], $15::text[],
+        $16::bool[], $17::bool[], $18::timestamptz[], $19::timestamptz[], $20::timestamptz[], $21::float8[],
+        $22::timestamptz[])
+    k(id, company_id, created, correlation_key, asset_id, asset_name, signature, status, severity, category,
+      alert_count, duplicate_count, tool_sources, active_fingerprints, flap_times, flapping, critical_asset,
+      first_alert_at, last_alert_at, resolved_at, priority_score, created_at)
+), inserted AS (
+    INSERT INTO incidents (id, company_id, correlation_key, asset_id, asset_name, signature, status, severity,
+        category, alert_count, duplicate_count, tool_sources, active_fingerprints, flap_times, flapping,
+        critical_asset, first_alert_at, last_alert_at, resolved_at, priority_score, created_at, updated_at)
+    SELECT id, company_id, correlation_key, asset_id, asset_name, signature, status, severity, category,
+        alert_count, duplicate_count, tool_sources::varchar[], active_fingerprints::varchar[],
+        flap_times::timestamptz[], flapping, critical_asset, first_alert_at, last_alert_at, resolved_at,
+        priority_score, created_at, now()
+    FROM k WHERE created
+), updated AS (
+    UPDATE incidents i SET status = k.status, severity = k.severity, category = k.category,
+        alert_count = k.alert_count, duplicate_count = k.duplicate_count, tool_sources = k.tool_sources::varchar[],
+        active_fingerprints = k.active_fingerprints::varchar[], flap_times = k.flap_times::timestamptz[],
+        flapping = k.flapping, critical_asset = k.critical_asset, first_alert_at = k.first_alert_at,
+        last_alert_at = k.last_alert_at, resolved_at = k.resolved_at, priority_score = k.priority_score,
+        updated_at = now()
+    FROM k WHERE i.id = k.id AND NOT k.created
+), events AS (
+    INSERT INTO incident_events (company_id, incident_id, kind, at, alert_id, data)
+    SELECT * FROM unnest($23::uuid[], $24::uuid[], $25::varchar[], $26::timestamptz[], $27::uuid[], $28::jsonb[])
+)"""
+_ANNOUNCE = "SELECT count(pg_notify('aw_events', x)) FROM unnest($29::text[]) x"
+WRITE_CHANGES = f"WITH {_CHANGES}\n{_ANNOUNCE}"
+# The whole write-back of a batch is one statement. Its parts see one snapshot, in which this batch's
+# alerts are still uncorrelated: closing the earlier alerts of a resolved fingerprint
+# (`correlated_at IS NOT NULL`) and recording this batch's outcomes touch disjoint rows.
 # OFFSET 0 keeps the planner doing one index lookup per (incident, fingerprint) instead of hashing
 # every open alert (it underestimates the key list).
-RESOLVE_EARLIER_ALERTS = """
-UPDATE alerts a SET resolved_at = k.at
-FROM unnest($1::uuid[], $2::varchar[], $3::timestamptz[]) k(incident_id, fingerprint, at)
-CROSS JOIN LATERAL (
-    SELECT x.id FROM alerts x
-    WHERE x.incident_id = k.incident_id AND x.fingerprint = k.fingerprint AND x.status = 'firing'
-      AND x.resolved_at IS NULL AND x.correlated_at IS NOT NULL
-    OFFSET 0
-) x
-WHERE a.id = x.id
-"""
+WRITE_BATCH = f"""WITH {_CHANGES}, resolved_earlier AS (
+    UPDATE alerts a SET resolved_at = r.at
+    FROM unnest($30::uuid[], $31::varchar[], $32::timestamptz[]) r(incident_id, fingerprint, at)
+    CROSS JOIN LATERAL (
+        SELECT x.id FROM alerts x
+        WHERE x.incident_id = r.incident_id AND x.fingerprint = r.fingerprint AND x.status = 'firing'
+          AND x.resolved_at IS NULL AND x.correlated_at IS NOT NULL
+        OFFSET 0
+    ) x
+    WHERE a.id = x.id
+), outcomes AS (
+    UPDATE alerts a SET correlated_at = now(), incident_id = o.incident_id, duplicate = o.duplicate,
+        asset_id = o.asset_id, resolved_at = o.resolved_at, suppressed_by = o.suppressed_by
+    FROM unnest($33::uuid[], $34::uuid[], $35::bool[], $36::uuid[], $37::timestamptz[], $38::uuid[])
+        o(id, incident_id, duplicate, asset_id, resolved_at, suppressed_by)
+    WHERE a.id = o.id
+)
+{_ANNOUNCE}"""
 RESOLVE_ALL_ALERTS = """
 UPDATE alerts SET resolved_at = $2
 WHERE incident_id = ANY($1::uuid[]) AND status = 'firing' AND resolved_at IS NULL AND correlated_at IS NOT NULL
 """
-WRITE_OUTCOMES = """
-UPDATE alerts a SET correlated_at = now(), incident_id = k.incident_id, duplicate = k.duplicate,
-    asset_id = k.asset_id, resolved_at = k.resolved_at, suppressed_by = k.suppressed_by
-FROM unnest($1::uuid[], $2::uuid[], $3::bool[], $4::uuid[], $5::timestamptz[], $6::uuid[])
-    k(id, incident_id, duplicate, asset_id, resolved_at, suppressed_by)
-WHERE a.id = k.id
-"""
-INSERT_EVENTS = """
-INSERT INTO incident_events (company_id, incident_id, kind, at, alert_id, data)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::varchar[], $4::timestamptz[], $5::uuid[], $6::jsonb[])
-"""
-NOTIFY = "SELECT pg_notify('aw_events', x) FROM unnest($1::text[]) x"
+
+# Enum lookups by value through a dict: calling the enum class costs more than the rest of the row.
+_SEVERITY = {s.value: s for s in Severity}
+_CATEGORY = {c.value: c for c in Category}
+_STATUS = {s.value: s for s in IncidentStatus}
 
 
 def settings_from_row(row: Any) -> CorrelationSettings:
+    if row["correlation_window_minutes"] is None:  # the company is gone (its alerts go with it)
+        return CorrelationSettings()
     return CorrelationSettings.from_minutes(
         window_minutes=row["correlation_window_minutes"],
         flap_threshold=row["flap_threshold"],
@@ -171,9 +230,9 @@ def state_from_row(row: Any) -> IncidentState:
         asset_id=row["asset_id"],
         asset_name=row["asset_name"],
         signature=row["signature"],
-        status=IncidentStatus(row["status"]),
-        severity=Severity(row["severity"]),
-        category=Category(row["category"]),
+        status=_STATUS[row["status"]],
+        severity=_SEVERITY[row["severity"]],
+        category=_CATEGORY.get(row["category"]) or Category(row["category"]),
         alert_count=row["alert_count"],
         duplicate_count=row["duplicate_count"],
         tool_sources=set(row["tool_sources"] or ()),
@@ -186,6 +245,11 @@ def state_from_row(row: Any) -> IncidentState:
         critical_asset=row["critical_asset"],
         created_at=row["created_at"],
     )
+
+
+def _array_literal(values: Any) -> str:
+    """A PostgreSQL array literal of strings (every element quoted, so any text survives the round trip)."""
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
 
 
 @dataclass
@@ -211,53 +275,56 @@ class CorrelationWorker:
         stats = BatchStats(alerts=len(rows))
         if not rows:
             return stats
-        company_ids = list({r["company_id"] for r in rows})
-        settings = {r["id"]: settings_from_row(r) for r in await conn.fetch(SETTINGS, company_ids)}
-        earliest = min(r["event_time"] for r in rows)
-        latest_time = max(r["event_time"] for r in rows)
+        settings: dict[uuid.UUID, CorrelationSettings] = {}
+        window_companies = set()
+        for r in rows:
+            cid = r["company_id"]
+            if cid not in settings:
+                settings[cid] = settings_from_row(r)
+                if r["has_windows"]:
+                    window_companies.add(cid)
         windows: dict[uuid.UUID, list[MaintenanceWindow]] = defaultdict(list)
-        for w in await conn.fetch(WINDOWS, company_ids, earliest, latest_time):
-            windows[w["company_id"]].append(window_from_row(w))
+        if window_companies:
+            earliest = min(r["event_time"] for r in rows)
+            latest_time = max(r["event_time"] for r in rows)
+            for w in await conn.fetch(WINDOWS, list(window_companies), earliest, latest_time):
+                windows[w["company_id"]].append(window_from_row(w))
         assets = await self._assets(conn, rows)
-        # A resolve closes the open alert with its fingerprint even when it names the asset differently
-        # (or not at all, like a PagerDuty resolve that carries only the dedup key).
-        resolves = [(r["company_id"], r["fingerprint"]) for r in rows if r["status"] == "resolved"]
-        open_by_fp: dict[tuple[uuid.UUID, str], Any] = {}
-        if resolves:
-            for o in await conn.fetch(OPEN_BY_FINGERPRINT, *map(list, zip(*resolves, strict=True))):
-                open_by_fp[(o["company_id"], o["fingerprint"])] = o
 
         pending: dict[uuid.UUID, list[PendingAlert]] = defaultdict(list)
         asset_of: dict[uuid.UUID, uuid.UUID | None] = {}
         suppressed: dict[uuid.UUID, uuid.UUID] = {}
         for r in rows:
-            asset_id, critical = assets[r["id"]]
-            key = correlation_key(str(asset_id) if asset_id else r["asset_name"], r["signature"])
-            match = open_by_fp.get((r["company_id"], r["fingerprint"])) if r["status"] == "resolved" else None
-            if match is not None:
-                key, asset_id, critical = match["correlation_key"], match["asset_id"], match["critical_asset"]
-            asset_of[r["id"]] = asset_id
-            if r["status"] == "firing" and windows.get(r["company_id"]):
-                window = suppressing_window(windows[r["company_id"]], r["asset_name"], r["signature"], r["event_time"])
+            alert_id, cid, resolved = r["id"], r["company_id"], r["status"] == "resolved"
+            # A resolve closes the open alert with its fingerprint even when it names the asset
+            # differently (or not at all, like a PagerDuty resolve that carries only the dedup key).
+            if resolved and r["match_key"] is not None:
+                key, asset_id, critical = r["match_key"], r["match_asset_id"], r["match_critical"]
+            else:
+                asset_id, critical = assets[alert_id]
+                key = correlation_key(str(asset_id) if asset_id else r["asset_name"], r["signature"])
+            asset_of[alert_id] = asset_id
+            if not resolved and cid in windows:
+                window = suppressing_window(windows[cid], r["asset_name"], r["signature"], r["event_time"])
                 if window is not None:
-                    suppressed[r["id"]] = window.id
+                    suppressed[alert_id] = window.id
                     continue
-            pending[r["company_id"]].append(
+            pending[cid].append(
                 PendingAlert(
-                    id=r["id"], key=key, asset_id=asset_id,
-                    asset_name=r["asset_name"], signature=r["signature"], severity=Severity(r["severity"]),
-                    category=Category(r["category"]), tool=r["tool"], event_time=r["event_time"],
-                    resolved=r["status"] == "resolved", fingerprint=r["fingerprint"], critical_asset=critical,
+                    id=alert_id, key=key, asset_id=asset_id,
+                    asset_name=r["asset_name"], signature=r["signature"], severity=_SEVERITY[r["severity"]],
+                    category=_CATEGORY.get(r["category"]) or Category(r["category"]), tool=r["tool"],
+                    event_time=r["event_time"], resolved=resolved, fingerprint=r["fingerprint"],
+                    critical_asset=critical,
                 )
             )
         stats.suppressed = len(suppressed)
 
-        keys = sorted({f"{cid}:{a.key}" for cid, alerts in pending.items() for a in alerts})
-        if keys:
-            await conn.execute(LOCK_KEYS, keys)
-        pairs = [(cid, a.key) for cid, alerts in pending.items() for a in alerts]
+        pairs = list({(cid, a.key) for cid, alerts in pending.items() for a in alerts})
         latest: dict[uuid.UUID, dict[str, IncidentState]] = defaultdict(dict)
         if pairs:
+            # Sorted, so two workers take overlapping keys in the same order.
+            await conn.execute(LOCK_KEYS, sorted(f"{cid}:{key}" for cid, key in pairs))
             for row in await conn.fetch(LATEST_INCIDENTS, [p[0] for p in pairs], [p[1] for p in pairs]):
                 latest[row["company_id"]][row["correlation_key"]] = state_from_row(row)
 
@@ -273,39 +340,44 @@ class CorrelationWorker:
     ) -> dict[uuid.UUID, tuple[uuid.UUID | None, bool]]:
         """Map each alert to (asset id, critical), creating discovered assets for unknown names.
 
-        Only firing alerts create assets: a resolve naming an unknown asset gets (None, False).
+        The claim already matched assets by name. An `asset_ref` naming one of the company's assets by
+        id wins; only firing alerts create assets: a resolve naming an unknown asset gets (None, False).
         """
+        refs: dict[uuid.UUID, uuid.UUID] = {}
+        for r in rows:
+            if r["asset_ref"]:
+                try:
+                    refs[r["id"]] = uuid.UUID(r["asset_ref"])
+                except ValueError:
+                    pass
         by_ref: dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, bool]] = {}
-        refs = []
-        for r in rows:
-            try:
-                refs.append(uuid.UUID(r["asset_ref"])) if r["asset_ref"] else None
-            except ValueError:
-                pass
         if refs:
-            for a in await conn.fetch(ASSETS_BY_ID, refs):
-                by_ref[(a[1], a[0])] = (a[0], a[3])
-        names = sorted({(r["company_id"], r["asset_name"].lower()) for r in rows}, key=str)
-        by_name = {(a[1], a[2]): (a[0], a[3]) for a in await conn.fetch(ASSETS_BY_NAME, *zip(*names, strict=True))}
-        missing = {}
+            for a in await conn.fetch(ASSETS_BY_ID, list(set(refs.values()))):
+                by_ref[(a["company_id"], a["id"])] = (a["id"], a["is_critical"])
+        missing: dict[tuple[uuid.UUID, str], tuple[uuid.UUID, uuid.UUID, str]] = {}
+        unknown = set()
         for r in rows:
-            key = (r["company_id"], r["asset_name"].lower())
-            if key not in by_name and key not in missing and r["status"] == "firing":
-                missing[key] = (uuid7(), r["company_id"], r["asset_name"])
+            if r["asset_id"] is None:
+                unknown.add((r["company_id"], r["asset_name"]))
+                key = (r["company_id"], r["asset_name"].lower())
+                if key not in missing and r["status"] == "firing":
+                    missing[key] = (uuid7(), r["company_id"], r["asset_name"])
+        by_name: dict[tuple[uuid.UUID, str], tuple[uuid.UUID | None, bool]] = {}
         if missing:
             values = sorted(missing.values(), key=lambda v: (str(v[1]), v[2].lower()))
             await conn.execute(CREATE_DISCOVERED, *map(list, zip(*values, strict=True)))
-            for a in await conn.fetch(ASSETS_BY_NAME, *zip(*missing.keys(), strict=True)):
-                by_name[(a[1], a[2])] = (a[0], a[3])
-        out = {}
+            for a in await conn.fetch(ASSETS_BY_NAME, *map(list, zip(*unknown, strict=True))):
+                by_name[(a["company_id"], a["name"])] = (a["id"], a["is_critical"])
+        out: dict[uuid.UUID, tuple[uuid.UUID | None, bool]] = {}
         for r in rows:
-            ref = None
-            if r["asset_ref"]:
-                try:
-                    ref = by_ref.get((r["company_id"], uuid.UUID(r["asset_ref"])))
-                except ValueError:
-                    ref = None
-            out[r["id"]] = ref or by_name.get((r["company_id"], r["asset_name"].lower()), (None, False))
+            ref = refs.get(r["id"])
+            found: tuple[uuid.UUID | None, bool] | None = by_ref.get((r["company_id"], ref)) if ref else None
+            if found is None:
+                if r["asset_id"] is not None:
+                    found = (r["asset_id"], r["is_critical"])
+                else:
+                    found = by_name.get((r["company_id"], r["asset_name"]), (None, False))
+            out[r["id"]] = found
         return out
 
     async def _write(
@@ -318,15 +390,22 @@ class CorrelationWorker:
         stats: BatchStats,
     ) -> None:
         changes = [(cid, ch) for cid, res in results.items() for ch in res.changes]
-        await write_incident_changes(conn, changes, now)
         stats.incidents_created = sum(1 for _, ch in changes if ch.created)
         stats.incidents_updated = len(changes) - stats.incidents_created
 
-        resolved = [(iid, fp, at) for res in results.values() for (iid, fp), at in res.resolved_fingerprints.items()]
-        if resolved:
-            await conn.execute(RESOLVE_EARLIER_ALERTS, *map(list, zip(*resolved, strict=True)))
+        resolved: list[list[Any]] = [[], [], []]
+        for res in results.values():
+            for (iid, fp), at in res.resolved_fingerprints.items():
+                resolved[0].append(iid)
+                resolved[1].append(fp)
+                resolved[2].append(at)
 
-        ids, incident_ids, dups, asset_ids, resolved_ats, sups = [], [], [], [], [], []
+        ids: list[uuid.UUID] = []
+        incident_ids: list[uuid.UUID | None] = []
+        dups: list[bool] = []
+        asset_ids: list[uuid.UUID | None] = []
+        resolved_ats: list[datetime | None] = []
+        sups: list[uuid.UUID | None] = []
         for res in results.values():
             for o in res.outcomes:
                 ids.append(o.alert_id)
@@ -342,42 +421,63 @@ class CorrelationWorker:
             asset_ids.append(asset_of[alert_id])
             resolved_ats.append(None)
             sups.append(window_id)
-        await conn.execute(WRITE_OUTCOMES, ids, incident_ids, dups, asset_ids, resolved_ats, sups)
+        await conn.execute(
+            WRITE_BATCH, *_change_params(changes, now), *resolved, ids, incident_ids, dups, asset_ids,
+            resolved_ats, sups,
+        )
+
+
+def _change_params(changes: list[tuple[uuid.UUID, IncidentChange]], now: datetime) -> list[list[Any]]:
+    """The 29 parameters of `_CHANGES` + `_ANNOUNCE`: incident rows, timeline events, notifications."""
+    incident_cols: list[list[Any]] = [[] for _ in range(22)]
+    (ids, cids, created, keys, asset_ids, asset_names, signatures, statuses, severities, categories, alert_counts,
+     duplicate_counts, tools, fingerprints, flaps, flapping, critical, firsts, lasts, resolved_ats, scores,
+     created_ats) = incident_cols
+    event_cols: list[list[Any]] = [[] for _ in range(6)]
+    e_cids, e_incidents, e_kinds, e_ats, e_alerts, e_data = event_cols
+    notes = []
+    dumps = orjson.dumps
+    for cid, ch in changes:
+        s = ch.state
+        ids.append(s.id)
+        cids.append(cid)
+        created.append(ch.created)
+        keys.append(s.key)
+        asset_ids.append(s.asset_id)
+        asset_names.append(s.asset_name)
+        signatures.append(s.signature)
+        statuses.append(s.status.value)
+        severities.append(s.severity.value)
+        categories.append(s.category.value)
+        alert_counts.append(s.alert_count)
+        duplicate_counts.append(s.duplicate_count)
+        tools.append(_array_literal(sorted(s.tool_sources)))
+        fingerprints.append(_array_literal(sorted(s.active_fingerprints)))
+        flaps.append(_array_literal([t.isoformat() for t in s.flap_times]))
+        flapping.append(s.flapping)
+        critical.append(s.critical_asset)
+        firsts.append(s.first_alert_at)
+        lasts.append(s.last_alert_at)
+        resolved_ats.append(s.resolved_at)
+        scores.append(s.priority_score(now))
+        created_ats.append(s.created_at)
+        for e in ch.events:
+            e_cids.append(cid)
+            e_incidents.append(s.id)
+            e_kinds.append(e.kind.value)
+            e_ats.append(e.at)
+            e_alerts.append(e.alert_id)
+            e_data.append(dumps(e.data).decode())
+        notes.append(dumps({"topic": topic(cid, "incidents"), "kind": ch.kind.value, "id": str(s.id)}).decode())
+    return [*incident_cols, *event_cols, notes]
 
 
 async def write_incident_changes(
     conn: asyncpg.Connection, changes: list[tuple[uuid.UUID, IncidentChange]], now: datetime
 ) -> None:
     """Insert or update incidents, append their timeline events and announce them (one NOTIFY each)."""
-    if not changes:
-        return
-    inserts, updates, events, notes = [], [], [], []
-    for cid, ch in changes:
-        s = ch.state
-        score = s.priority_score(now)
-        if ch.created:
-            inserts.append((
-                s.id, cid, s.key, s.asset_id, s.asset_name, s.signature, s.status.value, s.severity.value,
-                s.category.value, s.alert_count, s.duplicate_count, sorted(s.tool_sources),
-                sorted(s.active_fingerprints), s.flap_times, s.flapping, s.critical_asset, s.first_alert_at,
-                s.last_alert_at, s.resolved_at, score, s.created_at,
-            ))
-        else:
-            updates.append((
-                s.id, s.status.value, s.severity.value, s.category.value, s.alert_count, s.duplicate_count,
-                sorted(s.tool_sources), sorted(s.active_fingerprints), s.flap_times, s.flapping,
-                s.critical_asset, s.first_alert_at, s.last_alert_at, s.resolved_at, score,
-            ))
-        for e in ch.events:
-            events.append((cid, s.id, e.kind.value, e.at, e.alert_id, orjson.dumps(e.data).decode()))
-        notes.append(orjson.dumps({"topic": topic(cid, "incidents"), "kind": ch.kind.value, "id": str(s.id)}).decode())
-    if inserts:
-        await conn.executemany(INSERT_INCIDENT, inserts)
-    if updates:
-        await conn.executemany(UPDATE_INCIDENT, updates)
-    if events:
-        await conn.execute(INSERT_EVENTS, *map(list, zip(*events, strict=True)))
-    await conn.execute(NOTIFY, notes)
+    if changes:
+        await conn.execute(WRITE_CHANGES, *_change_params(changes, now))
 
 
 AUTO_RESOLVE_CANDIDATES = f"""

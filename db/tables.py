@@ -270,6 +270,7 @@ class Alert(Base):
         Index("ix_alerts_pending", "id", postgresql_where=text("correlated_at IS NULL")),
         Index("ix_alerts_company_received", "company_id", "received_at", "id"),
         Index("ix_alerts_incident", "incident_id", "event_time", postgresql_where=text("incident_id IS NOT NULL")),
+        # Resolve messages find the open incident carrying their fingerprint through its open alerts.
         Index(
             "ix_alerts_open_fingerprint",
             "company_id",
@@ -326,13 +327,6 @@ class Incident(Base):
         Index("ix_incidents_company_created", "company_id", "created_at", "id"),
         Index("ix_incidents_company_priority", "company_id", "priority_score", "id"),
         Index("ix_incidents_open", "company_id", "last_alert_at", postgresql_where=text("status <> 'RESOLVED'")),
-        # Resolve messages find the open incident holding their fingerprint.
-        Index(
-            "ix_incidents_open_fingerprints",
-            "active_fingerprints",
-            postgresql_using="gin",
-            postgresql_where=text("status <> 'RESOLVED'"),
-        ),
     )
 
 

@@ -217,3 +217,96 @@ async def test_incident_events_are_announced_with_pg_notify(services, factory):
         event = await asyncio.wait_for(sub.queue.get(), timeout=5)
     [incident] = await incidents_of(services, company)
     assert event == {"topic": topic, "kind": "CREATED", "id": str(incident["id"])}
+
+
+async def test_a_resolve_naming_no_known_asset_closes_the_open_incident_carrying_its_fingerprint(services, factory):
+    # given an open incident on a known asset, firing fingerprint "pd-123" and another one
+    company = await factory.company()
+    await factory.asset(company, "db-01")
+    await ingest(services, company, alert("db-01", "disk_full", fingerprint="pd-123"),
+                 alert("db-01", "disk_full", fingerprint="pd-456", at=T0 + timedelta(seconds=1)))
+    await drain(services)
+
+    # when a resolve arrives that names the asset differently (only the fingerprint matches)
+    await ingest(services, company, alert("unknown-host", "whatever", resolved=True, fingerprint="pd-123",
+                                          at=T0 + timedelta(minutes=1)))
+    await drain(services)
+
+    # then it closes that fingerprint on the incident and its firing alert, and opens nothing
+    [incident] = await incidents_of(services, company)
+    assert incident["active_fingerprints"] == ["pd-456"]
+    assert incident["status"] == "NEW"
+    rows = await services.pool.fetch(
+        "SELECT fingerprint, status, incident_id, resolved_at FROM alerts WHERE company_id = $1 ORDER BY event_time",
+        company.id,
+    )
+    assert [(r["fingerprint"], r["status"], r["incident_id"], r["resolved_at"]) for r in rows] == [
+        ("pd-123", "firing", incident["id"], T0 + timedelta(minutes=1)),
+        ("pd-456", "firing", incident["id"], None),
+        ("pd-123", "resolved", incident["id"], None),
+    ]
+    assets = await services.pool.fetch("SELECT name FROM assets WHERE company_id = $1", company.id)
+    assert [a["name"] for a in assets] == ["db-01"]  # a resolve creates no asset
+
+
+async def test_a_fingerprint_resolve_picks_the_latest_open_incident_still_firing_it(services, factory):
+    # given two open incidents of one key (the window passed between them), both firing "fp-x",
+    # and a third on another key where "fp-x" fired but was closed again
+    company = await factory.company()
+    await ingest(services, company, alert("web-01", "cpu", fingerprint="fp-x"),
+                 alert("web-02", "mem", fingerprint="fp-x", at=T0 + timedelta(seconds=1)),
+                 alert("web-02", "mem", fingerprint="fp-x", resolved=True, at=T0 + timedelta(seconds=2)),
+                 alert("web-02", "mem", fingerprint="fp-y", at=T0 + timedelta(seconds=3)))
+    await drain(services)
+    await ingest(services, company, alert("web-01", "cpu", fingerprint="fp-x", at=T0 + timedelta(minutes=30)))
+    await drain(services, now=T0 + timedelta(minutes=31))
+    before = {(i["asset_name"], i["first_alert_at"]): i for i in await incidents_of(services, company)}
+    assert len(before) == 3
+
+    # when a resolve for "fp-x" arrives naming nothing the worker knows
+    await ingest(services, company, alert("?", "?", fingerprint="fp-x", resolved=True, at=T0 + timedelta(minutes=32)))
+    await drain(services, now=T0 + timedelta(minutes=33))
+
+    # then only the latest open incident carrying it is resolved
+    after = {(i["asset_name"], i["first_alert_at"]): i for i in await incidents_of(services, company)}
+    assert after[("web-01", T0 + timedelta(minutes=30))]["status"] == "RESOLVED"
+    assert after[("web-01", T0)]["status"] == "NEW"
+    assert after[("web-01", T0)]["active_fingerprints"] == ["fp-x"]
+    assert after[("web-02", T0 + timedelta(seconds=1))]["active_fingerprints"] == ["fp-y"]
+
+
+async def test_a_late_alert_opening_an_older_incident_does_not_hide_the_latest_one(services, factory):
+    # given an open incident, then a late alert from long before it (its own, older incident)
+    company = await factory.company()
+    await ingest(services, company, alert(at=T0 + timedelta(hours=1)))
+    await drain(services, now=T0 + timedelta(hours=1, minutes=1))
+    await ingest(services, company, alert(at=T0, fingerprint="late"))
+    await drain(services, now=T0 + timedelta(hours=1, minutes=2))
+
+    # when a new alert arrives within the window of the first incident
+    await ingest(services, company, alert(at=T0 + timedelta(hours=1, minutes=5), fingerprint="new"))
+    await drain(services, now=T0 + timedelta(hours=1, minutes=6))
+
+    # then it joins that incident (the latest by last alert), not the later-created older one
+    old, current = await incidents_of(services, company)
+    assert (old["first_alert_at"], old["alert_count"]) == (T0, 1)
+    assert current["alert_count"] == 2
+    assert current["last_alert_at"] == T0 + timedelta(hours=1, minutes=5)
+
+
+async def test_fingerprints_and_tools_with_any_characters_are_stored_as_sent(services, factory):
+    # given fingerprints with the characters an array literal gives meaning to
+    company = await factory.company()
+    odd = ['a"b', "back\\slash", "comma,brace{}", " spaced ", "NULL", "", "ünïcødé"]
+    await ingest(services, company, *[alert(fingerprint=fp or "x", at=T0 + timedelta(seconds=i))
+                                      for i, fp in enumerate(odd)])
+    await drain(services)
+
+    # when one of them is resolved in a later batch (an update, not an insert)
+    await ingest(services, company, alert(fingerprint='a"b', resolved=True, at=T0 + timedelta(minutes=1)))
+    await drain(services)
+
+    # then the stored array holds exactly the others
+    [incident] = await incidents_of(services, company)
+    assert sorted(incident["active_fingerprints"]) == sorted({fp or "x" for fp in odd} - {'a"b'})
+    assert incident["tool_sources"] == ["generic"]

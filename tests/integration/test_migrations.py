@@ -73,3 +73,28 @@ def test_downgrade_to_base_and_upgrade_again_on_a_fresh_database(database_url):
         command.check(cfg)
     finally:
         asyncio.run(_admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_correlation_speed_migration_drops_the_fingerprint_gin_index_and_restores_it(database_url):
+    # given a fresh database migrated to 0002
+    name = f"aw_migrations_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(database_url, f'CREATE DATABASE "{name}"'))
+    url = _with_database(database_url, name)
+    cfg = alembic_config(url)
+    indexes = "SELECT indexname FROM pg_indexes WHERE tablename = 'incidents' ORDER BY indexname"
+    try:
+        command.upgrade(cfg, "0002")
+        at_0002 = [r["indexname"] for r in asyncio.run(_fetch(url, indexes))]
+
+        # when it is downgraded to 0001 and upgraded again
+        command.downgrade(cfg, "0001")
+        at_0001 = [r["indexname"] for r in asyncio.run(_fetch(url, indexes))]
+        command.upgrade(cfg, "0002")
+
+        # then only 0001 has the GIN index, and 0002 is back to the models
+        assert "ix_incidents_open_fingerprints" in at_0001
+        assert "ix_incidents_open_fingerprints" not in at_0002
+        assert set(at_0001) - set(at_0002) == {"ix_incidents_open_fingerprints"}
+        command.check(cfg)
+    finally:
+        asyncio.run(_admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

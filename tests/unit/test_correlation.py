@@ -648,3 +648,21 @@ def test_invalid_settings_name_the_field(settings: CorrelationSettings, field: s
     with pytest.raises(InvalidInput) as caught:
         settings.validate()
     assert (caught.value.code, caught.value.field, caught.value.message) == ("INVALID_INPUT", field, message)
+
+
+def test_copy_keeps_every_field_and_shares_no_container() -> None:
+    # given a stored incident with every container filled
+    original = stored(active=("a", "b"), tools=("zabbix", "datadog"), flap_times=(T0,), flapping=True)
+
+    # when it is copied
+    copy = original.copy()
+
+    # then the copy is equal field by field, and changing it leaves the original alone
+    assert copy == original
+    assert copy is not original
+    copy.active_fingerprints.add("c")
+    copy.tool_sources.add("splunk")
+    copy.flap_times.append(NOW)
+    assert original.active_fingerprints == {"a", "b"}
+    assert original.tool_sources == {"zabbix", "datadog"}
+    assert original.flap_times == [T0]
