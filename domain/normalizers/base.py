@@ -138,27 +138,26 @@ class Fields:
         for ids that templates render unquoted."""
         if not self.valid:
             return None
-        path = self.at(key)
         value = self.data.get(key)
         if isinstance(value, str):
             text: str | None = value.strip()
         elif numbers and isinstance(value, int | float) and not isinstance(value, bool):
             text = number_text(value)
             if text is None:
-                self.errors.add(path, f"must be at most {max_len} characters")
+                self.errors.add(self.at(key), f"must be at most {max_len} characters")
                 return None
         elif value is None:
             text = None
         else:
-            self.errors.add(path, "must be a string or a number" if numbers else "must be a string")
+            self.errors.add(self.at(key), "must be a string or a number" if numbers else "must be a string")
             return None
         if not text:
             if required:
-                self.errors.add(path, "is required")
+                self.errors.add(self.at(key), "is required")
             return None
         problem = text_problem(text, max_len)
         if problem:
-            self.errors.add(path, problem)
+            self.errors.add(self.at(key), problem)
             return None
         return text
 
@@ -299,6 +298,8 @@ def text_problem(text: str, max_len: int) -> str | None:
         return f"must be at most {max_len} characters"
     if "\x00" in text:
         return "must not contain NUL characters"
+    if text.isascii():
+        return None
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
