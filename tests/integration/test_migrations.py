@@ -95,6 +95,36 @@ def test_correlation_speed_migration_drops_the_fingerprint_gin_index_and_restore
         assert "ix_incidents_open_fingerprints" in at_0001
         assert "ix_incidents_open_fingerprints" not in at_0002
         assert set(at_0001) - set(at_0002) == {"ix_incidents_open_fingerprints"}
+        command.upgrade(cfg, "head")
+        command.check(cfg)
+    finally:
+        asyncio.run(_admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_hot_tables_get_sooner_autovacuum_and_lose_it_on_downgrade(database_url):
+    # given a fresh database migrated to head
+    name = f"aw_migrations_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(database_url, f'CREATE DATABASE "{name}"'))
+    url = _with_database(database_url, name)
+    cfg = alembic_config(url)
+    options = (
+        "SELECT relname, reloptions FROM pg_class WHERE relname IN "
+        "('alerts', 'incidents', 'incident_events', 'webhook_deliveries') ORDER BY relname"
+    )
+    try:
+        command.upgrade(cfg, "head")
+        at_head = {r["relname"]: r["reloptions"] or [] for r in asyncio.run(_fetch(url, options))}
+
+        # when it is downgraded below 0003
+        command.downgrade(cfg, "0002")
+        at_0002 = {r["relname"]: r["reloptions"] or [] for r in asyncio.run(_fetch(url, options))}
+
+        # then each hot table analyses after 2% of it changed at head, and has the defaults again at 0002
+        assert set(at_head) == {"alerts", "incidents", "incident_events", "webhook_deliveries"}
+        for table, opts in at_head.items():
+            assert "autovacuum_analyze_scale_factor=0.02" in opts, table
+        assert all(opts == [] for opts in at_0002.values())
+        command.upgrade(cfg, "head")
         command.check(cfg)
     finally:
         asyncio.run(_admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
