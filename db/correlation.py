@@ -40,6 +40,8 @@ from domain.priority import priority_score
 
 log = logging.getLogger(__name__)
 
+STORED_SCORE_TOLERANCE = 0.5  # points of drift before the sweeper rewrites a stored priority score
+
 # The claim also brings what the rules need about each alert, so a batch starts with one round trip:
 # its asset by name, its company's settings (and whether the company has a maintenance window near the
 # batch), and for a resolve message the open incident that carries its fingerprint. That last lookup
@@ -511,23 +513,38 @@ class IncidentSweeper:
                 await conn.execute(RESOLVE_ALL_ALERTS, [ch.state.id for _, ch in changes], now)
             return len(changes)
 
-    async def refresh_priorities(self, now: datetime | None = None) -> int:
-        """Age decay stops after 10 hours, so only younger open incidents need a new stored score."""
+    async def refresh_priorities(self, now: datetime | None = None, chunk: int = 500) -> int:
+        """Rewrite stored scores that have drifted by STORED_SCORE_TOLERANCE or more through age decay.
+
+        The stored score only orders `incidents(sort: PRIORITY)`; the `priorityScore` field is always
+        exact. Decay stops after 10 hours, so only younger open incidents are looked at, and each is
+        rewritten about twice an hour instead of on every sweep: with tens of thousands of open
+        incidents, rewriting all of them every 30 s was a constant write load that also held row
+        locks the correlation worker waits on. Writes go in short transactions of `chunk` rows.
+        """
         now = now or datetime.now(UTC)
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "SELECT id, severity, critical_asset, alert_count, tool_sources, created_at, priority_score "
-                "FROM incidents WHERE status <> 'RESOLVED' AND created_at > $1 FOR UPDATE SKIP LOCKED",
-                now - timedelta(hours=11),
+        rows = await self.pool.fetch(
+            "SELECT id, severity, critical_asset, alert_count, tool_sources, created_at, priority_score "
+            "FROM incidents WHERE status <> 'RESOLVED' AND created_at > $1",
+            now - timedelta(hours=11),
+        )
+        updates = []
+        for r in rows:
+            score = priority_score(Severity(r[1]), r[2], r[3], len(r[4] or ()), r[5], now)
+            if abs(score - r[6]) >= STORED_SCORE_TOLERANCE:
+                updates.append((r[0], score))
+        written = 0
+        for start in range(0, len(updates), chunk):
+            part = updates[start : start + chunk]
+            result = await self.pool.execute(
+                "UPDATE incidents i SET priority_score = k.score "
+                "FROM unnest($1::uuid[], $2::float8[]) k(id, score) "
+                "WHERE i.id = k.id AND i.status <> 'RESOLVED'",
+                [u[0] for u in part],
+                [u[1] for u in part],
             )
-            updates = []
-            for r in rows:
-                score = priority_score(Severity(r[1]), r[2], r[3], len(r[4] or ()), r[5], now)
-                if abs(score - r[6]) >= 0.01:
-                    updates.append((r[0], score))
-            if updates:
-                await conn.executemany("UPDATE incidents SET priority_score = $2 WHERE id = $1", updates)
-            return len(updates)
+            written += int(result.split()[-1])
+        return written
 
     async def expire_deliveries(self, older_than: timedelta = timedelta(hours=24)) -> int:
         result = await self.pool.execute(

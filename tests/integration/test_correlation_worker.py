@@ -310,3 +310,27 @@ async def test_fingerprints_and_tools_with_any_characters_are_stored_as_sent(ser
     [incident] = await incidents_of(services, company)
     assert sorted(incident["active_fingerprints"]) == sorted({fp or "x" for fp in odd} - {'a"b'})
     assert incident["tool_sources"] == ["generic"]
+
+
+async def test_the_sweeper_rewrites_only_stored_scores_that_drifted_half_a_point(services, factory):
+    from tests import incident_rows as rows
+
+    # given three incidents opened three hours ago (high, one alert, one tool: exact score 62 - 3 = 59)
+    company = await factory.company()
+    now = datetime.now(UTC)
+    opened = now - timedelta(hours=3)
+    drifted = await rows.incident(services, company.id, created_at=opened, priority_score=62.0)
+    close = await rows.incident(services, company.id, created_at=opened, priority_score=59.3)
+    resolved = await rows.incident(
+        services, company.id, created_at=opened, priority_score=62.0, status="RESOLVED", resolved_at=opened
+    )
+
+    # when the sweeper refreshes stored scores
+    await IncidentSweeper(services.pool).refresh_priorities(now=now)
+
+    # then only the open one that drifted by half a point or more is rewritten, to the exact score
+    stored = {
+        r["id"]: r["priority_score"]
+        for r in await services.pool.fetch("SELECT id, priority_score FROM incidents WHERE company_id = $1", company.id)
+    }
+    assert stored == {drifted: 59.0, close: 59.3, resolved: 62.0}
