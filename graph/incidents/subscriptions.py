@@ -7,6 +7,7 @@ read session, so a subscriber sees exactly what committed and what it may see.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncGenerator
 from typing import Annotated, Any
@@ -71,6 +72,7 @@ async def alert_received(
                 async with event_loaders(info.context) as loaders:
                     for row in await loaders.uow.alerts.get_many(ids):
                         yield alert_type(row, loaders)
+                        await asyncio.sleep(0)  # let webhooks and other subscribers in between events
             finally:
                 await info.context.event_finished()
 
@@ -105,5 +107,8 @@ async def incident_changed(
                             yield IncidentChangedEvent(
                                 kind=IncidentChangeKind(kind), incident=incident_type(row, loaders)
                             )
+                            # Sending one event runs without a pause; without this a burst of events
+                            # would hold the event loop for the whole chunk and delay every webhook.
+                            await asyncio.sleep(0)
             finally:
                 await info.context.event_finished()
