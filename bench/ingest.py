@@ -173,6 +173,8 @@ def uvicorn_command(app: str, port: int) -> list[str]:
         "--log-level",
         "warning",
         "--no-access-log",
+        "--ws-per-message-deflate",
+        "false",
         "--app-dir",
         str(ROOT),
         "--timeout-graceful-shutdown",
@@ -1030,6 +1032,7 @@ class Bench:
         )
         out(
             "  server: uvicorn --factory graph.asgi:app --loop uvloop --http httptools --log-level warning "
+            "--ws-per-message-deflate false "
             "--no-access-log (1 process, "
             + (
                 "ALERTWHISPERER_WORKERS=0; correlation worker and sweeper in a separate `alertwhisperer worker` process"

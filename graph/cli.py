@@ -58,8 +58,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         creds = asyncio.run(_with_uow(settings, lambda uow, s: seed_demo(uow, settings.bcrypt_rounds)))
         _print_demo(creds)
     app = create_app(settings)
+    # Subscription events are small JSON messages: per-message compression costs more CPU than the
+    # bytes it saves.
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, timeout_graceful_shutdown=10,
-                proxy_headers=True, lifespan="on")
+                proxy_headers=True, lifespan="on", ws_per_message_deflate=False)
     return 0
 
 
