@@ -40,6 +40,7 @@ from domain.priority import priority_score
 
 log = logging.getLogger(__name__)
 
+CHANGES_PER_NOTIFY = 100  # [incident id, kind] pairs per NOTIFY: about 5 kB, under the 8000-byte limit
 STORED_SCORE_TOLERANCE = 0.5  # points of drift before the sweeper rewrites a stored priority score
 
 # The claim also brings what the rules need about each alert, so a batch starts with one round trip:
@@ -438,6 +439,7 @@ def _change_params(changes: list[tuple[uuid.UUID, IncidentChange]], now: datetim
     event_cols: list[list[Any]] = [[] for _ in range(6)]
     e_cids, e_incidents, e_kinds, e_ats, e_alerts, e_data = event_cols
     notes = []
+    announced: dict[uuid.UUID, list[list[str]]] = defaultdict(list)
     dumps = orjson.dumps
     for cid, ch in changes:
         s = ch.state
@@ -470,14 +472,19 @@ def _change_params(changes: list[tuple[uuid.UUID, IncidentChange]], now: datetim
             e_ats.append(e.at)
             e_alerts.append(e.alert_id)
             e_data.append(dumps(e.data).decode())
-        notes.append(dumps({"topic": topic(cid, "incidents"), "kind": ch.kind.value, "id": str(s.id)}).decode())
+        announced[cid].append([str(s.id), ch.kind.value])
+    for cid, items in announced.items():
+        for start in range(0, len(items), CHANGES_PER_NOTIFY):
+            chunk = items[start : start + CHANGES_PER_NOTIFY]
+            notes.append(dumps({"topic": topic(cid, "incidents"), "changes": chunk}).decode())
     return [*incident_cols, *event_cols, notes]
 
 
 async def write_incident_changes(
     conn: asyncpg.Connection, changes: list[tuple[uuid.UUID, IncidentChange]], now: datetime
 ) -> None:
-    """Insert or update incidents, append their timeline events and announce them (one NOTIFY each)."""
+    """Insert or update incidents, append their timeline events and announce them: one NOTIFY per
+    company and up to CHANGES_PER_NOTIFY changes (every NOTIFY wakes every listening backend)."""
     if changes:
         await conn.execute(WRITE_CHANGES, *_change_params(changes, now))
 

@@ -61,6 +61,23 @@ async def _pause_if_busy() -> None:
         _slice_started[0] = time.perf_counter()
 
 
+def _incident_changes(events: list[dict[str, Any]]) -> list[tuple[uuid.UUID, str]]:
+    """(incident id, kind) pairs from events: the worker announces a batch's changes in one event
+    (`changes: [[id, kind], ...]`), a technician's action one change (`id`, `kind`)."""
+    pairs: list[tuple[Any, Any]] = []
+    for e in events:
+        changes = e.get("changes")
+        if isinstance(changes, list):
+            pairs.extend(c for c in changes if isinstance(c, list) and len(c) == 2)
+        else:
+            pairs.append((e.get("id"), e.get("kind")))
+    return [
+        (incident_id, kind)
+        for raw_id, kind in pairs
+        if kind in DomainChangeKind.__members__ and (incident_id := _uuid(raw_id)) is not None
+    ]
+
+
 def _uuid(value: Any) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value))
@@ -104,23 +121,19 @@ async def incident_changed(
             events = [await sub.queue.get()]
             while len(events) < EVENT_CHUNK and not sub.queue.empty():
                 events.append(sub.queue.get_nowait())
-            wanted = [
-                (incident_id, e["kind"])
-                for e in events
-                if (incident_id := _uuid(e.get("id"))) is not None and e.get("kind") in DomainChangeKind.__members__
-            ]
-            if not wanted:
-                continue
-            info.context.event_started()
-            try:
-                async with event_loaders(info.context) as loaders:
-                    rows = {r.id: r for r in await loaders.uow.incidents.get_many([i for i, _ in wanted])}
-                    for incident_id, kind in wanted:
-                        row = rows.get(incident_id)
-                        if row is not None:
-                            yield IncidentChangedEvent(
-                                kind=IncidentChangeKind(kind), incident=incident_type(row, loaders)
-                            )
-                            await _pause_if_busy()
-            finally:
-                await info.context.event_finished()
+            wanted = _incident_changes(events)
+            for start in range(0, len(wanted), EVENT_CHUNK):
+                part = wanted[start : start + EVENT_CHUNK]
+                info.context.event_started()
+                try:
+                    async with event_loaders(info.context) as loaders:
+                        rows = {r.id: r for r in await loaders.uow.incidents.get_many([i for i, _ in part])}
+                        for incident_id, kind in part:
+                            row = rows.get(incident_id)
+                            if row is not None:
+                                yield IncidentChangedEvent(
+                                    kind=IncidentChangeKind(kind), incident=incident_type(row, loaders)
+                                )
+                                await _pause_if_busy()
+                finally:
+                    await info.context.event_finished()

@@ -216,7 +216,28 @@ async def test_incident_events_are_announced_with_pg_notify(services, factory):
         await drain(services)
         event = await asyncio.wait_for(sub.queue.get(), timeout=5)
     [incident] = await incidents_of(services, company)
-    assert event == {"topic": topic, "kind": "CREATED", "id": str(incident["id"])}
+    assert event == {"topic": topic, "changes": [[str(incident["id"]), "CREATED"]]}
+
+
+async def test_a_batch_announces_its_changes_in_few_notifications_each_under_the_payload_limit(services, factory):
+    from db.correlation import CHANGES_PER_NOTIFY
+
+    # given more new incidents in one batch than one notification carries
+    company = await factory.company()
+    topic = f"company:{company.id}:incidents"
+    count = CHANGES_PER_NOTIFY + 30
+    async with services.bus.subscribe({topic}) as sub:
+        await ingest(services, company, *(alert(f"host-{i:03d}") for i in range(count)))
+        # when one batch correlates them
+        await drain(services)
+        events = [await asyncio.wait_for(sub.queue.get(), timeout=5) for _ in range(2)]
+
+    # then two notifications announce every incident once, as CREATED
+    announced = [change for e in events for change in e["changes"]]
+    assert sorted(len(e["changes"]) for e in events) == [30, CHANGES_PER_NOTIFY]
+    assert sorted(i for i, _ in announced) == sorted(str(i["id"]) for i in await incidents_of(services, company))
+    assert {kind for _, kind in announced} == {"CREATED"}
+    assert sub.queue.empty()
 
 
 async def test_a_resolve_naming_no_known_asset_closes_the_open_incident_carrying_its_fingerprint(services, factory):
