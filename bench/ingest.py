@@ -736,7 +736,9 @@ class Bench:
             now = time.time()
             ev = orjson.loads(payload)
             if ev.get("topic") == topic:
-                events.append((now, {"kind": ev.get("kind"), "id": ev.get("id")}))
+                # The worker announces a batch in one notification (`changes`), a single change as id/kind.
+                for iid, kind in ev.get("changes") or [(ev.get("id"), ev.get("kind"))]:
+                    events.append((now, {"kind": kind, "id": iid}))
 
         try:
             await conn.add_listener("aw_events", on_notify)
