@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import re
 import uuid
@@ -75,7 +74,7 @@ def create_app(settings: Settings, *, database_url: str | None = None, migrate: 
             holder["services"] = services
             app.state.services = services
             graphql.services = services
-            from graph.runtime import start_background
+            from graph.runtime import quiet_garbage_collector, start_background
 
             async with start_background(services, app):
                 quiet_garbage_collector()
@@ -120,19 +119,6 @@ def create_app(settings: Settings, *, database_url: str | None = None, migrate: 
     app.webhooks = WebhookEndpoint(settings)
     app.add_middleware(RequestIdMiddleware)
     return app
-
-
-def quiet_garbage_collector() -> None:
-    """Keep the cyclic garbage collector from pausing the event loop for tens of milliseconds.
-
-    Everything allocated while starting (the schema, SQLAlchemy's mappers, the imported modules:
-    hundreds of thousands of objects) never becomes garbage, yet every full collection would walk it
-    again. `gc.freeze()` moves it out of the collector's sight, and a larger first-generation
-    threshold makes collections rarer under the steady churn of request objects.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
 
 
 class AlertWhispererApp(Starlette):
