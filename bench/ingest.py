@@ -250,7 +250,7 @@ class Config:
     repeat_ratio: float
     profile: Path | None
     workers: bool = True
-    worker_process: bool = False
+    worker_process: bool = True
 
 
 @dataclass
@@ -1037,7 +1037,8 @@ class Bench:
             "--ws-per-message-deflate false "
             "--no-access-log (1 process, "
             + (
-                "ALERTWHISPERER_WORKERS=0; correlation worker and sweeper in a separate `alertwhisperer worker` process"
+                "ALERTWHISPERER_WORKERS=0; correlation worker and sweeper in their own `alertwhisperer worker` "
+                "process, as `alertwhisperer serve` runs them"
                 if cfg.workers and cfg.worker_process
                 else f"ALERTWHISPERER_WORKERS={int(cfg.workers)}"
             )
@@ -1125,9 +1126,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
         help="diagnosis: run the server with ALERTWHISPERER_WORKERS=0 (ingest alone; skips (e), (f))",
     )
     p.add_argument(
-        "--worker-process",
+        "--inline-worker",
         action="store_true",
-        help="run the correlation worker as its own `alertwhisperer worker` process (server with WORKERS=0)",
+        help="run the correlation worker inside the server process (ALERTWHISPERER_WORKERS=1) instead of as "
+        "its own `alertwhisperer worker` process, as `serve` does by default",
     )
     a = p.parse_args(argv)
     q = a.quick
@@ -1144,7 +1146,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         repeat_ratio=a.repeat_ratio,
         profile=a.profile,
         workers=not a.no_workers,
-        worker_process=a.worker_process,
+        worker_process=not a.inline_worker,
     )
 
 

@@ -58,11 +58,87 @@ def cmd_serve(args: argparse.Namespace) -> int:
         creds = asyncio.run(_with_uow(settings, lambda uow, s: seed_demo(uow, settings.bcrypt_rounds)))
         _print_demo(creds)
     app = create_app(settings)
+    if settings.workers == "process":
+        _supervise_workers(app)
     # Subscription events are small JSON messages: per-message compression costs more CPU than the
     # bytes it saves.
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, timeout_graceful_shutdown=10,
                 proxy_headers=True, lifespan="on", ws_per_message_deflate=False)
     return 0
+
+
+def _supervise_workers(app: Any) -> None:
+    """Start the worker process once the app is up, stop it during the app's shutdown (uvicorn
+    re-raises SIGTERM after shutting down, so code after `uvicorn.run` may never run)."""
+    import contextlib
+
+    serve_lifespan = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Any) -> Any:
+        async with serve_lifespan(a) as state:
+            supervisor = WorkerSupervisor()
+            supervisor.start()
+            try:
+                yield state
+            finally:
+                await asyncio.to_thread(supervisor.stop)
+
+    app.router.lifespan_context = lifespan
+
+
+class WorkerSupervisor:
+    """`serve`'s background workers, in a child `alertwhisperer worker` process it keeps running.
+
+    Apart from the API's event loop, correlation neither delays webhooks nor waits behind them. The
+    child is restarted if it dies, stopped (SIGTERM, then SIGKILL) when `serve` stops, and exits by
+    itself if `serve` dies first (it watches its parent).
+    """
+
+    RESTART_DELAY_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        import threading
+
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="worker-supervisor", daemon=True)
+        self._proc: Any = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _spawn(self) -> Any:
+        import os
+        import subprocess
+
+        env = dict(os.environ) | {"ALERTWHISPERER_PARENT_PID": str(os.getpid())}
+        # Its own session: a Ctrl+C in the terminal reaches `serve`, which then stops the worker itself.
+        return subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], env=env, start_new_session=True)
+
+    def _run(self) -> None:
+        import logging
+
+        log = logging.getLogger("graph.workers")
+        while not self._stopping.is_set():
+            self._proc = self._spawn()
+            code = self._proc.wait()
+            if not self._stopping.is_set():
+                log.error("worker process exited; restarting it", extra={"exit_code": code})
+                self._stopping.wait(self.RESTART_DELAY_SECONDS)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        import subprocess
+
+        self._stopping.set()
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        self._thread.join(timeout)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -74,9 +150,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
-        asyncio.run(run_worker_forever(settings))
+        run: Any = asyncio.run
     else:
-        uvloop.run(run_worker_forever(settings))
+        run = uvloop.run
+    try:
+        run(run_worker_forever(settings))
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        pass  # SIGTERM / SIGINT: stopped between batches
     return 0
 
 

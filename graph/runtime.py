@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -63,6 +65,15 @@ def quiet_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+async def _exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
+    """A worker started by `serve` stops when `serve` is gone (its parent changes)."""
+    while True:
+        await asyncio.sleep(interval)
+        if os.getppid() != parent_pid:
+            break
+    log.warning("serve is gone; worker stopping")
+
+
 async def run_worker_forever(settings: Any) -> None:
     """`alertwhisperer worker`: the background workers without the HTTP server."""
     from db.migrate import upgrade_to_head
@@ -71,12 +82,24 @@ async def run_worker_forever(settings: Any) -> None:
 
     url = await asyncio.to_thread(resolve_database_url, settings)
     await asyncio.to_thread(upgrade_to_head, url)
+    main = asyncio.current_task()
+    assert main is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, main.cancel)  # stop between batches; a cut batch rolls back
     async with build_services(settings, url) as services:
         tasks = await start_workers(services)
+        parent = os.environ.get("ALERTWHISPERER_PARENT_PID")
+        if parent:
+            tasks.append(asyncio.create_task(_exit_with_parent(int(parent)), name="parent-watch"))
         quiet_garbage_collector()
         log.info("workers running", extra={"tasks": len(tasks)})
         try:
-            await asyncio.gather(*tasks)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                if not t.cancelled() and t.exception() is not None:
+                    raise t.exception()  # type: ignore[misc]
         finally:
             for t in tasks:
                 t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -28,12 +28,17 @@ class Settings:
     webhook_max_body_bytes: int = 1024 * 1024
     graphql_max_body_bytes: int = 256 * 1024
     allowed_origins: tuple[str, ...] = ()
-    run_workers: bool = True
+    workers: str = "inline"  # "process" (serve supervises an `alertwhisperer worker`), "inline" or "off"
     log_level: str = "INFO"
     sns_verify: bool = True
     db_pool_size: int = 10
     bcrypt_rounds: int = 12
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def run_workers(self) -> bool:
+        """Whether this process runs the background workers in its own event loop."""
+        return self.workers == "inline"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -47,12 +52,26 @@ class Settings:
             data_key=_secret(env, "ALERTWHISPERER_DATA_KEY", home / "data-key"),
             token_ttl_seconds=int(env.get("ALERTWHISPERER_TOKEN_TTL_SECONDS", 24 * 3600)),
             allowed_origins=tuple(o for o in env.get("ALERTWHISPERER_ALLOWED_ORIGINS", "").split(",") if o),
-            run_workers=env.get("ALERTWHISPERER_WORKERS", "1") not in ("0", "false", "no"),
+            workers=_workers_mode(env.get("ALERTWHISPERER_WORKERS", "process")),
             log_level=env.get("ALERTWHISPERER_LOG_LEVEL", "INFO").upper(),
             sns_verify=env.get("ALERTWHISPERER_SNS_VERIFY", "1") not in ("0", "false", "no"),
             db_pool_size=int(env.get("ALERTWHISPERER_DB_POOL_SIZE", 10)),
             bcrypt_rounds=max(4, min(16, int(env.get("ALERTWHISPERER_BCRYPT_ROUNDS", 12)))),
         )
+
+
+WORKER_MODES = {
+    "process": "process",
+    "1": "inline", "true": "inline", "yes": "inline", "inline": "inline",
+    "0": "off", "false": "off", "no": "off", "off": "off",
+}
+
+
+def _workers_mode(value: str) -> str:
+    mode = WORKER_MODES.get(value.strip().lower())
+    if mode is None:
+        raise SettingsError("ALERTWHISPERER_WORKERS must be process, 1 (in the server's own process) or 0 (none)")
+    return mode
 
 
 def _secret(env: dict[str, str], name: str, path: Path) -> str:
