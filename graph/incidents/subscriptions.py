@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import strawberry
 
 from db.events import topic
+from db.repositories.incidents import incident_rows
 from domain.incidents import IncidentChangeKind as DomainChangeKind
 from domain.rbac import Permission
 from graph.core import PublicError, require_principal
@@ -115,6 +116,7 @@ async def incident_changed(
     ] = None,
 ) -> AsyncGenerator[IncidentChangedEvent, None]:
     topics = await _topics(info, company_id, "incidents", Permission.INCIDENT_READ)
+    companies = [uuid.UUID(t.split(":")[1]) for t in topics]
     async with info.context.services.bus.subscribe(topics) as sub:
         while True:
             # Take every event already waiting, so a burst costs one read instead of one per event.
@@ -127,7 +129,12 @@ async def incident_changed(
                 info.context.event_started()
                 try:
                     async with event_loaders(info.context) as loaders:
-                        rows = {r.id: r for r in await loaders.uow.incidents.get_many([i for i, _ in part])}
+                        # The session of `loaders` is only opened if the selection asks for more
+                        # (company, asset, alerts, timeline): the incidents themselves are one query.
+                        found = await incident_rows(
+                            info.context.services.pool, [i for i, _ in part], companies
+                        )
+                        rows = {r.id: r for r in found}
                         for incident_id, kind in part:
                             row = rows.get(incident_id)
                             if row is not None:

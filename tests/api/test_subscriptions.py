@@ -393,3 +393,33 @@ async def test_legacy_protocol_rejects_a_bad_token(servers):
         with pytest.raises(websockets.ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 10)
     assert error == {"type": "connection_error", "payload": {"message": "invalid token"}}
+
+
+async def test_a_batched_event_naming_another_companys_incident_delivers_only_the_own_one(servers, factory, services):
+    # given a company admin of A subscribed to A's incidents, with nested fields in the selection
+    a, b = await factory.company(), await factory.company()
+    admin = await factory.user(Role.COMPANY_ADMIN, [a])
+    mine = await rows.incident(services, a.id, asset_name="db-07", alert_count=3)
+    theirs = await rows.incident(services, b.id, asset_name="secret-host")
+    query = (
+        "subscription($c: ID) { incidentChanged(companyId: $c) { kind incident { id assetName alertCount"
+        " priorityScore company { name } asset { name } alerts(first: 5) { edges { node { id } } } } } }"
+    )
+    async with connect(servers[0], admin.token) as socket:
+        await socket.subscribe("1", query, {"c": a.gid})
+        is_probe = await probe_incident(services, a, socket)
+
+        # when a notification on A's channel names B's incident and A's (as the worker batches them)
+        forged = {"topic": topic(a.id, "incidents"), "changes": [[str(theirs), "UPDATED"], [str(mine), "UPDATED"]]}
+        await services.pool.execute("SELECT pg_notify('aw_events', $1)", orjson.dumps(forged).decode())
+        payload = await socket.next_data(skip=is_probe)
+
+    # then only A's incident is delivered, with its nested fields resolved
+    event = payload["data"]["incidentChanged"]
+    assert event["kind"] == "UPDATED"
+    assert event["incident"]["id"] == gid("Incident", mine)
+    assert event["incident"]["assetName"] == "db-07"
+    assert event["incident"]["company"] == {"name": a.name}
+    assert event["incident"]["asset"] is None
+    assert event["incident"]["alerts"] == {"edges": []}
+    assert event["incident"]["priorityScore"] == 66.0  # high 60 + 3 alerts x 2, just created
