@@ -10,6 +10,7 @@ claimed again and nothing is counted twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections import defaultdict
@@ -536,10 +537,13 @@ class IncidentSweeper:
             now - timedelta(hours=11),
         )
         updates = []
-        for r in rows:
-            score = priority_score(Severity(r[1]), r[2], r[3], len(r[4] or ()), r[5], now)
-            if abs(score - r[6]) >= STORED_SCORE_TOLERANCE:
-                updates.append((r[0], score))
+        for start in range(0, len(rows), chunk):
+            if start:
+                await asyncio.sleep(0)  # tens of thousands of rows: let correlation batches in between
+            for r in rows[start : start + chunk]:
+                score = priority_score(Severity(r[1]), r[2], r[3], len(r[4] or ()), r[5], now)
+                if abs(score - r[6]) >= STORED_SCORE_TOLERANCE:
+                    updates.append((r[0], score))
         written = 0
         for start in range(0, len(updates), chunk):
             part = updates[start : start + chunk]
