@@ -128,3 +128,22 @@ def test_hot_tables_get_sooner_autovacuum_and_lose_it_on_downgrade(database_url)
         command.check(cfg)
     finally:
         asyncio.run(_admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_payload_columns_get_no_planner_statistics(database_url):
+    # given the test database at head
+    targets = asyncio.run(_fetch(database_url, """
+        SELECT c.relname, a.attname, a.attstattarget
+        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+        WHERE c.relname IN ('alerts', 'incident_events', 'webhook_deliveries')
+          AND a.attname IN ('raw', 'tags', 'message', 'severity_raw', 'data', 'response', 'signature')
+    """))
+    by_column = {(r["relname"], r["attname"]): r["attstattarget"] for r in targets}
+
+    # then ANALYZE skips the payloads (statistics target 0) and keeps the default elsewhere
+    assert by_column[("alerts", "raw")] == 0
+    assert by_column[("alerts", "tags")] == 0
+    assert by_column[("alerts", "message")] == 0
+    assert by_column[("incident_events", "data")] == 0
+    assert by_column[("webhook_deliveries", "response")] == 0
+    assert by_column[("alerts", "signature")] in (None, -1)
