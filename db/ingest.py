@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from db.events import topic
 from domain.alerts import NormalizedAlert
 from domain.ids import uuid7
 
@@ -31,6 +32,8 @@ ALERT_COLUMNS = (
     "tool", "category", "fingerprint", "dedup_key", "status", "event_time", "tags", "raw", "delivery_key",
 )
 NOTIFY_CHUNK = 150  # alert ids per NOTIFY, well under the 8000-byte payload limit
+# The channel name, built in SQL around each company id exactly as db.events.topic builds it.
+_TOPIC_PREFIX, _TOPIC_SUFFIX = topic("{}", "alerts").split("{}")
 _ALERT_TYPES = (
     "uuid", "uuid", "varchar", "varchar", "varchar", "varchar", "varchar", "text", "varchar", "varchar", "varchar",
     "varchar", "varchar", "timestamptz", "jsonb", "jsonb", "varchar",
@@ -58,7 +61,8 @@ WITH d AS (
     RETURNING company_id, id
 ), n AS (
     SELECT pg_notify('aw_events', json_build_object(
-        'topic', 'company:' || company_id || ':alerts', 'kind', 'RECEIVED', 'ids', json_agg(id ORDER BY id))::text)
+        'topic', '{_TOPIC_PREFIX}' || company_id || '{_TOPIC_SUFFIX}', 'kind', 'RECEIVED', 'ids', json_agg(id ORDER BY id)
+    )::text)
     FROM (SELECT company_id, id, (row_number() OVER (PARTITION BY company_id ORDER BY id) - 1) / {NOTIFY_CHUNK} AS chunk
           FROM a) s
     GROUP BY company_id, chunk
