@@ -101,6 +101,7 @@ class WorkerSupervisor:
         import threading
 
         self._stopping = threading.Event()
+        self._lock = threading.Lock()  # no spawn after stop() has looked for the child to stop
         self._thread = threading.Thread(target=self._run, name="worker-supervisor", daemon=True)
         self._proc: Any = None
 
@@ -119,8 +120,11 @@ class WorkerSupervisor:
         import logging
 
         log = logging.getLogger("graph.workers")
-        while not self._stopping.is_set():
-            self._proc = self._spawn()
+        while True:
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._proc = self._spawn()
             code = self._proc.wait()
             if not self._stopping.is_set():
                 log.error("worker process exited; restarting it", extra={"exit_code": code})
@@ -129,8 +133,9 @@ class WorkerSupervisor:
     def stop(self, timeout: float = 15.0) -> None:
         import subprocess
 
-        self._stopping.set()
-        proc = self._proc
+        with self._lock:
+            self._stopping.set()
+            proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.terminate()
             try:
