@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from db.migrate import current_revision, head_revision, upgrade_to_head
 from graph.graphql_view import GraphQLView
-from graph.logs import request_id_var
+from graph.logs import request_id_for, request_id_var
 from graph.schema import build_schema
 from graph.services import Services, build_services, resolve_database_url
 from graph.settings import Settings
@@ -27,7 +25,6 @@ from graph.webhooks.routes import PREFIX as WEBHOOK_PREFIX
 from graph.webhooks.routes import WebhookEndpoint
 
 log = logging.getLogger(__name__)
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestIdMiddleware:
@@ -40,13 +37,7 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        rid = None
-        for name, value in scope.get("headers", ()):
-            if name == b"x-request-id":
-                candidate = value.decode("latin-1")
-                rid = candidate if _REQUEST_ID.match(candidate) else None
-                break
-        rid = rid or uuid.uuid4().hex
+        rid = request_id_for(next((v for k, v in scope.get("headers", ()) if k == b"x-request-id"), None))
         token = request_id_var.set(rid)
 
         async def send_with_id(message: Any) -> None:

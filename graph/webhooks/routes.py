@@ -10,10 +10,8 @@ Other methods get 405, paths that name no integration 404.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from datetime import UTC, datetime
-from itertools import count
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,7 +23,7 @@ from db.ingest import IngestRequest, ReplayedSignature
 from domain.alerts import PayloadError, Tool
 from domain.normalizers import NormalizeContext, normalize
 from domain.signing import SignatureError, signature_fingerprint, verify
-from graph.logs import request_id_var
+from graph.logs import request_id_for, request_id_var
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +32,6 @@ MAX_DELIVERY_ID = 200
 JSON_TYPES = ("application/json", "text/plain")  # SNS posts JSON as text/plain
 KNOWN = sorted(t.value for t in Tool if t is not Tool.GENERIC)
 _JSON = (b"content-type", b"application/json")
-# Request ids for requests that bring none: unique per process start, cheap (no uuid per request).
-_RID_PREFIX = os.urandom(6).hex()
-_rid_counter = count(1)
 
 
 class Reply:
@@ -66,8 +61,7 @@ class WebhookEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers: dict[bytes, bytes] = dict(scope["headers"])
-        rid_in = headers.get(b"x-request-id", b"").decode("latin-1")
-        rid = rid_in if _sane_request_id(rid_in) else f"{_RID_PREFIX}{next(_rid_counter):x}"
+        rid = request_id_for(headers.get(b"x-request-id"))
         token = request_id_var.set(rid)
         try:
             try:
@@ -202,10 +196,6 @@ def _query_param(scope: Scope, name: str) -> str:
         return ""
     values = parse_qs(query.decode("latin-1")).get(name)
     return values[0] if values else ""
-
-
-def _sane_request_id(value: str) -> bool:
-    return 0 < len(value) <= 64 and all(c.isalnum() or c in "._-" for c in value) and value.isascii()
 
 
 def _tool(name: str) -> Tool | None:
