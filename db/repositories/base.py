@@ -31,11 +31,14 @@ class ScopedRepository:
             raise PermissionDenied("authentication required", code="UNAUTHENTICATED")
         return self.principal
 
-    def scope(self, stmt: Select[Any], company_column: Any) -> Select[Any]:
+    def readable_company_ids(self) -> list[uuid.UUID] | None:
+        """The companies whose rows the caller may read; None for all of them (MSP admins)."""
         principal = self._principal()
-        if principal.all_companies:
-            return stmt
-        return stmt.where(company_column.in_(principal.company_ids))
+        return None if principal.all_companies else list(principal.company_ids)
+
+    def scope(self, stmt: Select[Any], company_column: Any) -> Select[Any]:
+        companies = self.readable_company_ids()
+        return stmt if companies is None else stmt.where(company_column.in_(companies))
 
     def readable(self, model: type[M]) -> Select[tuple[M]]:
         return self.scope(select(model), model.company_id)  # type: ignore[attr-defined]

@@ -16,7 +16,6 @@ from typing import Annotated, Any
 import strawberry
 
 from db.events import topic
-from db.repositories.incidents import incident_rows
 from domain.incidents import IncidentChangeKind as DomainChangeKind
 from domain.rbac import Permission
 from graph.core import PublicError, require_principal
@@ -131,7 +130,7 @@ async def incident_changed(
                     async with event_loaders(info.context) as loaders:
                         # The session of `loaders` is only opened if the selection asks for more
                         # (company, asset, alerts, timeline): the incidents themselves are one query.
-                        found = await incident_rows(
+                        found = await loaders.uow.incidents.rows_by_id(
                             info.context.services.pool, [i for i, _ in part], companies
                         )
                         rows = {r.id: r for r in found}
