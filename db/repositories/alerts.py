@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 
 from db.pagination import Page, paginate
 from db.repositories.base import ScopedRepository
@@ -39,6 +41,39 @@ def bounded_text(text: str | None) -> str | None:
     return text[:TEXT_SEARCH_MAX].lower() if text else None
 
 
+def search_clauses(
+    search: AlertSearch,
+    *,
+    status: Any,
+    severity: Any,
+    asset_id: Any,
+    asset_name: Any,
+    tool: Callable[[str], ColumnElement[bool]],
+    time: Any,
+    text: tuple[Any, ...],
+) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of the filters alert and incident searches share, on the given columns."""
+    clauses: list[ColumnElement[bool]] = []
+    if search.statuses:
+        clauses.append(status.in_(search.statuses))
+    if search.severities:
+        clauses.append(severity.in_(search.severities))
+    if search.asset_id is not None:
+        clauses.append(asset_id == search.asset_id)
+    if search.asset_name:
+        clauses.append(func.lower(asset_name).contains(bounded_text(search.asset_name), autoescape=True))
+    if search.tool:
+        clauses.append(tool(search.tool))
+    if search.since is not None:
+        clauses.append(time >= search.since)
+    if search.until is not None:
+        clauses.append(time < search.until)
+    needle = bounded_text(search.text)
+    if needle:
+        clauses.append(or_(*(func.lower(column).contains(needle, autoescape=True) for column in text)))
+    return clauses
+
+
 class AlertRepository(ScopedRepository):
     async def get(self, alert_id: uuid.UUID) -> Alert | None:
         stmt = self.readable(Alert).where(Alert.id == alert_id)
@@ -57,31 +92,13 @@ class AlertRepository(ScopedRepository):
         stmt = self.in_company(
             self.readable(Alert), Alert.company_id, search.company_id, search.unknown_company, Permission.ALERT_READ
         )
-        if search.statuses:
-            stmt = stmt.where(Alert.status.in_(search.statuses))
-        if search.severities:
-            stmt = stmt.where(Alert.severity.in_(search.severities))
-        if search.asset_id is not None:
-            stmt = stmt.where(Alert.asset_id == search.asset_id)
-        if search.asset_name:
-            stmt = stmt.where(
-                func.lower(Alert.asset_name).contains(bounded_text(search.asset_name), autoescape=True)
+        stmt = stmt.where(
+            *search_clauses(
+                search, status=Alert.status, severity=Alert.severity, asset_id=Alert.asset_id,
+                asset_name=Alert.asset_name, tool=lambda tool: Alert.tool == tool, time=Alert.event_time,
+                text=(Alert.message, Alert.signature, Alert.asset_name),
             )
-        if search.tool:
-            stmt = stmt.where(Alert.tool == search.tool)
-        if search.since is not None:
-            stmt = stmt.where(Alert.event_time >= search.since)
-        if search.until is not None:
-            stmt = stmt.where(Alert.event_time < search.until)
-        text = bounded_text(search.text)
-        if text:
-            stmt = stmt.where(
-                or_(
-                    func.lower(Alert.message).contains(text, autoescape=True),
-                    func.lower(Alert.signature).contains(text, autoescape=True),
-                    func.lower(Alert.asset_name).contains(text, autoescape=True),
-                )
-            )
+        )
         return await paginate(self.session, stmt, [Alert.received_at, Alert.id], first=first, after=after)
 
     async def for_incident(

@@ -9,11 +9,11 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import any_, func, literal, or_
+from sqlalchemy import any_, literal
 from sqlalchemy import inspect as sa_inspect
 
 from db.pagination import Page, decode_cursor, paginate
-from db.repositories.alerts import AlertSearch, bounded_text
+from db.repositories.alerts import AlertSearch, search_clauses
 from db.repositories.audit import AuditRepository
 from db.repositories.base import ScopedRepository
 from db.tables import Incident, IncidentEvent
@@ -94,30 +94,13 @@ class IncidentRepository(ScopedRepository):
             self.readable(Incident), Incident.company_id, search.company_id, search.unknown_company,
             Permission.INCIDENT_READ,
         )
-        if search.statuses:
-            stmt = stmt.where(Incident.status.in_(search.statuses))
-        if search.severities:
-            stmt = stmt.where(Incident.severity.in_(search.severities))
-        if search.asset_id is not None:
-            stmt = stmt.where(Incident.asset_id == search.asset_id)
-        if search.asset_name:
-            stmt = stmt.where(
-                func.lower(Incident.asset_name).contains(bounded_text(search.asset_name), autoescape=True)
+        stmt = stmt.where(
+            *search_clauses(
+                search, status=Incident.status, severity=Incident.severity, asset_id=Incident.asset_id,
+                asset_name=Incident.asset_name, tool=lambda tool: literal(tool) == any_(Incident.tool_sources),
+                time=Incident.created_at, text=(Incident.signature, Incident.asset_name),
             )
-        if search.tool:
-            stmt = stmt.where(literal(search.tool) == any_(Incident.tool_sources))
-        if search.since is not None:
-            stmt = stmt.where(Incident.created_at >= search.since)
-        if search.until is not None:
-            stmt = stmt.where(Incident.created_at < search.until)
-        text = bounded_text(search.text)
-        if text:
-            stmt = stmt.where(
-                or_(
-                    func.lower(Incident.signature).contains(text, autoescape=True),
-                    func.lower(Incident.asset_name).contains(text, autoescape=True),
-                )
-            )
+        )
         if search.flapping is not None:
             stmt = stmt.where(Incident.flapping.is_(search.flapping))
         key = getattr(Incident, sort.value)
