@@ -36,7 +36,7 @@ from domain.correlation import (
 )
 from domain.ids import uuid7
 from domain.incidents import IncidentStatus
-from domain.maintenance import MaintenanceWindow, Recurrence, RecurrenceFrequency, suppressing_window
+from domain.maintenance import MaintenanceWindow, Recurrence, suppressing_window
 from domain.priority import priority_score
 
 log = logging.getLogger(__name__)
@@ -209,14 +209,7 @@ def window_from_row(row: Any) -> MaintenanceWindow:
     rec = row["recurrence"]
     recurrence = None
     if rec:
-        rec = orjson.loads(rec) if isinstance(rec, str) else rec
-        until = rec.get("until")
-        recurrence = Recurrence(
-            frequency=RecurrenceFrequency(rec["frequency"]),
-            days_of_week=frozenset(rec.get("days_of_week") or ()),
-            timezone=rec.get("timezone") or "UTC",
-            until=datetime.fromisoformat(until) if until else None,
-        )
+        recurrence = Recurrence.from_dict(orjson.loads(rec) if isinstance(rec, str) else rec)
     return MaintenanceWindow(
         id=row["id"],
         starts_at=row["starts_at"],

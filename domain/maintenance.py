@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -39,6 +40,26 @@ class Recurrence:
     days_of_week: frozenset[int] = frozenset()
     timezone: str = "UTC"
     until: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored (JSON) form."""
+        return {
+            "frequency": self.frequency.value,
+            "days_of_week": sorted(self.days_of_week),
+            "timezone": self.timezone,
+            "until": self.until.isoformat() if self.until else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Recurrence:
+        """Back from the stored form."""
+        until = data.get("until")
+        return cls(
+            frequency=RecurrenceFrequency(data["frequency"]),
+            days_of_week=frozenset(data.get("days_of_week") or ()),
+            timezone=data.get("timezone") or "UTC",
+            until=datetime.fromisoformat(until) if until else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,15 +91,7 @@ class MaintenanceRepository(ScopedRepository):
         if not 1 <= len(name) <= NAME_MAX:
             raise InvalidInput(f"must be 1 to {NAME_MAX} characters", field="name")
         validate_window(window)
-        recurrence = None
-        if window.recurrence is not None:
-            r = window.recurrence
-            recurrence = {
-                "frequency": r.frequency.value,
-                "days_of_week": sorted(r.days_of_week),
-                "timezone": r.timezone,
-                "until": r.until.isoformat() if r.until else None,
-            }
+        recurrence = window.recurrence.to_dict() if window.recurrence is not None else None
         principal = self._principal()
         row = MaintenanceWindow(
             id=window.id,

@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 from db import tables
 from domain import alerts as domain_alerts
 from domain import incidents as domain_incidents
+from domain.maintenance import Recurrence
 from domain.maintenance import RecurrenceFrequency as DomainFrequency
 from domain.priority import priority_score
 from graph.core import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, Node, connection, to_global_id
@@ -342,12 +343,10 @@ def maintenance_window_type(
 ) -> MaintenanceWindow:
     recurrence = None
     if row.recurrence:
-        r = row.recurrence
+        r = Recurrence.from_dict(row.recurrence)
         recurrence = MaintenanceRecurrence(
-            frequency=RecurrenceFrequency(r["frequency"]),
-            days_of_week=list(r.get("days_of_week") or []),
-            timezone=r.get("timezone") or "UTC",
-            until=datetime.fromisoformat(r["until"]) if r.get("until") else None,
+            frequency=RecurrenceFrequency(r.frequency.value), days_of_week=sorted(r.days_of_week),
+            timezone=r.timezone, until=r.until,
         )
     return MaintenanceWindow(
         id=to_global_id("MaintenanceWindow", row.id),
