@@ -54,11 +54,11 @@ STORED_SCORE_TOLERANCE = 0.5  # points of drift before the sweeper rewrites a st
 # auto-resolve and a technician's resolve); the array check keeps the answer exactly the same.
 # No `incident_id IS NOT NULL` in the alert scan: with it, `ix_alerts_open_by_incident` would match
 # too, and the planner sometimes scans all of that one for the fingerprint.
-CLAIM = """
+CLAIM_TEMPLATE = """
 WITH claimed AS MATERIALIZED (
     SELECT id, company_id, asset_name, asset_ref, signature, severity, category, tool, event_time, status, fingerprint
     FROM alerts WHERE correlated_at IS NULL
-    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+    ORDER BY id LIMIT {limit} FOR UPDATE SKIP LOCKED
 ), company AS MATERIALIZED (
     SELECT k.company_id, c.correlation_window_minutes, c.flap_threshold, c.flap_window_minutes,
            c.auto_resolve_minutes, c.auto_resolve_tools,
@@ -257,18 +257,40 @@ class BatchStats:
     suppressed: int = 0
 
 
+# A batch's statements are planned from arrays whose lengths vary batch to batch, so Postgres never
+# settles on one cached plan and re-plans the claim and the write-back (large CTEs) for every batch:
+# with the small batches of a steady flow that planning cost more than running them. Their plans do not
+# depend on the values (key lookups per array element), so the worker's connection keeps generic plans.
+PREPARE_CONNECTION = "SET plan_cache_mode = force_generic_plan; SET application_name = 'alertwhisperer-correlation'"
+
+
 class CorrelationWorker:
     def __init__(self, pool: asyncpg.Pool, batch_size: int = 1000) -> None:
         self.pool = pool
         self.batch_size = batch_size
+        # The batch size is part of the text (not a parameter) so the generic plan knows it.
+        self._claim = CLAIM_TEMPLATE.format(limit=int(batch_size))
 
-    async def run_once(self, now: datetime | None = None) -> BatchStats:
-        """Correlate one batch; returns what it did (alerts == 0 means nothing was waiting)."""
-        async with self.pool.acquire() as conn, conn.transaction():
+    @staticmethod
+    async def prepare(conn: asyncpg.Connection) -> None:
+        """Make `conn` a worker connection (for a worker that keeps its own, see `correlation_loop`)."""
+        await conn.execute(PREPARE_CONNECTION)
+
+    async def run_once(self, now: datetime | None = None, conn: asyncpg.Connection | None = None) -> BatchStats:
+        """Correlate one batch; returns what it did (alerts == 0 means nothing was waiting).
+
+        `conn` is a connection set up by `prepare` and kept between batches; without one, a pooled
+        connection is set up for this batch (the pool undoes the setting on release).
+        """
+        if conn is None:
+            async with self.pool.acquire() as pooled:
+                await self.prepare(pooled)
+                return await self.run_once(now, pooled)
+        async with conn.transaction():
             return await self._batch(conn, now or datetime.now(UTC))
 
     async def _batch(self, conn: asyncpg.Connection, now: datetime) -> BatchStats:
-        rows = await conn.fetch(CLAIM, self.batch_size)
+        rows = await conn.fetch(self._claim)
         stats = BatchStats(alerts=len(rows))
         if not rows:
             return stats

@@ -13,6 +13,8 @@ import contextlib
 import logging
 from typing import Any
 
+import asyncpg
+
 from db.correlation import CorrelationWorker, IncidentSweeper
 
 log = logging.getLogger(__name__)
@@ -25,24 +27,54 @@ GATHER_SECONDS = 0.005
 
 async def correlation_loop(services: Any, wake: asyncio.Event, batch_size: int = 1000) -> None:
     worker = CorrelationWorker(services.pool, batch_size=batch_size)
-    while True:
-        wake.clear()
-        try:
-            stats = await worker.run_once()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("correlation batch failed; retrying")
-            await asyncio.sleep(1)
-            continue
-        if stats.alerts >= batch_size:
-            continue  # more waiting: keep draining
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=POLL_SECONDS)
-        if GATHER_SECONDS:
-            # Every batch has a fixed cost (a transaction of six round trips); a few milliseconds
-            # after a wake-up, the alerts committed meanwhile share it instead of each paying it.
-            await asyncio.sleep(GATHER_SECONDS)
+    conn: asyncpg.Connection | None = None
+    try:
+        while True:
+            wake.clear()
+            try:
+                # The worker keeps one connection between batches (none of the pool's reset round
+                # trips per batch); a broken one is released and replaced on the next batch.
+                if conn is None or not _usable(conn):
+                    if conn is not None:
+                        await _release(services.pool, conn)
+                        conn = None
+                    fresh = await services.pool.acquire()
+                    try:
+                        await worker.prepare(fresh)
+                    except BaseException:
+                        await _release(services.pool, fresh)
+                        raise
+                    conn = fresh
+                stats = await worker.run_once(conn=conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("correlation batch failed; retrying")
+                await asyncio.sleep(1)
+                continue
+            if stats.alerts >= batch_size:
+                continue  # more waiting: keep draining
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=POLL_SECONDS)
+            if GATHER_SECONDS:
+                # Every batch has a fixed cost (a transaction of five round trips); a few milliseconds
+                # after a wake-up, the alerts committed meanwhile share it instead of each paying it.
+                await asyncio.sleep(GATHER_SECONDS)
+    finally:
+        if conn is not None:
+            await _release(services.pool, conn)
+
+
+def _usable(conn: asyncpg.Connection) -> bool:
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:  # the pool took back a connection whose server side went away
+        return False
+
+
+async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+    with contextlib.suppress(Exception):
+        await pool.release(conn)
 
 
 async def sweeper_loop(services: Any, interval: float = SWEEP_SECONDS) -> None:

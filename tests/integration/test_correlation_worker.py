@@ -355,3 +355,82 @@ async def test_the_sweeper_rewrites_only_stored_scores_that_drifted_half_a_point
         for r in await services.pool.fetch("SELECT id, priority_score FROM incidents WHERE company_id = $1", company.id)
     }
     assert stored == {drifted: 59.0, close: 59.3, resolved: 62.0}
+
+
+async def _correlated(services, alert_ids: list[uuid.UUID]) -> bool:
+    pending = await services.pool.fetchval(
+        "SELECT count(*) FROM alerts WHERE id = ANY($1::uuid[]) AND correlated_at IS NULL", alert_ids
+    )
+    return pending == 0
+
+
+async def _wait_correlated(services, alert_ids: list[uuid.UUID], wake: asyncio.Event) -> None:
+    for _ in range(200):
+        wake.set()
+        if await _correlated(services, alert_ids):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("alerts were not correlated within 10 s")
+
+
+async def _worker_backends(services) -> set[int]:
+    """Backends of correlation loops (other test processes may run their own on this database)."""
+    rows = await services.pool.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'alertwhisperer-correlation'"
+        " AND datname = current_database()"
+    )
+    return {r["pid"] for r in rows}
+
+
+async def test_the_worker_loop_keeps_one_connection_and_replaces_it_when_it_breaks(services, factory):
+    from graph.workers import correlation_loop
+
+    company = await factory.company()
+    others = await _worker_backends(services)
+    wake = asyncio.Event()
+    loop = asyncio.create_task(correlation_loop(services, wake, batch_size=50))
+    try:
+        # the loop correlates batch after batch on one connection of its own
+        first = await ingest(services, company, alert(fingerprint="k1"))
+        await _wait_correlated(services, first, wake)
+        [pid] = await _worker_backends(services) - others
+        second = await ingest(services, company, alert(fingerprint="k2", at=T0 + timedelta(seconds=5)))
+        await _wait_correlated(services, second, wake)
+        assert await _worker_backends(services) - others == {pid}
+
+        # when that connection is killed, the loop takes another one and nothing is lost
+        assert await services.pool.fetchval("SELECT pg_terminate_backend($1)", pid)
+        third = await ingest(services, company, alert(fingerprint="k3", at=T0 + timedelta(seconds=10)))
+        await _wait_correlated(services, third, wake)
+        [replacement] = await _worker_backends(services) - others
+        assert replacement != pid
+    finally:
+        loop.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await loop
+    # and a stopped loop gives its connection back (the pool resets its settings)
+    assert replacement not in await _worker_backends(services)
+    [incident] = await incidents_of(services, company)
+    assert incident["alert_count"] == 3
+
+
+async def test_a_worker_connection_plans_its_statements_once(services, factory):
+    # given a connection prepared for the worker, batches of varying size reuse one generic plan each
+    company = await factory.company()
+    worker = CorrelationWorker(services.pool, batch_size=3)
+    plans_sql = """
+        SELECT coalesce(sum(generic_plans), 0) AS generic, coalesce(sum(custom_plans), 0) AS custom
+        FROM pg_prepared_statements
+        WHERE (statement LIKE '%LIMIT 3 FOR UPDATE SKIP LOCKED%' OR statement LIKE '%resolved_earlier AS%')
+          AND statement NOT LIKE '%pg_prepared_statements%'
+    """
+    async with services.pool.acquire() as conn:
+        await worker.prepare(conn)
+        before = await conn.fetchrow(plans_sql)
+        for round_, n in enumerate((1, 3, 2, 3, 1, 2, 3)):
+            await ingest(services, company, *[alert(signature=f"s{round_}-{i}", fingerprint=f"f{round_}-{i}") for i in range(n)])
+            assert (await worker.run_once(now=T0 + timedelta(minutes=1), conn=conn)).alerts == n
+        after = await conn.fetchrow(plans_sql)
+    # then the claim and the write-back ran 7 times each, never planned for the values at hand
+    assert (after["generic"] - before["generic"], after["custom"] - before["custom"]) == (14, 0)
+    assert len(await incidents_of(services, company)) == 15
