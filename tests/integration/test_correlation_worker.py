@@ -434,3 +434,28 @@ async def test_a_worker_connection_plans_its_statements_once(services, factory):
     # then the claim and the write-back ran 7 times each, never planned for the values at hand
     assert (after["generic"] - before["generic"], after["custom"] - before["custom"]) == (14, 0)
     assert len(await incidents_of(services, company)) == 15
+
+
+async def test_deleting_a_company_deletes_its_alerts_incidents_timeline_and_deliveries(services, factory):
+    # given two companies with alerts, deliveries, incidents and timelines
+    gone, kept = await factory.company(), await factory.company()
+    for company in (gone, kept):
+        await services.extras["ingest"].writer.submit(
+            IngestRequest(company_id=company.id, alerts=[alert(), alert("db-01")], delivery_key=f"d-{company.id}")
+        )
+    await drain(services)
+    counts = """
+        SELECT (SELECT count(*) FROM alerts WHERE company_id = $1) AS alerts,
+               (SELECT count(*) FROM incidents WHERE company_id = $1) AS incidents,
+               (SELECT count(*) FROM incident_events WHERE company_id = $1) AS events,
+               (SELECT count(*) FROM webhook_deliveries WHERE company_id = $1) AS deliveries
+    """
+    before = dict(await services.pool.fetchrow(counts, kept.id))
+    assert before == {"alerts": 2, "incidents": 2, "events": 2, "deliveries": 1}
+
+    # when one company is deleted
+    await services.pool.execute("DELETE FROM companies WHERE id = $1", gone.id)
+
+    # then its rows are gone from every hot table, and only its rows
+    assert dict(await services.pool.fetchrow(counts, gone.id)) == dict.fromkeys(before, 0)
+    assert dict(await services.pool.fetchrow(counts, kept.id)) == before
