@@ -176,6 +176,7 @@ def uvicorn_command(app: str, port: int) -> list[str]:
         "--no-access-log",
         "--ws-per-message-deflate",
         "false",
+        *(["--ws", "graph.ws_protocol:CoalescingWebSocketProtocol"] if app.startswith("graph.") else []),
         "--app-dir",
         str(ROOT),
         "--timeout-graceful-shutdown",
@@ -1069,7 +1070,7 @@ class Bench:
         )
         out(
             "  server: uvicorn --factory graph.asgi:app --loop uvloop --http httptools --log-level warning "
-            "--ws-per-message-deflate false "
+            "--ws-per-message-deflate false --ws graph.ws_protocol:CoalescingWebSocketProtocol "
             "--no-access-log (1 process, "
             + (
                 "ALERTWHISPERER_WORKERS=0; correlation worker and sweeper in their own `alertwhisperer worker` "

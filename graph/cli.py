@@ -61,9 +61,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.workers == "process":
         _supervise_workers(app)
     # Subscription events are small JSON messages: per-message compression costs more CPU than the
-    # bytes it saves.
+    # bytes it saves, and a burst of them leaves in one write (graph/ws_protocol.py).
+    from graph.ws_protocol import WS_PROTOCOL
+
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, timeout_graceful_shutdown=10,
-                proxy_headers=True, lifespan="on", ws_per_message_deflate=False)
+                proxy_headers=True, lifespan="on", ws=WS_PROTOCOL, ws_per_message_deflate=False)
     return 0
 
 

@@ -43,7 +43,7 @@ def live_servers(database_url: str, home: Path, count: int = 1, workers: bool = 
             port = free_port()
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "--factory", "graph.asgi:app", "--port", str(port),
-                 "--no-access-log"],
+                 "--no-access-log", "--ws", "graph.ws_protocol:CoalescingWebSocketProtocol"],
                 env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))
             urls.append(f"http://127.0.0.1:{port}")
