@@ -48,6 +48,7 @@ import asyncpg  # noqa: E402
 import orjson  # noqa: E402
 
 from bench.httpclient import LoadResult, LoadSpec, percentiles, run_load, run_paced, send_all  # noqa: E402
+from graph.ws_protocol import WS_PROTOCOL  # noqa: E402
 
 HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -176,7 +177,7 @@ def uvicorn_command(app: str, port: int) -> list[str]:
         "--no-access-log",
         "--ws-per-message-deflate",
         "false",
-        *(["--ws", "graph.ws_protocol:CoalescingWebSocketProtocol"] if app.startswith("graph.") else []),
+        *(["--ws", WS_PROTOCOL] if app.startswith("graph.") else []),
         "--app-dir",
         str(ROOT),
         "--timeout-graceful-shutdown",
@@ -1070,7 +1071,7 @@ class Bench:
         )
         out(
             "  server: uvicorn --factory graph.asgi:app --loop uvloop --http httptools --log-level warning "
-            "--ws-per-message-deflate false --ws graph.ws_protocol:CoalescingWebSocketProtocol "
+            f"--ws-per-message-deflate false --ws {WS_PROTOCOL} "
             "--no-access-log (1 process, "
             + (
                 "ALERTWHISPERER_WORKERS=0; correlation worker and sweeper in their own `alertwhisperer worker` "

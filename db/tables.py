@@ -201,11 +201,11 @@ class AuditEntry(Base):
     __table_args__ = (Index("ix_audit_log_at_id", "at", "id"),)
 
 
-# The hot append tables carry no foreign keys: each inserted row's check share-locked its company's
-# row (about a sixth of the ingest and correlation writes, and multixacts on that row with several
-# writers). Their company and incident ids come from the authenticated key and the worker's own
-# writes; deleting a company deletes their rows through a trigger (migration 0005).
-HOT_TABLES = ("webhook_deliveries", "alerts", "incidents", "incident_events")
+# The hot append tables (webhook_deliveries, alerts, incidents, incident_events) carry no foreign
+# keys: each inserted row's check share-locked its company's row (about a sixth of the ingest and
+# correlation writes, and multixacts on that row with several writers). Their company and incident
+# ids come from the authenticated key and the worker's own writes; deleting a company deletes their
+# rows through a trigger (migration 0005).
 
 
 class WebhookDelivery(Base):
@@ -213,7 +213,7 @@ class WebhookDelivery(Base):
 
     __tablename__ = "webhook_deliveries"
 
-    company_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # no foreign key: see HOT_TABLES
+    company_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # no foreign key (hot append table)
     delivery_key: Mapped[str] = mapped_column(String(300), primary_key=True)
     # sha256 of the HMAC signature header: a signed request can be accepted once.
     signature_hash: Mapped[str | None] = mapped_column(String(64))
@@ -244,7 +244,7 @@ class Alert(Base):
     __tablename__ = "alerts"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    company_id: Mapped[uuid.UUID] = mapped_column()  # no foreign key: see HOT_TABLES
+    company_id: Mapped[uuid.UUID] = mapped_column()  # no foreign key (hot append table)
     asset_id: Mapped[uuid.UUID | None] = mapped_column()
     asset_name: Mapped[str] = mapped_column(String(255))
     asset_ref: Mapped[str | None] = mapped_column(String(255))
@@ -298,7 +298,7 @@ class Incident(Base):
     __tablename__ = "incidents"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    company_id: Mapped[uuid.UUID] = mapped_column()  # no foreign key: see HOT_TABLES
+    company_id: Mapped[uuid.UUID] = mapped_column()  # no foreign key (hot append table)
     correlation_key: Mapped[str] = mapped_column(String(300))
     asset_id: Mapped[uuid.UUID | None] = mapped_column()
     asset_name: Mapped[str] = mapped_column(String(255))
@@ -341,7 +341,7 @@ class IncidentEvent(Base):
     __tablename__ = "incident_events"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    company_id: Mapped[uuid.UUID] = mapped_column()  # no foreign keys: see HOT_TABLES
+    company_id: Mapped[uuid.UUID] = mapped_column()  # no foreign keys (hot append table)
     incident_id: Mapped[uuid.UUID] = mapped_column()
     kind: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from graph.ws_protocol import WS_PROTOCOL
 from tests.conftest import TEST_SECRETS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +44,7 @@ def live_servers(database_url: str, home: Path, count: int = 1, workers: bool = 
             port = free_port()
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "--factory", "graph.asgi:app", "--port", str(port),
-                 "--no-access-log", "--ws", "graph.ws_protocol:CoalescingWebSocketProtocol"],
+                 "--no-access-log", "--ws", WS_PROTOCOL],
                 env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))
             urls.append(f"http://127.0.0.1:{port}")
