@@ -1,9 +1,9 @@
 """Group commit for the ingest hot path (raw asyncpg, no ORM).
 
-Every webhook request becomes an `IngestRequest` on a queue. A few committer tasks each take all the
-requests waiting, write them in one statement, which is one round trip and one transaction (deliveries
-for idempotency, the alerts, one NOTIFY per company chunk), and only then resolve each request's
-future: a 2xx always means committed.
+Every webhook request becomes an `IngestRequest` on a queue. A committer task (one by default) takes
+all the requests waiting, writes them in one statement, which is one round trip and one transaction
+(deliveries for idempotency, the alerts, one NOTIFY per company chunk), and only then resolves each
+request's future: a 2xx always means committed.
 While one transaction waits for its fsync, the next batch builds up, so throughput grows with load
 instead of paying one commit per request.
 """
@@ -135,7 +135,11 @@ def _record(req: IngestRequest, alert: NormalizedAlert, alert_id: uuid.UUID) -> 
 class AlertWriter:
     """Batches ingest requests into shared transactions."""
 
-    def __init__(self, pool: asyncpg.Pool, committers: int = 3, max_batch_alerts: int = 5000) -> None:
+    # One committer by default: while its statement commits, the next requests gather, so batches
+    # grow with the load. Three committers split the same flow into batches half as large (13 vs
+    # 28 requests in the benchmark's single-alert phase), and each statement has a fixed cost in
+    # Postgres (~0.7 ms of CPU on a slow machine): one gave 12-20% more alerts/s, 25-40% less p99.
+    def __init__(self, pool: asyncpg.Pool, committers: int = 1, max_batch_alerts: int = 5000) -> None:
         self._pool = pool
         self._queue: asyncio.Queue[IngestRequest] = asyncio.Queue()
         self._committers = committers
