@@ -72,20 +72,21 @@ def free_port() -> int:
 # CPU accounting: who used the machine during a measured window
 
 
-def _stat(pid: int) -> tuple[int, int] | None:
-    """(ppid, utime+stime ticks) of a process, None if it is gone."""
+def _stat(pid: int) -> tuple[int, int, int] | None:
+    """(ppid, utime+stime ticks, ticks of its children that exited) of a process, None if it is gone."""
     try:
         data = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
         return None
     fields = data[data.rfind(b")") + 2 :].split()
-    return int(fields[1]), int(fields[11]) + int(fields[12])
+    return int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
 
 
-def _busy_ticks() -> int:
+def _busy_ticks() -> tuple[int, int]:
+    """(busy ticks of the whole machine, of which stolen by the hypervisor)."""
     parts = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in parts[:8])
-    return user + nice + system + irq + softirq + steal
+    return user + nice + system + irq + softirq + steal, steal
 
 
 class CpuMeter:
@@ -103,14 +104,18 @@ class CpuMeter:
                 st = _stat(int(entry))
                 if st is not None:
                     procs[int(entry)] = st
-        snap = {"t": time.monotonic(), "busy": _busy_ticks() / CLK_TCK, "server": 0.0, "postgres": 0.0, "worker": 0.0}
-        for pid, (ppid, ticks) in procs.items():
+        busy, steal = _busy_ticks()
+        snap = {"t": time.monotonic(), "busy": busy / CLK_TCK, "steal": steal / CLK_TCK, "server": 0.0,
+                "postgres": 0.0, "worker": 0.0}
+        for pid, (ppid, ticks, exited_children) in procs.items():
             if pid == self.server_pid or ppid == self.server_pid:
                 snap["server"] += ticks / CLK_TCK
             elif self.worker_pid is not None and (pid == self.worker_pid or ppid == self.worker_pid):
                 snap["worker"] += ticks / CLK_TCK
             elif pid == self.postmaster_pid or ppid == self.postmaster_pid:
                 snap["postgres"] += ticks / CLK_TCK
+                if pid == self.postmaster_pid:  # short-lived backends, autovacuum workers
+                    snap["postgres"] += exited_children / CLK_TCK
         snap["bench"] = time.process_time()
         snap["worker_on"] = float(self.worker_pid is not None)
         return snap
@@ -122,8 +127,10 @@ class CpuMeter:
         wall = b["t"] - a["t"]
         if wall <= 0:
             return "n/a"
-        d = {k: b[k] - a[k] for k in ("busy", "server", "postgres", "bench", "worker")}
-        others = max(0.0, d["busy"] - d["server"] - d["worker"] - d["postgres"] - d["bench"] - client_cpu)
+        d = {k: b[k] - a[k] for k in ("busy", "steal", "server", "postgres", "bench", "worker")}
+        others = max(
+            0.0, d["busy"] - d["steal"] - d["server"] - d["worker"] - d["postgres"] - d["bench"] - client_cpu
+        )
 
         def pct(x: float) -> str:
             return f"{100 * x / wall:.0f}%"
@@ -132,7 +139,8 @@ class CpuMeter:
             f"server {pct(d['server'])}, "
             + (f"worker process {pct(d['worker'])}, " if a.get("worker_on") else "")
             + f"postgres {pct(d['postgres'])}, load clients {pct(client_cpu)}, "
-            f"bench {pct(d['bench'])}, other processes {pct(others)} (of one core; {os.cpu_count()} cores)"
+            f"bench {pct(d['bench'])}, other processes {pct(others)}, stolen by the hypervisor "
+            f"{pct(d['steal'])} (of one core; {os.cpu_count()} cores)"
         )
 
 
