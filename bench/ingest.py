@@ -353,6 +353,16 @@ class Bench:
         self.company_id, self.user_id = row.id, user.id
         self.api_key, self.secret = creds.api_key or "", (creds.hmac_secret or "").encode()
         self.pool = await asyncpg.create_pool(asyncpg_dsn(self.url), min_size=1, max_size=4)
+        # The company's inventory, as an MSP registers it: otherwise the first phase also measures the
+        # worker creating these assets as "discovered", which (d), run later, never pays.
+        await self.pool.execute(
+            """
+            INSERT INTO assets (id, company_id, name)
+            SELECT gen_random_uuid(), $1, n FROM unnest($2::text[]) n
+            """,
+            self.company_id,
+            [f"srv-{i:04d}.prod.example.net" for i in range(500)] + [f"probe-host-{i:02d}" for i in range(50)],
+        )
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("ALERTWHISPERER_")},
             "ALERTWHISPERER_HOME": str(self.home),
