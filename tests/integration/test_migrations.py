@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from alembic import command
+from alembic.config import Config
 
 from db.engine import asyncpg_dsn
 from db.migrate import alembic_config, head_revision
@@ -34,6 +37,18 @@ async def _fetch(url: str, sql: str) -> list[asyncpg.Record]:
         await conn.close()
 
 
+@contextmanager
+def _scratch_database(database_url: str) -> Iterator[tuple[str, Config]]:
+    """A brand-new empty database beside the test one (dropped afterwards): its URL and Alembic config."""
+    name = f"aw_migrations_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(database_url, f'CREATE DATABASE "{name}"'))
+    url = _with_database(database_url, name)
+    try:
+        yield url, alembic_config(url)
+    finally:
+        asyncio.run(_admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def test_models_and_migrations_do_not_drift(database_url):
     # given the test database, built by `alembic upgrade head`
 
@@ -44,11 +59,7 @@ def test_models_and_migrations_do_not_drift(database_url):
 
 def test_downgrade_to_base_and_upgrade_again_on_a_fresh_database(database_url):
     # given a brand-new, empty database migrated to head
-    name = f"aw_migrations_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(database_url, f'CREATE DATABASE "{name}"'))
-    url = _with_database(database_url, name)
-    cfg = alembic_config(url)
-    try:
+    with _scratch_database(database_url) as (url, cfg):
         command.upgrade(cfg, "head")
 
         # when every migration is undone
@@ -71,18 +82,12 @@ def test_downgrade_to_base_and_upgrade_again_on_a_fresh_database(database_url):
         version = asyncio.run(_fetch(url, "SELECT version_num FROM alembic_version"))
         assert [v["version_num"] for v in version] == [head_revision()]
         command.check(cfg)
-    finally:
-        asyncio.run(_admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_correlation_speed_migration_drops_the_fingerprint_gin_index_and_restores_it(database_url):
     # given a fresh database migrated to 0002
-    name = f"aw_migrations_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(database_url, f'CREATE DATABASE "{name}"'))
-    url = _with_database(database_url, name)
-    cfg = alembic_config(url)
     indexes = "SELECT indexname FROM pg_indexes WHERE tablename = 'incidents' ORDER BY indexname"
-    try:
+    with _scratch_database(database_url) as (url, cfg):
         command.upgrade(cfg, "0002")
         at_0002 = [r["indexname"] for r in asyncio.run(_fetch(url, indexes))]
 
@@ -97,21 +102,15 @@ def test_correlation_speed_migration_drops_the_fingerprint_gin_index_and_restore
         assert set(at_0001) - set(at_0002) == {"ix_incidents_open_fingerprints"}
         command.upgrade(cfg, "head")
         command.check(cfg)
-    finally:
-        asyncio.run(_admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_hot_tables_get_sooner_autovacuum_and_lose_it_on_downgrade(database_url):
     # given a fresh database migrated to head
-    name = f"aw_migrations_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(database_url, f'CREATE DATABASE "{name}"'))
-    url = _with_database(database_url, name)
-    cfg = alembic_config(url)
     options = (
         "SELECT relname, reloptions FROM pg_class WHERE relname IN "
         "('alerts', 'incidents', 'incident_events', 'webhook_deliveries') ORDER BY relname"
     )
-    try:
+    with _scratch_database(database_url) as (url, cfg):
         command.upgrade(cfg, "head")
         at_head = {r["relname"]: r["reloptions"] or [] for r in asyncio.run(_fetch(url, options))}
 
@@ -126,8 +125,6 @@ def test_hot_tables_get_sooner_autovacuum_and_lose_it_on_downgrade(database_url)
         assert all(opts == [] for opts in at_0002.values())
         command.upgrade(cfg, "head")
         command.check(cfg)
-    finally:
-        asyncio.run(_admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_payload_columns_get_no_planner_statistics(database_url):
