@@ -3,8 +3,8 @@
 One batch is one transaction: claim up to N uncorrelated alerts (`FOR UPDATE SKIP LOCKED`), resolve
 their assets (creating discovered ones), take an advisory lock per correlation key (so two workers
 never open two incidents for one key), lock the latest incident per key, run the pure rules in
-`domain.correlation`, and write everything back in a handful of set-based statements with a
-`pg_notify` per changed incident. A crash anywhere rolls the whole batch back: the alerts are
+`domain.correlation`, and write everything back in one set-based statement that also announces the
+changed incidents (`pg_notify`, one per company and up to CHANGES_PER_NOTIFY changes). A crash anywhere rolls the whole batch back: the alerts are
 claimed again and nothing is counted twice.
 """
 
@@ -37,7 +37,7 @@ from domain.correlation import (
 from domain.ids import uuid7
 from domain.incidents import IncidentStatus
 from domain.maintenance import MaintenanceWindow, Recurrence, suppressing_window
-from domain.priority import priority_score
+from domain.priority import AGE_DECAY_CAP_HOURS, priority_score
 
 log = logging.getLogger(__name__)
 
@@ -540,7 +540,8 @@ class IncidentSweeper:
         """Rewrite stored scores that have drifted by STORED_SCORE_TOLERANCE or more through age decay.
 
         The stored score only orders `incidents(sort: PRIORITY)`; the `priorityScore` field is always
-        exact. Decay stops after 10 hours, so only younger open incidents are looked at, and each is
+        exact. Decay stops after AGE_DECAY_CAP_HOURS, so only younger open incidents (with an hour to
+        spare) are looked at, and each is
         rewritten about twice an hour instead of on every sweep: with tens of thousands of open
         incidents, rewriting all of them every 30 s was a constant write load that also held row
         locks the correlation worker waits on. Writes go in short transactions of `chunk` rows.
@@ -549,14 +550,14 @@ class IncidentSweeper:
         rows = await self.pool.fetch(
             "SELECT id, severity, critical_asset, alert_count, tool_sources, created_at, priority_score "
             "FROM incidents WHERE status <> 'RESOLVED' AND created_at > $1",
-            now - timedelta(hours=11),
+            now - timedelta(hours=AGE_DECAY_CAP_HOURS + 1),
         )
         updates = []
         for start in range(0, len(rows), chunk):
             if start:
                 await asyncio.sleep(0)  # tens of thousands of rows: let correlation batches in between
             for r in rows[start : start + chunk]:
-                score = priority_score(Severity(r[1]), r[2], r[3], len(r[4] or ()), r[5], now)
+                score = priority_score(_SEVERITY[r[1]], r[2], r[3], len(r[4] or ()), r[5], now)
                 if abs(score - r[6]) >= STORED_SCORE_TOLERANCE:
                     updates.append((r[0], score))
         written = 0

@@ -1,8 +1,9 @@
 """Live subscriptions: `alertReceived` and `incidentChanged`.
 
 Channels are named from the authenticated principal's scope only (`company:{id}:alerts|incidents`),
-never from the argument alone. Events are thin (kind + ids); each one is re-read through a fresh scoped
-read session, so a subscriber sees exactly what committed and what it may see.
+never from the argument alone. Events are thin (kind + ids); the rows are re-read after commit through
+the scoped repositories (a burst of incident changes in one query), so a subscriber sees exactly what
+committed and what it may see.
 """
 
 from __future__ import annotations
