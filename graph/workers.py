@@ -32,19 +32,7 @@ async def correlation_loop(services: Any, wake: asyncio.Event, batch_size: int =
         while True:
             wake.clear()
             try:
-                # The worker keeps one connection between batches (none of the pool's reset round
-                # trips per batch); a broken one is released and replaced on the next batch.
-                if conn is None or not _usable(conn):
-                    if conn is not None:
-                        await _release(services.pool, conn)
-                        conn = None
-                    fresh = await services.pool.acquire()
-                    try:
-                        await worker.prepare(fresh)
-                    except BaseException:
-                        await _release(services.pool, fresh)
-                        raise
-                    conn = fresh
+                conn = await _worker_connection(services.pool, worker, conn)
                 stats = await worker.run_once(conn=conn)
             except asyncio.CancelledError:
                 raise
@@ -63,6 +51,24 @@ async def correlation_loop(services: Any, wake: asyncio.Event, batch_size: int =
     finally:
         if conn is not None:
             await _release(services.pool, conn)
+
+
+async def _worker_connection(
+    pool: asyncpg.Pool, worker: CorrelationWorker, conn: asyncpg.Connection | None
+) -> asyncpg.Connection:
+    """The worker keeps one connection between batches (none of the pool's reset round trips per
+    batch): `conn` while it works, else a newly prepared one (the broken one goes back to the pool)."""
+    if conn is not None:
+        if _usable(conn):
+            return conn
+        await _release(pool, conn)
+    fresh = await pool.acquire()
+    try:
+        await worker.prepare(fresh)
+    except BaseException:
+        await _release(pool, fresh)
+        raise
+    return fresh
 
 
 def _usable(conn: asyncpg.Connection) -> bool:
