@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "aw_events"
 MAX_PAYLOAD = 7900  # NOTIFY payloads must stay under 8000 bytes
-NOTIFY_SQL = "SELECT pg_notify('aw_events', $1)"
 
 
 def topic(company_id: Any, name: str) -> str:
