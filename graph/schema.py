@@ -17,6 +17,7 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from domain.errors import DomainError
 from graph.core import Node, PublicError
@@ -112,8 +113,25 @@ def _should_mask(error: GraphQLError) -> bool:
     return True
 
 
+class EventScopedExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor, with a memo of collected sub-fields per subscription event.
+
+    graphql-core 3.3 builds each event's executor as a shallow copy of the subscription's, so they all
+    share one memo of collected sub-fields, keyed by the identity of lists built anew for each event
+    (and kept alive by the memo so the identities stay unique). It grew by a dozen objects per event
+    for as long as the subscription lived: a dashboard receiving 1,000 events/s leaked memory without
+    bound, and every garbage collection walked the growing memo (pauses of 10-20 ms within seconds).
+    """
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        executor._relevant_sub_fields = {}
+        return executor
+
+
 def build_schema(extra_extensions: list[Any] | None = None) -> strawberry.Schema:
     return strawberry.Schema(
+        execution_context_class=EventScopedExecutor,
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
