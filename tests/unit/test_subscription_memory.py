@@ -57,7 +57,8 @@ async def _memo_growth(schema: strawberry.Schema) -> int:
     assert not isinstance(stream, strawberry.types.ExecutionResult)
     received = []
     async for result in stream:
-        assert result.errors is None and result.data is not None
+        assert result.errors is None
+        assert result.data is not None
         received.append(result.data["changes"]["inner"]["id"])
         if len(received) == EVENTS:
             grown = _memo_objects() - before  # the subscription (and its executor) is still alive here
