@@ -77,7 +77,11 @@ SELECT a.id, a.company_id, a.asset_name, a.asset_ref, a.signature, a.severity, a
        co.auto_resolve_tools, co.has_windows
 FROM claimed a
 JOIN company co ON co.company_id = a.company_id
-LEFT JOIN assets s ON s.company_id = a.company_id AND lower(s.name) = lower(a.asset_name)
+LEFT JOIN LATERAL (
+    SELECT s.id, s.is_critical FROM assets s
+    WHERE s.company_id = a.company_id AND lower(s.name) = lower(a.asset_name)
+    LIMIT 1  -- one per (company, lower(name)) anyway; it keeps this an index probe per alert
+) s ON true
 LEFT JOIN LATERAL (
     SELECT i.correlation_key, i.asset_id, i.critical_asset
     FROM (

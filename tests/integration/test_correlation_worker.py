@@ -436,6 +436,34 @@ async def test_a_worker_connection_plans_its_statements_once(services, factory):
     assert len(await incidents_of(services, company)) == 15
 
 
+async def test_the_claim_looks_each_alert_s_asset_up_by_index_however_many_assets(services, factory):
+    # given a company with many assets and a backlog of uncorrelated alerts (statistics current: the
+    # planner expects full batches), and a worker connection's generic plan
+    company = await factory.company()
+    await services.pool.execute(
+        "INSERT INTO assets (id, company_id, name, discovered, type) "
+        "SELECT gen_random_uuid(), $1, 'bulk-' || g, true, 'other' FROM generate_series(1, 20000) g",
+        company.id,
+    )
+    await services.pool.execute(
+        "INSERT INTO alerts (id, company_id, asset_name, signature, severity, message, tool, category, fingerprint, "
+        "status, event_time, raw) SELECT gen_random_uuid(), $1, 'bulk-' || g, 's', 'low', 'm', 'generic', 'Other', "
+        "'f' || g, 'firing', now(), '{}' FROM generate_series(1, 3000) g",
+        company.id,
+    )
+    await services.pool.execute("ANALYZE assets; ANALYZE alerts")
+    worker = CorrelationWorker(services.pool, batch_size=1000)
+    async with services.pool.acquire() as conn:
+        await worker.prepare(conn)
+        async with conn.transaction():
+            plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + worker._claim))
+    # then a full batch probes the unique name index per alert instead of reading every asset
+    assert "uq_assets_company_lower_name" in plan
+    assert "Seq Scan on assets" not in plan
+    await services.pool.execute("DELETE FROM alerts WHERE company_id = $1", company.id)
+    await services.pool.execute("DELETE FROM assets WHERE company_id = $1", company.id)
+
+
 async def test_deleting_a_company_deletes_its_alerts_incidents_timeline_and_deliveries(services, factory):
     # given two companies with alerts, deliveries, incidents and timelines
     gone, kept = await factory.company(), await factory.company()
