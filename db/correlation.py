@@ -1,11 +1,13 @@
 """The correlation worker's database side: claim stored alerts, correlate, write back, announce.
 
-One batch is one transaction: claim up to N uncorrelated alerts (`FOR UPDATE SKIP LOCKED`), resolve
-their assets (creating discovered ones), take an advisory lock per correlation key (so two workers
-never open two incidents for one key), lock the latest incident per key, run the pure rules in
-`domain.correlation`, and write everything back in one set-based statement that also announces the
-changed incidents (`pg_notify`, one per company and up to CHANGES_PER_NOTIFY changes). A crash anywhere rolls the whole batch back: the alerts are
-claimed again and nothing is counted twice.
+One batch is one transaction: take the batch lock (one batch at a time across every worker process,
+so alerts are correlated in the order they were stored: a resolve is never applied before the alert
+it resolves because two replicas raced), claim up to N uncorrelated alerts (`FOR UPDATE SKIP
+LOCKED`), resolve their assets (creating discovered ones), lock the latest incident per correlation
+key, run the pure rules in `domain.correlation`, and write everything back in one set-based
+statement that also announces the changed incidents (`pg_notify`, one per company and up to
+CHANGES_PER_NOTIFY changes). A crash anywhere rolls the whole batch back: the alerts are claimed
+again and nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -111,7 +113,13 @@ INSERT INTO assets (id, company_id, name, discovered, type)
 SELECT id, company_id, name, true, 'other' FROM unnest($1::uuid[], $2::uuid[], $3::varchar[]) k(id, company_id, name)
 ON CONFLICT DO NOTHING
 """
-LOCK_KEYS = "SELECT pg_advisory_xact_lock(hashtextextended(x, 0)) FROM unnest($1::text[]) x"
+# One correlation batch at a time in the database, whichever process runs it. Without it two replicas
+# claimed consecutive batches at once, and when a fire and its resolve fell into different batches the
+# later batch could commit first: the resolve found nothing open, then the fire opened an incident
+# that stayed open. Taken before the claim, so every batch sees its predecessors committed (and the
+# claim's row locks re-check rows they updated). The two-key form is a lock space of its own, apart
+# from single-key advisory locks.
+BATCH_LOCK = "SELECT pg_advisory_xact_lock(hashtext('alertwhisperer:correlation'), 0)"
 _INCIDENT_FIELDS = (
     "id", "company_id", "correlation_key", "asset_id", "asset_name", "signature", "status", "severity", "category",
     "alert_count", "duplicate_count", "tool_sources", "active_fingerprints", "flap_times", "flapping",
@@ -301,6 +309,7 @@ class CorrelationWorker:
             return await self._batch(conn, now or datetime.now(UTC))
 
     async def _batch(self, conn: asyncpg.Connection, now: datetime) -> BatchStats:
+        await conn.execute(BATCH_LOCK)
         rows = await conn.fetch(self._claim)
         stats = BatchStats(alerts=len(rows))
         if not rows:
@@ -353,8 +362,6 @@ class CorrelationWorker:
         pairs = list({(cid, a.key) for cid, alerts in pending.items() for a in alerts})
         latest: dict[uuid.UUID, dict[str, IncidentState]] = defaultdict(dict)
         if pairs:
-            # Sorted, so two workers take overlapping keys in the same order.
-            await conn.execute(LOCK_KEYS, sorted(f"{cid}:{key}" for cid, key in pairs))
             for row in await conn.fetch(LATEST_INCIDENTS, [p[0] for p in pairs], [p[1] for p in pairs]):
                 latest[row["company_id"]][row["correlation_key"]] = state_from_row(row)
 

@@ -136,6 +136,33 @@ async def test_concurrent_same_key_alerts_from_two_workers_make_one_incident(ser
     assert incident["alert_count"] == 40
 
 
+async def test_a_second_worker_waits_so_a_resolve_is_never_applied_before_its_alert(services, factory):
+    # given an alert and, stored after it, its resolve
+    company = await factory.company()
+    await ingest(services, company, alert(fingerprint="fp-order", at=T0))
+    await ingest(services, company, alert(fingerprint="fp-order", at=T0 + timedelta(minutes=1), resolved=True))
+    first, second = CorrelationWorker(services.pool, batch_size=1), CorrelationWorker(services.pool, batch_size=1)
+    now = T0 + timedelta(minutes=2)
+
+    # when one worker has done its batch (the alert) but not committed yet as another starts one
+    async with services.pool.acquire() as conn_a, services.pool.acquire() as conn_b:
+        await first.prepare(conn_a)
+        await second.prepare(conn_b)
+        batch_a = conn_a.transaction()
+        await batch_a.start()
+        assert (await first._batch(conn_a, now)).incidents_created == 1
+        racing = asyncio.create_task(second.run_once(now=now, conn=conn_b))
+        await asyncio.sleep(0.3)
+        # then the other waits instead of taking the resolve, which would find nothing open yet
+        assert not racing.done()
+        await batch_a.commit()
+        assert (await racing).alerts == 1
+
+    # and the resolve closed the incident the alert opened
+    [incident] = await incidents_of(services, company)
+    assert incident["status"] == "RESOLVED"
+
+
 async def test_a_crash_mid_batch_loses_nothing_and_counts_nothing_twice(services, factory):
     company = await factory.company()
     await ingest(services, company, alert(fingerprint="x1"), alert(fingerprint="x2"))
