@@ -14,6 +14,11 @@ from domain.rbac import Permission, Principal
 M = TypeVar("M")
 
 
+def readable_company_ids(principal: Principal) -> list[uuid.UUID] | None:
+    """The companies whose rows `principal` may read; None for all of them (MSP admins)."""
+    return None if principal.all_companies else list(principal.company_ids)
+
+
 class ScopedRepository:
     """Base for repositories of tenant-owned rows (`model.company_id`).
 
@@ -33,8 +38,7 @@ class ScopedRepository:
 
     def readable_company_ids(self) -> list[uuid.UUID] | None:
         """The companies whose rows the caller may read; None for all of them (MSP admins)."""
-        principal = self._principal()
-        return None if principal.all_companies else list(principal.company_ids)
+        return readable_company_ids(self._principal())
 
     def scope(self, stmt: Select[Any], company_column: Any) -> Select[Any]:
         companies = self.readable_company_ids()

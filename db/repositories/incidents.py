@@ -31,6 +31,22 @@ _ROWS_BY_ID = (
 )
 
 
+async def incident_rows(
+    pool: Any, ids: list[uuid.UUID], within: list[uuid.UUID], readable: list[uuid.UUID] | None
+) -> list[SimpleNamespace]:
+    """Incidents by id, of the companies `within` and `readable` (see `readable_company_ids`), as
+    attribute rows shaped like the ORM's.
+
+    One round trip on the raw pool, not an ORM session: a subscription delivers an event per change,
+    and an ORM session per burst of events (checkout ping, transaction, identity map) was most of its
+    latency and CPU. The tenant scope is the same as `ScopedRepository.readable`.
+    """
+    if not ids or not within:
+        return []
+    records = await pool.fetch(_ROWS_BY_ID, ids, within, readable)
+    return [SimpleNamespace(**{key: r[name] for key, name in _COLUMNS}) for r in records]
+
+
 class IncidentSort(enum.StrEnum):
     CREATED_AT = "created_at"
     PRIORITY = "priority_score"
@@ -59,20 +75,6 @@ class IncidentRepository(ScopedRepository):
     async def get(self, incident_id: uuid.UUID) -> Incident | None:
         stmt = self.readable(Incident).where(Incident.id == incident_id)
         return (await self.session.execute(stmt)).scalar_one_or_none()
-
-    async def rows_by_id(
-        self, pool: Any, ids: list[uuid.UUID], within: list[uuid.UUID]
-    ) -> list[SimpleNamespace]:
-        """Incidents by id, of the companies `within` that the caller may read, as attribute rows.
-
-        One round trip on the raw pool, not this repository's session: a subscription delivers an
-        event per change, and an ORM session per burst of events (checkout ping, transaction,
-        identity map) was most of its latency and CPU. The tenant scope is the same as `readable`.
-        """
-        if not ids or not within:
-            return []
-        records = await pool.fetch(_ROWS_BY_ID, ids, within, self.readable_company_ids())
-        return [SimpleNamespace(**{key: r[name] for key, name in _COLUMNS}) for r in records]
 
     async def get_many(self, ids: list[uuid.UUID]) -> list[Incident]:
         if not ids:

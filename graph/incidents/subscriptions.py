@@ -1,9 +1,10 @@
 """Live subscriptions: `alertReceived` and `incidentChanged`.
 
 Channels are named from the authenticated principal's scope only (`company:{id}:alerts|incidents`),
-never from the argument alone. Events are thin (kind + ids); the rows are re-read after commit through
-the scoped repositories (a burst of incident changes in one query), so a subscriber sees exactly what
-committed and what it may see.
+never from the argument alone. Events are thin (kind + ids); the rows are re-read after commit with
+the repositories' tenant scope (a burst of changes in one raw query, no ORM session), so a subscriber
+sees exactly what committed and what it may see. Related rows (company, asset, alerts, timeline) go
+through loaders whose session opens only if the selection asks for them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import Annotated, Any
 import strawberry
 
 from db.events import topic
+from db.repositories.alerts import alert_rows
+from db.repositories.base import readable_company_ids
+from db.repositories.incidents import incident_rows
 from domain.incidents import IncidentChangeKind as DomainChangeKind
 from domain.rbac import Permission
 from graph.core import PublicError, require_principal
@@ -101,6 +105,8 @@ async def alert_received(
     ] = None,
 ) -> AsyncGenerator[Alert, None]:
     topics = await _topics(info, company_id, "alerts", Permission.ALERT_READ)
+    companies = [uuid.UUID(t.split(":")[1]) for t in topics]
+    readable = readable_company_ids(require_principal(info))
     async with info.context.services.bus.subscribe(topics) as sub:
         while True:
             event = await sub.queue.get()
@@ -110,7 +116,7 @@ async def alert_received(
             info.context.event_started()
             try:
                 async with event_loaders(info.context) as loaders:
-                    for row in await loaders.uow.alerts.get_many(ids):
+                    for row in await alert_rows(info.context.services.pool, ids, companies, readable):
                         yield alert_type(row, loaders)
                         await _pause_if_busy()
             finally:
@@ -125,6 +131,7 @@ async def incident_changed(
 ) -> AsyncGenerator[IncidentChangedEvent, None]:
     topics = await _topics(info, company_id, "incidents", Permission.INCIDENT_READ)
     companies = [uuid.UUID(t.split(":")[1]) for t in topics]
+    readable = readable_company_ids(require_principal(info))
     async with info.context.services.bus.subscribe(topics) as sub:
         while True:
             # Take every event already waiting, so a burst costs one read instead of one per event.
@@ -139,8 +146,8 @@ async def incident_changed(
                     async with event_loaders(info.context) as loaders:
                         # The session of `loaders` is only opened if the selection asks for more
                         # (company, asset, alerts, timeline): the incidents themselves are one query.
-                        found = await loaders.uow.incidents.rows_by_id(
-                            info.context.services.pool, [i for i, _ in part], companies
+                        found = await incident_rows(
+                            info.context.services.pool, [i for i, _ in part], companies, readable
                         )
                         rows = {r.id: r for r in found}
                         for position, (incident_id, kind) in enumerate(part, start + 1):

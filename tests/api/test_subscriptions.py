@@ -29,6 +29,9 @@ TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
 
 ALERT_RECEIVED = "subscription($c: ID) { alertReceived(companyId: $c) { id assetName signature severity company { name } } }"
+ALERT_RECEIVED_PAYLOAD = (
+    "subscription($c: ID) { alertReceived(companyId: $c) { id assetName signature severity tags raw company { name } } }"
+)
 INCIDENT_CHANGED = (
     "subscription($c: ID) { incidentChanged(companyId: $c) { kind incident { id assetName signature status"
     " alertCount company { name } } } }"
@@ -213,14 +216,16 @@ async def test_event_produced_by_another_server_process_is_received(servers, fac
     company = await factory.company()
     admin = await factory.user(Role.COMPANY_ADMIN, [company])
     async with connect(servers[0], admin.token) as socket:
-        await socket.subscribe("a", ALERT_RECEIVED, {"c": company.gid})
+        await socket.subscribe("a", ALERT_RECEIVED_PAYLOAD, {"c": company.gid})
         is_probe = await probe_alert(services, company, socket)
 
         # when an alert is posted to the second server
-        [alert_id] = await post_alert(servers[1], company, asset_name="edge-9", signature="LinkDown")
+        [alert_id] = await post_alert(
+            servers[1], company, asset_name="edge-9", signature="LinkDown", tags={"site": "lyon"}
+        )
         payload = await socket.next_data(skip=is_probe)
 
-    # then the first server's subscriber receives it
+    # then the first server's subscriber receives it, its tags and the payload as sent
     assert payload == {
         "data": {
             "alertReceived": {
@@ -228,6 +233,11 @@ async def test_event_produced_by_another_server_process_is_received(servers, fac
                 "assetName": "edge-9",
                 "signature": "LinkDown",
                 "severity": "CRITICAL",
+                "tags": {"site": "lyon"},
+                "raw": {
+                    "asset_name": "edge-9", "signature": "LinkDown", "severity": "critical", "message": "CPU 99%",
+                    "tags": {"site": "lyon"},
+                },
                 "company": {"name": company.name},
             }
         }
