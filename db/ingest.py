@@ -15,7 +15,6 @@ import contextlib
 import logging
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,19 +27,17 @@ from domain.ids import uuid7
 
 log = logging.getLogger(__name__)
 
-# The alert columns written by ingest and their types: the batch's alerts travel as one JSON array of
-# objects with these keys (plus `req_key`, the idempotency key of the request each came from), which
-# Postgres turns into rows (`json_to_recordset`). Encoding a parameter array per column cost asyncpg
-# about twice as much CPU per alert in the server as serialising the whole batch with orjson.
-ALERT_COLUMNS = {
-    "id": "uuid", "company_id": "uuid", "asset_name": "varchar", "asset_ref": "varchar", "signature": "varchar",
-    "severity": "varchar", "severity_raw": "varchar", "message": "text", "tool": "varchar", "category": "varchar",
-    "fingerprint": "varchar", "dedup_key": "varchar", "status": "varchar", "event_time": "timestamptz",
-    "tags": "jsonb", "raw": "jsonb", "delivery_key": "varchar",
-}
+ALERT_COLUMNS = (
+    "id", "company_id", "asset_name", "asset_ref", "signature", "severity", "severity_raw", "message",
+    "tool", "category", "fingerprint", "dedup_key", "status", "event_time", "tags", "raw", "delivery_key",
+)
 NOTIFY_CHUNK = 150  # alert ids per NOTIFY, well under the 8000-byte payload limit
 # The channel name, built in SQL around each company id exactly as db.events.topic builds it.
 _TOPIC_PREFIX, _TOPIC_SUFFIX = topic("{}", "alerts").split("{}")
+_ALERT_TYPES = (
+    "uuid", "uuid", "varchar", "varchar", "varchar", "varchar", "varchar", "text", "varchar", "varchar", "varchar",
+    "varchar", "varchar", "timestamptz", "jsonb", "jsonb", "varchar",
+)
 
 # A whole batch in one statement, so one round trip and one implicit transaction (the committing
 # Sync): claim the idempotency keys (a key already stored, or being stored by a concurrent batch,
@@ -57,7 +54,8 @@ WITH d AS (
 ), a AS (
     INSERT INTO alerts ({", ".join(ALERT_COLUMNS)})
     SELECT {", ".join("x." + c for c in ALERT_COLUMNS)}
-    FROM json_to_recordset($5::json) AS x(req_key varchar, {", ".join(f"{c} {t}" for c, t in ALERT_COLUMNS.items())})
+    FROM unnest($5::varchar[], {", ".join(f"${i + 6}::{t}[]" for i, t in enumerate(_ALERT_TYPES))})
+        AS x(req_key, {", ".join(ALERT_COLUMNS)})
     LEFT JOIN d ON d.company_id = x.company_id AND d.delivery_key = x.req_key
     WHERE x.req_key IS NULL OR d.delivery_key IS NOT NULL
     RETURNING company_id, id
@@ -118,32 +116,20 @@ _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def _jsonb(value: Any) -> str:
-    """JSON text PostgreSQL accepts: JSONB refuses NUL characters, so they become U+FFFD (only payloads,
-    `raw` and `tags`, can hold them: the normalisers refuse text fields with NUL characters)."""
+    """JSON text PostgreSQL accepts: JSONB refuses NUL characters, so they become U+FFFD."""
     text = orjson.dumps(value).decode()
     if "\\u0000" in text:
         text = _NUL_ESCAPE.sub(lambda m: m.group(1) + "\\ufffd", text)
     return text
 
 
-def _rows(req: IngestRequest, req_key: str | None) -> Iterator[dict[str, Any]]:
-    """The elements of the batch's JSON document for `req`: each alert's ALERT_COLUMNS and the request's key."""
-    company_id = str(req.company_id)  # it may be asyncpg's own UUID type, which orjson does not know
-    for alert, alert_id in zip(req.alerts, req.alert_ids, strict=True):
-        yield _row(req, company_id, alert, alert_id, req_key)
-
-
-def _row(
-    req: IngestRequest, company_id: str, alert: NormalizedAlert, alert_id: uuid.UUID, req_key: str | None
-) -> dict[str, Any]:
-    return {
-        "req_key": req_key, "id": alert_id, "company_id": company_id, "asset_name": alert.asset_name,
-        "asset_ref": alert.asset_ref, "signature": alert.signature, "severity": alert.severity.value,
-        "severity_raw": alert.severity_raw, "message": alert.message, "tool": alert.tool.value,
-        "category": alert.category.value, "fingerprint": alert.fingerprint, "dedup_key": alert.dedup_key,
-        "status": "resolved" if alert.resolved else "firing", "event_time": alert.event_time, "tags": alert.tags,
-        "raw": alert.raw, "delivery_key": req.delivery_key,
-    }
+def _record(req: IngestRequest, alert: NormalizedAlert, alert_id: uuid.UUID) -> tuple[Any, ...]:
+    return (
+        alert_id, req.company_id, alert.asset_name, alert.asset_ref, alert.signature, alert.severity.value,
+        alert.severity_raw, alert.message, alert.tool.value, alert.category.value, alert.fingerprint,
+        alert.dedup_key, "resolved" if alert.resolved else "firing", alert.event_time,
+        _jsonb(alert.tags), _jsonb(alert.raw), req.delivery_key,
+    )
 
 
 class AlertWriter:
@@ -261,18 +247,22 @@ class AlertWriter:
             keyed.append((i, r, key))
         # One order for every committer: concurrent batches inserting the same keys cannot deadlock.
         keyed.sort(key=lambda irk: (irk[1].company_id.bytes, irk[2]))
-        rows: list[dict[str, Any]] = []
+        cols: list[list[Any]] = [[] for _ in ALERT_COLUMNS]
+        req_keys: list[str | None] = []
         for _, r, key in keyed:
-            rows.extend(_rows(r, key))
+            self._columns(r, cols)
+            req_keys.extend([key] * len(r.alerts))
         for i in plain:
-            rows.extend(_rows(batch[i], None))
+            self._columns(batch[i], cols)
+            req_keys.extend([None] * len(batch[i].alerts))
         row = await conn.fetchrow(
             WRITE_BATCH,
             [r.company_id for _, r, _ in keyed],
             [key for _, _, key in keyed],
             [r.signature_hash for _, r, _ in keyed],
             [orjson.dumps(_response(r.alert_ids)).decode() for _, r, _ in keyed],
-            _jsonb(rows),
+            req_keys,
+            *cols,
         )
         inserted = set(row["inserted"] or ())
         prior = {(p[0], p[1]): p for p in orjson.loads(row["prior"])} if row["prior"] else {}
@@ -293,6 +283,12 @@ class AlertWriter:
         if missing or later:
             await self._answer_repeats(conn, missing + later, results)
         return [r if r is not None else RuntimeError("unanswered") for r in results]
+
+    @staticmethod
+    def _columns(req: IngestRequest, cols: list[list[Any]]) -> None:
+        for alert, alert_id in zip(req.alerts, req.alert_ids, strict=True):
+            for col, value in zip(cols, _record(req, alert, alert_id), strict=True):
+                col.append(value)
 
     @staticmethod
     async def _answer_repeats(
