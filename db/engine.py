@@ -70,6 +70,36 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, class_=SerializedSession)
 
 
+class HotConnection(asyncpg.Connection):
+    """A pooled connection that can skip the pool's reset round trip after a plain read.
+
+    The pool resets every connection it gets back with one more round trip (`RESET ALL`, `UNLISTEN *`,
+    unlock advisory locks, close cursors), awaited before `pool.fetch` returns its rows: for the
+    subscriptions' reads, one round trip in two, on the path of every live event. `plain_fetch` marks
+    the checkout that ran only its one read; any other use of the connection keeps the full reset
+    (asyncpg still rolls back an open transaction either way).
+    """
+
+    _plain = False
+
+    def mark_plain(self) -> None:
+        self._plain = True
+
+    def get_reset_query(self) -> str:
+        if self._plain:
+            self._plain = False
+            return ""
+        return super().get_reset_query()
+
+
+async def plain_fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Record]:
+    """`pool.fetch` for a read that changes no session state: the connection goes back unreset."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(query, *args)
+        conn.mark_plain()
+        return rows  # type: ignore[no-any-return]
+
+
 async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     """A raw asyncpg pool (JSONB as text in and out; callers encode with orjson)."""
     return await asyncpg.create_pool(
@@ -77,4 +107,5 @@ async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncp
         min_size=min_size,
         max_size=max_size,
         server_settings={"application_name": "alertwhisperer-hot"},
+        connection_class=HotConnection,
     )

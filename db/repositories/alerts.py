@@ -13,6 +13,7 @@ import orjson
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy import inspect as sa_inspect
 
+from db.engine import plain_fetch
 from db.pagination import Page, paginate
 from db.repositories.base import ScopedRepository
 from db.tables import Alert, Company
@@ -40,7 +41,7 @@ async def alert_rows(
     `incident_rows`)."""
     if not ids or not within:
         return []
-    records = await pool.fetch(_ROWS_BY_ID, ids, within, readable)
+    records = await plain_fetch(pool, _ROWS_BY_ID, ids, within, readable)
     return [
         SimpleNamespace(**{
             key: orjson.loads(r[name]) if key in _JSON_COLUMNS and r[name] is not None else r[name]

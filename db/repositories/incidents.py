@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import any_, literal
 from sqlalchemy import inspect as sa_inspect
 
+from db.engine import plain_fetch
 from db.pagination import Page, decode_cursor, paginate
 from db.repositories.alerts import AlertSearch, search_clauses
 from db.repositories.audit import AuditRepository
@@ -43,7 +44,7 @@ async def incident_rows(
     """
     if not ids or not within:
         return []
-    records = await pool.fetch(_ROWS_BY_ID, ids, within, readable)
+    records = await plain_fetch(pool, _ROWS_BY_ID, ids, within, readable)
     return [SimpleNamespace(**{key: r[name] for key, name in _COLUMNS}) for r in records]
 
 
