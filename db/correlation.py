@@ -269,11 +269,6 @@ def state_from_row(row: Any) -> IncidentState:
     )
 
 
-def _array_literal(values: Any) -> str:
-    """A PostgreSQL array literal of strings (every element quoted, so any text survives the round trip)."""
-    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
-
-
 @dataclass
 class BatchStats:
     alerts: int = 0
