@@ -15,10 +15,10 @@ from sqlalchemy import inspect as sa_inspect
 
 from db.engine import plain_fetch
 from db.pagination import Page, paginate
-from db.repositories.base import ScopedRepository
+from db.repositories.base import ScopedRepository, readable_company_ids
 from db.tables import Alert, Company
 from domain.errors import NotFound
-from domain.rbac import Permission
+from domain.rbac import Permission, Principal
 
 TEXT_SEARCH_MAX = 200  # longer search text is cut: a substring search needs no more
 
@@ -34,14 +34,14 @@ _ROWS_BY_ID = (
 
 
 async def alert_rows(
-    pool: Any, ids: list[uuid.UUID], within: list[uuid.UUID], readable: list[uuid.UUID] | None
+    pool: Any, principal: Principal, ids: list[uuid.UUID], within: list[uuid.UUID]
 ) -> list[SimpleNamespace]:
-    """Alerts by id (in id order), of the companies `within` and `readable`, as attribute rows shaped
-    like the ORM's: one round trip on the raw pool for a subscription's burst of alerts (see
+    """Alerts by id (in id order), of the companies `within` that `principal` may read, as attribute rows
+    shaped like the ORM's: one round trip on the raw pool for a subscription's burst of alerts (see
     `incident_rows`)."""
     if not ids or not within:
         return []
-    records = await plain_fetch(pool, _ROWS_BY_ID, ids, within, readable)
+    records = await plain_fetch(pool, _ROWS_BY_ID, ids, within, readable_company_ids(principal))
     return [
         SimpleNamespace(**{
             key: orjson.loads(r[name]) if key in _JSON_COLUMNS and r[name] is not None else r[name]

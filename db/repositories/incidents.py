@@ -16,11 +16,11 @@ from db.engine import plain_fetch
 from db.pagination import Page, decode_cursor, paginate
 from db.repositories.alerts import AlertSearch, search_clauses
 from db.repositories.audit import AuditRepository
-from db.repositories.base import ScopedRepository
+from db.repositories.base import ScopedRepository, readable_company_ids
 from db.tables import Incident, IncidentEvent
 from domain.errors import InvalidInput, NotFound
 from domain.incidents import TRANSITIONS, IncidentAction, IncidentEventKind, IncidentStatus, transition
-from domain.rbac import Permission
+from domain.rbac import Permission, Principal
 
 NOTE_MAX = 2000
 
@@ -33,10 +33,10 @@ _ROWS_BY_ID = (
 
 
 async def incident_rows(
-    pool: Any, ids: list[uuid.UUID], within: list[uuid.UUID], readable: list[uuid.UUID] | None
+    pool: Any, principal: Principal, ids: list[uuid.UUID], within: list[uuid.UUID]
 ) -> list[SimpleNamespace]:
-    """Incidents by id, of the companies `within` and `readable` (see `readable_company_ids`), as
-    attribute rows shaped like the ORM's.
+    """Incidents by id, of the companies `within` that `principal` may read, as attribute rows shaped
+    like the ORM's.
 
     One round trip on the raw pool, not an ORM session: a subscription delivers an event per change,
     and an ORM session per burst of events (checkout ping, transaction, identity map) was most of its
@@ -44,7 +44,7 @@ async def incident_rows(
     """
     if not ids or not within:
         return []
-    records = await plain_fetch(pool, _ROWS_BY_ID, ids, within, readable)
+    records = await plain_fetch(pool, _ROWS_BY_ID, ids, within, readable_company_ids(principal))
     return [SimpleNamespace(**{key: r[name] for key, name in _COLUMNS}) for r in records]
 
 

@@ -19,7 +19,6 @@ import strawberry
 
 from db.events import topic
 from db.repositories.alerts import alert_rows
-from db.repositories.base import readable_company_ids
 from db.repositories.incidents import incident_rows
 from domain.incidents import IncidentChangeKind as DomainChangeKind
 from domain.rbac import Permission
@@ -106,7 +105,7 @@ async def alert_received(
 ) -> AsyncGenerator[Alert, None]:
     topics = await _topics(info, company_id, "alerts", Permission.ALERT_READ)
     companies = [uuid.UUID(t.split(":")[1]) for t in topics]
-    readable = readable_company_ids(require_principal(info))
+    principal = require_principal(info)
     async with info.context.services.bus.subscribe(topics) as sub:
         while True:
             event = await sub.queue.get()
@@ -116,7 +115,7 @@ async def alert_received(
             info.context.event_started()
             try:
                 async with event_loaders(info.context) as loaders:
-                    for row in await alert_rows(info.context.services.pool, ids, companies, readable):
+                    for row in await alert_rows(info.context.services.pool, principal, ids, companies):
                         yield alert_type(row, loaders)
                         await _pause_if_busy()
             finally:
@@ -131,7 +130,7 @@ async def incident_changed(
 ) -> AsyncGenerator[IncidentChangedEvent, None]:
     topics = await _topics(info, company_id, "incidents", Permission.INCIDENT_READ)
     companies = [uuid.UUID(t.split(":")[1]) for t in topics]
-    readable = readable_company_ids(require_principal(info))
+    principal = require_principal(info)
     async with info.context.services.bus.subscribe(topics) as sub:
         while True:
             # Take every event already waiting, so a burst costs one read instead of one per event.
@@ -147,7 +146,7 @@ async def incident_changed(
                         # The session of `loaders` is only opened if the selection asks for more
                         # (company, asset, alerts, timeline): the incidents themselves are one query.
                         found = await incident_rows(
-                            info.context.services.pool, [i for i, _ in part], companies, readable
+                            info.context.services.pool, principal, [i for i, _ in part], companies
                         )
                         rows = {r.id: r for r in found}
                         for position, (incident_id, kind) in enumerate(part, start + 1):
