@@ -52,6 +52,11 @@ async def _topics(
     return {topic(key, name)}
 
 
+def _companies(topics: set[str]) -> list[uuid.UUID]:
+    """The company ids of `company:{id}:...` topics."""
+    return [uuid.UUID(t.split(":")[1]) for t in topics]
+
+
 _SLICE_SECONDS = 0.002
 _CATCH_UP_SLICE_SECONDS = 0.010
 _BEHIND_EVENTS = 100
@@ -104,7 +109,7 @@ async def alert_received(
     ] = None,
 ) -> AsyncGenerator[Alert, None]:
     topics = await _topics(info, company_id, "alerts", Permission.ALERT_READ)
-    companies = [uuid.UUID(t.split(":")[1]) for t in topics]
+    companies = _companies(topics)
     principal = require_principal(info)
     async with info.context.services.bus.subscribe(topics) as sub:
         while True:
@@ -129,7 +134,7 @@ async def incident_changed(
     ] = None,
 ) -> AsyncGenerator[IncidentChangedEvent, None]:
     topics = await _topics(info, company_id, "incidents", Permission.INCIDENT_READ)
-    companies = [uuid.UUID(t.split(":")[1]) for t in topics]
+    companies = _companies(topics)
     principal = require_principal(info)
     async with info.context.services.bus.subscribe(topics) as sub:
         while True:
