@@ -127,6 +127,28 @@ def test_hot_tables_get_sooner_autovacuum_and_lose_it_on_downgrade(database_url)
         command.check(cfg)
 
 
+def test_hot_tables_vacuum_at_the_default_pace_from_0006_and_sooner_before(database_url):
+    # given a fresh database migrated to head
+    options = "SELECT relname, reloptions FROM pg_class WHERE relname IN ('alerts', 'incidents') ORDER BY relname"
+    with _scratch_database(database_url) as (url, cfg):
+        command.upgrade(cfg, "head")
+        at_head = {r["relname"]: r["reloptions"] for r in asyncio.run(_fetch(url, options))}
+
+        # when it is downgraded to 0005
+        command.downgrade(cfg, "0005")
+        at_0005 = {r["relname"]: r["reloptions"] for r in asyncio.run(_fetch(url, options))}
+
+        # then both vacuum after 20% at head (still analysing after 2%), after 2% at 0005
+        for table in ("alerts", "incidents"):
+            assert "autovacuum_vacuum_scale_factor=0.2" in at_head[table], table
+            assert "autovacuum_analyze_scale_factor=0.02" in at_head[table], table
+            assert "autovacuum_vacuum_scale_factor=0.02" in at_0005[table], table
+        assert "autovacuum_vacuum_insert_scale_factor=0.2" in at_head["alerts"]
+        assert "autovacuum_vacuum_insert_scale_factor=0.05" in at_0005["alerts"]
+        command.upgrade(cfg, "head")
+        command.check(cfg)
+
+
 def test_payload_columns_get_no_planner_statistics(database_url):
     # given the test database at head
     targets = asyncio.run(_fetch(database_url, """
