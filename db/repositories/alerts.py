@@ -6,49 +6,22 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, func, or_, select, update
-from sqlalchemy import inspect as sa_inspect
 
-from db.engine import plain_fetch
 from db.pagination import Page, paginate
-from db.repositories.base import ScopedRepository, readable_company_ids
+from db.repositories.base import RawRowsById, ScopedRepository
 from db.tables import Alert, Company
 from domain.errors import NotFound
-from domain.rbac import Permission, Principal
+from domain.rbac import Permission
 
 TEXT_SEARCH_MAX = 200  # longer search text is cut: a substring search needs no more
 
+# Alerts by id for the alertReceived subscription (see RawRowsById).
+alert_rows = RawRowsById(Alert, decode={"tags": orjson.loads, "raw": orjson.loads})
 
-
-_COLUMNS = tuple((attr.key, attr.columns[0].name) for attr in sa_inspect(Alert).column_attrs)
-_JSON_COLUMNS = frozenset({"tags", "raw"})
-_ROWS_BY_ID = (
-    f"SELECT {', '.join(name for _, name in _COLUMNS)} FROM alerts "
-    "WHERE id = ANY($1::uuid[]) AND company_id = ANY($2::uuid[]) AND ($3::uuid[] IS NULL OR company_id = ANY($3)) "
-    "ORDER BY id"
-)
-
-
-async def alert_rows(
-    pool: Any, principal: Principal, ids: list[uuid.UUID], within: list[uuid.UUID]
-) -> list[SimpleNamespace]:
-    """Alerts by id (in id order), of the companies `within` that `principal` may read, as attribute rows
-    shaped like the ORM's: one round trip on the raw pool for a subscription's burst of alerts (see
-    `incident_rows`)."""
-    if not ids or not within:
-        return []
-    records = await plain_fetch(pool, _ROWS_BY_ID, ids, within, readable_company_ids(principal))
-    return [
-        SimpleNamespace(**{
-            key: orjson.loads(r[name]) if key in _JSON_COLUMNS and r[name] is not None else r[name]
-            for key, name in _COLUMNS
-        })
-        for r in records
-    ]
 
 @dataclass(frozen=True, slots=True)
 class AlertSearch:

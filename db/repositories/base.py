@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, false, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.engine import plain_fetch
 from domain.errors import NotFound, PermissionDenied
 from domain.rbac import Permission, Principal
 
@@ -17,6 +21,42 @@ M = TypeVar("M")
 def readable_company_ids(principal: Principal) -> list[uuid.UUID] | None:
     """The companies whose rows `principal` may read; None for all of them (MSP admins)."""
     return None if principal.all_companies else list(principal.company_ids)
+
+
+class RawRowsById:
+    """Rows of `model` by id for readers on the raw pool (the live subscriptions), in id order.
+
+    One round trip, no ORM session: a subscription delivers an event per change, and an ORM session
+    per burst of events (checkout ping, transaction, identity map) was most of its latency and CPU.
+    Rows come back as attribute rows shaped like the ORM's; `decode` turns a column's text (JSONB
+    arrives as text on the raw pool) into its value. The tenant scope is `readable`'s, within the
+    companies the caller subscribed to.
+    """
+
+    def __init__(self, model: Any, decode: Mapping[str, Callable[[Any], Any]] | None = None) -> None:
+        self._columns = tuple((attr.key, attr.columns[0].name) for attr in sa_inspect(model).column_attrs)
+        self._decode = dict(decode or {})
+        self._sql = (
+            f"SELECT {', '.join(name for _, name in self._columns)} FROM {model.__tablename__} "
+            "WHERE id = ANY($1::uuid[]) AND company_id = ANY($2::uuid[]) "
+            "AND ($3::uuid[] IS NULL OR company_id = ANY($3)) ORDER BY id"
+        )
+
+    async def __call__(
+        self, pool: Any, principal: Principal, ids: list[uuid.UUID], within: list[uuid.UUID]
+    ) -> list[SimpleNamespace]:
+        """The rows among `ids` of the companies `within` that `principal` may read."""
+        if not ids or not within:
+            return []
+        records = await plain_fetch(pool, self._sql, ids, within, readable_company_ids(principal))
+        decode = self._decode
+        return [
+            SimpleNamespace(**{
+                key: decode[key](r[name]) if key in decode and r[name] is not None else r[name]
+                for key, name in self._columns
+            })
+            for r in records
+        ]
 
 
 class ScopedRepository:

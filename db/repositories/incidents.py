@@ -6,46 +6,24 @@ import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import any_, literal
-from sqlalchemy import inspect as sa_inspect
 
-from db.engine import plain_fetch
 from db.pagination import Page, decode_cursor, paginate
 from db.repositories.alerts import AlertSearch, search_clauses
 from db.repositories.audit import AuditRepository
-from db.repositories.base import ScopedRepository, readable_company_ids
+from db.repositories.base import RawRowsById, ScopedRepository
 from db.tables import Incident, IncidentEvent
 from domain.errors import InvalidInput, NotFound
 from domain.incidents import TRANSITIONS, IncidentAction, IncidentEventKind, IncidentStatus, transition
-from domain.rbac import Permission, Principal
+from domain.rbac import Permission
 
 NOTE_MAX = 2000
 
 
-_COLUMNS = tuple((attr.key, attr.columns[0].name) for attr in sa_inspect(Incident).column_attrs)
-_ROWS_BY_ID = (
-    f"SELECT {', '.join(name for _, name in _COLUMNS)} FROM incidents "
-    "WHERE id = ANY($1::uuid[]) AND company_id = ANY($2::uuid[]) AND ($3::uuid[] IS NULL OR company_id = ANY($3))"
-)
-
-
-async def incident_rows(
-    pool: Any, principal: Principal, ids: list[uuid.UUID], within: list[uuid.UUID]
-) -> list[SimpleNamespace]:
-    """Incidents by id, of the companies `within` that `principal` may read, as attribute rows shaped
-    like the ORM's.
-
-    One round trip on the raw pool, not an ORM session: a subscription delivers an event per change,
-    and an ORM session per burst of events (checkout ping, transaction, identity map) was most of its
-    latency and CPU. The tenant scope is the same as `ScopedRepository.readable`.
-    """
-    if not ids or not within:
-        return []
-    records = await plain_fetch(pool, _ROWS_BY_ID, ids, within, readable_company_ids(principal))
-    return [SimpleNamespace(**{key: r[name] for key, name in _COLUMNS}) for r in records]
+# Incidents by id for the incidentChanged subscription (see RawRowsById).
+incident_rows = RawRowsById(Incident)
 
 
 class IncidentSort(enum.StrEnum):
