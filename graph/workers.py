@@ -45,7 +45,7 @@ async def correlation_loop(services: Any, wake: asyncio.Event, batch_size: int =
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=POLL_SECONDS)
             if GATHER_SECONDS:
-                # Every batch has a fixed cost (a transaction of five round trips); a few milliseconds
+                # Every batch has a fixed cost (a transaction of six round trips); a few milliseconds
                 # after a wake-up, the alerts committed meanwhile share it instead of each paying it.
                 await asyncio.sleep(GATHER_SECONDS)
     finally:
