@@ -56,11 +56,11 @@ STORED_SCORE_TOLERANCE = 0.5  # points of drift before the sweeper rewrites a st
 # auto-resolve and a technician's resolve); the array check keeps the answer exactly the same.
 # No `incident_id IS NOT NULL` in the alert scan: with it, `ix_alerts_open_by_incident` would match
 # too, and the planner sometimes scans all of that one for the fingerprint.
-CLAIM_TEMPLATE = """
+CLAIM = """
 WITH claimed AS MATERIALIZED (
     SELECT id, company_id, asset_name, asset_ref, signature, severity, category, tool, event_time, status, fingerprint
     FROM alerts WHERE correlated_at IS NULL
-    ORDER BY id LIMIT {limit} FOR UPDATE SKIP LOCKED
+    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
 ), company AS MATERIALIZED (
     SELECT k.company_id, c.correlation_window_minutes, c.flap_threshold, c.flap_window_minutes,
            c.auto_resolve_minutes, c.auto_resolve_tools,
@@ -125,17 +125,18 @@ _INCIDENT_FIELDS = (
     "alert_count", "duplicate_count", "tool_sources", "active_fingerprints", "flap_times", "flapping",
     "critical_asset", "first_alert_at", "last_alert_at", "resolved_at", "created_at",
 )
-# One backward index step per key (`ix_incidents_key_latest`), however many incidents the key has had.
+# One backward index step per key (`ix_incidents_key_latest`), however many incidents the key has had,
+# locking the row it finds. Everything is read inside the lateral subquery: joining `incidents` again
+# by id let a generic plan made while the table looked empty scan the whole table once per key.
 LATEST_INCIDENTS = f"""
-SELECT {", ".join("i." + f for f in _INCIDENT_FIELDS)}
+SELECT i.*
 FROM unnest($1::uuid[], $2::varchar[]) k(company_id, key)
 CROSS JOIN LATERAL (
-    SELECT id FROM incidents
+    SELECT {", ".join(_INCIDENT_FIELDS)} FROM incidents
     WHERE company_id = k.company_id AND correlation_key = k.key
     ORDER BY last_alert_at DESC LIMIT 1
-) l
-JOIN incidents i ON i.id = l.id
-FOR UPDATE OF i
+    FOR UPDATE
+) i
 """
 # Incident changes are written by set-based statements: one row per change in `k` and per timeline
 # event in `e`, each set sent as one JSON document (`json_to_recordset`, which also turns JSON arrays
@@ -277,19 +278,25 @@ class BatchStats:
     suppressed: int = 0
 
 
-# A batch's statements are planned from arrays whose lengths vary batch to batch, so Postgres never
-# settles on one cached plan and re-plans the claim and the write-back (large CTEs) for every batch:
-# with the small batches of a steady flow that planning cost more than running them. Their plans do not
-# depend on the values (key lookups per array element), so the worker's connection keeps generic plans.
-PREPARE_CONNECTION = "SET plan_cache_mode = force_generic_plan; SET application_name = 'alertwhisperer-correlation'"
+# Every statement of a batch looks rows up by key: at most `batch_size` keys into tables that only
+# grow. Postgres does not always see it that way. Plans made from statistics taken while a table was
+# young (a new install, the benchmark's first seconds) read the whole table per batch, or once per
+# key: with generic plans, kept until the next ANALYZE, batches went from 7 ms to 700 ms within
+# seconds as `incidents` grew; even with current statistics the incident update hashed every incident
+# for 50 changes. So the worker's connection plans each statement for the table sizes of the moment
+# (custom plans; they cost ~0.8 ms per write-back, a tenth of the backend's time with small batches)
+# and turns off sequential scans, hash and merge joins, leaving one lookup per key (where a statement
+# has no other way, Postgres still uses them).
+PREPARE_CONNECTION = (
+    "SET plan_cache_mode = force_custom_plan; SET enable_seqscan = off; SET enable_hashjoin = off; "
+    "SET enable_mergejoin = off; SET application_name = 'alertwhisperer-correlation'"
+)
 
 
 class CorrelationWorker:
     def __init__(self, pool: asyncpg.Pool, batch_size: int = 1000) -> None:
         self.pool = pool
         self.batch_size = batch_size
-        # The batch size is part of the text (not a parameter) so the generic plan knows it.
-        self._claim = CLAIM_TEMPLATE.format(limit=int(batch_size))
 
     @staticmethod
     async def prepare(conn: asyncpg.Connection) -> None:
@@ -311,7 +318,7 @@ class CorrelationWorker:
 
     async def _batch(self, conn: asyncpg.Connection, now: datetime) -> BatchStats:
         await conn.execute(BATCH_LOCK)
-        rows = await conn.fetch(self._claim)
+        rows = await conn.fetch(CLAIM, self.batch_size)
         stats = BatchStats(alerts=len(rows))
         if not rows:
             return stats

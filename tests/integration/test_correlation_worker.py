@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
-from db.correlation import CorrelationWorker, IncidentSweeper
+from db.correlation import CLAIM, LATEST_INCIDENTS, WRITE_BATCH, CorrelationWorker, IncidentSweeper
+from db.engine import asyncpg_dsn
 from db.ingest import IngestRequest
+from db.migrate import upgrade_to_head
 from domain.alerts import Category, NormalizedAlert, Severity, Tool
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -441,31 +445,104 @@ async def test_the_worker_loop_keeps_one_connection_and_replaces_it_when_it_brea
     assert incident["alert_count"] == 3
 
 
-async def test_a_worker_connection_plans_its_statements_once(services, factory):
-    # given a connection prepared for the worker, batches of varying size reuse one generic plan each
-    company = await factory.company()
-    worker = CorrelationWorker(services.pool, batch_size=3)
-    plans_sql = """
-        SELECT coalesce(sum(generic_plans), 0) AS generic, coalesce(sum(custom_plans), 0) AS custom
-        FROM pg_prepared_statements
-        WHERE (statement LIKE '%LIMIT 3 FOR UPDATE SKIP LOCKED%' OR statement LIKE '%resolved_earlier AS%')
-          AND statement NOT LIKE '%pg_prepared_statements%'
-    """
-    async with services.pool.acquire() as conn:
-        await worker.prepare(conn)
-        before = await conn.fetchrow(plans_sql)
-        for round_, n in enumerate((1, 3, 2, 3, 1, 2, 3)):
-            await ingest(services, company, *[alert(signature=f"s{round_}-{i}", fingerprint=f"f{round_}-{i}") for i in range(n)])
-            assert (await worker.run_once(now=T0 + timedelta(minutes=1), conn=conn)).alerts == n
-        after = await conn.fetchrow(plans_sql)
-    # then the claim and the write-back ran 7 times each, never planned for the values at hand
-    assert (after["generic"] - before["generic"], after["custom"] - before["custom"]) == (14, 0)
-    assert len(await incidents_of(services, company)) == 15
+def _unkeyed_scans(plan: list[str]) -> list[str]:
+    """Scans of `alerts` or `incidents` other than by an index condition: reads of the whole table (the
+    claim's walk of the pending alerts' partial index is the one scan meant to read from the start)."""
+    bad = []
+    for i, line in enumerate(plan):
+        if "Scan" not in line or (" on alerts" not in line and " on incidents" not in line):
+            continue
+        if "ix_alerts_pending" in line:
+            continue
+        following = []
+        for nxt in plan[i + 1 :]:
+            if "->" in nxt:
+                break
+            following.append(nxt)
+        if "Seq Scan" in line or not any("Index Cond" in f for f in following):
+            bad.append(line.strip())
+    return bad
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, list):
+        value = "{" + ",".join(f'"{v}"' for v in value) + "}"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+async def test_the_worker_looks_rows_up_by_key_after_its_tables_grew_from_empty(database_url):
+    # given a fresh install: a new database, the worker's connection and its statements prepared and
+    # run while the tables are empty, then thousands of incidents and alerts before any new ANALYZE
+    name = f"aw_plans_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(asyncpg_dsn(database_url))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = urlunsplit(urlsplit(database_url)._replace(path="/" + name))
+    company, ids, alert_ids = uuid.uuid4(), [uuid.uuid4() for _ in range(20)], [uuid.uuid4() for _ in range(20)]
+    changes = [{"id": str(i), "company_id": str(company), "created": False, "alert_count": 2} for i in ids]
+    outcomes = [{"id": str(a), "incident_id": str(ids[0]), "duplicate": True} for a in alert_ids]
+    statements = {
+        "claim": (CLAIM, (1000,)),
+        "latest incidents": (LATEST_INCIDENTS, ([company] * 20, [f"k{i}" for i in range(20)])),
+        "write-back": (
+            WRITE_BATCH,
+            (json.dumps(changes), "[]", [], ids[:5], ["f1"] * 5, [T0.isoformat()] * 5, json.dumps(outcomes)),
+        ),
+    }
+    plans: dict[str, list[str]] = {}
+    try:
+        await asyncio.to_thread(upgrade_to_head, url)
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            await conn.execute(
+                "ALTER TABLE incidents SET (autovacuum_enabled = false); "
+                "ALTER TABLE alerts SET (autovacuum_enabled = false); ANALYZE incidents; ANALYZE alerts"
+            )
+            await CorrelationWorker.prepare(conn)
+
+            async def explain(n: int, sql: str, args: tuple[object, ...]) -> list[str]:
+                # a prepared statement, as the worker's are: EXPLAIN EXECUTE shows the plan it would run
+                call = f"EXECUTE s{n}({', '.join(map(_literal, args))})" if args else f"EXECUTE s{n}"
+                async with conn.transaction():
+                    return [r[0] for r in await conn.fetch(f"EXPLAIN {call}")]
+
+            for n, (sql, args) in enumerate(statements.values()):
+                await conn.execute(f"PREPARE s{n} AS {sql}")
+                await explain(n, sql, args)
+            await conn.execute(
+                "INSERT INTO incidents (id, company_id, correlation_key, asset_name, signature, status, severity, "
+                "category, alert_count, tool_sources, active_fingerprints, flap_times, critical_asset, first_alert_at, "
+                "last_alert_at, priority_score, updated_at) "
+                "SELECT gen_random_uuid(), $1, 'k' || g, 'a' || g, 's', 'NEW', 'high', 'Server', 1, '{generic}', "
+                "ARRAY['f' || g], '{}', false, now(), now(), 30, now() FROM generate_series(1, 5000) g",
+                company,
+            )
+            await conn.execute(
+                "INSERT INTO alerts (id, company_id, asset_name, signature, severity, message, tool, category, "
+                "fingerprint, status, event_time, raw, incident_id, correlated_at) "
+                "SELECT gen_random_uuid(), $1, i.asset_name, 's', 'high', 'm', 'generic', 'Server', "
+                "i.active_fingerprints[1], 'firing', now(), '{}', i.id, now() FROM incidents i",
+                company,
+            )
+
+            # when the worker runs its statements again
+            for n, (label, (sql, args)) in enumerate(statements.items()):
+                plans[label] = await explain(n, sql, args)
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+    # then each reads those tables only through index conditions, one lookup per key
+    assert {label: _unkeyed_scans(plan) for label, plan in plans.items()} == {
+        "claim": [], "latest incidents": [], "write-back": []
+    }
+    assert any("ix_incidents_key_latest" in line for line in plans["latest incidents"])
 
 
 async def test_the_claim_looks_each_alert_s_asset_up_by_index_however_many_assets(services, factory):
     # given a company with many assets and a backlog of uncorrelated alerts (statistics current: the
-    # planner expects full batches), and a worker connection's generic plan
+    # planner expects full batches), and the worker connection's plan for a full batch
     company = await factory.company()
     await services.pool.execute(
         "INSERT INTO assets (id, company_id, name, discovered, type) "
@@ -483,7 +560,7 @@ async def test_the_claim_looks_each_alert_s_asset_up_by_index_however_many_asset
     async with services.pool.acquire() as conn:
         await worker.prepare(conn)
         async with conn.transaction():
-            plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + worker._claim))
+            plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + CLAIM, worker.batch_size))
     # then a full batch probes the unique name index per alert instead of reading every asset
     assert "uq_assets_company_lower_name" in plan
     assert "Seq Scan on assets" not in plan
