@@ -294,13 +294,19 @@ class AlertWriter:
     async def _answer_repeats(
         conn: asyncpg.Connection, losers: list[tuple[int, IngestRequest]], results: list[Any]
     ) -> None:
+        # Two index probes per request (its key, its signature): a join on "key OR signature" was
+        # planned as a read of every stored delivery while the table was young.
         rows = await conn.fetch(
             """
             SELECT d.company_id, d.delivery_key, d.signature_hash, d.response
-            FROM webhook_deliveries d
-            JOIN unnest($1::uuid[], $2::varchar[], $3::varchar[]) AS k(company_id, delivery_key, signature_hash)
-              ON d.company_id = k.company_id
-             AND (d.delivery_key = k.delivery_key OR d.signature_hash = k.signature_hash)
+            FROM unnest($1::uuid[], $2::varchar[], $3::varchar[]) AS k(company_id, delivery_key, signature_hash)
+            CROSS JOIN LATERAL (
+                SELECT * FROM webhook_deliveries d
+                WHERE d.company_id = k.company_id AND d.delivery_key = k.delivery_key
+                UNION
+                SELECT * FROM webhook_deliveries d
+                WHERE d.company_id = k.company_id AND d.signature_hash = k.signature_hash
+            ) d
             """,
             [r.company_id for _, r in losers],
             [r.delivery_key or f"sig:{r.signature_hash}" for _, r in losers],
