@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -56,11 +57,11 @@ STORED_SCORE_TOLERANCE = 0.5  # points of drift before the sweeper rewrites a st
 # auto-resolve and a technician's resolve); the array check keeps the answer exactly the same.
 # No `incident_id IS NOT NULL` in the alert scan: with it, `ix_alerts_open_by_incident` would match
 # too, and the planner sometimes scans all of that one for the fingerprint.
-CLAIM = """
+CLAIM_TEMPLATE = """
 WITH claimed AS MATERIALIZED (
     SELECT id, company_id, asset_name, asset_ref, signature, severity, category, tool, event_time, status, fingerprint
     FROM alerts WHERE correlated_at IS NULL
-    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+    ORDER BY id LIMIT {limit} FOR UPDATE SKIP LOCKED
 ), company AS MATERIALIZED (
     SELECT k.company_id, c.correlation_window_minutes, c.flap_threshold, c.flap_window_minutes,
            c.auto_resolve_minutes, c.auto_resolve_tools,
@@ -279,24 +280,37 @@ class BatchStats:
 
 
 # Every statement of a batch looks rows up by key: at most `batch_size` keys into tables that only
-# grow. Postgres does not always see it that way. Plans made from statistics taken while a table was
-# young (a new install, the benchmark's first seconds) read the whole table per batch, or once per
-# key: with generic plans, kept until the next ANALYZE, batches went from 7 ms to 700 ms within
-# seconds as `incidents` grew; even with current statistics the incident update hashed every incident
-# for 50 changes. So the worker's connection plans each statement for the table sizes of the moment
-# (custom plans; they cost ~0.8 ms per write-back, a tenth of the backend's time with small batches)
-# and turns off sequential scans, hash and merge joins, leaving one lookup per key (where a statement
-# has no other way, Postgres still uses them).
+# grow. The worker's connection keeps generic plans (the arrays' lengths change batch to batch, and
+# planning the claim, the incident lookup and the write-back anew cost Postgres ~1.8 ms per batch,
+# which at 1,000 alerts/s in small batches delayed every incident event), and turns off sequential
+# scans, hash and merge joins, so a plan is made of index lookups per key wherever the statement
+# allows one (where it has no other way, Postgres still uses them).
+# A generic plan is made for the table sizes of its moment and kept until an ANALYZE of one of its
+# tables. Made while a table was young (a new install, the benchmark's first seconds), it read the
+# whole table per batch, or once per key: batches went from 7 ms to 700 ms within seconds as
+# `incidents` grew, until autovacuum's first ANALYZE. So the worker also drops its plans (`DISCARD
+# PLANS`, in the round trip of the batch lock) each time it has correlated twice as many alerts as at
+# its last re-plan (from REPLAN_MIN_ALERTS on), and at least every REPLAN_SECONDS.
 PREPARE_CONNECTION = (
-    "SET plan_cache_mode = force_custom_plan; SET enable_seqscan = off; SET enable_hashjoin = off; "
+    "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET enable_hashjoin = off; "
     "SET enable_mergejoin = off; SET application_name = 'alertwhisperer-correlation'"
 )
+REPLAN_MIN_ALERTS = 1000
+REPLAN_SECONDS = 60.0
 
 
 class CorrelationWorker:
-    def __init__(self, pool: asyncpg.Pool, batch_size: int = 1000) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, batch_size: int = 1000, replan_min_alerts: int = REPLAN_MIN_ALERTS
+    ) -> None:
         self.pool = pool
         self.batch_size = batch_size
+        # The batch size is part of the text (not a parameter) so the generic plan knows it.
+        self._claim = CLAIM_TEMPLATE.format(limit=int(batch_size))
+        self._replan_min = replan_min_alerts
+        self._correlated = 0  # alerts claimed by this worker
+        self._replan_at = replan_min_alerts
+        self._replan_deadline = time.monotonic() + REPLAN_SECONDS
 
     @staticmethod
     async def prepare(conn: asyncpg.Connection) -> None:
@@ -316,9 +330,18 @@ class CorrelationWorker:
         async with conn.transaction():
             return await self._batch(conn, now or datetime.now(UTC))
 
+    def _lock_statement(self) -> str:
+        """The batch lock, preceded by `DISCARD PLANS` when the connection's plans are due to be remade."""
+        if self._correlated < self._replan_at and time.monotonic() < self._replan_deadline:
+            return BATCH_LOCK
+        self._replan_at = max(2 * self._correlated, self._replan_min)
+        self._replan_deadline = time.monotonic() + REPLAN_SECONDS
+        return "DISCARD PLANS; " + BATCH_LOCK
+
     async def _batch(self, conn: asyncpg.Connection, now: datetime) -> BatchStats:
-        await conn.execute(BATCH_LOCK)
-        rows = await conn.fetch(CLAIM, self.batch_size)
+        await conn.execute(self._lock_statement())
+        rows = await conn.fetch(self._claim)
+        self._correlated += len(rows)
         stats = BatchStats(alerts=len(rows))
         if not rows:
             return stats

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from db.correlation import CLAIM, LATEST_INCIDENTS, WRITE_BATCH, CorrelationWorker, IncidentSweeper
+from db.correlation import CorrelationWorker, IncidentSweeper
 from db.engine import asyncpg_dsn
 from db.ingest import IngestRequest
 from db.migrate import upgrade_to_head
@@ -470,9 +470,15 @@ def _literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-async def test_the_worker_looks_rows_up_by_key_after_its_tables_grew_from_empty(database_url):
-    # given a fresh install: a new database, the worker's connection and its statements prepared and
-    # run while the tables are empty, then thousands of incidents and alerts before any new ANALYZE
+_PENDING = (
+    "INSERT INTO alerts (id, company_id, asset_name, signature, severity, message, tool, category, fingerprint, "
+    "status, event_time, raw) SELECT gen_random_uuid(), $1, 'host-' || g, 's', 'high', 'm', 'generic', 'Server', "
+    "'p' || g || '-' || $3::text, 'firing', now(), '{}' FROM generate_series(1, $2::int) g"
+)
+
+
+async def test_the_worker_replans_as_its_tables_grow_from_empty_and_looks_rows_up_by_key(database_url):
+    # given a fresh install: a new database whose worker made its plans while the tables were empty
     name = f"aw_plans_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(asyncpg_dsn(database_url))
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -480,60 +486,69 @@ async def test_the_worker_looks_rows_up_by_key_after_its_tables_grew_from_empty(
     company, ids, alert_ids = uuid.uuid4(), [uuid.uuid4() for _ in range(20)], [uuid.uuid4() for _ in range(20)]
     changes = [{"id": str(i), "company_id": str(company), "created": False, "alert_count": 2} for i in ids]
     outcomes = [{"id": str(a), "incident_id": str(ids[0]), "duplicate": True} for a in alert_ids]
-    statements = {
-        "claim": (CLAIM, (1000,)),
-        "latest incidents": (LATEST_INCIDENTS, ([company] * 20, [f"k{i}" for i in range(20)])),
+    arguments = {
+        "claim": ("LIMIT 1000 FOR UPDATE SKIP LOCKED", ()),
+        "latest incidents": ("ORDER BY last_alert_at DESC LIMIT 1", ([company] * 20, [f"k{i}" for i in range(20)])),
         "write-back": (
-            WRITE_BATCH,
+            "resolved_earlier AS",
             (json.dumps(changes), "[]", [], ids[:5], ["f1"] * 5, [T0.isoformat()] * 5, json.dumps(outcomes)),
         ),
     }
     plans: dict[str, list[str]] = {}
     try:
         await asyncio.to_thread(upgrade_to_head, url)
-        conn = await asyncpg.connect(asyncpg_dsn(url))
+        pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=2)
         try:
-            await conn.execute(
-                "ALTER TABLE incidents SET (autovacuum_enabled = false); "
-                "ALTER TABLE alerts SET (autovacuum_enabled = false); ANALYZE incidents; ANALYZE alerts"
-            )
-            await CorrelationWorker.prepare(conn)
+            async with pool.acquire() as conn:
+                await conn.execute(
+                    "ALTER TABLE incidents SET (autovacuum_enabled = false); "
+                    "ALTER TABLE alerts SET (autovacuum_enabled = false); ANALYZE incidents; ANALYZE alerts; "
+                    "INSERT INTO companies (id, name, api_key_hash, api_key_hint, hmac_secret_enc) "
+                    f"VALUES ('{company}', 'plans', 'h', 'h', '\\x00')"
+                )
+                worker = CorrelationWorker(pool, batch_size=1000, replan_min_alerts=10)
+                await worker.prepare(conn)
+                await conn.execute(_PENDING, company, 3, "a")
+                assert (await worker.run_once(conn=conn)).alerts == 3
+                # the tables grow to thousands of incidents and alerts (no ANALYZE), and the worker
+                # correlates as many alerts again as it had (its plans still those of the empty tables)
+                await conn.execute(
+                    "INSERT INTO incidents (id, company_id, correlation_key, asset_name, signature, status, "
+                    "severity, category, alert_count, tool_sources, active_fingerprints, flap_times, critical_asset, "
+                    "first_alert_at, last_alert_at, priority_score, updated_at) "
+                    "SELECT gen_random_uuid(), $1, 'k' || g, 'a' || g, 's', 'NEW', 'high', 'Server', 1, "
+                    "'{generic}', ARRAY['f' || g], '{}', false, now(), now(), 30, now() "
+                    "FROM generate_series(1, 5000) g",
+                    company,
+                )
+                await conn.execute(
+                    "INSERT INTO alerts (id, company_id, asset_name, signature, severity, message, tool, category, "
+                    "fingerprint, status, event_time, raw, incident_id, correlated_at) "
+                    "SELECT gen_random_uuid(), $1, i.asset_name, 's', 'high', 'm', 'generic', 'Server', "
+                    "i.active_fingerprints[1], 'firing', now(), '{}', i.id, now() FROM incidents i",
+                    company,
+                )
+                await conn.execute(_PENDING, company, 10, "b")
+                assert (await worker.run_once(conn=conn)).alerts == 10
 
-            async def explain(n: int, sql: str, args: tuple[object, ...]) -> list[str]:
-                # a prepared statement, as the worker's are: EXPLAIN EXECUTE shows the plan it would run
-                call = f"EXECUTE s{n}({', '.join(map(_literal, args))})" if args else f"EXECUTE s{n}"
-                async with conn.transaction():
-                    return [r[0] for r in await conn.fetch(f"EXPLAIN {call}")]
+                # when it runs its next batch
+                await conn.execute(_PENDING, company, 1, "c")
+                assert (await worker.run_once(conn=conn)).alerts == 1
 
-            for n, (sql, args) in enumerate(statements.values()):
-                await conn.execute(f"PREPARE s{n} AS {sql}")
-                await explain(n, sql, args)
-            await conn.execute(
-                "INSERT INTO incidents (id, company_id, correlation_key, asset_name, signature, status, severity, "
-                "category, alert_count, tool_sources, active_fingerprints, flap_times, critical_asset, first_alert_at, "
-                "last_alert_at, priority_score, updated_at) "
-                "SELECT gen_random_uuid(), $1, 'k' || g, 'a' || g, 's', 'NEW', 'high', 'Server', 1, '{generic}', "
-                "ARRAY['f' || g], '{}', false, now(), now(), 30, now() FROM generate_series(1, 5000) g",
-                company,
-            )
-            await conn.execute(
-                "INSERT INTO alerts (id, company_id, asset_name, signature, severity, message, tool, category, "
-                "fingerprint, status, event_time, raw, incident_id, correlated_at) "
-                "SELECT gen_random_uuid(), $1, i.asset_name, 's', 'high', 'm', 'generic', 'Server', "
-                "i.active_fingerprints[1], 'firing', now(), '{}', i.id, now() FROM incidents i",
-                company,
-            )
-
-            # when the worker runs its statements again
-            for n, (label, (sql, args)) in enumerate(statements.items()):
-                plans[label] = await explain(n, sql, args)
+                # (its statements' cached plans, as EXPLAIN EXECUTE shows them)
+                statements = await conn.fetch("SELECT name, statement FROM pg_prepared_statements")
+                for label, (marker, args) in arguments.items():
+                    [stmt] = [r["name"] for r in statements if marker in r["statement"]]
+                    call = f"EXECUTE {stmt}({', '.join(map(_literal, args))})" if args else f"EXECUTE {stmt}"
+                    async with conn.transaction():
+                        plans[label] = [r[0] for r in await conn.fetch(f"EXPLAIN {call}")]
         finally:
-            await conn.close()
+            await pool.close()
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
-    # then each reads those tables only through index conditions, one lookup per key
+    # then they were made again for the grown tables, and read them only through index conditions
     assert {label: _unkeyed_scans(plan) for label, plan in plans.items()} == {
         "claim": [], "latest incidents": [], "write-back": []
     }
@@ -560,7 +575,7 @@ async def test_the_claim_looks_each_alert_s_asset_up_by_index_however_many_asset
     async with services.pool.acquire() as conn:
         await worker.prepare(conn)
         async with conn.transaction():
-            plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + CLAIM, worker.batch_size))
+            plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + worker._claim))
     # then a full batch probes the unique name index per alert instead of reading every asset
     assert "uq_assets_company_lower_name" in plan
     assert "Seq Scan on assets" not in plan
