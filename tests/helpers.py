@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
 
 from adapters.crypto import hash_password
+from db.engine import asyncpg_dsn
+from db.migrate import upgrade_to_head
 from db.uow import UnitOfWork
 from domain.rbac import SYSTEM, Role
 
@@ -16,6 +24,27 @@ PASSWORD = "correct-horse-42"
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@asynccontextmanager
+async def fresh_database(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A new database beside the test one, migrated to head, as a fresh install has it (dropped after)."""
+    name = unique("aw_fresh").replace("-", "_")
+    admin = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = urlunsplit(urlsplit(database_url)._replace(path="/" + name))
+            await asyncio.to_thread(upgrade_to_head, url)
+            pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=2)
+            try:
+                yield pool
+            finally:
+                await pool.close()
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 def gid(type_name: str, id_: Any) -> str:

@@ -6,16 +6,14 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from db.correlation import CorrelationWorker, IncidentSweeper
-from db.engine import asyncpg_dsn
 from db.ingest import IngestRequest
-from db.migrate import upgrade_to_head
 from domain.alerts import Category, NormalizedAlert, Severity, Tool
+from tests.helpers import fresh_database
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -479,10 +477,6 @@ _PENDING = (
 
 async def test_the_worker_replans_as_its_tables_grow_from_empty_and_looks_rows_up_by_key(database_url):
     # given a fresh install: a new database whose worker made its plans while the tables were empty
-    name = f"aw_plans_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(asyncpg_dsn(database_url))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(database_url)._replace(path="/" + name))
     company, ids, alert_ids = uuid.uuid4(), [uuid.uuid4() for _ in range(20)], [uuid.uuid4() for _ in range(20)]
     changes = [{"id": str(i), "company_id": str(company), "created": False, "alert_count": 2} for i in ids]
     outcomes = [{"id": str(a), "incident_id": str(ids[0]), "duplicate": True} for a in alert_ids]
@@ -495,58 +489,49 @@ async def test_the_worker_replans_as_its_tables_grow_from_empty_and_looks_rows_u
         ),
     }
     plans: dict[str, list[str]] = {}
-    try:
-        await asyncio.to_thread(upgrade_to_head, url)
-        pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=2)
-        try:
-            async with pool.acquire() as conn:
-                await conn.execute(
-                    "ALTER TABLE incidents SET (autovacuum_enabled = false); "
-                    "ALTER TABLE alerts SET (autovacuum_enabled = false); ANALYZE incidents; ANALYZE alerts; "
-                    "INSERT INTO companies (id, name, api_key_hash, api_key_hint, hmac_secret_enc) "
-                    f"VALUES ('{company}', 'plans', 'h', 'h', '\\x00')"
-                )
-                worker = CorrelationWorker(pool, batch_size=1000, replan_min_alerts=10)
-                await worker.prepare(conn)
-                await conn.execute(_PENDING, company, 3, "a")
-                assert (await worker.run_once(conn=conn)).alerts == 3
-                # the tables grow to thousands of incidents and alerts (no ANALYZE), and the worker
-                # correlates as many alerts again as it had (its plans still those of the empty tables)
-                await conn.execute(
-                    "INSERT INTO incidents (id, company_id, correlation_key, asset_name, signature, status, "
-                    "severity, category, alert_count, tool_sources, active_fingerprints, flap_times, critical_asset, "
-                    "first_alert_at, last_alert_at, priority_score, updated_at) "
-                    "SELECT gen_random_uuid(), $1, 'k' || g, 'a' || g, 's', 'NEW', 'high', 'Server', 1, "
-                    "'{generic}', ARRAY['f' || g], '{}', false, now(), now(), 30, now() "
-                    "FROM generate_series(1, 5000) g",
-                    company,
-                )
-                await conn.execute(
-                    "INSERT INTO alerts (id, company_id, asset_name, signature, severity, message, tool, category, "
-                    "fingerprint, status, event_time, raw, incident_id, correlated_at) "
-                    "SELECT gen_random_uuid(), $1, i.asset_name, 's', 'high', 'm', 'generic', 'Server', "
-                    "i.active_fingerprints[1], 'firing', now(), '{}', i.id, now() FROM incidents i",
-                    company,
-                )
-                await conn.execute(_PENDING, company, 10, "b")
-                assert (await worker.run_once(conn=conn)).alerts == 10
+    async with fresh_database(database_url) as pool, pool.acquire() as conn:
+        await conn.execute(
+            "ALTER TABLE incidents SET (autovacuum_enabled = false); "
+            "ALTER TABLE alerts SET (autovacuum_enabled = false); ANALYZE incidents; ANALYZE alerts; "
+            "INSERT INTO companies (id, name, api_key_hash, api_key_hint, hmac_secret_enc) "
+            f"VALUES ('{company}', 'plans', 'h', 'h', '\\x00')"
+        )
+        worker = CorrelationWorker(pool, batch_size=1000, replan_min_alerts=10)
+        await worker.prepare(conn)
+        await conn.execute(_PENDING, company, 3, "a")
+        assert (await worker.run_once(conn=conn)).alerts == 3
+        # the tables grow to thousands of incidents and alerts (no ANALYZE), and the worker
+        # correlates as many alerts again as it had (its plans still those of the empty tables)
+        await conn.execute(
+            "INSERT INTO incidents (id, company_id, correlation_key, asset_name, signature, status, "
+            "severity, category, alert_count, tool_sources, active_fingerprints, flap_times, critical_asset, "
+            "first_alert_at, last_alert_at, priority_score, updated_at) "
+            "SELECT gen_random_uuid(), $1, 'k' || g, 'a' || g, 's', 'NEW', 'high', 'Server', 1, "
+            "'{generic}', ARRAY['f' || g], '{}', false, now(), now(), 30, now() "
+            "FROM generate_series(1, 5000) g",
+            company,
+        )
+        await conn.execute(
+            "INSERT INTO alerts (id, company_id, asset_name, signature, severity, message, tool, category, "
+            "fingerprint, status, event_time, raw, incident_id, correlated_at) "
+            "SELECT gen_random_uuid(), $1, i.asset_name, 's', 'high', 'm', 'generic', 'Server', "
+            "i.active_fingerprints[1], 'firing', now(), '{}', i.id, now() FROM incidents i",
+            company,
+        )
+        await conn.execute(_PENDING, company, 10, "b")
+        assert (await worker.run_once(conn=conn)).alerts == 10
 
-                # when it runs its next batch
-                await conn.execute(_PENDING, company, 1, "c")
-                assert (await worker.run_once(conn=conn)).alerts == 1
+        # when it runs its next batch
+        await conn.execute(_PENDING, company, 1, "c")
+        assert (await worker.run_once(conn=conn)).alerts == 1
 
-                # (its statements' cached plans, as EXPLAIN EXECUTE shows them)
-                statements = await conn.fetch("SELECT name, statement FROM pg_prepared_statements")
-                for label, (marker, args) in arguments.items():
-                    [stmt] = [r["name"] for r in statements if marker in r["statement"]]
-                    call = f"EXECUTE {stmt}({', '.join(map(_literal, args))})" if args else f"EXECUTE {stmt}"
-                    async with conn.transaction():
-                        plans[label] = [r[0] for r in await conn.fetch(f"EXPLAIN {call}")]
-        finally:
-            await pool.close()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        # (its statements' cached plans, as EXPLAIN EXECUTE shows them)
+        statements = await conn.fetch("SELECT name, statement FROM pg_prepared_statements")
+        for label, (marker, args) in arguments.items():
+            [stmt] = [r["name"] for r in statements if marker in r["statement"]]
+            call = f"EXECUTE {stmt}({', '.join(map(_literal, args))})" if args else f"EXECUTE {stmt}"
+            async with conn.transaction():
+                plans[label] = [r[0] for r in await conn.fetch(f"EXPLAIN {call}")]
 
     # then they were made again for the grown tables, and read them only through index conditions
     assert {label: _unkeyed_scans(plan) for label, plan in plans.items()} == {
