@@ -100,12 +100,20 @@ async def plain_fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncp
         return rows  # type: ignore[no-any-return]
 
 
+# What the hot pool runs looks rows up by key (ingest's earlier deliveries, the subscriptions' rows by
+# id, rate-limit buckets, API keys) or walks an index (the sweeper). Those statements' plans are cached
+# per connection, and one made while a table was young read the whole table on every call until the
+# next ANALYZE (measured: each repeated delivery's lookup scanned every stored delivery). So the
+# pool's connections start with sequential scans off (a setting `RESET ALL` keeps).
+HOT_SETTINGS = {"application_name": "alertwhisperer-hot", "enable_seqscan": "off"}
+
+
 async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     """A raw asyncpg pool (JSONB as text in and out; callers encode with orjson)."""
     return await asyncpg.create_pool(
         asyncpg_dsn(url),
         min_size=min_size,
         max_size=max_size,
-        server_settings={"application_name": "alertwhisperer-hot"},
+        server_settings=HOT_SETTINGS,
         connection_class=HotConnection,
     )

@@ -81,13 +81,6 @@ SELECT (SELECT count(*) FROM n) AS notified,
 """
 
 
-# The committer's statements read stored deliveries only by key (a repeat's first answer). Their plans
-# are cached, and one made while `webhook_deliveries` was young read the whole table for every repeat
-# (kept until the next ANALYZE, and the table holds a day of deliveries): the committer's connection
-# allows index lookups only. The pool undoes the setting when the connection goes back.
-PREPARE_CONNECTION = "SET enable_seqscan = off"
-
-
 class ReplayedSignature(Exception):
     """A signed request whose signature was already accepted under another delivery."""
 
@@ -180,7 +173,6 @@ class AlertWriter:
         while True:
             conn = await self._pool.acquire()
             try:
-                await conn.execute(PREPARE_CONNECTION)
                 await self._serve(conn)
             except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
                 log.warning("ingest connection lost; taking a new one")

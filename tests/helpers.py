@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from adapters.crypto import hash_password
-from db.engine import asyncpg_dsn
+from db.engine import asyncpg_dsn, create_pool
 from db.migrate import upgrade_to_head
 from db.uow import UnitOfWork
 from domain.rbac import SYSTEM, Role
@@ -28,7 +28,8 @@ def unique(prefix: str) -> str:
 
 @asynccontextmanager
 async def fresh_database(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    """A new database beside the test one, migrated to head, as a fresh install has it (dropped after)."""
+    """A new database beside the test one, migrated to head, as a fresh install has it (dropped after):
+    the hot pool the application would open on it."""
     name = unique("aw_fresh").replace("-", "_")
     admin = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
@@ -36,7 +37,7 @@ async def fresh_database(database_url: str) -> AsyncIterator[asyncpg.Pool]:
         try:
             url = urlunsplit(urlsplit(database_url)._replace(path="/" + name))
             await asyncio.to_thread(upgrade_to_head, url)
-            pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=2)
+            pool = await create_pool(url, min_size=1, max_size=2)
             try:
                 yield pool
             finally:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from db.ingest import PREPARE_CONNECTION, AlertWriter, IngestRequest, IngestResult
+from db.ingest import AlertWriter, IngestRequest, IngestResult
 from domain.alerts import Category, NormalizedAlert, Severity, Tool
 from tests.helpers import fresh_database
 
@@ -27,13 +27,12 @@ async def _seq_scans(conn: asyncpg.Connection, reader: asyncpg.Connection) -> in
 
 async def test_a_repeat_is_looked_up_by_key_after_the_deliveries_table_grew_from_empty(database_url):
     # given a fresh install (the deliveries table analysed while empty, as autovacuum does) whose
-    # committer connection answered repeats while the table was small (its statement's plan is cached
+    # committer connection (from the hot pool) answered repeats while the table was small (its statement's plan is cached
     # after a few runs), then a day's worth of stored deliveries, not analysed yet
     company = uuid.uuid4()
     async with fresh_database(database_url) as pool, pool.acquire() as conn, pool.acquire() as reader:
         await conn.execute("ALTER TABLE webhook_deliveries SET (autovacuum_enabled = false)")
         await conn.execute("ANALYZE webhook_deliveries")
-        await conn.execute(PREPARE_CONNECTION)
         writer = AlertWriter(pool)
         first: dict[str, IngestResult | Exception] = {}
         for i in range(8):
