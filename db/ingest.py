@@ -301,11 +301,11 @@ class AlertWriter:
             SELECT d.company_id, d.delivery_key, d.signature_hash, d.response
             FROM unnest($1::uuid[], $2::varchar[], $3::varchar[]) AS k(company_id, delivery_key, signature_hash)
             CROSS JOIN LATERAL (
-                SELECT * FROM webhook_deliveries d
-                WHERE d.company_id = k.company_id AND d.delivery_key = k.delivery_key
+                SELECT company_id, delivery_key, signature_hash, response FROM webhook_deliveries
+                WHERE company_id = k.company_id AND delivery_key = k.delivery_key
                 UNION
-                SELECT * FROM webhook_deliveries d
-                WHERE d.company_id = k.company_id AND d.signature_hash = k.signature_hash
+                SELECT company_id, delivery_key, signature_hash, response FROM webhook_deliveries
+                WHERE company_id = k.company_id AND signature_hash = k.signature_hash
             ) d
             """,
             [r.company_id for _, r in losers],
