@@ -12,7 +12,6 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -20,6 +19,7 @@ import pytest
 
 from db.engine import asyncpg_dsn
 from db.migrate import upgrade_to_head
+from tests.helpers import with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRETS = {
@@ -38,11 +38,6 @@ def _server_url() -> str:
     return embedded_database_url(ROOT / ".pytest-pg")
 
 
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
 @pytest.fixture(scope="session")
 def database_url() -> Any:
     """A brand-new database for this run, migrated to head; dropped afterwards."""
@@ -59,7 +54,7 @@ def database_url() -> Any:
             await conn.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = _with_database(server, name)
+    url = with_database(server, name)
     upgrade_to_head(url)
     yield url
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

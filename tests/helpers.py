@@ -26,6 +26,12 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def with_database(url: str, name: str) -> str:
+    """`url` naming database `name` instead (same server, user and options)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
 @asynccontextmanager
 async def fresh_database(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """A new database beside the test one, migrated to head, as a fresh install has it (dropped after):
@@ -35,7 +41,7 @@ async def fresh_database(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         try:
-            url = urlunsplit(urlsplit(database_url)._replace(path="/" + name))
+            url = with_database(database_url, name)
             await asyncio.to_thread(upgrade_to_head, url)
             pool = await create_pool(url, min_size=1, max_size=2)
             try:

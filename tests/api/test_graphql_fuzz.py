@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from db.engine import asyncpg_dsn
 from db.migrate import upgrade_to_head
 from graph.schema import build_schema
+from tests.helpers import with_database
 from tests.live import ROOT, live_servers, server_env
 
 PASSWORD = "fuzz-pass-1234"
@@ -29,7 +30,7 @@ PASSWORD = "fuzz-pass-1234"
 @pytest.fixture(scope="module")
 def fuzz_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     name = f"aw_fuzz_{uuid.uuid4().hex[:8]}"
-    url = _sibling_database(database_url, name)
+    url = with_database(database_url, name)
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(asyncpg_dsn(database_url))
@@ -55,13 +56,6 @@ def fuzz_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
             yield base_url, login.json()["data"]["login"]["token"]
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def _sibling_database(url: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 def test_no_generated_operation_causes_a_server_error(fuzz_server):

@@ -27,8 +27,8 @@ async def _seq_scans(conn: asyncpg.Connection, reader: asyncpg.Connection) -> in
 
 async def test_a_repeat_is_looked_up_by_key_after_the_deliveries_table_grew_from_empty(database_url):
     # given a fresh install (the deliveries table analysed while empty, as autovacuum does) whose
-    # committer connection (from the hot pool) answered repeats while the table was small (its statement's plan is cached
-    # after a few runs), then a day's worth of stored deliveries, not analysed yet
+    # committer connection, from the hot pool, answered repeats while the table was small (the
+    # statement's plan is cached after a few runs), then a day's worth of deliveries, not analysed yet
     company = uuid.uuid4()
     async with fresh_database(database_url) as pool, pool.acquire() as conn, pool.acquire() as reader:
         await conn.execute("ALTER TABLE webhook_deliveries SET (autovacuum_enabled = false)")

@@ -6,7 +6,6 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from alembic import command
@@ -14,11 +13,7 @@ from alembic.config import Config
 
 from db.engine import asyncpg_dsn
 from db.migrate import alembic_config, head_revision
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+from tests.helpers import with_database
 
 
 async def _admin(url: str, sql: str) -> None:
@@ -42,7 +37,7 @@ def _scratch_database(database_url: str) -> Iterator[tuple[str, Config]]:
     """A brand-new empty database beside the test one (dropped afterwards): its URL and Alembic config."""
     name = f"aw_migrations_{uuid.uuid4().hex[:8]}"
     asyncio.run(_admin(database_url, f'CREATE DATABASE "{name}"'))
-    url = _with_database(database_url, name)
+    url = with_database(database_url, name)
     try:
         yield url, alembic_config(url)
     finally:
