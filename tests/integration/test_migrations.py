@@ -12,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 
 from db.engine import asyncpg_dsn
+from db.ingest import ALERT_COLUMNS, ALERT_ROW, DELIVERY_ROW
 from db.migrate import alembic_config, head_revision
 from tests.helpers import with_database
 
@@ -161,3 +162,29 @@ def test_payload_columns_get_no_planner_statistics(database_url):
     assert by_column[("incident_events", "data")] == 0
     assert by_column[("webhook_deliveries", "response")] == 0
     assert by_column[("alerts", "signature")] in (None, -1)
+
+
+def _attributes(database_url: str, relation: str) -> list[tuple[str, str]]:
+    """(name, type) of a table's or composite type's attributes, in their order."""
+    rows = asyncio.run(_fetch(database_url, f"""
+        SELECT a.attname, format_type(a.atttypid, NULL) AS type_ FROM pg_attribute a
+        WHERE a.attrelid = '{relation}'::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+    """))
+    return [(r["attname"], r["type_"]) for r in rows]
+
+
+def test_the_ingest_row_types_have_the_fields_the_committer_sends_with_their_columns_types(database_url):
+    # given the test database at head
+    alerts = dict(_attributes(database_url, "alerts"))
+    deliveries = dict(_attributes(database_url, "webhook_deliveries"))
+
+    # when the ingest statement's row types are read
+    alert_row = _attributes(database_url, "alert_ingest_row")
+    delivery_row = _attributes(database_url, "delivery_ingest_row")
+
+    # then their fields are the tuples the committer builds, in its order
+    assert [name for name, _ in alert_row] == list(ALERT_ROW)
+    assert [name for name, _ in delivery_row] == list(DELIVERY_ROW)
+    # and each field has its column's type (the delivery key an alert came with is a varchar too)
+    assert dict(alert_row) == {"req_key": "character varying"} | {c: alerts[c] for c in ALERT_COLUMNS}
+    assert dict(delivery_row) == {c: deliveries[c] for c in DELIVERY_ROW}
