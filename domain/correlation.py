@@ -448,12 +448,14 @@ class _Run:
             incident.asset_id = alert.asset_id
         if incident.category == Category.OTHER:
             incident.category = alert.category
-        data = _alert_data(alert)
-        if late:
-            data["late"] = True
-        events.append(
-            TimelineEvent(_EventKind.DUPLICATE if duplicate else _EventKind.ALERT_ADDED, t, alert.id, data)
-        )
+        if not duplicate:
+            # A repeat of a fingerprint already firing here is counted (alert_count, duplicate_count,
+            # the alert itself is linked as a duplicate) but adds no timeline entry, as in Alerta
+            # and PagerDuty: a noisy source would otherwise bury the entries that say what changed.
+            data = _alert_data(alert)
+            if late:
+                data["late"] = True
+            events.append(TimelineEvent(_EventKind.ALERT_ADDED, t, alert.id, data))
         if alert.severity.rank > incident.severity.rank:
             events.append(
                 TimelineEvent(

@@ -272,7 +272,19 @@ def test_repeat_of_a_firing_fingerprint_is_a_duplicate() -> None:
     assert [o.duplicate for o in result.outcomes] == [False, True, True]
     state = result.changes[0].state
     assert (state.alert_count, state.duplicate_count) == (3, 2)
-    assert kinds(result) == [E.CREATED, E.DUPLICATE, E.DUPLICATE]
+    # and the timeline records the incident's creation only, not each repeat
+    assert kinds(result) == [E.CREATED]
+
+
+def test_a_repeat_that_raises_the_severity_records_only_the_raise() -> None:
+    # given the same fingerprint, first low, then critical
+    low = alert(0, severity=Severity.LOW)
+    crit = alert(1, severity=Severity.CRITICAL)
+    result = run([low, crit])
+    # then the repeat is a duplicate, and the timeline says what changed
+    assert [o.duplicate for o in result.outcomes] == [False, True]
+    assert result.changes[0].state.severity is Severity.CRITICAL
+    assert kinds(result) == [E.CREATED, E.SEVERITY_RAISED]
 
 
 def test_repeat_of_a_stored_firing_fingerprint_is_a_duplicate() -> None:
