@@ -33,7 +33,7 @@ class IncidentEventKind(enum.StrEnum):
 
     CREATED = "CREATED"
     ALERT_ADDED = "ALERT_ADDED"
-    DUPLICATE = "DUPLICATE"
+    DUPLICATE = "DUPLICATE"  # no longer written: a repeat is counted, not logged (kept for older entries)
     SEVERITY_RAISED = "SEVERITY_RAISED"
     ALERT_RESOLVED = "ALERT_RESOLVED"
     RESOLVED = "RESOLVED"
