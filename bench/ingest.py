@@ -51,6 +51,7 @@ from bench.httpclient import LoadResult, LoadSpec, percentiles, run_load, run_pa
 from graph.ws_protocol import WS_PROTOCOL  # noqa: E402
 
 HOST = "127.0.0.1"
+STEAL_WARNING = 0.10  # above this share of a core stolen in (a) or (b), their ratio means little
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -119,6 +120,13 @@ class CpuMeter:
         snap["bench"] = time.process_time()
         snap["worker_on"] = float(self.worker_pid is not None)
         return snap
+
+    @staticmethod
+    def stolen(a: dict[str, float] | None, b: dict[str, float] | None) -> float:
+        """The share of one core the hypervisor took between two snapshots."""
+        if not a or not b or b["t"] <= a["t"]:
+            return 0.0
+        return (b["steal"] - a["steal"]) / (b["t"] - a["t"])
 
     @staticmethod
     def describe(a: dict[str, float] | None, b: dict[str, float] | None, client_cpu: float = 0.0) -> str:
@@ -290,6 +298,7 @@ class Phase:
     cpu: str
     backlog: list[tuple[float, int]] = field(default_factory=list)
     window: tuple[float, float] = (0.0, 0.0)
+    stolen: float = 0.0  # share of one core the hypervisor took during the window
 
 
 class Bench:
@@ -490,7 +499,7 @@ class Bench:
         for p in profiler:
             await asyncio.to_thread(p.wait)
         cpu = CpuMeter.describe(marks.get("a"), marks.get("b"), result.client_cpu_seconds)
-        return Phase(result, cpu, samples, (window[0], window[1]))
+        return Phase(result, cpu, samples, (window[0], window[1]), CpuMeter.stolen(marks.get("a"), marks.get("b")))
 
     def _py_spy(self, name: str, seconds: float | None = None) -> subprocess.Popen[bytes]:
         assert self.cfg.profile is not None
@@ -567,6 +576,7 @@ class Bench:
             r = phase.result
             rate = r.count(202) / r.duration
             self.results["bare"] = rate
+            self.results["bare_stolen"] = phase.stolen
             out(f"  client processes: {self.processes}, connections: {cfg.connections}")
             out(f"  requests/s:  {rate:,.0f}   ({self.statuses_line(r)}; errors {r.errors})")
             out(f"  latency:     {self.latency_line(r)}")
@@ -598,6 +608,7 @@ class Bench:
         phase = await self.closed_phase(spec, self.processes, profile_as=prefix)
         r = phase.result
         accepted = r.count(202) / r.duration
+        self.results[f"{prefix}_stolen"] = phase.stolen
         repeats = r.count(200) / r.duration
         bare = self.results.get("bare") or float("nan")
         out(f"  accepted alerts/s (202): {accepted:,.0f}   = {accepted / bare:.0%} of the bare endpoint")
@@ -1030,10 +1041,19 @@ class Bench:
                 f"  single alerts:  {r['single']:,.0f}/s = {r['single'] / bare:.0%} of bare {bare:,.0f} req/s "
                 "(goal >= 35%)"
             )
+            stolen = max(r.get("bare_stolen", 0.0), r.get("single_stolen", 0.0))
+            if stolen > STEAL_WARNING:
+                out(
+                    f"    unreliable: the hypervisor took up to {stolen:.0%} of a core during (a) or (b) "
+                    f"({r.get('bare_stolen', 0.0):.0%} / {r.get('single_stolen', 0.0):.0%}); run again"
+                )
         if "batches" in r:
             out(f"  batches of 10:  {r['batches']:,.0f} alerts/s (goal >= 20,000)")
         if "stored_diff" in r:
             out(f"  {self.cfg.stored:,} stored:  {r['stored_diff']:+.1%} vs empty (goal within 10%)")
+            stolen = max(r.get("single_stolen", 0.0), r.get("stored_stolen", 0.0))
+            if stolen > STEAL_WARNING:
+                out(f"    unreliable: the hypervisor took up to {stolen:.0%} of a core during (b) or (d); run again")
         if not self.cfg.workers:
             return
         if "latency_p99" in r:
