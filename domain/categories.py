@@ -102,29 +102,41 @@ def _words(text: str) -> str:
     return " " + " ".join(_NON_WORD.split(spaced.lower())).strip() + " "
 
 
-def _rule_for(words: str, context: str) -> Category | None:
-    for category, keywords, needs in _COMPILED:
-        if keywords is not None and keywords.search(words) and (needs is None or needs.search(context)):
-            return category
-    return None
-
-
 def categorize(signature: str, asset_name: str, tags: Mapping[str, str] | None = None) -> Category:
     """The category of an alert; see the module docstring for the rules and their order."""
     tag_text = " ".join(
         value for value in (tags or {}).values() if isinstance(value, str) and "://" not in value
     )
-    return _categorize(signature, asset_name, tag_text)
-
-
-@functools.lru_cache(maxsize=65536)
-def _categorize(signature: str, asset_name: str, tag_text: str) -> Category:
-    # Monitoring tools repeat the same few signatures and hosts: the keyword scan is the largest
-    # per-alert cost on the ingest path, so its answers are remembered.
-    texts = [_words(signature), _words(asset_name), _words(tag_text)]
-    context = "".join(texts)
-    for words in texts:
-        found = _rule_for(words, context)
-        if found is not None:
-            return found
+    scans = (_scan(signature), _scan(asset_name), _scan(tag_text))
+    for matched, _ in scans:
+        for rule in matched:
+            category, _, needs = _COMPILED[rule]
+            if needs is None or any(rule in met for _, met in scans):
+                return category
     return Category.OTHER
+
+
+_CACHED_TEXT = 512  # longer texts (large tag sets) are scanned each time rather than kept
+
+
+def _scan(text: str) -> tuple[tuple[int, ...], frozenset[int]]:
+    return _scan_cached(text) if len(text) <= _CACHED_TEXT else _scan_text(text)
+
+
+def _scan_text(text: str) -> tuple[tuple[int, ...], frozenset[int]]:
+    """The rules whose keywords `text` has (in rule order), and the rules whose "anywhere in the
+    alert" condition it meets.
+
+    Each text is scanned on its own and remembered: monitoring tools repeat a few signatures, hosts and
+    tag sets in ever new combinations, so a cache of whole (signature, asset, tags) triples missed
+    on most alerts of a large fleet, and the keyword scan is the largest per-alert cost of
+    normalising. Matching per text gives the same answers as matching their concatenation: every
+    keyword is bounded by spaces, so none can span two texts.
+    """
+    words = _words(text)
+    matched = tuple(i for i, (_, keywords, _) in enumerate(_COMPILED) if keywords is not None and keywords.search(words))
+    met = frozenset(i for i, (_, _, needs) in enumerate(_COMPILED) if needs is not None and needs.search(words))
+    return matched, met
+
+
+_scan_cached = functools.lru_cache(maxsize=65536)(_scan_text)

@@ -66,6 +66,24 @@ def test_latency_counts_as_application_when_an_app_is_named_anywhere():
     assert categorize("High latency", "edge-1", {"team": "payments-app"}) is Category.APPLICATION
 
 
+def test_the_same_signature_is_categorised_by_what_comes_with_it_each_time():
+    # given one signature seen with different assets and tags, in turn (each text's scan is remembered)
+    first = categorize("High latency", "api-gateway-1")
+    second = categorize("High latency", "core-router-1")
+    third = categorize("High latency", "core-router-1", {"team": "payments-app"})
+    fourth = categorize("High latency", "core-router-1")
+    # then each answer depends on that alert's own asset and tags
+    assert (first, second, third, fourth) == (
+        Category.APPLICATION, Category.NETWORK, Category.APPLICATION, Category.NETWORK
+    )
+
+
+def test_long_tag_texts_are_categorised_like_short_ones():
+    many = {f"tag{i}": f"value-{i:04d}" for i in range(60)}  # over 512 characters of tag text
+    assert categorize("Watchdog", "node-7", {**many, "service": "checkout-api"}) is Category.APPLICATION
+    assert categorize("Watchdog", "node-7", many) is Category.OTHER
+
+
 def test_short_keywords_match_whole_words_plurals_and_numbered_names_only():
     assert categorize("x", "db01") is Category.DATABASE
     assert categorize("x", "feedback") is Category.OTHER  # `db` inside a word does not count
