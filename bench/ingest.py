@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -920,21 +921,38 @@ class Bench:
         ):
             if events is None:
                 continue
-            lat = await self._match(events, sent)
+            timed = await self._match(events, sent)
+            lat = [latency for _, latency in timed]
             p50, p90, p99, p100 = percentiles(lat, 50, 90, 99, 100)
             out(
                 f"  {name}: CREATED events for {len(lat):,} of {total:,} alerts within 10 s of the last send "
                 f"(missing {total - len(lat):,}); sent -> received p50 {ms(p50)}, p90 {ms(p90)}, p99 {ms(p99)}, "
                 f"max {ms(p100)}"
             )
+            out(f"    by second sent, p99: {self._p99_by_second(timed)}")
             results.append((p99, total - len(lat)))
         cpu = sent["cpu_seconds"] * cfg.probe_seconds / max(cfg.probe_seconds, sent_span)
         out(f"  CPU:         {CpuMeter.describe(marks.get('a'), marks.get('b'), cpu)}")
         self.results["latency_p99"], self.results["latency_missing"] = results[0]
         self.results["latency_mode"] = "GraphQL subscription" if gql is not None else "LISTEN only"
 
-    async def _match(self, events: list[tuple[float, dict[str, Any]]], sent: dict[str, Any]) -> list[float]:
-        """Latency of each probe whose incident's CREATED event arrived (first arrival per incident)."""
+    @staticmethod
+    def _p99_by_second(timed: list[tuple[float, float]]) -> str:
+        """The p99 of the probes sent in each second of the window: one stall (a vacuum, a sweep, a
+        collection) shows as one bad second, a saturated machine as many."""
+        if not timed:
+            return "n/a"
+        start = min(t for t, _ in timed)
+        seconds: dict[int, list[float]] = defaultdict(list)
+        for t, latency in timed:
+            seconds[int(t - start)].append(latency)
+        return ", ".join(ms(percentiles(v, 99)[0]) for _, v in sorted(seconds.items()))
+
+    async def _match(
+        self, events: list[tuple[float, dict[str, Any]]], sent: dict[str, Any]
+    ) -> list[tuple[float, float]]:
+        """(sent at, latency) of each probe whose incident's CREATED event arrived (first arrival per
+        incident)."""
         assert self.pool is not None
         first_seen: dict[uuid.UUID, float] = {}
         for t, e in events:
@@ -950,7 +968,7 @@ class Bench:
         for row in rows:
             i = index.get(row["signature"])
             if i is not None and sent["sent_wall"][i] > 0:
-                lat.append(first_seen[row["id"]] - sent["sent_wall"][i])
+                lat.append((sent["sent_wall"][i], first_seen[row["id"]] - sent["sent_wall"][i]))
         return lat
 
     async def _warm_probe(self, events: list[tuple[float, dict[str, Any]]], wait: float = 5.0) -> bool:
