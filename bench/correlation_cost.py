@@ -27,12 +27,11 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.scratch import scratch_database  # noqa: E402
 from db.correlation import CorrelationWorker  # noqa: E402
-from db.engine import asyncpg_dsn, create_pool  # noqa: E402
+from db.engine import create_pool  # noqa: E402
 from db.migrate import upgrade_to_head  # noqa: E402
 from domain.ids import uuid7  # noqa: E402
 
@@ -103,17 +102,8 @@ async def _measure(url: str, alerts: int, batch: int) -> None:
 
 
 async def _scratch(database_url: str, alerts: int, batch: int) -> None:
-    name = f"aw_cost_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            base, _, _ = database_url.rpartition("/")
-            await _measure(f"{base}/{name}", alerts, batch)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database(database_url, "aw_cost") as url:
+        await _measure(url, alerts, batch)
 
 
 def main() -> None:

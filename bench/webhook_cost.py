@@ -32,13 +32,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import orjson
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from db.engine import asyncpg_dsn  # noqa: E402
+from bench.scratch import scratch_database  # noqa: E402
 from db.migrate import upgrade_to_head  # noqa: E402
 from db.uow import UnitOfWork  # noqa: E402
 from domain.rbac import SYSTEM  # noqa: E402
@@ -141,17 +140,8 @@ async def _measure(url: str, requests: int, concurrency: int, profile: bool, hom
 
 
 async def _scratch(database_url: str, args: argparse.Namespace, home: Path) -> None:
-    name = f"aw_webhook_cost_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            base, _, _ = database_url.rpartition("/")
-            await _measure(f"{base}/{name}", args.requests, args.concurrency, args.profile, home)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database(database_url, "aw_webhook_cost") as url:
+        await _measure(url, args.requests, args.concurrency, args.profile, home)
 
 
 def main() -> None:
