@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -29,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.scratch import scratch_database  # noqa: E402
+from bench.scratch import cost_database  # noqa: E402
 from db.correlation import CorrelationWorker  # noqa: E402
 from db.engine import create_pool  # noqa: E402
 from db.migrate import upgrade_to_head  # noqa: E402
@@ -101,8 +99,8 @@ async def _measure(url: str, alerts: int, batch: int) -> None:
           f"({counts['events'] / n:.2f} per alert)")
 
 
-async def _scratch(database_url: str, alerts: int, batch: int) -> None:
-    async with scratch_database(database_url, "aw_cost") as url:
+async def _run(alerts: int, batch: int) -> None:
+    async with cost_database("aw_cost") as url:
         await _measure(url, alerts, batch)
 
 
@@ -111,18 +109,7 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=30_000)
     parser.add_argument("--batch", type=int, default=100, help="the worker's batch size (default 100)")
     args = parser.parse_args()
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        asyncio.run(_scratch(url, args.alerts, args.batch))
-        return
-    from db.embedded import embedded_database_url, stop_embedded
-
-    home = Path(tempfile.mkdtemp(prefix="aw-cost-"))
-    try:
-        asyncio.run(_measure(embedded_database_url(home), args.alerts, args.batch))
-    finally:
-        stop_embedded(home)
-        shutil.rmtree(home, ignore_errors=True)
+    asyncio.run(_run(args.alerts, args.batch))
 
 
 if __name__ == "__main__":

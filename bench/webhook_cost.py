@@ -20,7 +20,6 @@ import asyncio
 import cProfile
 import hashlib
 import hmac
-import os
 import pstats
 import random
 import shutil
@@ -37,7 +36,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.scratch import scratch_database  # noqa: E402
+from bench.scratch import cost_database  # noqa: E402
 from db.migrate import upgrade_to_head  # noqa: E402
 from db.uow import UnitOfWork  # noqa: E402
 from domain.rbac import SYSTEM  # noqa: E402
@@ -139,9 +138,13 @@ async def _measure(url: str, requests: int, concurrency: int, profile: bool, hom
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 
 
-async def _scratch(database_url: str, args: argparse.Namespace, home: Path) -> None:
-    async with scratch_database(database_url, "aw_webhook_cost") as url:
-        await _measure(url, args.requests, args.concurrency, args.profile, home)
+async def _run(args: argparse.Namespace) -> None:
+    home = Path(tempfile.mkdtemp(prefix="aw-webhook-cost-"))  # the application's home (keys, logs)
+    try:
+        async with cost_database("aw_webhook_cost") as url:
+            await _measure(url, args.requests, args.concurrency, args.profile, home)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def main() -> None:
@@ -149,21 +152,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=64, help="concurrent requests (default 64)")
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")
-    args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="aw-webhook-cost-"))
-    try:
-        url = os.environ.get("DATABASE_URL")
-        if url:
-            uvloop.run(_scratch(url, args, home))
-        else:
-            from db.embedded import embedded_database_url, stop_embedded
-
-            try:
-                uvloop.run(_measure(embedded_database_url(home), args.requests, args.concurrency, args.profile, home))
-            finally:
-                stop_embedded(home)
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    uvloop.run(_run(parser.parse_args()))
 
 
 if __name__ == "__main__":
