@@ -155,13 +155,54 @@ def test_payload_columns_get_no_planner_statistics(database_url):
     """))
     by_column = {(r["relname"], r["attname"]): r["attstattarget"] for r in targets}
 
-    # then ANALYZE skips the payloads (statistics target 0) and keeps the default elsewhere
+    # then ANALYZE skips the payloads (statistics target 0) and samples the other columns (0008)
     assert by_column[("alerts", "raw")] == 0
     assert by_column[("alerts", "tags")] == 0
     assert by_column[("alerts", "message")] == 0
     assert by_column[("incident_events", "data")] == 0
     assert by_column[("webhook_deliveries", "response")] == 0
-    assert by_column[("alerts", "signature")] in (None, -1)
+    assert by_column[("alerts", "signature")] == 10
+
+
+HOT_TABLES = ("alerts", "incidents", "incident_events", "webhook_deliveries")
+
+
+def _statistics_targets(url: str) -> dict[tuple[str, str], int]:
+    """(table, column) -> statistics target of the hot tables' columns; -1 for PostgreSQL's default (NULL from 17)."""
+    rows = asyncio.run(_fetch(url, f"""
+        SELECT c.relname, a.attname, coalesce(a.attstattarget::int, -1) AS target
+        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+        WHERE c.relname IN {HOT_TABLES!r} AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+    """))
+    return {(r["relname"], r["attname"]): r["target"] for r in rows}
+
+
+def test_every_column_of_the_hot_tables_has_a_small_statistics_target(database_url):
+    # given the test database at head
+    targets = _statistics_targets(database_url)
+
+    # then no column of a hot table keeps the default target (ANALYZE would sample 30,000 rows again)
+    assert {table for table, _ in targets} == set(HOT_TABLES)
+    too_fine = {column: target for column, target in targets.items() if not 0 <= target <= 10}
+    assert too_fine == {}
+
+
+def test_small_statistics_targets_return_to_the_default_on_downgrade(database_url):
+    # given a fresh database at head
+    with _scratch_database(database_url) as (url, cfg):
+        command.upgrade(cfg, "head")
+
+        # when it is downgraded below 0008
+        command.downgrade(cfg, "0007")
+        at_0007 = _statistics_targets(url)
+
+        # then the sampled columns are back at the default and the payloads still have none (0004)
+        assert at_0007[("alerts", "signature")] == -1
+        assert at_0007[("incidents", "priority_score")] == -1
+        assert at_0007[("webhook_deliveries", "received_at")] == -1
+        assert at_0007[("alerts", "raw")] == 0
+        command.upgrade(cfg, "head")
+        assert _statistics_targets(url) == _statistics_targets(database_url)
 
 
 def _attributes(database_url: str, relation: str) -> list[tuple[str, str]]:
