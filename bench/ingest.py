@@ -291,6 +291,8 @@ class Config:
     workers: bool = True
     worker_process: bool = True
     phases: frozenset[str] = frozenset("bcefd")
+    checkpoint: bool = True
+    trace: bool = False
 
 
 @dataclass
@@ -300,6 +302,74 @@ class Phase:
     backlog: list[tuple[float, int]] = field(default_factory=list)
     window: tuple[float, float] = (0.0, 0.0)
     stolen: float = 0.0  # share of one core the hypervisor took during the window
+
+
+class ActivityTrace:
+    """`--trace`: what PostgreSQL was doing besides serving requests, next to (f)'s latencies.
+
+    Samples `pg_stat_activity` every 50 ms on its own connection: background processes at work
+    (autovacuum, checkpointer, WAL writer waits) and any client statement running longer than 15 ms,
+    with its wait event. `report` prints, per quarter second sent, the worst latency of each
+    subscriber and what was seen then, so a stall can be named (it was how WAL segment creation and
+    the autovacuum ANALYZEs behind (f)'s bad seconds were found).
+    """
+
+    SQL = """
+        SELECT backend_type, coalesce(wait_event, '') AS wait, left(regexp_replace(query, '\\s+', ' ', 'g'), 60) AS query
+        FROM pg_stat_activity
+        WHERE pid <> pg_backend_pid() AND state IS DISTINCT FROM 'idle'
+          AND (backend_type IN ('autovacuum worker', 'checkpointer', 'walwriter')
+               OR (backend_type = 'client backend' AND state = 'active' AND now() - query_start > interval '15 ms'))
+          AND coalesce(wait_event, '') NOT IN ('CheckpointerMain', 'WalWriterMain')
+    """
+    BUCKET = 0.25
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.samples: list[tuple[float, list[str]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        from db.engine import asyncpg_dsn
+
+        conn = await asyncpg.connect(asyncpg_dsn(self.url))
+        self._task = asyncio.create_task(self._run(conn))
+
+    async def _run(self, conn: asyncpg.Connection) -> None:
+        try:
+            while True:
+                rows = await conn.fetch(self.SQL)
+                self.samples.append((time.time(), [f"{r['backend_type']} [{r['wait']}] {r['query']}" for r in rows]))
+                await asyncio.sleep(0.05)
+        finally:
+            await conn.close()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def report(self, timelines: list[list[tuple[float, float]]]) -> None:
+        """timelines: (sent at, latency) per subscriber, GraphQL first when there is one."""
+        stamps = [t for timed in timelines for t, _ in timed]
+        if not stamps:
+            return
+        start = min(stamps)
+        worst: list[dict[int, float]] = []
+        for timed in timelines:
+            by_bucket: dict[int, float] = defaultdict(float)
+            for t, latency in timed:
+                k = int((t - start) / self.BUCKET)
+                by_bucket[k] = max(by_bucket[k], latency)
+            worst.append(by_bucket)
+        seen: dict[int, set[str]] = defaultdict(set)
+        for t, activity in self.samples:
+            seen[int((t - start) / self.BUCKET)].update(activity)
+        out(f"  trace: worst latency per {self.BUCKET:g} s sent ({' / '.join(['GraphQL', 'NOTIFY'][-len(worst):])}) and PostgreSQL activity")
+        for k in sorted(set().union(*worst)):
+            figures = " / ".join(f"{w.get(k, 0.0) * 1000:5.1f}" for w in worst)
+            out(f"    {k * self.BUCKET:5.2f} s  {figures} ms  {'; '.join(sorted(seen.get(k, ())))}")
 
 
 class Bench:
@@ -821,6 +891,16 @@ class Bench:
             f"{cfg.probe_seconds:g} s"
         )
         await self.wait_drained()
+        if cfg.checkpoint:
+            # A server that has run longer than checkpoint_timeout (5 min) recycles its WAL segments;
+            # a cluster born minutes ago creates each new 16 MB segment, zero-filled and fsynced while
+            # a commit waits (WalInitSync): a 40-60 ms stall every few seconds at this rate.
+            started = time.perf_counter()
+            await self.pool.execute("CHECKPOINT")
+            out(
+                f"  CHECKPOINT first ({time.perf_counter() - started:.1f} s), so WAL segments are recycled as on a "
+                "server running for more than a few minutes (--no-checkpoint: a fresh cluster's WAL)"
+            )
         # The subscriber and the LISTEN connection time events in this process: a garbage collection
         # here (it holds every request and event of the run) would show up as server latency.
         gc.collect()
@@ -885,6 +965,9 @@ class Bench:
                 )
 
         profiler: list[subprocess.Popen[bytes]] = []
+        tracer = ActivityTrace(self.url) if cfg.trace else None
+        if tracer is not None:
+            await tracer.start()
         sent = await run_paced(
             spec, rate=cfg.probe_rate, duration=cfg.probe_seconds, connections=128, on_start=on_start
         )
@@ -898,6 +981,8 @@ class Bench:
                 break
             await asyncio.sleep(0.1)
         stop.set()
+        if tracer is not None:
+            await tracer.stop()
         for task in (gql, listener):
             if task is not None:
                 task.cancel()
@@ -915,6 +1000,7 @@ class Bench:
             f"p99 {ms(http[1])}; sends behind schedule: p99 {ms(lag99)}, max {ms(lag100)}"
         )
         results = []
+        timelines: list[list[tuple[float, float]]] = []
         for name, events in (
             ("GraphQL incidentChanged", gql_events if gql is not None else None),
             ("database NOTIFY (LISTEN)", db_events),
@@ -931,6 +1017,9 @@ class Bench:
             )
             out(f"    by second sent, p99: {self._p99_by_second(timed)}")
             results.append((p99, total - len(lat)))
+            timelines.append(timed)
+        if tracer is not None:
+            tracer.report(timelines)
         cpu = sent["cpu_seconds"] * cfg.probe_seconds / max(cfg.probe_seconds, sent_span)
         out(f"  CPU:         {CpuMeter.describe(marks.get('a'), marks.get('b'), cpu)}")
         self.results["latency_p99"], self.results["latency_missing"] = results[0]
@@ -1231,6 +1320,16 @@ def parse_args(argv: list[str] | None = None) -> Config:
         "its own `alertwhisperer worker` process, as `serve` does by default",
     )
     p.add_argument(
+        "--no-checkpoint",
+        action="store_true",
+        help="(f) without the CHECKPOINT before it: a cluster minutes old creates every WAL segment it fills",
+    )
+    p.add_argument(
+        "--trace",
+        action="store_true",
+        help="(f): sample pg_stat_activity every 50 ms and print the worst latency per quarter second beside it",
+    )
+    p.add_argument(
         "--phases",
         default="bcefd",
         help="which of b, c, e, f, d to run (default all; (a) always runs, and (d) runs (b) for its comparison)",
@@ -1255,6 +1354,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         workers=not a.no_workers,
         worker_process=not a.inline_worker,
         phases=phases,
+        checkpoint=not a.no_checkpoint,
+        trace=a.trace,
     )
 
 
