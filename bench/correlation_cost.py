@@ -71,7 +71,8 @@ async def _measure(url: str, alerts: int, batch: int) -> None:
         await pool.execute(
             "INSERT INTO companies (id, name, api_key_hash, api_key_hint, hmac_secret_enc) "
             "VALUES ($1, 'cost bench', $2, 'x', '\\x00')",
-            company, uuid.uuid4().hex,
+            company,
+            uuid.uuid4().hex,
         )
         await pool.execute(STORE, company, SIGNATURES, alerts, [uuid7() for _ in range(alerts)])
         await pool.execute("ANALYZE")
@@ -92,11 +93,17 @@ async def _measure(url: str, alerts: int, batch: int) -> None:
     finally:
         await pool.close()
     n = counts["correlated"]
-    print(f"correlated {n:,} alerts in {batches:,} batches of up to {batch:,}; {wall:.2f} s = {n / wall:,.0f} alerts/s")
-    print(f"  per alert: WAL {float(wal) / n:,.0f} bytes, worker backend CPU {backend_cpu / n * 1e6:,.0f} us, "
-          f"worker process CPU {own_cpu / n * 1e6:,.0f} us, wall {wall / n * 1e6:,.0f} us")
-    print(f"  rows: {counts['incidents']:,} incidents, {counts['events']:,} timeline events "
-          f"({counts['events'] / n:.2f} per alert)")
+    print(
+        f"correlated {n:,} alerts in {batches:,} batches of up to {batch:,}; {wall:.2f} s = {n / wall:,.0f} alerts/s"
+    )
+    print(
+        f"  per alert: WAL {float(wal) / n:,.0f} bytes, worker backend CPU {backend_cpu / n * 1e6:,.0f} us, "
+        f"worker process CPU {own_cpu / n * 1e6:,.0f} us, wall {wall / n * 1e6:,.0f} us"
+    )
+    print(
+        f"  rows: {counts['incidents']:,} incidents, {counts['events']:,} timeline events "
+        f"({counts['events'] / n:.2f} per alert)"
+    )
 
 
 async def _run(alerts: int, batch: int) -> None:

@@ -107,8 +107,14 @@ class CpuMeter:
                 if st is not None:
                     procs[int(entry)] = st
         busy, steal = _busy_ticks()
-        snap = {"t": time.monotonic(), "busy": busy / CLK_TCK, "steal": steal / CLK_TCK, "server": 0.0,
-                "postgres": 0.0, "worker": 0.0}
+        snap = {
+            "t": time.monotonic(),
+            "busy": busy / CLK_TCK,
+            "steal": steal / CLK_TCK,
+            "server": 0.0,
+            "postgres": 0.0,
+            "worker": 0.0,
+        }
         for pid, (ppid, ticks, exited_children) in procs.items():
             if pid == self.server_pid or ppid == self.server_pid:
                 snap["server"] += ticks / CLK_TCK
@@ -232,7 +238,10 @@ def _launch_worker(env: dict[str, str], home: Path) -> Server:
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "alertwhisperer"), "worker"],
-            cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
         )
     return Server("worker", proc, 0, log)
 
@@ -339,7 +348,9 @@ class ActivityTrace:
         try:
             while True:
                 rows = await conn.fetch(self.SQL)
-                self.samples.append((time.time(), [f"{r['backend_type']} [{r['wait']}] {r['query']}" for r in rows]))
+                self.samples.append(
+                    (time.time(), [f"{r['backend_type']} [{r['wait']}] {r['query']}" for r in rows])
+                )
                 await asyncio.sleep(0.05)
         finally:
             await conn.close()
@@ -366,7 +377,9 @@ class ActivityTrace:
         seen: dict[int, set[str]] = defaultdict(set)
         for t, activity in self.samples:
             seen[int((t - start) / self.BUCKET)].update(activity)
-        out(f"  trace: worst latency per {self.BUCKET:g} s sent ({' / '.join(['GraphQL', 'NOTIFY'][-len(worst):])}) and PostgreSQL activity")
+        out(
+            f"  trace: worst latency per {self.BUCKET:g} s sent ({' / '.join(['GraphQL', 'NOTIFY'][-len(worst) :])}) and PostgreSQL activity"
+        )
         for k in sorted(set().union(*worst)):
             figures = " / ".join(f"{w.get(k, 0.0) * 1000:5.1f}" for w in worst)
             out(f"    {k * self.BUCKET:5.2f} s  {figures} ms  {'; '.join(sorted(seen.get(k, ())))}")
@@ -441,7 +454,8 @@ class Bench:
             SELECT gen_random_uuid(), $1, n FROM unnest($2::text[]) n
             """,
             self.company_id,
-            [f"srv-{i:04d}.prod.example.net" for i in range(500)] + [f"probe-host-{i:02d}" for i in range(50)],
+            [f"srv-{i:04d}.prod.example.net" for i in range(500)]
+            + [f"probe-host-{i:02d}" for i in range(50)],
         )
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("ALERTWHISPERER_")},
@@ -570,7 +584,9 @@ class Bench:
         for p in profiler:
             await asyncio.to_thread(p.wait)
         cpu = CpuMeter.describe(marks.get("a"), marks.get("b"), result.client_cpu_seconds)
-        return Phase(result, cpu, samples, (window[0], window[1]), CpuMeter.stolen(marks.get("a"), marks.get("b")))
+        return Phase(
+            result, cpu, samples, (window[0], window[1]), CpuMeter.stolen(marks.get("a"), marks.get("b"))
+        )
 
     def _py_spy(self, name: str, seconds: float | None = None) -> subprocess.Popen[bytes]:
         assert self.cfg.profile is not None
@@ -1160,7 +1176,9 @@ class Bench:
             out(f"  {self.cfg.stored:,} stored:  {r['stored_diff']:+.1%} vs empty (goal within 10%)")
             stolen = max(r.get("single_stolen", 0.0), r.get("stored_stolen", 0.0))
             if stolen > STEAL_WARNING:
-                out(f"    unreliable: the hypervisor took up to {stolen:.0%} of a core during (b) or (d); run again")
+                out(
+                    f"    unreliable: the hypervisor took up to {stolen:.0%} of a core during (b) or (d); run again"
+                )
         if not self.cfg.workers:
             return
         if "latency_p99" in r:

@@ -54,19 +54,28 @@ def _requests(n: int, api_key: bytes, secret: bytes) -> list[tuple[list[tuple[by
     out = []
     for i in range(n):
         asset, sig = rng.randrange(500), SIGNATURES[rng.randrange(20)]
-        body = orjson.dumps({
-            "asset_name": f"srv-{asset:04d}.prod.example.net", "signature": sig,
-            "severity": ("critical", "high", "medium", "low")[i % 4],
-            "message": f"{sig} on srv-{asset:04d}: value {i} over threshold", "tool_source": "prometheus",
-            "timestamp": when, "status": "resolved" if i % 20 == 0 else "firing",
-            "tags": {"env": "prod", "team": f"team-{asset % 12}", "region": "eu-west-1"},
-        })
+        body = orjson.dumps(
+            {
+                "asset_name": f"srv-{asset:04d}.prod.example.net",
+                "signature": sig,
+                "severity": ("critical", "high", "medium", "low")[i % 4],
+                "message": f"{sig} on srv-{asset:04d}: value {i} over threshold",
+                "tool_source": "prometheus",
+                "timestamp": when,
+                "status": "resolved" if i % 20 == 0 else "firing",
+                "tags": {"env": "prod", "team": f"team-{asset % 12}", "region": "eu-west-1"},
+            }
+        )
         stamp = str(int(time.time())).encode()
         signature = b"sha256=" + hmac.new(secret, stamp + b"." + body, hashlib.sha256).hexdigest().encode()
         headers = [
-            (b"host", b"bench"), (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()), (b"x-api-key", api_key), (b"x-timestamp", stamp),
-            (b"x-signature", signature), (b"x-delivery-id", f"cost-{i}".encode()),
+            (b"host", b"bench"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-api-key", api_key),
+            (b"x-timestamp", stamp),
+            (b"x-signature", signature),
+            (b"x-delivery-id", f"cost-{i}".encode()),
         ]
         out.append((headers, body))
     return out
@@ -74,8 +83,15 @@ def _requests(n: int, api_key: bytes, secret: bytes) -> list[tuple[list[tuple[by
 
 async def _post(app: Any, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
     scope = {
-        "type": "http", "method": "POST", "path": "/api/webhooks/alerts", "headers": headers, "query_string": b"",
-        "http_version": "1.1", "scheme": "http", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+        "type": "http",
+        "method": "POST",
+        "path": "/api/webhooks/alerts",
+        "headers": headers,
+        "query_string": b"",
+        "http_version": "1.1",
+        "scheme": "http",
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
         "root_path": "",
     }
     delivered = False
@@ -99,9 +115,13 @@ async def _post(app: Any, headers: list[tuple[bytes, bytes]], body: bytes) -> in
 
 async def _measure(url: str, requests: int, concurrency: int, profile: bool, home: Path) -> None:
     await asyncio.to_thread(upgrade_to_head, url)
-    settings = Settings.from_env({
-        "ALERTWHISPERER_HOME": str(home), "ALERTWHISPERER_BCRYPT_ROUNDS": "4", "ALERTWHISPERER_WORKERS": "0",
-    })
+    settings = Settings.from_env(
+        {
+            "ALERTWHISPERER_HOME": str(home),
+            "ALERTWHISPERER_BCRYPT_ROUNDS": "4",
+            "ALERTWHISPERER_WORKERS": "0",
+        }
+    )
     async with build_services(settings, url) as services:
         async with UnitOfWork(services.sessionmaker, SYSTEM, services.cipher, "bench") as uow:
             row, creds = await uow.companies.create(f"Cost {uuid.uuid4().hex[:6]}")
@@ -131,9 +151,13 @@ async def _measure(url: str, requests: int, concurrency: int, profile: bool, hom
             profiler.disable()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     n = sum(statuses.values())
-    print(f"{n:,} requests ({', '.join(f'{k}: {v:,}' for k, v in sorted(statuses.items()))}) from {concurrency} tasks")
-    print(f"  {n / wall:,.0f} requests/s; this process's CPU {cpu / n * 1e6:,.0f} us per request"
-          + (" (under cProfile: inflated)" if profile else ""))
+    print(
+        f"{n:,} requests ({', '.join(f'{k}: {v:,}' for k, v in sorted(statuses.items()))}) from {concurrency} tasks"
+    )
+    print(
+        f"  {n / wall:,.0f} requests/s; this process's CPU {cpu / n * 1e6:,.0f} us per request"
+        + (" (under cProfile: inflated)" if profile else "")
+    )
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 

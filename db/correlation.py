@@ -122,9 +122,26 @@ ON CONFLICT DO NOTHING
 # from single-key advisory locks.
 BATCH_LOCK = "SELECT pg_advisory_xact_lock(hashtext('alertwhisperer:correlation'), 0)"
 _INCIDENT_FIELDS = (
-    "id", "company_id", "correlation_key", "asset_id", "asset_name", "signature", "status", "severity", "category",
-    "alert_count", "duplicate_count", "tool_sources", "active_fingerprints", "flap_times", "flapping",
-    "critical_asset", "first_alert_at", "last_alert_at", "resolved_at", "created_at",
+    "id",
+    "company_id",
+    "correlation_key",
+    "asset_id",
+    "asset_name",
+    "signature",
+    "status",
+    "severity",
+    "category",
+    "alert_count",
+    "duplicate_count",
+    "tool_sources",
+    "active_fingerprints",
+    "flap_times",
+    "flapping",
+    "critical_asset",
+    "first_alert_at",
+    "last_alert_at",
+    "resolved_at",
+    "created_at",
 )
 # One backward index step per key (`ix_incidents_key_latest`), however many incidents the key has had,
 # locking the row it finds. Everything is read inside the lateral subquery: joining `incidents` again
@@ -145,19 +162,43 @@ CROSS JOIN LATERAL (
 # Postgres parses the JSON for a little more than it decoded the arrays (the worker's batches ran as
 # fast or faster). Ingest keeps its arrays: there Postgres is what runs out first.
 _INCIDENT_COLUMNS = {
-    "id": "uuid", "company_id": "uuid", "created": "bool", "correlation_key": "varchar", "asset_id": "uuid",
-    "asset_name": "varchar", "signature": "varchar", "status": "varchar", "severity": "varchar",
-    "category": "varchar", "alert_count": "int", "duplicate_count": "int", "tool_sources": "varchar[]",
-    "active_fingerprints": "varchar[]", "flap_times": "timestamptz[]", "flapping": "bool", "critical_asset": "bool",
-    "first_alert_at": "timestamptz", "last_alert_at": "timestamptz", "resolved_at": "timestamptz",
-    "priority_score": "float8", "created_at": "timestamptz",
+    "id": "uuid",
+    "company_id": "uuid",
+    "created": "bool",
+    "correlation_key": "varchar",
+    "asset_id": "uuid",
+    "asset_name": "varchar",
+    "signature": "varchar",
+    "status": "varchar",
+    "severity": "varchar",
+    "category": "varchar",
+    "alert_count": "int",
+    "duplicate_count": "int",
+    "tool_sources": "varchar[]",
+    "active_fingerprints": "varchar[]",
+    "flap_times": "timestamptz[]",
+    "flapping": "bool",
+    "critical_asset": "bool",
+    "first_alert_at": "timestamptz",
+    "last_alert_at": "timestamptz",
+    "resolved_at": "timestamptz",
+    "priority_score": "float8",
+    "created_at": "timestamptz",
 }
 _EVENT_COLUMNS = {
-    "company_id": "uuid", "incident_id": "uuid", "kind": "varchar", "at": "timestamptz", "alert_id": "uuid",
+    "company_id": "uuid",
+    "incident_id": "uuid",
+    "kind": "varchar",
+    "at": "timestamptz",
+    "alert_id": "uuid",
     "data": "jsonb",
 }
 _OUTCOME_COLUMNS = {
-    "id": "uuid", "incident_id": "uuid", "duplicate": "bool", "asset_id": "uuid", "resolved_at": "timestamptz",
+    "id": "uuid",
+    "incident_id": "uuid",
+    "duplicate": "bool",
+    "asset_id": "uuid",
+    "resolved_at": "timestamptz",
     "suppressed_by": "uuid",
 }
 
@@ -169,8 +210,19 @@ def _recordset(param: str, alias: str, columns: dict[str, str]) -> str:
 
 # What an update of an existing incident rewrites (its identity, key and creation stay).
 _UPDATED = [
-    c for c in _INCIDENT_COLUMNS
-    if c not in ("id", "company_id", "created", "correlation_key", "asset_id", "asset_name", "signature", "created_at")
+    c
+    for c in _INCIDENT_COLUMNS
+    if c
+    not in (
+        "id",
+        "company_id",
+        "created",
+        "correlation_key",
+        "asset_id",
+        "asset_name",
+        "signature",
+        "created_at",
+    )
 ]
 _CHANGES = f"""
 k AS (
@@ -317,7 +369,9 @@ class CorrelationWorker:
         """Make `conn` a worker connection (for a worker that keeps its own, see `correlation_loop`)."""
         await conn.execute(PREPARE_CONNECTION)
 
-    async def run_once(self, now: datetime | None = None, conn: asyncpg.Connection | None = None) -> BatchStats:
+    async def run_once(
+        self, now: datetime | None = None, conn: asyncpg.Connection | None = None
+    ) -> BatchStats:
         """Correlate one batch; returns what it did (alerts == 0 means nothing was waiting).
 
         `conn` is a connection set up by `prepare` and kept between batches; without one, a pooled
@@ -381,10 +435,17 @@ class CorrelationWorker:
                     continue
             pending[cid].append(
                 PendingAlert(
-                    id=alert_id, key=key, asset_id=asset_id,
-                    asset_name=r["asset_name"], signature=r["signature"], severity=_SEVERITY[r["severity"]],
-                    category=_CATEGORY.get(r["category"]) or Category(r["category"]), tool=r["tool"],
-                    event_time=r["event_time"], resolved=resolved, fingerprint=r["fingerprint"],
+                    id=alert_id,
+                    key=key,
+                    asset_id=asset_id,
+                    asset_name=r["asset_name"],
+                    signature=r["signature"],
+                    severity=_SEVERITY[r["severity"]],
+                    category=_CATEGORY.get(r["category"]) or Category(r["category"]),
+                    tool=r["tool"],
+                    event_time=r["event_time"],
+                    resolved=resolved,
+                    fingerprint=r["fingerprint"],
                     critical_asset=critical,
                 )
             )
@@ -398,7 +459,9 @@ class CorrelationWorker:
 
         results: dict[uuid.UUID, CorrelationResult] = {}
         for cid, alerts in pending.items():
-            results[cid] = correlate(alerts, latest[cid], settings.get(cid, CorrelationSettings()), now, uuid7)
+            results[cid] = correlate(
+                alerts, latest[cid], settings.get(cid, CorrelationSettings()), now, uuid7
+            )
 
         await self._write(conn, results, asset_of, suppressed, now, stats)
         return stats
@@ -471,15 +534,27 @@ class CorrelationWorker:
         outcomes: list[dict[str, Any]] = []
         for res in results.values():
             for o in res.outcomes:
-                outcomes.append({
-                    "id": o.alert_id, "incident_id": o.incident_id, "duplicate": o.duplicate,
-                    "asset_id": asset_of[o.alert_id], "resolved_at": o.resolved_at, "suppressed_by": None,
-                })
+                outcomes.append(
+                    {
+                        "id": o.alert_id,
+                        "incident_id": o.incident_id,
+                        "duplicate": o.duplicate,
+                        "asset_id": asset_of[o.alert_id],
+                        "resolved_at": o.resolved_at,
+                        "suppressed_by": None,
+                    }
+                )
         for alert_id, window_id in suppressed.items():
-            outcomes.append({
-                "id": alert_id, "incident_id": None, "duplicate": False, "asset_id": asset_of[alert_id],
-                "resolved_at": None, "suppressed_by": window_id,
-            })
+            outcomes.append(
+                {
+                    "id": alert_id,
+                    "incident_id": None,
+                    "duplicate": False,
+                    "asset_id": asset_of[alert_id],
+                    "resolved_at": None,
+                    "suppressed_by": window_id,
+                }
+            )
         await conn.execute(WRITE_BATCH, *_change_params(changes, now), *resolved, _json(outcomes))
 
 
@@ -492,21 +567,43 @@ def _change_params(changes: list[tuple[uuid.UUID, IncidentChange]], now: datetim
     dumps = orjson.dumps
     for cid, ch in changes:
         s = ch.state
-        incidents.append({
-            "id": s.id, "company_id": cid, "created": ch.created, "correlation_key": s.key,
-            "asset_id": s.asset_id, "asset_name": s.asset_name, "signature": s.signature,
-            "status": s.status.value, "severity": s.severity.value, "category": s.category.value,
-            "alert_count": s.alert_count, "duplicate_count": s.duplicate_count,
-            "tool_sources": sorted(s.tool_sources), "active_fingerprints": sorted(s.active_fingerprints),
-            "flap_times": s.flap_times, "flapping": s.flapping, "critical_asset": s.critical_asset,
-            "first_alert_at": s.first_alert_at, "last_alert_at": s.last_alert_at, "resolved_at": s.resolved_at,
-            "priority_score": s.priority_score(now), "created_at": s.created_at,
-        })
+        incidents.append(
+            {
+                "id": s.id,
+                "company_id": cid,
+                "created": ch.created,
+                "correlation_key": s.key,
+                "asset_id": s.asset_id,
+                "asset_name": s.asset_name,
+                "signature": s.signature,
+                "status": s.status.value,
+                "severity": s.severity.value,
+                "category": s.category.value,
+                "alert_count": s.alert_count,
+                "duplicate_count": s.duplicate_count,
+                "tool_sources": sorted(s.tool_sources),
+                "active_fingerprints": sorted(s.active_fingerprints),
+                "flap_times": s.flap_times,
+                "flapping": s.flapping,
+                "critical_asset": s.critical_asset,
+                "first_alert_at": s.first_alert_at,
+                "last_alert_at": s.last_alert_at,
+                "resolved_at": s.resolved_at,
+                "priority_score": s.priority_score(now),
+                "created_at": s.created_at,
+            }
+        )
         for e in ch.events:
-            events.append({
-                "company_id": cid, "incident_id": s.id, "kind": e.kind.value, "at": e.at,
-                "alert_id": e.alert_id, "data": e.data,
-            })
+            events.append(
+                {
+                    "company_id": cid,
+                    "incident_id": s.id,
+                    "kind": e.kind.value,
+                    "at": e.at,
+                    "alert_id": e.alert_id,
+                    "data": e.data,
+                }
+            )
         announced[cid].append([str(s.id), ch.kind.value])
     notes = []
     for cid, items in announced.items():

@@ -32,8 +32,24 @@ log = logging.getLogger(__name__)
 # what seventeen parallel column arrays cost it (it checks each array element against four ABCs).
 # `req_key` is the delivery key the alert came with (NULL for unkeyed requests).
 ALERT_ROW = (
-    "req_key", "id", "company_id", "asset_name", "asset_ref", "signature", "severity", "severity_raw", "message",
-    "tool", "category", "fingerprint", "dedup_key", "status", "event_time", "tags", "raw", "delivery_key",
+    "req_key",
+    "id",
+    "company_id",
+    "asset_name",
+    "asset_ref",
+    "signature",
+    "severity",
+    "severity_raw",
+    "message",
+    "tool",
+    "category",
+    "fingerprint",
+    "dedup_key",
+    "status",
+    "event_time",
+    "tags",
+    "raw",
+    "delivery_key",
 )
 ALERT_COLUMNS = ALERT_ROW[1:]
 # The fields of `delivery_ingest_row`: each keyed request's idempotency key and first answer.
@@ -128,10 +144,24 @@ def _jsonb(value: Any) -> str:
 def _row(req: IngestRequest, key: str | None, alert: NormalizedAlert, alert_id: uuid.UUID) -> tuple[Any, ...]:
     """One `alert_ingest_row` (fields in ALERT_ROW's order)."""
     return (
-        key, alert_id, req.company_id, alert.asset_name, alert.asset_ref, alert.signature, alert.severity.value,
-        alert.severity_raw, alert.message, alert.tool.value, alert.category.value, alert.fingerprint,
-        alert.dedup_key, "resolved" if alert.resolved else "firing", alert.event_time,
-        _jsonb(alert.tags), _jsonb(alert.raw), req.delivery_key,
+        key,
+        alert_id,
+        req.company_id,
+        alert.asset_name,
+        alert.asset_ref,
+        alert.signature,
+        alert.severity.value,
+        alert.severity_raw,
+        alert.message,
+        alert.tool.value,
+        alert.category.value,
+        alert.fingerprint,
+        alert.dedup_key,
+        "resolved" if alert.resolved else "firing",
+        alert.event_time,
+        _jsonb(alert.tags),
+        _jsonb(alert.raw),
+        req.delivery_key,
     )
 
 
@@ -150,7 +180,9 @@ class AlertWriter:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._run(), name=f"ingest-committer-{i}") for i in range(self._committers)]
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"ingest-committer-{i}") for i in range(self._committers)
+        ]
 
     async def stop(self) -> None:
         # Let queued requests finish first: they are waiting for an answer (bounded, if the
@@ -198,7 +230,9 @@ class AlertWriter:
                 await self._commit_with_retry(conn, batch)
             except Exception:
                 # One bad request must not fail the others: commit them one by one.
-                log.exception("ingest batch failed; retrying its requests one by one", extra={"requests": len(batch)})
+                log.exception(
+                    "ingest batch failed; retrying its requests one by one", extra={"requests": len(batch)}
+                )
                 for req in batch:
                     try:
                         await self._commit_with_retry(conn, [req])
@@ -226,7 +260,9 @@ class AlertWriter:
             return
         raise RuntimeError("ingest batch kept deadlocking")
 
-    async def _commit(self, conn: asyncpg.Connection, batch: list[IngestRequest]) -> list[IngestResult | Exception]:
+    async def _commit(
+        self, conn: asyncpg.Connection, batch: list[IngestRequest]
+    ) -> list[IngestResult | Exception]:
         """Write `batch` in one statement (one round trip, its own transaction) and answer each request.
 
         Requests repeating a key already used earlier in this batch are not written: they are answered
@@ -242,7 +278,9 @@ class AlertWriter:
                 plain.append(i)
                 continue
             key = r.delivery_key or f"sig:{r.signature_hash}"
-            marks = [(r.company_id, key)] + ([(r.company_id, f"\0{r.signature_hash}")] if r.signature_hash else [])
+            marks = [(r.company_id, key)] + (
+                [(r.company_id, f"\0{r.signature_hash}")] if r.signature_hash else []
+            )
             if any(m in seen for m in marks):
                 later.append((i, r))
                 continue
@@ -252,12 +290,19 @@ class AlertWriter:
         keyed.sort(key=lambda irk: (irk[1].company_id.bytes, irk[2]))
         rows: list[tuple[Any, ...]] = []
         for _, r, key in keyed:
-            rows.extend(_row(r, key, alert, alert_id) for alert, alert_id in zip(r.alerts, r.alert_ids, strict=True))
+            rows.extend(
+                _row(r, key, alert, alert_id) for alert, alert_id in zip(r.alerts, r.alert_ids, strict=True)
+            )
         for r in (batch[i] for i in plain):
-            rows.extend(_row(r, None, alert, alert_id) for alert, alert_id in zip(r.alerts, r.alert_ids, strict=True))
+            rows.extend(
+                _row(r, None, alert, alert_id) for alert, alert_id in zip(r.alerts, r.alert_ids, strict=True)
+            )
         row = await conn.fetchrow(
             WRITE_BATCH,
-            [(r.company_id, key, r.signature_hash, orjson.dumps(_response(r.alert_ids)).decode()) for _, r, key in keyed],
+            [
+                (r.company_id, key, r.signature_hash, orjson.dumps(_response(r.alert_ids)).decode())
+                for _, r, key in keyed
+            ],
             rows,
         )
         inserted = set(row["inserted"] or ())
@@ -307,4 +352,6 @@ class AlertWriter:
             row = by_key.get((r.company_id, r.delivery_key)) if r.delivery_key else None
             # A repeated X-Delivery-ID gets the first answer; a signature seen before under another
             # (or no) delivery id is a replay and is refused.
-            results[i] = IngestResult(_stored(row[3]), replayed=True) if row is not None else ReplayedSignature()
+            results[i] = (
+                IngestResult(_stored(row[3]), replayed=True) if row is not None else ReplayedSignature()
+            )

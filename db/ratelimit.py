@@ -85,7 +85,9 @@ class RateLimiter:
             missing = n - lease.tokens
             return Decision(False, retry_after=max(1, math.ceil(missing / rate)))
 
-    async def _take(self, company_id: uuid.UUID, want: float, rate: float, burst: int, lease: _Lease) -> float:
+    async def _take(
+        self, company_id: uuid.UUID, want: float, rate: float, burst: int, lease: _Lease
+    ) -> float:
         async with self._pool.acquire() as conn:
             if not lease.ensured:
                 await conn.execute(_ENSURE, company_id, float(burst))

@@ -170,11 +170,15 @@ class AssetDependency(Base):
     __table_args__ = (
         # Composite keys make a cross-tenant edge impossible, not just unlikely.
         ForeignKeyConstraint(
-            ["company_id", "asset_id"], ["assets.company_id", "assets.id"], ondelete="CASCADE",
+            ["company_id", "asset_id"],
+            ["assets.company_id", "assets.id"],
+            ondelete="CASCADE",
             name="fk_asset_dependencies_asset",
         ),
         ForeignKeyConstraint(
-            ["company_id", "depends_on_id"], ["assets.company_id", "assets.id"], ondelete="CASCADE",
+            ["company_id", "depends_on_id"],
+            ["assets.company_id", "assets.id"],
+            ondelete="CASCADE",
             name="fk_asset_dependencies_depends_on",
         ),
         CheckConstraint("asset_id <> depends_on_id", name="no_self_edge"),
@@ -274,7 +278,12 @@ class Alert(Base):
         CheckConstraint("severity IN ('critical', 'high', 'medium', 'low')", name="severity_known"),
         Index("ix_alerts_pending", "id", postgresql_where=text("correlated_at IS NULL")),
         Index("ix_alerts_company_received", "company_id", "received_at", "id"),
-        Index("ix_alerts_incident", "incident_id", "event_time", postgresql_where=text("incident_id IS NOT NULL")),
+        Index(
+            "ix_alerts_incident",
+            "incident_id",
+            "event_time",
+            postgresql_where=text("incident_id IS NOT NULL"),
+        ),
         # Resolve messages find the open incident carrying their fingerprint through its open alerts.
         Index(
             "ix_alerts_open_fingerprint",
@@ -331,7 +340,9 @@ class Incident(Base):
         Index("ix_incidents_key_latest", "company_id", "correlation_key", "last_alert_at"),
         Index("ix_incidents_company_created", "company_id", "created_at", "id"),
         Index("ix_incidents_company_priority", "company_id", "priority_score", "id"),
-        Index("ix_incidents_open", "company_id", "last_alert_at", postgresql_where=text("status <> 'RESOLVED'")),
+        Index(
+            "ix_incidents_open", "company_id", "last_alert_at", postgresql_where=text("status <> 'RESOLVED'")
+        ),
     )
 
 

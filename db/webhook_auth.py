@@ -51,9 +51,12 @@ class WebhookCompanyCache:
         company = None
         if row is not None:
             company = WebhookCompany(
-                id=row[0], name=row[1], hmac_enabled=row[2],
+                id=row[0],
+                name=row[1],
+                hmac_enabled=row[2],
                 hmac_secret=self._cipher.decrypt(row[3]).encode(),
-                rate_per_second=row[4], rate_burst=row[5],
+                rate_per_second=row[4],
+                rate_burst=row[5],
             )
         ttl = TTL_SECONDS if company else NEGATIVE_TTL_SECONDS
         self._entries[key_hash] = (now + ttl, company)

@@ -85,9 +85,7 @@ def _keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str] | None:
     a whole word (optionally plural or numbered: `db`, `dbs`, `db2`)."""
     if not keywords:
         return None
-    bodies = [
-        rf" {re.escape(k)}" if len(k) >= 4 else rf" {re.escape(k)}(?:s|\d+)? " for k in keywords
-    ]
+    bodies = [rf" {re.escape(k)}" if len(k) >= 4 else rf" {re.escape(k)}(?:s|\d+)? " for k in keywords]
     return re.compile("|".join(bodies))
 
 
@@ -134,8 +132,12 @@ def _scan_text(text: str) -> tuple[tuple[int, ...], frozenset[int]]:
     keyword is bounded by spaces, so none can span two texts.
     """
     words = _words(text)
-    matched = tuple(i for i, (_, keywords, _) in enumerate(_COMPILED) if keywords is not None and keywords.search(words))
-    met = frozenset(i for i, (_, _, needs) in enumerate(_COMPILED) if needs is not None and needs.search(words))
+    matched = tuple(
+        i for i, (_, keywords, _) in enumerate(_COMPILED) if keywords is not None and keywords.search(words)
+    )
+    met = frozenset(
+        i for i, (_, _, needs) in enumerate(_COMPILED) if needs is not None and needs.search(words)
+    )
     return matched, met
 
 

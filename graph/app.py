@@ -87,7 +87,9 @@ def create_app(settings: Settings, *, database_url: str | None = None, migrate: 
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         head = expected_head
         if current != head:
-            return JSONResponse({"status": "unavailable", "schema": current, "expected": head}, status_code=503)
+            return JSONResponse(
+                {"status": "unavailable", "schema": current, "expected": head}, status_code=503
+            )
         return JSONResponse({"status": "ready", "schema": current})
 
     graphql = GraphQLView(

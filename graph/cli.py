@@ -64,8 +64,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # bytes it saves, and a burst of them leaves in one write (graph/ws_protocol.py).
     from graph.ws_protocol import WS_PROTOCOL
 
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, timeout_graceful_shutdown=10,
-                proxy_headers=True, lifespan="on", ws=WS_PROTOCOL, ws_per_message_deflate=False)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+        proxy_headers=True,
+        lifespan="on",
+        ws=WS_PROTOCOL,
+        ws_per_message_deflate=False,
+    )
     return 0
 
 
@@ -116,7 +125,9 @@ class WorkerSupervisor:
 
         env = dict(os.environ) | {"ALERTWHISPERER_PARENT_PID": str(os.getpid())}
         # Its own session: a Ctrl+C in the terminal reaches `serve`, which then stops the worker itself.
-        return subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], env=env, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "graph.cli", "worker"], env=env, start_new_session=True
+        )
 
     def _run(self) -> None:
         import logging
@@ -204,8 +215,11 @@ def cmd_user_create(args: argparse.Namespace) -> int:
                     raise DomainError(f"no company named {args.company!r}", field="company", code="NOT_FOUND")
                 company_ids = [company.id]
             user = await uow.users.create(
-                email=email, name=args.name or email.split("@")[0], role=Role(args.role),
-                password_hash=hash_password(args.password, settings.bcrypt_rounds), company_ids=company_ids,
+                email=email,
+                name=args.name or email.split("@")[0],
+                role=Role(args.role),
+                password_hash=hash_password(args.password, settings.bcrypt_rounds),
+                company_ids=company_ids,
                 category=args.category,
             )
         print(f"created {args.role} {user.email} ({user.id})")

@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 class Context:
     """Built for each GraphQL operation (and each websocket subscription)."""
 
-    def __init__(self, services: Services, principal: Principal | None, request_id: str | None,
-                 request: Any = None) -> None:
+    def __init__(
+        self, services: Services, principal: Principal | None, request_id: str | None, request: Any = None
+    ) -> None:
         self.services = services
         self.principal = principal
         self.request_id = request_id or uuid.uuid4().hex

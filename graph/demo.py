@@ -16,31 +16,95 @@ DEMO_PASSWORD = "demo-pass-2026"
 
 COMPANIES: dict[str, list[dict[str, Any]]] = {
     "Acme Retail": [
-        {"name": "web-01", "type": "server", "ip_address": "10.0.1.11", "cloud_instance_id": "i-0a1b2c3d4e5f60001", "is_critical": True},
-        {"name": "web-02", "type": "server", "ip_address": "10.0.1.12", "cloud_instance_id": "i-0a1b2c3d4e5f60002"},
-        {"name": "db-primary", "type": "database", "ip_address": "10.0.2.10", "cloud_instance_id": "i-0a1b2c3d4e5f60003", "is_critical": True},
+        {
+            "name": "web-01",
+            "type": "server",
+            "ip_address": "10.0.1.11",
+            "cloud_instance_id": "i-0a1b2c3d4e5f60001",
+            "is_critical": True,
+        },
+        {
+            "name": "web-02",
+            "type": "server",
+            "ip_address": "10.0.1.12",
+            "cloud_instance_id": "i-0a1b2c3d4e5f60002",
+        },
+        {
+            "name": "db-primary",
+            "type": "database",
+            "ip_address": "10.0.2.10",
+            "cloud_instance_id": "i-0a1b2c3d4e5f60003",
+            "is_critical": True,
+        },
         {"name": "lb-01", "type": "network", "ip_address": "10.0.0.5"},
     ],
     "Globex Health": [
         {"name": "ehr-app-01", "type": "application", "ip_address": "10.10.1.20", "is_critical": True},
-        {"name": "pg-ehr", "type": "database", "ip_address": "10.10.2.5", "cloud_instance_id": "i-0b1c2d3e4f5a60001", "is_critical": True},
+        {
+            "name": "pg-ehr",
+            "type": "database",
+            "ip_address": "10.10.2.5",
+            "cloud_instance_id": "i-0b1c2d3e4f5a60001",
+            "is_critical": True,
+        },
         {"name": "fw-edge", "type": "network", "ip_address": "10.10.0.1"},
     ],
     "Initech Finance": [
-        {"name": "ledger-api", "type": "application", "ip_address": "172.16.5.10", "cloud_instance_id": "i-0c1d2e3f4a5b60001", "is_critical": True},
+        {
+            "name": "ledger-api",
+            "type": "application",
+            "ip_address": "172.16.5.10",
+            "cloud_instance_id": "i-0c1d2e3f4a5b60001",
+            "is_critical": True,
+        },
         {"name": "nas-01", "type": "storage", "ip_address": "172.16.9.2"},
         {"name": "core-switch", "type": "network", "ip_address": "172.16.0.2"},
     ],
 }
-DEPENDENCIES = {"web-01": ["db-primary", "lb-01"], "web-02": ["db-primary", "lb-01"], "ehr-app-01": ["pg-ehr"]}
+DEPENDENCIES = {
+    "web-01": ["db-primary", "lb-01"],
+    "web-02": ["db-primary", "lb-01"],
+    "ehr-app-01": ["pg-ehr"],
+}
 
 USERS: list[dict[str, Any]] = [
     {"email": "admin@msp.example", "name": "Morgan MSP-Admin", "role": Role.MSP_ADMIN, "companies": []},
-    {"email": "acme.admin@msp.example", "name": "Casey Company-Admin", "role": Role.COMPANY_ADMIN, "companies": ["Acme Retail"]},
-    {"email": "net.tech@msp.example", "name": "Nico Network", "role": Role.TECHNICIAN, "category": "Network", "on_call": True, "companies": list(COMPANIES)},
-    {"email": "db.tech@msp.example", "name": "Dana Database", "role": Role.TECHNICIAN, "category": "Database", "companies": list(COMPANIES)},
-    {"email": "server.tech@msp.example", "name": "Sam Server", "role": Role.TECHNICIAN, "category": "Server", "on_call": True, "companies": ["Acme Retail", "Globex Health"]},
-    {"email": "sec.tech@msp.example", "name": "Riley Security", "role": Role.TECHNICIAN, "category": "Security", "companies": ["Initech Finance"]},
+    {
+        "email": "acme.admin@msp.example",
+        "name": "Casey Company-Admin",
+        "role": Role.COMPANY_ADMIN,
+        "companies": ["Acme Retail"],
+    },
+    {
+        "email": "net.tech@msp.example",
+        "name": "Nico Network",
+        "role": Role.TECHNICIAN,
+        "category": "Network",
+        "on_call": True,
+        "companies": list(COMPANIES),
+    },
+    {
+        "email": "db.tech@msp.example",
+        "name": "Dana Database",
+        "role": Role.TECHNICIAN,
+        "category": "Database",
+        "companies": list(COMPANIES),
+    },
+    {
+        "email": "server.tech@msp.example",
+        "name": "Sam Server",
+        "role": Role.TECHNICIAN,
+        "category": "Server",
+        "on_call": True,
+        "companies": ["Acme Retail", "Globex Health"],
+    },
+    {
+        "email": "sec.tech@msp.example",
+        "name": "Riley Security",
+        "role": Role.TECHNICIAN,
+        "category": "Security",
+        "companies": ["Initech Finance"],
+    },
 ]
 
 
@@ -57,7 +121,9 @@ async def seed_demo(uow_factory: Any, bcrypt_rounds: int = 12) -> DemoCredential
         uow: UnitOfWork  # type: ignore[no-redef]
         ids = {}
         for name, assets in COMPANIES.items():
-            existing = (await uow.session.execute(select(Company).where(Company.name == name))).scalar_one_or_none()
+            existing = (
+                await uow.session.execute(select(Company).where(Company.name == name))
+            ).scalar_one_or_none()
             if existing is None:
                 company, creds = await uow.companies.create(name)
                 api_keys[name] = creds.api_key or ""
@@ -75,11 +141,14 @@ async def seed_demo(uow_factory: Any, bcrypt_rounds: int = 12) -> DemoCredential
         for spec in USERS:
             if await uow.users.by_email(spec["email"]) is None:
                 await uow.users.create(
-                    email=spec["email"], name=spec["name"], password_hash=password_hash, role=spec["role"],
-                    company_ids=[ids[c] for c in spec["companies"]], category=spec.get("category"),
+                    email=spec["email"],
+                    name=spec["name"],
+                    password_hash=password_hash,
+                    role=spec["role"],
+                    company_ids=[ids[c] for c in spec["companies"]],
+                    category=spec.get("category"),
                     on_call=spec.get("on_call", False),
                 )
     return DemoCredentials(
         users=[(u["email"], DEMO_PASSWORD, u["role"].value) for u in USERS], api_keys=api_keys
     )
-

@@ -39,7 +39,9 @@ class GraphQLView(GraphQL):
             ctx.connection_params = {}  # type: ignore[attr-defined]
             return ctx
         try:
-            principal = await principal_from_authorization(self.services, request.headers.get("authorization"))
+            principal = await principal_from_authorization(
+                self.services, request.headers.get("authorization")
+            )
         except TokenError as exc:
             raise HTTPException(401, f"Unauthenticated: {exc}") from exc
         return Context(self.services, principal, request_id_var.get(), request)

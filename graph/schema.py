@@ -57,7 +57,9 @@ class Query(PlatformQuery, IncidentQuery):
         return await resolve_node(info, id)
 
 
-@strawberry.type(description="Change the MSP's data. Each mutation takes one `input` and returns `userErrors`.")
+@strawberry.type(
+    description="Change the MSP's data. Each mutation takes one `input` and returns `userErrors`."
+)
 class Mutation(PlatformMutation, IncidentMutation, IngestMutation):
     pass
 
@@ -72,7 +74,9 @@ class RejectNulCharacters(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
-        if _has_nul(ctx.variables) or (ctx.graphql_document is not None and _document_has_nul(ctx.graphql_document)):
+        if _has_nul(ctx.variables) or (
+            ctx.graphql_document is not None and _document_has_nul(ctx.graphql_document)
+        ):
             ctx.pre_execution_errors = [
                 PublicError("String values must not contain NUL (\\u0000) characters.", "INVALID_INPUT")
             ]

@@ -53,8 +53,9 @@ async def build_services(settings: Settings, database_url: str | None = None) ->
         pool=pool,
         bus=bus,
         cipher=DataCipher(settings.data_key),
-        tokens=TokenService(settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience,
-                            settings.token_ttl_seconds),
+        tokens=TokenService(
+            settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience, settings.token_ttl_seconds
+        ),
     )
     try:
         yield services

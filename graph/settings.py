@@ -62,15 +62,23 @@ class Settings:
 
 WORKER_MODES = {
     "process": "process",
-    "1": "inline", "true": "inline", "yes": "inline", "inline": "inline",
-    "0": "off", "false": "off", "no": "off", "off": "off",
+    "1": "inline",
+    "true": "inline",
+    "yes": "inline",
+    "inline": "inline",
+    "0": "off",
+    "false": "off",
+    "no": "off",
+    "off": "off",
 }
 
 
 def _workers_mode(value: str) -> str:
     mode = WORKER_MODES.get(value.strip().lower())
     if mode is None:
-        raise SettingsError("ALERTWHISPERER_WORKERS must be process, 1 (in the server's own process) or 0 (none)")
+        raise SettingsError(
+            "ALERTWHISPERER_WORKERS must be process, 1 (in the server's own process) or 0 (none)"
+        )
     return mode
 
 

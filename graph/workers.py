@@ -94,8 +94,14 @@ async def sweeper_loop(services: Any, interval: float = SWEEP_SECONDS) -> None:
                         refreshed = await sweeper.refresh_priorities()
                         expired = await sweeper.expire_deliveries()
                         if resolved or expired:
-                            log.info("sweep", extra={"auto_resolved": resolved, "rescored": refreshed,
-                                                     "deliveries_expired": expired})
+                            log.info(
+                                "sweep",
+                                extra={
+                                    "auto_resolved": resolved,
+                                    "rescored": refreshed,
+                                    "deliveries_expired": expired,
+                                },
+                            )
                     finally:
                         await conn.execute("SELECT pg_advisory_unlock($1)", SWEEP_LOCK)
         except asyncio.CancelledError:

@@ -21,7 +21,9 @@ def _url() -> str:
     if not url:
         from db.embedded import embedded_database_url
 
-        url = embedded_database_url(Path(os.environ.get("ALERTWHISPERER_HOME", "./.alertwhisperer")).resolve())
+        url = embedded_database_url(
+            Path(os.environ.get("ALERTWHISPERER_HOME", "./.alertwhisperer")).resolve()
+        )
     return sqlalchemy_url(url)
 
 

@@ -66,8 +66,11 @@ def settings() -> Any:
 
     # Background workers stay off in-process: tests drive the correlation worker explicitly so they
     # are deterministic; the end-to-end tests run real server processes with workers on.
-    env = dict(os.environ) | TEST_SECRETS | {"ALERTWHISPERER_HOME": str(ROOT / ".pytest-pg"),
-                                             "ALERTWHISPERER_WORKERS": "0"}
+    env = (
+        dict(os.environ)
+        | TEST_SECRETS
+        | {"ALERTWHISPERER_HOME": str(ROOT / ".pytest-pg"), "ALERTWHISPERER_WORKERS": "0"}
+    )
     return Settings.from_env(env)
 
 
@@ -98,7 +101,9 @@ def gql(client: httpx.AsyncClient) -> Any:
 
     async def run(query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> Any:
         headers = {"authorization": f"Bearer {token}"} if token else {}
-        resp = await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+        resp = await client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
         assert resp.status_code == 200, resp.text
         return resp.json()
 

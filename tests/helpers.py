@@ -87,17 +87,30 @@ class Factory:
             row, creds = await uow.companies.create(name or unique("Company"))
             if settings:
                 await uow.companies.update_settings(row.id, "test.settings", **settings)
-        return MadeCompany(row.id, gid("Company", row.id), row.name, creds.api_key or "", creds.hmac_secret or "")
+        return MadeCompany(
+            row.id, gid("Company", row.id), row.name, creds.api_key or "", creds.hmac_secret or ""
+        )
 
     async def user(
-        self, role: Role, companies: list[MadeCompany] | None = None, *, category: str | None = None,
-        email: str | None = None, password: str = PASSWORD, on_call: bool = False,
+        self,
+        role: Role,
+        companies: list[MadeCompany] | None = None,
+        *,
+        category: str | None = None,
+        email: str | None = None,
+        password: str = PASSWORD,
+        on_call: bool = False,
     ) -> MadeUser:
         email = email or f"{unique(role.value)}@example.com"
         async with self.uow() as uow:
             row = await uow.users.create(
-                email=email, name=email.split("@")[0], password_hash=hash_password(password, 4), role=role,
-                company_ids=[c.id for c in companies or []], category=category, on_call=on_call,
+                email=email,
+                name=email.split("@")[0],
+                password_hash=hash_password(password, 4),
+                role=role,
+                company_ids=[c.id for c in companies or []],
+                category=category,
+                on_call=on_call,
             )
         token = self.services.tokens.issue(row.id, row.role)
         return MadeUser(row.id, row.email, role, token)

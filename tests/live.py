@@ -26,12 +26,16 @@ def free_port() -> int:
 
 
 def server_env(database_url: str, home: Path, workers: bool = False) -> dict[str, str]:
-    return dict(os.environ) | TEST_SECRETS | {
-        "DATABASE_URL": database_url,
-        "ALERTWHISPERER_HOME": str(home),
-        "ALERTWHISPERER_WORKERS": "1" if workers else "0",
-        "ALERTWHISPERER_LOG_LEVEL": "WARNING",
-    }
+    return (
+        dict(os.environ)
+        | TEST_SECRETS
+        | {
+            "DATABASE_URL": database_url,
+            "ALERTWHISPERER_HOME": str(home),
+            "ALERTWHISPERER_WORKERS": "1" if workers else "0",
+            "ALERTWHISPERER_LOG_LEVEL": "WARNING",
+        }
+    )
 
 
 @contextmanager
@@ -42,11 +46,26 @@ def live_servers(database_url: str, home: Path, count: int = 1, workers: bool = 
     try:
         for _ in range(count):
             port = free_port()
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "--factory", "graph.asgi:app", "--port", str(port),
-                 "--no-access-log", "--ws", WS_PROTOCOL],
-                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "--factory",
+                        "graph.asgi:app",
+                        "--port",
+                        str(port),
+                        "--no-access-log",
+                        "--ws",
+                        WS_PROTOCOL,
+                    ],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             urls.append(f"http://127.0.0.1:{port}")
         deadline = time.monotonic() + 60
         for url, proc in zip(urls, procs, strict=True):

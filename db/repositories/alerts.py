@@ -94,12 +94,21 @@ class AlertRepository(ScopedRepository):
     async def page(self, search: AlertSearch, *, first: int | None, after: str | None) -> Page[Alert]:
         """Newest first: (received_at, id) descending."""
         stmt = self.in_company(
-            self.readable(Alert), Alert.company_id, search.company_id, search.unknown_company, Permission.ALERT_READ
+            self.readable(Alert),
+            Alert.company_id,
+            search.company_id,
+            search.unknown_company,
+            Permission.ALERT_READ,
         )
         stmt = stmt.where(
             *search_clauses(
-                search, status=Alert.status, severity=Alert.severity, asset_id=Alert.asset_id,
-                asset_name=Alert.asset_name, tool=lambda tool: Alert.tool == tool, time=Alert.event_time,
+                search,
+                status=Alert.status,
+                severity=Alert.severity,
+                asset_id=Alert.asset_id,
+                asset_name=Alert.asset_name,
+                tool=lambda tool: Alert.tool == tool,
+                time=Alert.event_time,
                 text=(Alert.message, Alert.signature, Alert.asset_name),
             )
         )

@@ -51,10 +51,12 @@ class RawRowsById:
         records = await plain_fetch(pool, self._sql, ids, within, readable_company_ids(principal))
         decode = self._decode
         return [
-            SimpleNamespace(**{
-                key: decode[key](r[name]) if key in decode and r[name] is not None else r[name]
-                for key, name in self._columns
-            })
+            SimpleNamespace(
+                **{
+                    key: decode[key](r[name]) if key in decode and r[name] is not None else r[name]
+                    for key, name in self._columns
+                }
+            )
             for r in records
         ]
 
@@ -88,7 +90,12 @@ class ScopedRepository:
         return self.scope(select(model), model.company_id)  # type: ignore[attr-defined]
 
     def in_company(
-        self, stmt: Select[Any], column: Any, company_id: uuid.UUID | None, unknown: bool, permission: Permission
+        self,
+        stmt: Select[Any],
+        column: Any,
+        company_id: uuid.UUID | None,
+        unknown: bool,
+        permission: Permission,
     ) -> Select[Any]:
         """Narrow a readable statement to one company the caller named (None: all it may read).
 

@@ -72,8 +72,9 @@ class CompanyRepository(ScopedRepository):
         stmt = self.scope(select(Company), Company.id)
         if search:
             stmt = stmt.where(func.lower(Company.name).contains(search.lower(), autoescape=True))
-        return await paginate(self.session, stmt, [Company.name, Company.id], first=first, after=after,
-                              descending=False)
+        return await paginate(
+            self.session, stmt, [Company.name, Company.id], first=first, after=after, descending=False
+        )
 
     async def _for_update(self, company_id: uuid.UUID, permission: Permission) -> Company:
         self.require(permission, company_id)
@@ -101,8 +102,9 @@ class CompanyRepository(ScopedRepository):
         except IntegrityError as exc:
             raise Conflict("a company with this name already exists", field="name", code="DUPLICATE") from exc
         await self.session.refresh(company)
-        await self.audit.record("company.create", "company", company.id, company_id=company.id,
-                                after=snapshot(company))
+        await self.audit.record(
+            "company.create", "company", company.id, company_id=company.id, after=snapshot(company)
+        )
         return company, Credentials(api_key=api_key, hmac_secret=secret)
 
     async def rename(self, company_id: uuid.UUID, name: str) -> Company:
@@ -116,8 +118,14 @@ class CompanyRepository(ScopedRepository):
         except IntegrityError as exc:
             raise Conflict("a company with this name already exists", field="name", code="DUPLICATE") from exc
         await self.session.refresh(company)
-        await self.audit.record("company.update", "company", company.id, company_id=company.id,
-                                before=before, after=snapshot(company))
+        await self.audit.record(
+            "company.update",
+            "company",
+            company.id,
+            company_id=company.id,
+            before=before,
+            after=snapshot(company),
+        )
         return company
 
     async def update_settings(self, company_id: uuid.UUID, action: str, **changes: Any) -> Company:
@@ -131,8 +139,9 @@ class CompanyRepository(ScopedRepository):
         company.updated_at = func.now()
         await self.session.flush()
         await self.session.refresh(company)
-        await self.audit.record(action, "company", company.id, company_id=company.id, before=before,
-                                after=snapshot(company))
+        await self.audit.record(
+            action, "company", company.id, company_id=company.id, before=before, after=snapshot(company)
+        )
         return company
 
     async def rotate_api_key(self, company_id: uuid.UUID) -> tuple[Company, Credentials]:
@@ -144,8 +153,14 @@ class CompanyRepository(ScopedRepository):
         company.updated_at = func.now()
         await self.session.flush()
         await self.session.refresh(company)
-        await self.audit.record("company.api_key_rotate", "company", company.id, company_id=company.id,
-                                before=before, after=snapshot(company))
+        await self.audit.record(
+            "company.api_key_rotate",
+            "company",
+            company.id,
+            company_id=company.id,
+            before=before,
+            after=snapshot(company),
+        )
         return company, Credentials(api_key=api_key, hmac_secret=None)
 
     async def set_webhook_security(
@@ -162,9 +177,14 @@ class CompanyRepository(ScopedRepository):
         company.updated_at = func.now()
         await self.session.flush()
         await self.session.refresh(company)
-        await self.audit.record("company.webhook_security_update", "company", company.id,
-                                company_id=company.id, before=before,
-                                after=snapshot(company) | {"hmac_secret_rotated": rotate_secret})
+        await self.audit.record(
+            "company.webhook_security_update",
+            "company",
+            company.id,
+            company_id=company.id,
+            before=before,
+            after=snapshot(company) | {"hmac_secret_rotated": rotate_secret},
+        )
         return company, Credentials(api_key=None, hmac_secret=secret)
 
     async def visible_ids(self) -> list[uuid.UUID]:

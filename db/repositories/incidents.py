@@ -72,14 +72,22 @@ class IncidentRepository(ScopedRepository):
         after: str | None,
     ) -> Page[Incident]:
         stmt = self.in_company(
-            self.readable(Incident), Incident.company_id, search.company_id, search.unknown_company,
+            self.readable(Incident),
+            Incident.company_id,
+            search.company_id,
+            search.unknown_company,
             Permission.INCIDENT_READ,
         )
         stmt = stmt.where(
             *search_clauses(
-                search, status=Incident.status, severity=Incident.severity, asset_id=Incident.asset_id,
-                asset_name=Incident.asset_name, tool=lambda tool: literal(tool) == any_(Incident.tool_sources),
-                time=Incident.created_at, text=(Incident.signature, Incident.asset_name),
+                search,
+                status=Incident.status,
+                severity=Incident.severity,
+                asset_id=Incident.asset_id,
+                asset_name=Incident.asset_name,
+                tool=lambda tool: literal(tool) == any_(Incident.tool_sources),
+                time=Incident.created_at,
+                text=(Incident.signature, Incident.asset_name),
             )
         )
         if search.flapping is not None:

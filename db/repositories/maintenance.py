@@ -61,7 +61,10 @@ class MaintenanceRepository(ScopedRepository):
     ) -> Page[MaintenanceWindow]:
         """Latest start first."""
         stmt = self.in_company(
-            self.readable(MaintenanceWindow), MaintenanceWindow.company_id, company_id, unknown_company,
+            self.readable(MaintenanceWindow),
+            MaintenanceWindow.company_id,
+            company_id,
+            unknown_company,
             Permission.COMPANY_READ,
         )
         return await paginate(

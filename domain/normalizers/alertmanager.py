@@ -36,6 +36,8 @@ def host_of_instance(instance: str) -> str:
     if match is None:
         return instance
     return match.group("host").strip("[]")
+
+
 _STATUSES = {"firing": False, "resolved": True}
 _GRAFANA_STATES = {"alerting": False, "ok": True}
 

@@ -345,8 +345,10 @@ def maintenance_window_type(
     if row.recurrence:
         r = Recurrence.from_dict(row.recurrence)
         recurrence = MaintenanceRecurrence(
-            frequency=RecurrenceFrequency(r.frequency.value), days_of_week=sorted(r.days_of_week),
-            timezone=r.timezone, until=r.until,
+            frequency=RecurrenceFrequency(r.frequency.value),
+            days_of_week=sorted(r.days_of_week),
+            timezone=r.timezone,
+            until=r.until,
         )
     return MaintenanceWindow(
         id=to_global_id("MaintenanceWindow", row.id),

@@ -57,7 +57,10 @@ class AssetCreatePayload:
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
-async def asset_create(info: strawberry.Info, input: Annotated[AssetCreateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> AssetCreatePayload:
+async def asset_create(
+    info: strawberry.Info,
+    input: Annotated[AssetCreateInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> AssetCreatePayload:
     async def work(uow: Any) -> dict[str, Any]:
         company_id = from_global_id(input.company_id, "Company", field="companyId")
         depends_on = _dependency_ids(input.depends_on)
@@ -107,7 +110,9 @@ class AssetUpdatePayload:
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
-def _update_fields(input: Annotated[AssetUpdateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> dict[str, Any]:
+def _update_fields(
+    input: Annotated[AssetUpdateInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for key in ("name", "type", "tags", "is_critical"):
         value = getattr(input, key)
@@ -120,7 +125,10 @@ def _update_fields(input: Annotated[AssetUpdateInput, strawberry.argument(descri
     return fields
 
 
-async def asset_update(info: strawberry.Info, input: Annotated[AssetUpdateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> AssetUpdatePayload:
+async def asset_update(
+    info: strawberry.Info,
+    input: Annotated[AssetUpdateInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> AssetUpdatePayload:
     async def work(uow: Any) -> dict[str, Any]:
         asset_id = from_global_id(input.id, "Asset")
         depends_on = (
@@ -148,7 +156,10 @@ class AssetDeletePayload:
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
-async def asset_delete(info: strawberry.Info, input: Annotated[AssetDeleteInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> AssetDeletePayload:
+async def asset_delete(
+    info: strawberry.Info,
+    input: Annotated[AssetDeleteInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> AssetDeletePayload:
     async def work(uow: Any) -> dict[str, Any]:
         row = await uow.assets.delete(from_global_id(input.id, "Asset"))
         return {"asset": asset_type(row), "deleted_asset_id": to_global_id("Asset", row.id)}

@@ -29,7 +29,9 @@ class LoginInput:
 
 @strawberry.type(description="Result of `login`.")
 class LoginPayload:
-    token: str | None = strawberry.field(default=None, description="JWT to send as `Authorization: Bearer <token>` (24 h).")
+    token: str | None = strawberry.field(
+        default=None, description="JWT to send as `Authorization: Bearer <token>` (24 h)."
+    )
     user: User | None = strawberry.field(default=None, description="The signed-in user.")
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
@@ -59,20 +61,33 @@ class PasswordChangePayload:
 
 
 def _invalid_credentials() -> LoginPayload:
-    return LoginPayload(user_errors=[UserError(field=None, message="email or password is incorrect",
-                                               code=ErrorCode.INVALID_CREDENTIALS)])
+    return LoginPayload(
+        user_errors=[
+            UserError(
+                field=None, message="email or password is incorrect", code=ErrorCode.INVALID_CREDENTIALS
+            )
+        ]
+    )
 
 
-async def login(info: strawberry.Info, input: Annotated[LoginInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> LoginPayload:
+async def login(
+    info: strawberry.Info, input: Annotated[LoginInput, strawberry.argument(description=INPUT_DESCRIPTION)]
+) -> LoginPayload:
     services = info.context.services
     if len(input.email) > 254 or len(input.password) > 128:
         return _invalid_credentials()
     email = input.email.strip().lower()
     async with info.context.uow() as uow:
         if await uow.login_throttle.blocked(email):
-            return LoginPayload(user_errors=[UserError(
-                field="email", message="too many failed sign-ins; try again in 15 minutes",
-                code=ErrorCode.TOO_MANY_ATTEMPTS)])
+            return LoginPayload(
+                user_errors=[
+                    UserError(
+                        field="email",
+                        message="too many failed sign-ins; try again in 15 minutes",
+                        code=ErrorCode.TOO_MANY_ATTEMPTS,
+                    )
+                ]
+            )
         user = await uow.users.by_email(email)
         candidate = user.password_hash if user is not None and user.is_active else DUMMY_PASSWORD_HASH
         ok = await anyio.to_thread.run_sync(verify_password, input.password, candidate)
@@ -90,7 +105,10 @@ async def me(info: strawberry.Info) -> User:
     return user_type(user)
 
 
-async def profile_update(info: strawberry.Info, input: Annotated[ProfileUpdateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> ProfileUpdatePayload:
+async def profile_update(
+    info: strawberry.Info,
+    input: Annotated[ProfileUpdateInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> ProfileUpdatePayload:
     async def work(uow: Any) -> dict[str, Any]:
         principal = require_principal(info)
         user = await uow.users.by_id_unscoped(principal.user_id)
@@ -108,7 +126,10 @@ async def profile_update(info: strawberry.Info, input: Annotated[ProfileUpdateIn
     return await mutate(info, work, ProfileUpdatePayload)
 
 
-async def password_change(info: strawberry.Info, input: Annotated[PasswordChangeInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> PasswordChangePayload:
+async def password_change(
+    info: strawberry.Info,
+    input: Annotated[PasswordChangeInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> PasswordChangePayload:
     rounds = info.context.services.settings.bcrypt_rounds
 
     async def work(uow: Any) -> dict[str, Any]:
@@ -117,13 +138,12 @@ async def password_change(info: strawberry.Info, input: Annotated[PasswordChange
         if len(input.current_password) > 128 or not await anyio.to_thread.run_sync(
             verify_password, input.current_password, user.password_hash
         ):
-            raise PermissionDenied("current password is incorrect", field="currentPassword",
-                                   code="INVALID_CREDENTIALS")
+            raise PermissionDenied(
+                "current password is incorrect", field="currentPassword", code="INVALID_CREDENTIALS"
+            )
         check_password(input.new_password, field="newPassword")
         new_hash = await anyio.to_thread.run_sync(hash_password, input.new_password, rounds)
         user = await uow.users.update_self(user, {"password_hash": new_hash}, "user.password_change")
         return {"user": user_type(user)}
 
     return await mutate(info, work, PasswordChangePayload)
-
-

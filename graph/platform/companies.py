@@ -29,12 +29,15 @@ async def companies(
     search: Annotated[str | None, strawberry.argument(description="Case-insensitive name substring.")] = None,
 ) -> Connection[Company]:
     require_principal(info)
-    page = await (await info.context.read()).companies.page(first=first, after=after,
-                                                          search=search[:200] if search else None)
+    page = await (await info.context.read()).companies.page(
+        first=first, after=after, search=search[:200] if search else None
+    )
     return connection(page, company_type)
 
 
-async def company(info: strawberry.Info, id: Annotated[strawberry.ID, strawberry.argument(description="Company global ID.")]) -> Company | None:
+async def company(
+    info: strawberry.Info, id: Annotated[strawberry.ID, strawberry.argument(description="Company global ID.")]
+) -> Company | None:
     require_principal(info)
     try:
         company_id = from_global_id(id, "Company")
@@ -57,12 +60,19 @@ class CompanyCreateInput:
 @strawberry.type(description="Result of `companyCreate`. The credentials are shown only here, once.")
 class CompanyCreatePayload:
     company: Company | None = strawberry.field(default=None, description="The new company.")
-    api_key: str | None = strawberry.field(default=None, description="Webhook API key (shown once; only its hash is stored).")
-    hmac_secret: str | None = strawberry.field(default=None, description="Webhook HMAC secret (shown once; stored encrypted).")
+    api_key: str | None = strawberry.field(
+        default=None, description="Webhook API key (shown once; only its hash is stored)."
+    )
+    hmac_secret: str | None = strawberry.field(
+        default=None, description="Webhook HMAC secret (shown once; stored encrypted)."
+    )
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
-async def company_create(info: strawberry.Info, input: Annotated[CompanyCreateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> CompanyCreatePayload:
+async def company_create(
+    info: strawberry.Info,
+    input: Annotated[CompanyCreateInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> CompanyCreatePayload:
     async def work(uow: Any) -> dict[str, Any]:
         row, creds = await uow.companies.create(input.name)
         return {"company": company_type(row), "api_key": creds.api_key, "hmac_secret": creds.hmac_secret}
@@ -82,7 +92,10 @@ class CompanyPayload:
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
-async def company_update(info: strawberry.Info, input: Annotated[CompanyUpdateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> CompanyPayload:
+async def company_update(
+    info: strawberry.Info,
+    input: Annotated[CompanyUpdateInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> CompanyPayload:
     async def work(uow: Any) -> dict[str, Any]:
         row = await uow.companies.rename(from_global_id(input.id, "Company"), input.name)
         return {"company": company_type(row)}
@@ -98,14 +111,19 @@ class CompanyApiKeyRotateInput:
     id: strawberry.ID = strawberry.field(description="Company global ID.")
 
 
-@strawberry.type(description="Result of `companyApiKeyRotate`: the new key, shown once. The old key stops working.")
+@strawberry.type(
+    description="Result of `companyApiKeyRotate`: the new key, shown once. The old key stops working."
+)
 class CompanyApiKeyRotatePayload:
     company: Company | None = strawberry.field(default=None, description="The company.")
     api_key: str | None = strawberry.field(default=None, description="The new API key (shown once).")
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
-async def company_api_key_rotate(info: strawberry.Info, input: Annotated[CompanyApiKeyRotateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> CompanyApiKeyRotatePayload:
+async def company_api_key_rotate(
+    info: strawberry.Info,
+    input: Annotated[CompanyApiKeyRotateInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> CompanyApiKeyRotatePayload:
     async def work(uow: Any) -> dict[str, Any]:
         company_id = from_global_id(input.id, "Company")
         row, creds = await uow.companies.rotate_api_key(company_id)
@@ -118,14 +136,20 @@ async def company_api_key_rotate(info: strawberry.Info, input: Annotated[Company
 @strawberry.input(description="Webhook HMAC settings.")
 class CompanyWebhookSecurityUpdateInput:
     id: strawberry.ID = strawberry.field(description="Company global ID.")
-    hmac_enabled: bool | None = strawberry.field(default=None, description="Require signed webhooks (omit to keep).")
-    rotate_secret: bool = strawberry.field(default=False, description="Generate a new HMAC secret (returned once).")
+    hmac_enabled: bool | None = strawberry.field(
+        default=None, description="Require signed webhooks (omit to keep)."
+    )
+    rotate_secret: bool = strawberry.field(
+        default=False, description="Generate a new HMAC secret (returned once)."
+    )
 
 
 @strawberry.type(description="Result of `companyWebhookSecurityUpdate`.")
 class CompanyWebhookSecurityUpdatePayload:
     company: Company | None = strawberry.field(default=None, description="The company.")
-    hmac_secret: str | None = strawberry.field(default=None, description="The new HMAC secret when rotated (shown once).")
+    hmac_secret: str | None = strawberry.field(
+        default=None, description="The new HMAC secret when rotated (shown once)."
+    )
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
@@ -135,7 +159,9 @@ async def company_webhook_security_update(
 ) -> CompanyWebhookSecurityUpdatePayload:
     async def work(uow: Any) -> dict[str, Any]:
         company_id = from_global_id(input.id, "Company")
-        row, creds = await uow.companies.set_webhook_security(company_id, input.hmac_enabled, input.rotate_secret)
+        row, creds = await uow.companies.set_webhook_security(
+            company_id, input.hmac_enabled, input.rotate_secret
+        )
         await uow.notify("system:companies", {"kind": "credentials", "id": str(company_id)})
         return {"company": company_type(row), "hmac_secret": creds.hmac_secret}
 
@@ -149,7 +175,10 @@ class CompanyRateLimitUpdateInput:
     burst: int = strawberry.field(description="Bucket size (1-1000000).")
 
 
-async def company_rate_limit_update(info: strawberry.Info, input: Annotated[CompanyRateLimitUpdateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> CompanyPayload:
+async def company_rate_limit_update(
+    info: strawberry.Info,
+    input: Annotated[CompanyRateLimitUpdateInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> CompanyPayload:
     async def work(uow: Any) -> dict[str, Any]:
         if not 0.01 <= input.per_second <= 100_000:
             raise InvalidInput("must be between 0.01 and 100000", field="perSecond")
@@ -157,8 +186,10 @@ async def company_rate_limit_update(info: strawberry.Info, input: Annotated[Comp
             raise InvalidInput("must be between 1 and 1000000", field="burst")
         company_id = from_global_id(input.id, "Company")
         row = await uow.companies.update_settings(
-            company_id, "company.rate_limit_update",
-            rate_limit_per_second=input.per_second, rate_limit_burst=input.burst,
+            company_id,
+            "company.rate_limit_update",
+            rate_limit_per_second=input.per_second,
+            rate_limit_burst=input.burst,
         )
         await uow.notify("system:companies", {"kind": "settings", "id": str(company_id)})
         return {"company": company_type(row)}

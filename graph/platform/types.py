@@ -53,7 +53,9 @@ def user_type(row: tables.User) -> User:
 
 @strawberry.type(description="How a company's webhooks are authenticated.")
 class WebhookSecurity:
-    hmac_enabled: bool = strawberry.field(description="Whether requests must carry X-Timestamp and X-Signature.")
+    hmac_enabled: bool = strawberry.field(
+        description="Whether requests must carry X-Timestamp and X-Signature."
+    )
     api_key_hint: str = strawberry.field(description="The first characters of the current API key.")
 
 
@@ -65,14 +67,24 @@ class RateLimit:
 
 @strawberry.type(description="How a company's alerts are grouped into incidents.")
 class CorrelationConfig:
-    window_minutes: int = strawberry.field(description="Alerts of one asset+signature within this many minutes join one incident (5-15).")
-    flap_threshold: int = strawberry.field(description="More fire/resolve cycles than this within the flap window mark an incident flapping.")
+    window_minutes: int = strawberry.field(
+        description="Alerts of one asset+signature within this many minutes join one incident (5-15)."
+    )
+    flap_threshold: int = strawberry.field(
+        description="More fire/resolve cycles than this within the flap window mark an incident flapping."
+    )
     flap_window_minutes: int = strawberry.field(description="The flap detection window in minutes.")
-    auto_resolve_minutes: int | None = strawberry.field(description="Quiet minutes after which incidents from tools that never resolve are resolved; null disables.")
-    auto_resolve_tools: list[str] = strawberry.field(description="Tools whose incidents auto-resolve (tools that never send a resolve).")
+    auto_resolve_minutes: int | None = strawberry.field(
+        description="Quiet minutes after which incidents from tools that never resolve are resolved; null disables."
+    )
+    auto_resolve_tools: list[str] = strawberry.field(
+        description="Tools whose incidents auto-resolve (tools that never send a resolve)."
+    )
 
 
-@strawberry.type(description="A client company of the MSP: the tenant every alert, asset and incident belongs to.")
+@strawberry.type(
+    description="A client company of the MSP: the tenant every alert, asset and incident belongs to."
+)
 class Company(Node):
     name: str = strawberry.field(description="Unique company name.")
     created_at: datetime = strawberry.field(description="When the company was created.")
@@ -87,12 +99,18 @@ class Company(Node):
         info: strawberry.Info,
         first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
         after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
-        critical: Annotated[bool | None, strawberry.argument(description="Only critical (true) or non-critical (false) assets.")] = None,
-        search: Annotated[str | None, strawberry.argument(description="Case-insensitive name substring.")] = None,
+        critical: Annotated[
+            bool | None,
+            strawberry.argument(description="Only critical (true) or non-critical (false) assets."),
+        ] = None,
+        search: Annotated[
+            str | None, strawberry.argument(description="Case-insensitive name substring.")
+        ] = None,
     ) -> Connection[Asset]:
         uow = await info.context.read()
-        page = await uow.assets.page(self._row.id, first=first, after=after, critical=critical,
-                                     search=_bounded(search))
+        page = await uow.assets.page(
+            self._row.id, first=first, after=after, critical=critical, search=_bounded(search)
+        )
         return connection(page, asset_type)
 
 
@@ -121,12 +139,16 @@ def company_type(row: tables.Company) -> Company:
 @strawberry.type(description="A monitored thing: server, database, network device, ...")
 class Asset(Node):
     name: str = strawberry.field(description="Asset name as monitoring tools report it (unique per company).")
-    type: str = strawberry.field(description="server, database, network, storage, application, container, cloud or other.")
+    type: str = strawberry.field(
+        description="server, database, network, storage, application, container, cloud or other."
+    )
     ip_address: str | None = strawberry.field(description="IP address, if known.")
     cloud_instance_id: str | None = strawberry.field(description="Cloud instance id (the AWS SSM target).")
     tags: JSON = strawberry.field(description="Free-form key/value tags.")
     is_critical: bool = strawberry.field(description="Critical assets add 20 to incident priority.")
-    discovered: bool = strawberry.field(description="Created automatically from an alert naming an unknown asset.")
+    discovered: bool = strawberry.field(
+        description="Created automatically from an alert naming an unknown asset."
+    )
     created_at: datetime = strawberry.field(description="When the asset was created.")
     _row: strawberry.Private[Any]
 
@@ -162,7 +184,9 @@ class AuditEntry(Node):
     action: str = strawberry.field(description="What was done, e.g. `company.create`, `asset.update`.")
     entity_type: str = strawberry.field(description="Kind of object changed.")
     entity_id: str | None = strawberry.field(description="Its id.")
-    company_id: strawberry.ID | None = strawberry.field(description="Global ID of the company concerned, if any.")
+    company_id: strawberry.ID | None = strawberry.field(
+        description="Global ID of the company concerned, if any."
+    )
     actor_email: str | None = strawberry.field(description="Who did it (null for the system).")
     before: JSON | None = strawberry.field(description="State before the change.")
     after: JSON | None = strawberry.field(description="State after the change.")

@@ -170,7 +170,10 @@ class UserCreatePayload:
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
 
 
-async def user_create(info: strawberry.Info, input: Annotated[UserCreateInput, strawberry.argument(description=INPUT_DESCRIPTION)]) -> UserCreatePayload:
+async def user_create(
+    info: strawberry.Info,
+    input: Annotated[UserCreateInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> UserCreatePayload:
     rounds = info.context.services.settings.bcrypt_rounds
 
     async def work(uow: Any) -> dict[str, Any]:

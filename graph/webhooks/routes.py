@@ -72,22 +72,32 @@ class WebhookEndpoint:
             if reply is None:
                 return  # the client went away
             if isinstance(reply, Response):
-                status, body, extra = reply.status_code, bytes(reply.body), [
-                    h for h in reply.raw_headers if h[0] != b"content-length"
-                ]
+                status, body, extra = (
+                    reply.status_code,
+                    bytes(reply.body),
+                    [h for h in reply.raw_headers if h[0] != b"content-length"],
+                )
             else:
                 status, body, extra = reply.status, reply.body, [_JSON, *reply.headers]
-            await send({
-                "type": "http.response.start",
-                "status": status,
-                "headers": [*extra, (b"content-length", str(len(body)).encode()), (b"x-request-id", rid.encode())],
-            })
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        *extra,
+                        (b"content-length", str(len(body)).encode()),
+                        (b"x-request-id", rid.encode()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
         finally:
             request_id_var.reset(token)
 
-    async def handle(self, scope: Scope, receive: Receive, headers: dict[bytes, bytes]) -> Reply | Response | None:
-        tool_name = scope["path"][len(PREFIX):]
+    async def handle(
+        self, scope: Scope, receive: Receive, headers: dict[bytes, bytes]
+    ) -> Reply | Response | None:
+        tool_name = scope["path"][len(PREFIX) :]
         tool = Tool.GENERIC if tool_name == "alerts" else _tool(tool_name)
         if tool is None:
             return _error(404, f"unknown integration '{tool_name[:40]}'", known=KNOWN)
@@ -130,32 +140,52 @@ class WebhookEndpoint:
 
         delivery_key = _header(headers, b"x-delivery-id")
         if delivery_key is not None and not (0 < len(delivery_key) <= MAX_DELIVERY_ID):
-            return _error(422, "invalid payload", errors=[{"field": "X-Delivery-ID",
-                                                          "message": f"must be 1 to {MAX_DELIVERY_ID} characters"}])
+            return _error(
+                422,
+                "invalid payload",
+                errors=[{"field": "X-Delivery-ID", "message": f"must be 1 to {MAX_DELIVERY_ID} characters"}],
+            )
 
         if tool is Tool.CLOUDWATCH:
             early = await ingest.sns.handle_envelope(payload)
             if early is not None:
                 return early
-            if delivery_key is None and isinstance(payload, dict) and isinstance(payload.get("MessageId"), str):
+            if (
+                delivery_key is None
+                and isinstance(payload, dict)
+                and isinstance(payload.get("MessageId"), str)
+            ):
                 delivery_key = "sns:" + payload["MessageId"][:100]
 
         try:
             alerts = normalize(tool, payload, NormalizeContext(now=datetime.now(UTC)))
         except PayloadError as exc:
-            return _error(422, "invalid payload", errors=[{"field": e.field, "message": e.message} for e in exc.errors])
+            return _error(
+                422, "invalid payload", errors=[{"field": e.field, "message": e.message} for e in exc.errors]
+            )
         if not alerts:
-            return Reply({"status": "ignored", "alert_ids": [], "reason": "no alert in this notification"}, 200)
+            return Reply(
+                {"status": "ignored", "alert_ids": [], "reason": "no alert in this notification"}, 200
+            )
 
-        decision = await ingest.limiter.acquire(company.id, len(alerts), company.rate_per_second, company.rate_burst)
+        decision = await ingest.limiter.acquire(
+            company.id, len(alerts), company.rate_per_second, company.rate_burst
+        )
         if not decision.allowed:
-            return Reply({"error": "rate limit exceeded", "retry_after": decision.retry_after}, 429,
-                         (("Retry-After", str(decision.retry_after)),))
+            return Reply(
+                {"error": "rate limit exceeded", "retry_after": decision.retry_after},
+                429,
+                (("Retry-After", str(decision.retry_after)),),
+            )
 
         try:
             result = await ingest.writer.submit(
-                IngestRequest(company_id=company.id, alerts=alerts, delivery_key=delivery_key,
-                              signature_hash=signature_hash)
+                IngestRequest(
+                    company_id=company.id,
+                    alerts=alerts,
+                    delivery_key=delivery_key,
+                    signature_hash=signature_hash,
+                )
             )
         except ReplayedSignature:
             return _error(409, "this signed request was already accepted (replay)")

@@ -53,8 +53,13 @@ class SnsGateway:
         try:
             kind = sns_envelope_kind(payload)
         except PayloadError as exc:
-            return _json({"error": "invalid payload",
-                          "errors": [{"field": e.field, "message": e.message} for e in exc.errors]}, 422)
+            return _json(
+                {
+                    "error": "invalid payload",
+                    "errors": [{"field": e.field, "message": e.message} for e in exc.errors],
+                },
+                422,
+            )
         if self.verify:
             try:
                 await self.verifier.verify(payload)

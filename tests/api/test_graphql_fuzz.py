@@ -45,14 +45,41 @@ def fuzz_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         home = tmp_path_factory.mktemp("fuzz")
         env = server_env(url, home)
         subprocess.run(
-            [sys.executable, "-m", "graph.cli", "user-create", "--email", "fuzz@example.com", "--password", PASSWORD,
-             "--role", "msp_admin"], env=env, cwd=ROOT, check=True, capture_output=True,
+            [
+                sys.executable,
+                "-m",
+                "graph.cli",
+                "user-create",
+                "--email",
+                "fuzz@example.com",
+                "--password",
+                PASSWORD,
+                "--role",
+                "msp_admin",
+            ],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
         )
-        subprocess.run([sys.executable, "-m", "graph.cli", "seed-demo"], env=env, cwd=ROOT, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "graph.cli", "seed-demo"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         with live_servers(url, home) as [base_url]:
-            login = httpx.post(base_url + "/graphql", json={"query": (
-                'mutation { login(input: {email: "fuzz@example.com", password: "' + PASSWORD + '"}) { token } }')})
+            login = httpx.post(
+                base_url + "/graphql",
+                json={
+                    "query": (
+                        'mutation { login(input: {email: "fuzz@example.com", password: "'
+                        + PASSWORD
+                        + '"}) { token } }'
+                    )
+                },
+            )
             yield base_url, login.json()["data"]["login"]["token"]
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -65,7 +92,9 @@ def test_no_generated_operation_causes_a_server_error(fuzz_server):
     schema = schemathesis.graphql.from_url(base_url + "/graphql", headers=headers)
     operations = [result.ok() for result in schema.get_all_operations()]
     root = build_schema()._schema
-    expected = {f"Query.{f}" for f in root.query_type.fields} | {f"Mutation.{f}" for f in root.mutation_type.fields}
+    expected = {f"Query.{f}" for f in root.query_type.fields} | {
+        f"Mutation.{f}" for f in root.mutation_type.fields
+    }
     assert {op.label for op in operations} == expected  # every root query and mutation field is fuzzed
     failures: list[str] = []
 
@@ -82,7 +111,9 @@ def test_no_generated_operation_causes_a_server_error(fuzz_server):
                 body = {}
             messages = [e.get("message", "") for e in body.get("errors") or []]
             if response.status_code >= 500 or "Internal server error" in messages:
-                failures.append(f"{operation.label}: {response.status_code} {case.body} -> {response.text[:300]}")
+                failures.append(
+                    f"{operation.label}: {response.status_code} {case.body} -> {response.text[:300]}"
+                )
 
         return check
 

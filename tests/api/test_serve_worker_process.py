@@ -54,7 +54,10 @@ def _serve(database_url: str, home: Path) -> tuple[subprocess.Popen[bytes], str]
     env = server_env(database_url, home) | {"ALERTWHISPERER_WORKERS": "process"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "graph.cli", "serve", "--port", str(port)],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
 
@@ -68,7 +71,9 @@ def _serve(database_url: str, home: Path) -> tuple[subprocess.Popen[bytes], str]
     return proc, url
 
 
-async def test_serve_correlates_in_a_worker_process_restarts_it_and_stops_it(database_url, tmp_path, factory, services):
+async def test_serve_correlates_in_a_worker_process_restarts_it_and_stops_it(
+    database_url, tmp_path, factory, services
+):
     company = await factory.company()
     proc, url = await asyncio.to_thread(_serve, database_url, tmp_path)
     try:
@@ -77,18 +82,33 @@ async def test_serve_correlates_in_a_worker_process_restarts_it_and_stops_it(dat
 
         # when an alert arrives, the child correlates it (serve itself runs no worker in this mode)
         async with httpx.AsyncClient(base_url=url) as client:
-            resp = await client.post("/api/webhooks/alerts", headers={"x-api-key": company.api_key}, json={
-                "asset_name": "web-01", "signature": "high_cpu", "severity": "high", "message": "CPU at 97%"})
+            resp = await client.post(
+                "/api/webhooks/alerts",
+                headers={"x-api-key": company.api_key},
+                json={
+                    "asset_name": "web-01",
+                    "signature": "high_cpu",
+                    "severity": "high",
+                    "message": "CPU at 97%",
+                },
+            )
         assert resp.status_code == 202
         for _ in range(300):
-            if await services.pool.fetchval("SELECT count(*) FROM incidents WHERE company_id = $1", company.id):
+            if await services.pool.fetchval(
+                "SELECT count(*) FROM incidents WHERE company_id = $1", company.id
+            ):
                 break
             await asyncio.sleep(0.1)
-        assert await services.pool.fetchval("SELECT count(*) FROM incidents WHERE company_id = $1", company.id) == 1
+        assert (
+            await services.pool.fetchval("SELECT count(*) FROM incidents WHERE company_id = $1", company.id)
+            == 1
+        )
 
         # and when the child dies, serve starts another
         os.kill(worker, signal.SIGKILL)
-        [replacement] = await asyncio.to_thread(_wait_for, lambda: [p for p in _children(proc.pid) if p != worker])
+        [replacement] = await asyncio.to_thread(
+            _wait_for, lambda: [p for p in _children(proc.pid) if p != worker]
+        )
         assert replacement != worker
 
         # and when serve stops, it stops its worker first (not left for the worker to notice later)

@@ -36,7 +36,8 @@ async def test_nul_characters_are_refused_in_variables_and_literals(gql, factory
     # when a NUL character arrives in a variable and in a query literal
     by_variable = await gql(
         "mutation($n: String!) { companyCreate(input: {name: $n}) { company { id } userErrors { code } } }",
-        {"n": "Evil\u0000Corp"}, token=admin.token,
+        {"n": "Evil\u0000Corp"},
+        token=admin.token,
     )
     by_literal = await gql('{ companies(search: "a\\u0000b") { nodes { id } } }', token=admin.token)
 

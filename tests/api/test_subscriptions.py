@@ -29,9 +29,7 @@ TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
 
 ALERT_RECEIVED = "subscription($c: ID) { alertReceived(companyId: $c) { id assetName signature severity company { name } } }"
-ALERT_RECEIVED_PAYLOAD = (
-    "subscription($c: ID) { alertReceived(companyId: $c) { id assetName signature severity tags raw company { name } } }"
-)
+ALERT_RECEIVED_PAYLOAD = "subscription($c: ID) { alertReceived(companyId: $c) { id assetName signature severity tags raw company { name } } }"
 INCIDENT_CHANGED = (
     "subscription($c: ID) { incidentChanged(companyId: $c) { kind incident { id assetName signature status"
     " alertCount company { name } } } }"
@@ -235,7 +233,10 @@ async def test_event_produced_by_another_server_process_is_received(servers, fac
                 "severity": "CRITICAL",
                 "tags": {"site": "lyon"},
                 "raw": {
-                    "asset_name": "edge-9", "signature": "LinkDown", "severity": "critical", "message": "CPU 99%",
+                    "asset_name": "edge-9",
+                    "signature": "LinkDown",
+                    "severity": "critical",
+                    "message": "CPU 99%",
                     "tags": {"site": "lyon"},
                 },
                 "company": {"name": company.name},
@@ -405,7 +406,9 @@ async def test_legacy_protocol_rejects_a_bad_token(servers):
     assert error == {"type": "connection_error", "payload": {"message": "invalid token"}}
 
 
-async def test_a_batched_event_naming_another_companys_incident_delivers_only_the_own_one(servers, factory, services):
+async def test_a_batched_event_naming_another_companys_incident_delivers_only_the_own_one(
+    servers, factory, services
+):
     # given a company admin of A subscribed to A's incidents, with nested fields in the selection
     a, b = await factory.company(), await factory.company()
     admin = await factory.user(Role.COMPANY_ADMIN, [a])
@@ -420,7 +423,10 @@ async def test_a_batched_event_naming_another_companys_incident_delivers_only_th
         is_probe = await probe_incident(services, a, socket)
 
         # when a notification on A's channel names B's incident and A's (as the worker batches them)
-        forged = {"topic": topic(a.id, "incidents"), "changes": [[str(theirs), "UPDATED"], [str(mine), "UPDATED"]]}
+        forged = {
+            "topic": topic(a.id, "incidents"),
+            "changes": [[str(theirs), "UPDATED"], [str(mine), "UPDATED"]],
+        }
         await services.pool.execute("SELECT pg_notify('aw_events', $1)", orjson.dumps(forged).decode())
         payload = await socket.next_data(skip=is_probe)
 

@@ -28,7 +28,9 @@ async def test_rate_limit_holds_across_two_server_processes(two_servers, factory
         statuses = []
         for i in range(30):
             body = orjson.dumps({"asset_name": f"h{i}", "signature": "s", "severity": "low", "message": "m"})
-            resp = await client.post(two_servers[i % 2] + "/api/webhooks/alerts", content=body, headers=headers)
+            resp = await client.post(
+                two_servers[i % 2] + "/api/webhooks/alerts", content=body, headers=headers
+            )
             statuses.append(resp.status_code)
 
     # then the two processes together accepted exactly the burst
@@ -44,7 +46,10 @@ async def test_concurrent_repeats_across_two_processes_store_one_copy(two_server
     body = orjson.dumps({"asset_name": "h", "signature": "s", "severity": "low", "message": "m"})
     async with httpx.AsyncClient(timeout=10) as client:
         responses = await asyncio.gather(
-            *[client.post(two_servers[i % 2] + "/api/webhooks/alerts", content=body, headers=headers) for i in range(16)]
+            *[
+                client.post(two_servers[i % 2] + "/api/webhooks/alerts", content=body, headers=headers)
+                for i in range(16)
+            ]
         )
     assert sorted(r.status_code for r in responses) == [200] * 15 + [202]
     assert len({r.json()["alert_ids"][0] for r in responses}) == 1

@@ -29,8 +29,11 @@ PAIRS = [
 
 
 async def post(client, company, tool: str, payload) -> object:
-    return await client.post(f"/api/webhooks/{tool}", content=orjson.dumps(payload),
-                             headers={"content-type": "application/json", "x-api-key": company.api_key})
+    return await client.post(
+        f"/api/webhooks/{tool}",
+        content=orjson.dumps(payload),
+        headers={"content-type": "application/json", "x-api-key": company.api_key},
+    )
 
 
 async def drain(services) -> None:
@@ -45,7 +48,9 @@ async def incident_statuses(services, company) -> list[str]:
 
 
 @pytest.mark.parametrize(("tool", "firing", "resolved"), PAIRS)
-async def test_a_tools_alert_opens_an_incident_and_its_resolve_closes_it(client, factory, services, tool, firing, resolved):
+async def test_a_tools_alert_opens_an_incident_and_its_resolve_closes_it(
+    client, factory, services, tool, firing, resolved
+):
     # given a company and the tool's documented firing payload
     company = await factory.company()
     first = await post(client, company, tool, load(firing))
@@ -64,16 +69,25 @@ async def test_a_tools_alert_opens_an_incident_and_its_resolve_closes_it(client,
     await drain(services)
 
     # then the incidents it names are resolved, and only those
-    resolved_keys = {(a.asset_name.lower(), a.signature.lower())
-                     for a in normalize(Tool(tool), load(resolved), NormalizeContext(now=datetime.now(UTC)))}
+    resolved_keys = {
+        (a.asset_name.lower(), a.signature.lower())
+        for a in normalize(Tool(tool), load(resolved), NormalizeContext(now=datetime.now(UTC)))
+    }
     expected = sorted(["RESOLVED"] * len(resolved_keys) + ["NEW"] * (len(opened) - len(resolved_keys)))
     assert sorted(await incident_statuses(services, company)) == expected
 
 
-@pytest.mark.parametrize(("tool", "sample"), [("pagerduty", "pagerduty_acknowledge"),
-                                               ("nagios", "nagios_acknowledgement"),
-                                               ("icinga", "icinga_downtime_start")])
-async def test_messages_that_are_not_alerts_are_acknowledged_and_store_nothing(client, factory, services, tool, sample):
+@pytest.mark.parametrize(
+    ("tool", "sample"),
+    [
+        ("pagerduty", "pagerduty_acknowledge"),
+        ("nagios", "nagios_acknowledgement"),
+        ("icinga", "icinga_downtime_start"),
+    ],
+)
+async def test_messages_that_are_not_alerts_are_acknowledged_and_store_nothing(
+    client, factory, services, tool, sample
+):
     company = await factory.company()
     resp = await post(client, company, tool, load(sample))
     assert resp.status_code == 200
@@ -108,8 +122,11 @@ def sns(services):
 
 
 def sns_post(client, company, envelope):
-    return client.post("/api/webhooks/cloudwatch", content=orjson.dumps(envelope),
-                       headers={"content-type": "text/plain; charset=UTF-8", "x-api-key": company.api_key})
+    return client.post(
+        "/api/webhooks/cloudwatch",
+        content=orjson.dumps(envelope),
+        headers={"content-type": "text/plain; charset=UTF-8", "x-api-key": company.api_key},
+    )
 
 
 async def test_cloudwatch_through_sns_alarm_then_ok(client, factory, services, sns):

@@ -15,7 +15,12 @@ URL = "/api/webhooks/alerts"
 
 
 def one(**overrides):
-    return {"asset_name": "web-01", "signature": "high_cpu", "severity": "high", "message": "CPU at 97%"} | overrides
+    return {
+        "asset_name": "web-01",
+        "signature": "high_cpu",
+        "severity": "high",
+        "message": "CPU at 97%",
+    } | overrides
 
 
 async def count_alerts(services, company) -> int:
@@ -47,7 +52,12 @@ async def test_a_single_alert_is_committed_before_the_202(client, factory, servi
     [alert_id] = body["alert_ids"]
     row = await services.pool.fetchrow("SELECT * FROM alerts WHERE id = $1", uuid.UUID(alert_id))
     assert row["company_id"] == company.id
-    assert (row["asset_name"], row["signature"], row["severity"], row["status"]) == ("web-01", "high_cpu", "high", "firing")
+    assert (row["asset_name"], row["signature"], row["severity"], row["status"]) == (
+        "web-01",
+        "high_cpu",
+        "high",
+        "firing",
+    )
     assert orjson.loads(row["raw"])["message"] == "CPU at 97%"
     assert orjson.loads(row["tags"])["env"] == "prod"
 
@@ -55,8 +65,11 @@ async def test_a_single_alert_is_committed_before_the_202(client, factory, servi
 async def test_a_batch_of_alerts_and_the_api_key_query_parameter(client, factory, services):
     company = await factory.company()
     payload = {"alerts": [one(asset_name=f"web-{i}") for i in range(25)]}
-    resp = await client.post(f"{URL}?api_key={company.api_key}", content=orjson.dumps(payload),
-                             headers={"content-type": "application/json"})
+    resp = await client.post(
+        f"{URL}?api_key={company.api_key}",
+        content=orjson.dumps(payload),
+        headers={"content-type": "application/json"},
+    )
     assert resp.status_code == 202
     assert len(resp.json()["alert_ids"]) == 25
     assert await count_alerts(services, company) == 25
@@ -70,7 +83,9 @@ async def test_a_batch_of_alerts_and_the_api_key_query_parameter(client, factory
         ({"content-type": "text/xml"}, 415, "Content-Type must be application/json"),
     ],
 )
-async def test_unauthenticated_or_wrong_type_requests_store_nothing(client, factory, services, headers, status, error):
+async def test_unauthenticated_or_wrong_type_requests_store_nothing(
+    client, factory, services, headers, status, error
+):
     company = await factory.company()
     resp = await post(client, company, one(), headers=headers)
     assert resp.status_code == status
@@ -127,7 +142,9 @@ async def test_every_answer_carries_a_request_id(client, factory):
     given = await post(client, company, one(), headers={"x-request-id": "trace-42.a_b"})
     assert given.status_code == 202
     assert given.headers["x-request-id"] == "trace-42.a_b"
-    made = [await post(client, company, one(), headers={"x-request-id": "bad id with spaces"}) for _ in range(2)]
+    made = [
+        await post(client, company, one(), headers={"x-request-id": "bad id with spaces"}) for _ in range(2)
+    ]
     ids = {r.headers["x-request-id"] for r in made}
     assert len(ids) == 2
     assert "bad id with spaces" not in ids
@@ -136,7 +153,9 @@ async def test_every_answer_carries_a_request_id(client, factory):
     assert refused.headers["x-request-id"]
 
 
-async def test_an_internal_error_is_masked_logged_and_stores_nothing(client, factory, services, monkeypatch, caplog):
+async def test_an_internal_error_is_masked_logged_and_stores_nothing(
+    client, factory, services, monkeypatch, caplog
+):
     import graph.webhooks.routes as routes
 
     def broken(*_args, **_kwargs):
@@ -165,8 +184,14 @@ async def test_hmac_good_signature_is_accepted(client, factory, services):
     ("mutate", "error"),
     [
         (lambda h, b: {}, "X-Timestamp header is required when HMAC signing is enabled"),
-        (lambda h, b: {"x-timestamp": h["x-timestamp"]}, "X-Signature header is required when HMAC signing is enabled"),
-        (lambda h, b: h | {"x-signature": "sha256=" + "0" * 64}, "X-Signature does not match the request body"),
+        (
+            lambda h, b: {"x-timestamp": h["x-timestamp"]},
+            "X-Signature header is required when HMAC signing is enabled",
+        ),
+        (
+            lambda h, b: h | {"x-signature": "sha256=" + "0" * 64},
+            "X-Signature does not match the request body",
+        ),
         (lambda h, b: h | {"x-signature": "md5=abc"}, "X-Signature must be 'sha256=<64 hex digits>'"),
         (lambda h, b: h | {"x-timestamp": "yesterday"}, "X-Timestamp must be unix seconds"),
     ],
@@ -185,7 +210,9 @@ async def test_hmac_expired_timestamp_is_403(client, factory, services):
     company = await factory.company()
     await enable_hmac(factory, company)
     body = orjson.dumps(one())
-    resp = await post(client, company, None, raw=body, headers=signed_headers(company, body, int(time.time()) - 301))
+    resp = await post(
+        client, company, None, raw=body, headers=signed_headers(company, body, int(time.time()) - 301)
+    )
     assert resp.status_code == 403
     assert resp.json() == {"error": "X-Timestamp is more than 300 seconds away from server time"}
     assert await count_alerts(services, company) == 0
@@ -211,7 +238,9 @@ async def test_a_replayed_signed_request_is_409(client, factory, services):
     headers = signed_headers(company, body)
     first = await post(client, company, None, raw=body, headers=headers)
     replay = await post(client, company, None, raw=body, headers=headers)
-    other_delivery = await post(client, company, None, raw=body, headers=headers | {"x-delivery-id": "new-id"})
+    other_delivery = await post(
+        client, company, None, raw=body, headers=headers | {"x-delivery-id": "new-id"}
+    )
     assert first.status_code == 202
     assert replay.status_code == 409
     assert replay.json() == {"error": "this signed request was already accepted (replay)"}

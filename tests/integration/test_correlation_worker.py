@@ -29,14 +29,23 @@ def alert(
     fingerprint: str | None = None,
 ) -> NormalizedAlert:
     return NormalizedAlert(
-        asset_name=asset, signature=signature, severity=severity, severity_raw=severity.value,
-        message=f"{signature} on {asset}", tool=tool, event_time=at, resolved=resolved,
-        fingerprint=fingerprint or f"{tool.value}:{asset}:{signature}", category=Category.SERVER,
+        asset_name=asset,
+        signature=signature,
+        severity=severity,
+        severity_raw=severity.value,
+        message=f"{signature} on {asset}",
+        tool=tool,
+        event_time=at,
+        resolved=resolved,
+        fingerprint=fingerprint or f"{tool.value}:{asset}:{signature}",
+        category=Category.SERVER,
     )
 
 
 async def ingest(services, company, *alerts: NormalizedAlert) -> list[uuid.UUID]:
-    result = await services.extras["ingest"].writer.submit(IngestRequest(company_id=company.id, alerts=list(alerts)))
+    result = await services.extras["ingest"].writer.submit(
+        IngestRequest(company_id=company.id, alerts=list(alerts))
+    )
     return [uuid.UUID(i) for i in result.response["alert_ids"]]
 
 
@@ -56,8 +65,12 @@ async def test_alerts_of_one_asset_and_signature_from_two_tools_form_one_inciden
     # given a critical asset and alerts from two tools within the window
     company = await factory.company()
     await factory.asset(company, "db-01", is_critical=True)
-    await ingest(services, company, alert("db-01", "disk_full", tool=Tool.DATADOG, at=T0),
-                 alert("DB-01", "disk_full", tool=Tool.ZABBIX, at=T0 + timedelta(minutes=4)))
+    await ingest(
+        services,
+        company,
+        alert("db-01", "disk_full", tool=Tool.DATADOG, at=T0),
+        alert("DB-01", "disk_full", tool=Tool.ZABBIX, at=T0 + timedelta(minutes=4)),
+    )
 
     # when the worker runs
     await drain(services, now=T0 + timedelta(minutes=5))
@@ -69,7 +82,9 @@ async def test_alerts_of_one_asset_and_signature_from_two_tools_form_one_inciden
     assert incident["critical_asset"] is True
     # high 60 + critical 20 + 2 alerts * 2 + two tools 10 - 0 h decay
     assert incident["priority_score"] == 94.0
-    rows = await services.pool.fetch("SELECT incident_id, correlated_at FROM alerts WHERE company_id = $1", company.id)
+    rows = await services.pool.fetch(
+        "SELECT incident_id, correlated_at FROM alerts WHERE company_id = $1", company.id
+    )
     assert {r["incident_id"] for r in rows} == {incident["id"]}
     assert all(r["correlated_at"] is not None for r in rows)
 
@@ -102,7 +117,9 @@ async def test_unknown_assets_are_created_as_discovered(services, factory):
 
 async def test_resolve_messages_resolve_alerts_and_then_the_incident(services, factory):
     company = await factory.company()
-    await ingest(services, company, alert(fingerprint="fp-a"), alert(fingerprint="fp-b", at=T0 + timedelta(seconds=5)))
+    await ingest(
+        services, company, alert(fingerprint="fp-a"), alert(fingerprint="fp-b", at=T0 + timedelta(seconds=5))
+    )
     await drain(services)
     await ingest(services, company, alert(fingerprint="fp-a", resolved=True, at=T0 + timedelta(minutes=1)))
     await drain(services)
@@ -116,7 +133,8 @@ async def test_resolve_messages_resolve_alerts_and_then_the_incident(services, f
     assert incident["status"] == "RESOLVED"
     assert incident["resolved_at"] == T0 + timedelta(minutes=2)
     open_firing = await services.pool.fetchval(
-        "SELECT count(*) FROM alerts WHERE company_id = $1 AND status = 'firing' AND resolved_at IS NULL", company.id
+        "SELECT count(*) FROM alerts WHERE company_id = $1 AND status = 'firing' AND resolved_at IS NULL",
+        company.id,
     )
     assert open_firing == 0
 
@@ -124,7 +142,9 @@ async def test_resolve_messages_resolve_alerts_and_then_the_incident(services, f
 async def test_concurrent_same_key_alerts_from_two_workers_make_one_incident(services, factory):
     # given many alerts for one key, claimed by two workers at once in small batches
     company = await factory.company()
-    await ingest(services, company, *[alert(at=T0 + timedelta(seconds=i), fingerprint=f"fp-{i}") for i in range(40)])
+    await ingest(
+        services, company, *[alert(at=T0 + timedelta(seconds=i), fingerprint=f"fp-{i}") for i in range(40)]
+    )
     w1, w2 = CorrelationWorker(services.pool, batch_size=5), CorrelationWorker(services.pool, batch_size=5)
 
     async def run(worker: CorrelationWorker) -> None:
@@ -142,8 +162,13 @@ async def test_a_second_worker_waits_so_a_resolve_is_never_applied_before_its_al
     # given an alert and, stored after it, its resolve
     company = await factory.company()
     await ingest(services, company, alert(fingerprint="fp-order", at=T0))
-    await ingest(services, company, alert(fingerprint="fp-order", at=T0 + timedelta(minutes=1), resolved=True))
-    first, second = CorrelationWorker(services.pool, batch_size=1), CorrelationWorker(services.pool, batch_size=1)
+    await ingest(
+        services, company, alert(fingerprint="fp-order", at=T0 + timedelta(minutes=1), resolved=True)
+    )
+    first, second = (
+        CorrelationWorker(services.pool, batch_size=1),
+        CorrelationWorker(services.pool, batch_size=1),
+    )
     now = T0 + timedelta(minutes=2)
 
     # when one worker has done its batch (the alert) but not committed yet as another starts one
@@ -209,9 +234,17 @@ async def test_maintenance_window_suppresses_alerts_inside_it(services, factory)
     await services.pool.execute(
         "INSERT INTO maintenance_windows (id, company_id, name, starts_at, ends_at, asset_names, signatures) "
         "VALUES ($1, $2, 'patching', $3, $4, ARRAY['web-01'], '{}')",
-        window_id, company.id, T0, T0 + timedelta(hours=1),
+        window_id,
+        company.id,
+        T0,
+        T0 + timedelta(hours=1),
     )
-    await ingest(services, company, alert("web-01", at=T0 + timedelta(minutes=5)), alert("web-02", at=T0 + timedelta(minutes=5)))
+    await ingest(
+        services,
+        company,
+        alert("web-01", at=T0 + timedelta(minutes=5)),
+        alert("web-02", at=T0 + timedelta(minutes=5)),
+    )
     await drain(services)
     [incident] = await incidents_of(services, company)
     assert incident["asset_name"] == "web-02"
@@ -229,7 +262,9 @@ async def test_flapping_keeps_one_incident_open_and_marked(services, factory):
     t = T0
     for _ in range(4):
         await ingest(services, company, alert(at=t, fingerprint="flappy"))
-        await ingest(services, company, alert(at=t + timedelta(seconds=30), fingerprint="flappy", resolved=True))
+        await ingest(
+            services, company, alert(at=t + timedelta(seconds=30), fingerprint="flappy", resolved=True)
+        )
         await drain(services, now=t + timedelta(minutes=1))
         t += timedelta(minutes=1)
     [incident] = await incidents_of(services, company)
@@ -248,7 +283,9 @@ async def test_incident_events_are_announced_with_pg_notify(services, factory):
     assert event == {"topic": topic, "changes": [[str(incident["id"]), "CREATED"]]}
 
 
-async def test_a_batch_announces_its_changes_in_few_notifications_each_under_the_payload_limit(services, factory):
+async def test_a_batch_announces_its_changes_in_few_notifications_each_under_the_payload_limit(
+    services, factory
+):
     from db.correlation import CHANGES_PER_NOTIFY
 
     # given more new incidents in one batch than one notification carries
@@ -264,22 +301,33 @@ async def test_a_batch_announces_its_changes_in_few_notifications_each_under_the
     # then two notifications announce every incident once, as CREATED
     announced = [change for e in events for change in e["changes"]]
     assert sorted(len(e["changes"]) for e in events) == [30, CHANGES_PER_NOTIFY]
-    assert sorted(i for i, _ in announced) == sorted(str(i["id"]) for i in await incidents_of(services, company))
+    assert sorted(i for i, _ in announced) == sorted(
+        str(i["id"]) for i in await incidents_of(services, company)
+    )
     assert {kind for _, kind in announced} == {"CREATED"}
     assert sub.queue.empty()
 
 
-async def test_a_resolve_naming_no_known_asset_closes_the_open_incident_carrying_its_fingerprint(services, factory):
+async def test_a_resolve_naming_no_known_asset_closes_the_open_incident_carrying_its_fingerprint(
+    services, factory
+):
     # given an open incident on a known asset, firing fingerprint "pd-123" and another one
     company = await factory.company()
     await factory.asset(company, "db-01")
-    await ingest(services, company, alert("db-01", "disk_full", fingerprint="pd-123"),
-                 alert("db-01", "disk_full", fingerprint="pd-456", at=T0 + timedelta(seconds=1)))
+    await ingest(
+        services,
+        company,
+        alert("db-01", "disk_full", fingerprint="pd-123"),
+        alert("db-01", "disk_full", fingerprint="pd-456", at=T0 + timedelta(seconds=1)),
+    )
     await drain(services)
 
     # when a resolve arrives that names the asset differently (only the fingerprint matches)
-    await ingest(services, company, alert("unknown-host", "whatever", resolved=True, fingerprint="pd-123",
-                                          at=T0 + timedelta(minutes=1)))
+    await ingest(
+        services,
+        company,
+        alert("unknown-host", "whatever", resolved=True, fingerprint="pd-123", at=T0 + timedelta(minutes=1)),
+    )
     await drain(services)
 
     # then it closes that fingerprint on the incident and its firing alert, and opens nothing
@@ -303,10 +351,14 @@ async def test_a_fingerprint_resolve_picks_the_latest_open_incident_still_firing
     # given two open incidents of one key (the window passed between them), both firing "fp-x",
     # and a third on another key where "fp-x" fired but was closed again
     company = await factory.company()
-    await ingest(services, company, alert("web-01", "cpu", fingerprint="fp-x"),
-                 alert("web-02", "mem", fingerprint="fp-x", at=T0 + timedelta(seconds=1)),
-                 alert("web-02", "mem", fingerprint="fp-x", resolved=True, at=T0 + timedelta(seconds=2)),
-                 alert("web-02", "mem", fingerprint="fp-y", at=T0 + timedelta(seconds=3)))
+    await ingest(
+        services,
+        company,
+        alert("web-01", "cpu", fingerprint="fp-x"),
+        alert("web-02", "mem", fingerprint="fp-x", at=T0 + timedelta(seconds=1)),
+        alert("web-02", "mem", fingerprint="fp-x", resolved=True, at=T0 + timedelta(seconds=2)),
+        alert("web-02", "mem", fingerprint="fp-y", at=T0 + timedelta(seconds=3)),
+    )
     await drain(services)
     await ingest(services, company, alert("web-01", "cpu", fingerprint="fp-x", at=T0 + timedelta(minutes=30)))
     await drain(services, now=T0 + timedelta(minutes=31))
@@ -314,7 +366,9 @@ async def test_a_fingerprint_resolve_picks_the_latest_open_incident_still_firing
     assert len(before) == 3
 
     # when a resolve for "fp-x" arrives naming nothing the worker knows
-    await ingest(services, company, alert("?", "?", fingerprint="fp-x", resolved=True, at=T0 + timedelta(minutes=32)))
+    await ingest(
+        services, company, alert("?", "?", fingerprint="fp-x", resolved=True, at=T0 + timedelta(minutes=32))
+    )
     await drain(services, now=T0 + timedelta(minutes=33))
 
     # then only the latest open incident carrying it is resolved
@@ -348,8 +402,11 @@ async def test_fingerprints_and_tools_with_any_characters_are_stored_as_sent(ser
     # given fingerprints with the characters an array literal gives meaning to
     company = await factory.company()
     odd = ['a"b', "back\\slash", "comma,brace{}", " spaced ", "NULL", "", "ünïcødé"]
-    await ingest(services, company, *[alert(fingerprint=fp or "x", at=T0 + timedelta(seconds=i))
-                                      for i, fp in enumerate(odd)])
+    await ingest(
+        services,
+        company,
+        *[alert(fingerprint=fp or "x", at=T0 + timedelta(seconds=i)) for i, fp in enumerate(odd)],
+    )
     await drain(services)
 
     # when one of them is resolved in a later batch (an update, not an insert)
@@ -381,7 +438,9 @@ async def test_the_sweeper_rewrites_only_stored_scores_that_drifted_half_a_point
     # then only the open one that drifted by half a point or more is rewritten, to the exact score
     stored = {
         r["id"]: r["priority_score"]
-        for r in await services.pool.fetch("SELECT id, priority_score FROM incidents WHERE company_id = $1", company.id)
+        for r in await services.pool.fetch(
+            "SELECT id, priority_score FROM incidents WHERE company_id = $1", company.id
+        )
     }
     assert stored == {drifted: 59.0, close: 59.3, resolved: 62.0}
 
@@ -477,12 +536,19 @@ _PENDING = (
 
 async def test_the_worker_replans_as_its_tables_grow_from_empty_and_looks_rows_up_by_key(database_url):
     # given a fresh install: a new database whose worker made its plans while the tables were empty
-    company, ids, alert_ids = uuid.uuid4(), [uuid.uuid4() for _ in range(20)], [uuid.uuid4() for _ in range(20)]
+    company, ids, alert_ids = (
+        uuid.uuid4(),
+        [uuid.uuid4() for _ in range(20)],
+        [uuid.uuid4() for _ in range(20)],
+    )
     changes = [{"id": str(i), "company_id": str(company), "created": False, "alert_count": 2} for i in ids]
     outcomes = [{"id": str(a), "incident_id": str(ids[0]), "duplicate": True} for a in alert_ids]
     arguments = {
         "claim": ("LIMIT 1000 FOR UPDATE SKIP LOCKED", ()),
-        "latest incidents": ("ORDER BY last_alert_at DESC LIMIT 1", ([company] * 20, [f"k{i}" for i in range(20)])),
+        "latest incidents": (
+            "ORDER BY last_alert_at DESC LIMIT 1",
+            ([company] * 20, [f"k{i}" for i in range(20)]),
+        ),
         "write-back": (
             "resolved_earlier AS",
             (json.dumps(changes), "[]", [], ids[:5], ["f1"] * 5, [T0.isoformat()] * 5, json.dumps(outcomes)),
@@ -535,7 +601,9 @@ async def test_the_worker_replans_as_its_tables_grow_from_empty_and_looks_rows_u
 
     # then they were made again for the grown tables, and read them only through index conditions
     assert {label: _unkeyed_scans(plan) for label, plan in plans.items()} == {
-        "claim": [], "latest incidents": [], "write-back": []
+        "claim": [],
+        "latest incidents": [],
+        "write-back": [],
     }
     assert any("ix_incidents_key_latest" in line for line in plans["latest incidents"])
 
@@ -573,7 +641,9 @@ async def test_deleting_a_company_deletes_its_alerts_incidents_timeline_and_deli
     gone, kept = await factory.company(), await factory.company()
     for company in (gone, kept):
         await services.extras["ingest"].writer.submit(
-            IngestRequest(company_id=company.id, alerts=[alert(), alert("db-01")], delivery_key=f"d-{company.id}")
+            IngestRequest(
+                company_id=company.id, alerts=[alert(), alert("db-01")], delivery_key=f"d-{company.id}"
+            )
         )
     await drain(services)
     counts = """

@@ -47,7 +47,11 @@ def test_a_new_embedded_cluster_autovacuums_every_five_seconds_and_keeps_it_acro
         while (tmp_path / "pgdata" / "postmaster.pid").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         again = subprocess.run(
-            [sys.executable, "-c", NAPTIME, str(tmp_path)], capture_output=True, text=True, timeout=120, check=True
+            [sys.executable, "-c", NAPTIME, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
         )
         # then autovacuum visits every 5 s both times (PostgreSQL's default is 1 min)
         assert first == "5s"

@@ -25,7 +25,9 @@ async def pool_and_log(database_url: str) -> AsyncIterator[tuple[asyncpg.Pool, l
         await pool.close()
 
 
-async def test_a_plain_read_goes_back_without_the_reset_but_state_changes_are_undone(pool_and_log: Any) -> None:
+async def test_a_plain_read_goes_back_without_the_reset_but_state_changes_are_undone(
+    pool_and_log: Any,
+) -> None:
     pool, seen = pool_and_log
     async with pool.acquire() as conn:
         await conn.execute("SET application_name = 'changed'")

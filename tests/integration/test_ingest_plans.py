@@ -14,15 +14,25 @@ from tests.helpers import fresh_database
 
 def _request(company: uuid.UUID, key: str) -> IngestRequest:
     alert = NormalizedAlert(
-        asset_name="web-01", signature="high_cpu", severity=Severity.HIGH, severity_raw="high", message="m",
-        tool=Tool.GENERIC, event_time=datetime.now(UTC), resolved=False, fingerprint="f", category=Category.SERVER,
+        asset_name="web-01",
+        signature="high_cpu",
+        severity=Severity.HIGH,
+        severity_raw="high",
+        message="m",
+        tool=Tool.GENERIC,
+        event_time=datetime.now(UTC),
+        resolved=False,
+        fingerprint="f",
+        category=Category.SERVER,
     )
     return IngestRequest(company_id=company, alerts=[alert], delivery_key=key, alert_ids=[uuid.uuid4()])
 
 
 async def _seq_scans(conn: asyncpg.Connection, reader: asyncpg.Connection) -> int:
     await conn.execute("SELECT pg_stat_force_next_flush()")  # `conn`'s counts, reported as it goes idle
-    return int(await reader.fetchval("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'webhook_deliveries'"))
+    return int(
+        await reader.fetchval("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'webhook_deliveries'")
+    )
 
 
 async def test_a_repeat_is_looked_up_by_key_after_the_deliveries_table_grew_from_empty(database_url):

@@ -125,7 +125,9 @@ def test_hot_tables_get_sooner_autovacuum_and_lose_it_on_downgrade(database_url)
 
 def test_hot_tables_vacuum_at_the_default_pace_from_0006_and_sooner_before(database_url):
     # given a fresh database migrated to head
-    options = "SELECT relname, reloptions FROM pg_class WHERE relname IN ('alerts', 'incidents') ORDER BY relname"
+    options = (
+        "SELECT relname, reloptions FROM pg_class WHERE relname IN ('alerts', 'incidents') ORDER BY relname"
+    )
     with _scratch_database(database_url) as (url, cfg):
         command.upgrade(cfg, "head")
         at_head = {r["relname"]: r["reloptions"] for r in asyncio.run(_fetch(url, options))}
@@ -150,11 +152,16 @@ HOT_TABLES = ("alerts", "incidents", "incident_events", "webhook_deliveries")
 
 def _statistics_targets(url: str) -> dict[tuple[str, str], int]:
     """(table, column) -> statistics target of the hot tables' columns; -1 for PostgreSQL's default (NULL from 17)."""
-    rows = asyncio.run(_fetch(url, f"""
+    rows = asyncio.run(
+        _fetch(
+            url,
+            f"""
         SELECT c.relname, a.attname, coalesce(a.attstattarget::int, -1) AS target
         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
         WHERE c.relname IN {HOT_TABLES!r} AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
-    """))
+    """,
+        )
+    )
     return {(r["relname"], r["attname"]): r["target"] for r in rows}
 
 
@@ -201,10 +208,15 @@ def test_small_statistics_targets_return_to_the_default_on_downgrade(database_ur
 
 def _attributes(database_url: str, relation: str) -> list[tuple[str, str]]:
     """(name, type) of a table's or composite type's attributes, in their order."""
-    rows = asyncio.run(_fetch(database_url, f"""
+    rows = asyncio.run(
+        _fetch(
+            database_url,
+            f"""
         SELECT a.attname, format_type(a.atttypid, NULL) AS type_ FROM pg_attribute a
         WHERE a.attrelid = '{relation}'::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
-    """))
+    """,
+        )
+    )
     return [(r["attname"], r["type_"]) for r in rows]
 
 

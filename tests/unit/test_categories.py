@@ -74,7 +74,10 @@ def test_the_same_signature_is_categorised_by_what_comes_with_it_each_time():
     fourth = categorize("High latency", "core-router-1")
     # then each answer depends on that alert's own asset and tags
     assert (first, second, third, fourth) == (
-        Category.APPLICATION, Category.NETWORK, Category.APPLICATION, Category.NETWORK
+        Category.APPLICATION,
+        Category.NETWORK,
+        Category.APPLICATION,
+        Category.NETWORK,
     )
 
 

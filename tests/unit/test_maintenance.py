@@ -265,9 +265,15 @@ def test_a_recurrence_survives_its_stored_form():
 
     from domain.maintenance import Recurrence, RecurrenceFrequency
 
-    weekly = Recurrence(RecurrenceFrequency.WEEKLY, frozenset({4, 0}), "Europe/Berlin", datetime(2027, 1, 1, tzinfo=UTC))
+    weekly = Recurrence(
+        RecurrenceFrequency.WEEKLY, frozenset({4, 0}), "Europe/Berlin", datetime(2027, 1, 1, tzinfo=UTC)
+    )
     stored = weekly.to_dict()
-    assert stored == {"frequency": "WEEKLY", "days_of_week": [0, 4], "timezone": "Europe/Berlin",
-                      "until": "2027-01-01T00:00:00+00:00"}
+    assert stored == {
+        "frequency": "WEEKLY",
+        "days_of_week": [0, 4],
+        "timezone": "Europe/Berlin",
+        "until": "2027-01-01T00:00:00+00:00",
+    }
     assert Recurrence.from_dict(stored) == weekly
     assert Recurrence.from_dict({"frequency": "DAILY"}) == Recurrence(RecurrenceFrequency.DAILY)

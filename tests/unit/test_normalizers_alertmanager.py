@@ -199,8 +199,13 @@ def test_junk_gives_alerts_or_payload_errors_only():
 
 @pytest.mark.parametrize(
     ("instance", "asset"),
-    [("web-01:9100", "web-01"), ("10.0.0.5:9182", "10.0.0.5"), ("[::1]:9100", "::1"), ("db-7", "db-7"),
-     ("http://probe:80", "http://probe:80")],
+    [
+        ("web-01:9100", "web-01"),
+        ("10.0.0.5:9182", "10.0.0.5"),
+        ("[::1]:9100", "::1"),
+        ("db-7", "db-7"),
+        ("http://probe:80", "http://probe:80"),
+    ],
 )
 def test_a_scrape_target_port_is_not_part_of_the_asset(instance: str, asset: str):
     # given an alert whose instance label is a scrape target

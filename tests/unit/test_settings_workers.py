@@ -21,7 +21,11 @@ SECRETS = {"ALERTWHISPERER_JWT_SECRET": "j" * 40, "ALERTWHISPERER_DATA_KEY": "d"
     ],
 )
 def test_worker_modes(tmp_path, value, mode, inline):
-    env = SECRETS | {"ALERTWHISPERER_HOME": str(tmp_path)} | ({"ALERTWHISPERER_WORKERS": value} if value else {})
+    env = (
+        SECRETS
+        | {"ALERTWHISPERER_HOME": str(tmp_path)}
+        | ({"ALERTWHISPERER_WORKERS": value} if value else {})
+    )
     settings = Settings.from_env(env)
     assert settings.workers == mode
     assert settings.run_workers is inline
