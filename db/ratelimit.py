@@ -17,16 +17,24 @@ import asyncpg
 
 LEASE_SECONDS = 1.0
 
+# Takes `$4` tokens (capped by what is there) only when at least `$5` are there: a request that
+# cannot be served takes nothing, so a refused batch never drains the bucket it is waiting for
+# (its tokens would be forfeited with the lease, and its honest retry refused again). Returns the
+# tokens granted and the tokens that were available.
 _TAKE = """
 WITH b AS (
     SELECT company_id,
            LEAST($3::float8, tokens + $2::float8 * EXTRACT(EPOCH FROM clock_timestamp() - refreshed_at)) AS avail
     FROM rate_limit_buckets WHERE company_id = $1 FOR UPDATE
+), g AS (
+    SELECT company_id, avail,
+           CASE WHEN floor(avail) >= $5::float8 THEN LEAST(floor(avail), $4::float8) ELSE 0 END AS granted
+    FROM b
 )
 UPDATE rate_limit_buckets r
-SET tokens = b.avail - GREATEST(0, LEAST(floor(b.avail), $4::float8)), refreshed_at = clock_timestamp()
-FROM b WHERE r.company_id = b.company_id
-RETURNING GREATEST(0, LEAST(floor(b.avail), $4::float8))::float8
+SET tokens = g.avail - g.granted, refreshed_at = clock_timestamp()
+FROM g WHERE r.company_id = g.company_id
+RETURNING g.granted::float8, g.avail::float8
 """
 _ENSURE = """
 INSERT INTO rate_limit_buckets (company_id, tokens, refreshed_at) VALUES ($1, $2, clock_timestamp())
@@ -36,8 +44,12 @@ ON CONFLICT (company_id) DO NOTHING
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """`allowed`, or when to retry; `too_large` when the request can never fit (more alerts than the
+    burst), so no retry time would ever be honoured."""
+
     allowed: bool
     retry_after: int = 0
+    too_large: bool = False
 
 
 class _Lease:
@@ -61,8 +73,9 @@ class RateLimiter:
         return max(1, min(int(burst // 10), math.ceil(rate * 0.1)))
 
     async def acquire(self, company_id: uuid.UUID, n: int, rate: float, burst: int) -> Decision:
+        """Charge `n` tokens (one per alert) or none: a refusal says when `n` will be there."""
         if n > burst:
-            return Decision(False, retry_after=max(1, math.ceil(n / rate)))
+            return Decision(False, too_large=True)
         lease = self._leases.get(company_id)
         if lease is None:
             lease = self._leases.setdefault(company_id, _Lease())
@@ -74,26 +87,33 @@ class RateLimiter:
             now = time.monotonic()
             if now >= lease.expires:
                 lease.tokens = 0.0  # an expired lease is forfeited, never carried over
-            if lease.tokens < n:
-                want = n - lease.tokens + self.chunk(rate, burst)
-                granted = await self._take(company_id, want, rate, burst, lease)
-                lease.tokens += granted
-                lease.expires = time.monotonic() + LEASE_SECONDS
             if lease.tokens >= n:
                 lease.tokens -= n
                 return Decision(True)
-            missing = n - lease.tokens
-            return Decision(False, retry_after=max(1, math.ceil(missing / rate)))
+            need = n - lease.tokens
+            granted, available = await self._take(
+                company_id, need + self.chunk(rate, burst), need, rate, burst, lease
+            )
+            if granted:
+                lease.tokens += granted
+                lease.expires = time.monotonic() + LEASE_SECONDS
+                lease.tokens -= n
+                return Decision(True)
+            # The local lease may be forfeited by then: the retry time counts on the bucket alone.
+            return Decision(False, retry_after=max(1, math.ceil((n - available) / rate)))
 
     async def _take(
-        self, company_id: uuid.UUID, want: float, rate: float, burst: int, lease: _Lease
-    ) -> float:
+        self, company_id: uuid.UUID, want: float, need: float, rate: float, burst: int, lease: _Lease
+    ) -> tuple[float, float]:
+        """(granted, available): `want` tokens (or what is there) when `need` are there, else none."""
         async with self._pool.acquire() as conn:
             if not lease.ensured:
                 await conn.execute(_ENSURE, company_id, float(burst))
                 lease.ensured = True
-            granted = await conn.fetchval(_TAKE, company_id, rate, float(burst), float(want))
-        return float(granted or 0.0)
+            row = await conn.fetchrow(_TAKE, company_id, rate, float(burst), float(want), float(need))
+        if row is None:
+            return 0.0, 0.0
+        return float(row[0]), float(row[1])
 
     def forget(self, company_id: uuid.UUID) -> None:
         """Drop local state after the company's limits changed."""

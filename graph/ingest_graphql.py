@@ -24,10 +24,10 @@ from graph.core import (
     UserError,
     from_global_id,
     require_principal,
-    to_global_id,
     user_error,
 )
 from graph.incidents.types import AlertStatus
+from graph.webhooks.answers import alert_global_ids, batch_too_large
 
 MAX_DELIVERY_ID = 200  # as the webhook's X-Delivery-ID
 
@@ -144,6 +144,13 @@ async def alert_ingest(
         )
 
     decision = await ingest.limiter.acquire(company_id, len(alerts), rate, burst)
+    if decision.too_large:
+        # No retry time would ever be honoured: say how large a batch may be.
+        return _refused(
+            UserError(
+                field="alerts", message=batch_too_large(len(alerts), burst), code=ErrorCode.PAYLOAD_INVALID
+            )
+        )
     if not decision.allowed:
         return _refused(
             UserError(
@@ -156,7 +163,7 @@ async def alert_ingest(
         IngestRequest(company_id=company_id, alerts=alerts, delivery_key=input.delivery_id)
     )
     return AlertIngestPayload(
-        alert_ids=[to_global_id("Alert", i) for i in result.response.get("alert_ids", [])],
+        alert_ids=[strawberry.ID(i) for i in alert_global_ids(result.response)],
         replayed=result.replayed,
         user_errors=[],
     )

@@ -63,6 +63,10 @@ def normalize(payload: Any, ctx: NormalizeContext) -> list[NormalizedAlert]:
         )
         if value is not None
     }
+    if dedup_key is None:
+        # PagerDuty makes up a key for a trigger without one and answers it, so that the sender can
+        # resolve with it; ours is derived from source and signature, so repeats share it.
+        dedup_key = hashed_fingerprint(Tool.PAGERDUTY, asset_name, signature)
     return [
         make_alert(
             tool=Tool.PAGERDUTY,
@@ -73,11 +77,7 @@ def normalize(payload: Any, ctx: NormalizeContext) -> list[NormalizedAlert]:
             message=summary or "Resolved by a PagerDuty resolve event",
             event_time=event_time(ctx, when),
             resolved=resolving,
-            fingerprint=(
-                tool_fingerprint(Tool.PAGERDUTY, dedup_key)
-                if dedup_key
-                else hashed_fingerprint(Tool.PAGERDUTY, asset_name, signature)
-            ),
+            fingerprint=tool_fingerprint(Tool.PAGERDUTY, dedup_key),
             dedup_key=dedup_key,
             tags=tags,
             raw=dict(payload),

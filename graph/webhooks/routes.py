@@ -24,6 +24,7 @@ from domain.alerts import PayloadError, Tool
 from domain.normalizers import NormalizeContext, normalize
 from domain.signing import SignatureError, signature_fingerprint, verify
 from graph.logs import request_id_for, request_id_var
+from graph.webhooks.answers import batch_too_large, ignored, received, too_large
 
 log = logging.getLogger(__name__)
 
@@ -164,13 +165,15 @@ class WebhookEndpoint:
                 422, "invalid payload", errors=[{"field": e.field, "message": e.message} for e in exc.errors]
             )
         if not alerts:
-            return Reply(
-                {"status": "ignored", "alert_ids": [], "reason": "no alert in this notification"}, 200
-            )
+            return Reply(ignored(tool, payload), 200)
 
         decision = await ingest.limiter.acquire(
             company.id, len(alerts), company.rate_per_second, company.rate_burst
         )
+        if decision.too_large:
+            return _error(
+                413, batch_too_large(len(alerts), company.rate_burst), **too_large(company.rate_burst)
+            )
         if not decision.allowed:
             return Reply(
                 {"error": "rate limit exceeded", "retry_after": decision.retry_after},
@@ -194,8 +197,8 @@ class WebhookEndpoint:
             log.exception("ingest commit failed")
             return Reply({"error": "temporarily unable to store alerts; retry"}, 503, (("Retry-After", "1"),))
         if result.replayed:
-            return Reply(result.response, 200, (("Idempotent-Replay", "true"),))
-        return Reply(result.response, 202)
+            return Reply(received(tool, result.response, alerts), 200, (("Idempotent-Replay", "true"),))
+        return Reply(received(tool, result.response, alerts), 202)
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None | bool:

@@ -124,7 +124,7 @@ async def test_a_repeated_delivery_id_stores_nothing_new_and_is_shared_with_the_
     assert first == {"alertIds": [gid("Alert", stored.id)], "replayed": False, "userErrors": []}
     assert again == {"alertIds": [gid("Alert", stored.id)], "replayed": True, "userErrors": []}
     assert (webhook.status_code, webhook.headers["idempotent-replay"]) == (200, "true")
-    assert webhook.json() == {"status": "received", "alert_ids": [str(stored.id)]}
+    assert webhook.json() == {"status": "received", "alert_ids": [gid("Alert", stored.id)]}
 
 
 async def test_invalid_alerts_are_refused_field_by_field_and_nothing_is_stored(gql, factory, services):
@@ -200,19 +200,75 @@ async def test_technician_may_not_ingest(gql, factory, services):
 
 
 async def test_rate_limited_ingest_says_when_to_retry_and_stores_nothing(gql, factory, services):
-    # given a company allowed a burst of two alerts and almost no refill
+    # given a company allowed a burst of two alerts and almost no refill, both spent
+    company = await factory.company(rate_limit_per_second=0.01, rate_limit_burst=2)
+    admin = await factory.user(Role.COMPANY_ADMIN, [company])
+    spent = await ingest(gql, admin.token, company, [DISK, DISK])
+
+    # when one more alert is ingested
+    result = await ingest(gql, admin.token, company, [DISK])
+
+    # then it is refused with the retry time
+    [error] = result["userErrors"]
+    assert (spent["userErrors"], result["alertIds"], error["field"], error["code"]) == (
+        [],
+        [],
+        None,
+        "RATE_LIMITED",
+    )
+    assert error["message"].startswith("rate limit exceeded: retry in ")
+    assert int(error["message"].removeprefix("rate limit exceeded: retry in ").removesuffix(" s")) >= 1
+    assert len(await rows.alerts_of(services, company.id)) == 2
+
+
+async def test_a_batch_larger_than_the_burst_is_refused_with_the_largest_batch(gql, factory, services):
+    # given a company whose bucket holds at most two alerts
     company = await factory.company(rate_limit_per_second=0.01, rate_limit_burst=2)
     admin = await factory.user(Role.COMPANY_ADMIN, [company])
 
-    # when three alerts are ingested in one batch
+    # when three alerts are ingested in one batch (it could never fit)
     result = await ingest(gql, admin.token, company, [DISK, DISK, DISK])
 
-    # then the batch is refused with the retry time
-    [error] = result["userErrors"]
-    assert (result["alertIds"], error["field"], error["code"]) == ([], None, "RATE_LIMITED")
-    assert error["message"].startswith("rate limit exceeded: retry in ")
-    assert int(error["message"].removeprefix("rate limit exceeded: retry in ").removesuffix(" s")) >= 1
+    # then the batch is refused for good, saying how many alerts a batch may carry, and nothing is stored
+    assert result == {
+        "alertIds": [],
+        "replayed": False,
+        "userErrors": [
+            {
+                "field": "alerts",
+                "message": "a request may carry at most 2 alerts (the company's rate-limit burst) and this "
+                "one has 3: send smaller batches, or ask an MSP admin to raise the burst",
+                "code": "PAYLOAD_INVALID",
+            }
+        ],
+    }
     assert await rows.alerts_of(services, company.id) == []
+
+
+async def test_the_webhook_and_alert_ingest_draw_on_one_bucket(gql, factory, services, client):
+    # given a company allowed three alerts at once, two of them spent through the webhook
+    company = await factory.company(rate_limit_per_second=0.01, rate_limit_burst=3)
+    admin = await factory.user(Role.COMPANY_ADMIN, [company])
+    webhook = await client.post(
+        "/api/webhooks/alerts",
+        content=orjson.dumps(
+            {
+                "alerts": [
+                    {"asset_name": f"h{i}", "signature": "y", "severity": "low", "message": "z"}
+                    for i in (1, 2)
+                ]
+            }
+        ),
+        headers={"content-type": "application/json", "x-api-key": company.api_key},
+    )
+
+    # when two more alerts are ingested through GraphQL
+    result = await ingest(gql, admin.token, company, [DISK, DISK])
+
+    # then they are refused by the same limit, and only the webhook's alerts are stored
+    assert webhook.status_code == 202
+    assert [e["code"] for e in result["userErrors"]] == ["RATE_LIMITED"]
+    assert len(await rows.alerts_of(services, company.id)) == 2
 
 
 async def test_overlong_delivery_id_is_refused(gql, factory, services):

@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection
 
 from db.events import topic
 from domain.rbac import Role
+from graph.core import parse_global_id
 from tests import incident_rows as rows
 from tests.helpers import gid
 from tests.live import live_servers
@@ -159,7 +160,8 @@ async def post_alert(base_url: str, company: Any, **fields: Any) -> list[str]:
             headers={"content-type": "application/json", "x-api-key": company.api_key},
         )
     assert resp.status_code == 202, resp.text
-    return resp.json()["alert_ids"]
+    # the webhook answers global IDs; these tests compare row ids
+    return [parse_global_id(i)[1] for i in resp.json()["alert_ids"]]
 
 
 # ---- tests --------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 import orjson
@@ -77,22 +78,66 @@ async def test_a_tools_alert_opens_an_incident_and_its_resolve_closes_it(
     assert sorted(await incident_statuses(services, company)) == expected
 
 
+IGNORED = {"status": "ignored", "alert_ids": [], "reason": "no alert in this notification"}
+
+
 @pytest.mark.parametrize(
-    ("tool", "sample"),
+    ("tool", "sample", "answer"),
     [
-        ("pagerduty", "pagerduty_acknowledge"),
-        ("nagios", "nagios_acknowledgement"),
-        ("icinga", "icinga_downtime_start"),
+        (
+            "pagerduty",
+            "pagerduty_acknowledge",
+            IGNORED | {"message": "Event processed", "dedup_key": "samplekeyhere"},
+        ),
+        ("nagios", "nagios_acknowledgement", IGNORED),
+        ("icinga", "icinga_downtime_start", IGNORED),
     ],
 )
 async def test_messages_that_are_not_alerts_are_acknowledged_and_store_nothing(
-    client, factory, services, tool, sample
+    client, factory, services, tool, sample, answer
 ):
     company = await factory.company()
     resp = await post(client, company, tool, load(sample))
     assert resp.status_code == 200
-    assert resp.json() == {"status": "ignored", "alert_ids": [], "reason": "no alert in this notification"}
+    assert resp.json() == answer
     assert await services.pool.fetchval("SELECT count(*) FROM alerts WHERE company_id = $1", company.id) == 0
+
+
+async def test_pagerduty_answers_its_dedup_key_and_a_trigger_without_one_can_be_resolved_with_it(
+    client, factory, services
+):
+    # given a company, a PagerDuty trigger with a dedup_key and one without
+    company = await factory.company()
+    keyed = load("pagerduty_trigger")
+    unkeyed = {k: v for k, v in keyed.items() if k != "dedup_key"} | {
+        "payload": keyed["payload"] | {"source": "db-09", "class": "cpu"}
+    }
+
+    # when both are sent
+    first = await post(client, company, "pagerduty", keyed)
+    second = await post(client, company, "pagerduty", unkeyed)
+
+    # then each answer carries PagerDuty's message and the event's dedup_key, made up when none was sent
+    assert first.status_code == second.status_code == 202
+    assert first.json() == {
+        "status": "received",
+        "alert_ids": first.json()["alert_ids"],
+        "message": "Event processed",
+        "dedup_key": "samplekeyhere",
+    }
+    made_up = second.json()["dedup_key"]
+    assert second.json()["message"] == "Event processed"
+    assert made_up == hashlib.sha256(b"pagerduty|db-09|cpu").hexdigest()[:32]
+    await drain(services)
+    assert sorted(await incident_statuses(services, company)) == ["NEW", "NEW"]
+
+    # when the sender resolves with the key it was answered
+    resolve = await post(client, company, "pagerduty", {"event_action": "resolve", "dedup_key": made_up})
+    await drain(services)
+
+    # then that alert's incident is resolved, and only that one
+    assert (resolve.status_code, resolve.json()["dedup_key"]) == (202, made_up)
+    assert sorted(await incident_statuses(services, company)) == ["NEW", "RESOLVED"]
 
 
 async def test_generic_and_splunk_payloads_are_stored(client, factory, services):

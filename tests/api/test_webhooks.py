@@ -9,7 +9,9 @@ import uuid
 import orjson
 import pytest
 
+from domain.rbac import Role
 from domain.signing import sign
+from graph.core import parse_global_id
 
 URL = "/api/webhooks/alerts"
 
@@ -21,6 +23,13 @@ def one(**overrides):
         "severity": "high",
         "message": "CPU at 97%",
     } | overrides
+
+
+def raw_id(alert_id: str) -> uuid.UUID:
+    """The row id inside an alert's global ID."""
+    kind, raw = parse_global_id(alert_id)
+    assert kind == "Alert"
+    return uuid.UUID(raw)
 
 
 async def count_alerts(services, company) -> int:
@@ -50,7 +59,7 @@ async def test_a_single_alert_is_committed_before_the_202(client, factory, servi
     body = resp.json()
     assert body["status"] == "received"
     [alert_id] = body["alert_ids"]
-    row = await services.pool.fetchrow("SELECT * FROM alerts WHERE id = $1", uuid.UUID(alert_id))
+    row = await services.pool.fetchrow("SELECT * FROM alerts WHERE id = $1", raw_id(alert_id))
     assert row["company_id"] == company.id
     assert (row["asset_name"], row["signature"], row["severity"], row["status"]) == (
         "web-01",
@@ -60,6 +69,29 @@ async def test_a_single_alert_is_committed_before_the_202(client, factory, servi
     )
     assert orjson.loads(row["raw"])["message"] == "CPU at 97%"
     assert orjson.loads(row["tags"])["env"] == "prod"
+
+
+NODE = "query($id: ID!) { node(id: $id) { id ... on Alert { assetName signature } } }"
+
+
+async def test_the_answered_alert_ids_are_global_ids_that_node_takes(client, factory, services, gql):
+    # given a company admin and a batch of two alerts accepted by the webhook
+    company = await factory.company()
+    admin = await factory.user(Role.COMPANY_ADMIN, [company])
+    resp = await post(client, company, {"alerts": [one(asset_name="web-01"), one(asset_name="web-02")]})
+    assert resp.status_code == 202
+    ids = resp.json()["alert_ids"]
+
+    # when each answered id is looked up with node(id:)
+    nodes = [(await gql(NODE, {"id": i}, token=admin.token))["data"]["node"] for i in ids]
+
+    # then each is the stored alert, under the id the webhook answered
+    assert nodes == [
+        {"id": ids[0], "assetName": "web-01", "signature": "high_cpu"},
+        {"id": ids[1], "assetName": "web-02", "signature": "high_cpu"},
+    ]
+    stored = await services.pool.fetch("SELECT id FROM alerts WHERE company_id = $1 ORDER BY id", company.id)
+    assert sorted(raw_id(i) for i in ids) == [r["id"] for r in stored]
 
 
 async def test_a_batch_of_alerts_and_the_api_key_query_parameter(client, factory, services):
@@ -281,11 +313,68 @@ async def test_rate_limit_answers_429_with_retry_after_and_stores_nothing(client
     assert await count_alerts(services, company) == 3
 
 
-async def test_a_batch_larger_than_the_burst_is_refused_whole(client, factory, services):
+async def test_a_batch_larger_than_the_burst_is_413_with_the_largest_batch_and_stores_nothing(
+    client, factory, services
+):
+    # given a company whose bucket holds at most five alerts
     company = await factory.company(rate_limit_per_second=1, rate_limit_burst=5)
+
+    # when a batch of six arrives (it could never fit, however long the sender waits)
     resp = await post(client, company, {"alerts": [one(asset_name=f"h{i}") for i in range(6)]})
-    assert resp.status_code == 429
+
+    # then it is refused for good with the largest batch allowed, no retry time, and nothing stored
+    assert resp.status_code == 413
+    assert "retry-after" not in resp.headers
+    assert resp.json() == {
+        "error": "a request may carry at most 5 alerts (the company's rate-limit burst) and this one has 6: "
+        "send smaller batches, or ask an MSP admin to raise the burst",
+        "code": "batch_too_large",
+        "max_batch_alerts": 5,
+    }
     assert await count_alerts(services, company) == 0
+    # and a batch of exactly the burst is accepted
+    full = await post(client, company, {"alerts": [one(asset_name=f"h{i}") for i in range(5)]})
+    assert full.status_code == 202
+    assert await count_alerts(services, company) == 5
+
+
+async def bucket_tokens(services, company) -> float:
+    return await services.pool.fetchval(
+        "SELECT tokens FROM rate_limit_buckets WHERE company_id = $1", company.id
+    )
+
+
+async def test_a_refused_batch_takes_nothing_and_its_retry_after_is_honoured(client, factory, services):
+    # given a company with a burst of ten at two alerts a second, eight of them spent
+    company = await factory.company(rate_limit_per_second=2, rate_limit_burst=10)
+    for i in range(8):
+        assert (await post(client, company, one(asset_name=f"h{i}"))).status_code == 202
+    before = await bucket_tokens(services, company)
+
+    # when a batch of six finds only about two tokens
+    refused = await post(client, company, {"alerts": [one(asset_name=f"b{i}") for i in range(6)]})
+
+    # then it is refused with a retry time, and the bucket it waits for keeps its tokens
+    assert refused.status_code == 429
+    retry_after = int(refused.headers["retry-after"])
+    assert refused.json() == {"error": "rate limit exceeded", "retry_after": retry_after}
+    assert 2 <= retry_after <= 3
+    assert await bucket_tokens(services, company) >= before
+    assert await count_alerts(services, company) == 8
+
+    # when the sender waits as told (the bucket's clock is moved back, this process's lease is over)
+    await services.pool.execute(
+        "UPDATE rate_limit_buckets SET refreshed_at = refreshed_at - make_interval(secs => $2) "
+        "WHERE company_id = $1",
+        company.id,
+        float(retry_after),
+    )
+    services.extras["ingest"].limiter.forget(company.id)
+    again = await post(client, company, {"alerts": [one(asset_name=f"b{i}") for i in range(6)]})
+
+    # then the same batch is accepted
+    assert again.status_code == 202
+    assert await count_alerts(services, company) == 14
 
 
 async def test_a_rotated_api_key_stops_working(client, factory, services, gql):

@@ -107,16 +107,20 @@ def test_signature_falls_back_to_component_then_summary():
     assert by_summary.message == "s" * 300
 
 
-def test_trigger_without_dedup_key_is_fingerprinted_by_source_and_signature():
+def test_trigger_without_dedup_key_gets_one_from_source_and_signature_that_a_resolve_can_use():
+    # given a trigger without a dedup_key
     event = trigger()
     del event["dedup_key"]
 
+    # when it is normalised, and a resolve naming the key it got
     [result] = normalize(Tool.PAGERDUTY, event, CTX)
+    [resolved] = normalize(Tool.PAGERDUTY, {"event_action": "resolve", "dedup_key": result.dedup_key}, CTX)
 
-    assert (
-        result.fingerprint == hashlib.sha256(b"pagerduty|prod-datapipe03.example.com|disk").hexdigest()[:32]
-    )
-    assert result.dedup_key is None
+    # then the key is a hash of source and signature (as PagerDuty answers a key it made up), and the
+    # resolve sent with it closes the same alert
+    assert result.dedup_key == hashlib.sha256(b"pagerduty|prod-datapipe03.example.com|disk").hexdigest()[:32]
+    assert result.fingerprint == f"pagerduty:{result.dedup_key}"
+    assert resolved.fingerprint == result.fingerprint
 
 
 def test_malformed_trigger_reports_exact_fields():
