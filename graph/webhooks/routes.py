@@ -1,4 +1,4 @@
-"""`POST /api/webhooks/alerts` (our JSON) and `POST /api/webhooks/{tool}` (each tool's native payload).
+"""`POST /api/webhooks/alerts` or `/generic` (our JSON) and `POST /api/webhooks/{tool}` (each tool's native payload).
 
 Order of checks, each answering precisely and storing nothing when it refuses:
 415 content type → 413 size → 401 API key → 403 HMAC → 400 JSON → 422 payload → 429 rate limit →
@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 PREFIX = "/api/webhooks/"
 MAX_DELIVERY_ID = 200
 JSON_TYPES = ("application/json", "text/plain")  # SNS posts JSON as text/plain
-KNOWN = sorted(t.value for t in Tool if t is not Tool.GENERIC)
+# Our JSON answers at `alerts` and, since integrators try it after the tool names, at `generic`.
+GENERIC_PATHS = ("alerts", Tool.GENERIC.value)
+KNOWN = sorted({*GENERIC_PATHS, *(t.value for t in Tool)})
 _JSON = (b"content-type", b"application/json")
 
 
@@ -99,7 +101,7 @@ class WebhookEndpoint:
         self, scope: Scope, receive: Receive, headers: dict[bytes, bytes]
     ) -> Reply | Response | None:
         tool_name = scope["path"][len(PREFIX) :]
-        tool = Tool.GENERIC if tool_name == "alerts" else _tool(tool_name)
+        tool = Tool.GENERIC if tool_name in GENERIC_PATHS else _tool(tool_name)
         if tool is None:
             return _error(404, f"unknown integration '{tool_name[:40]}'", known=KNOWN)
         if scope["method"] != "POST":
@@ -233,7 +235,6 @@ def _query_param(scope: Scope, name: str) -> str:
 
 def _tool(name: str) -> Tool | None:
     try:
-        tool = Tool(name)
+        return Tool(name)
     except ValueError:
         return None
-    return None if tool is Tool.GENERIC else tool

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import pathlib
+import re
 import time
 import uuid
 
 import orjson
 import pytest
 
+from domain.alerts import Tool
 from domain.rbac import Role
 from domain.signing import sign
 from graph.core import parse_global_id
@@ -155,11 +158,62 @@ async def test_invalid_payload_is_422_with_every_failing_field_and_stores_nothin
     assert await count_alerts(services, company) == 0
 
 
-async def test_unknown_tool_is_404(client, factory):
+async def test_unknown_tool_is_404_and_every_path_it_lists_is_served(client, factory):
+    # given a company
     company = await factory.company()
+
+    # when a path names no integration
     resp = await post(client, company, one(), url="/api/webhooks/nagios2")
+
+    # then it is a 404 whose `known` list names every ingest path, our JSON's two included
     assert resp.status_code == 404
-    assert resp.json()["error"] == "unknown integration 'nagios2'"
+    assert resp.json() == {
+        "error": "unknown integration 'nagios2'",
+        "known": sorted(["alerts", "generic", *(t.value for t in Tool if t is not Tool.GENERIC)]),
+    }
+    for name in resp.json()["known"]:
+        assert (await post(client, company, {}, url=f"/api/webhooks/{name}")).status_code != 404, name
+
+
+DOCUMENTED_PATH = re.compile(r"/api/webhooks/([a-z0-9_-]+)")
+
+
+def documented_webhook_paths() -> set[str]:
+    """Every concrete `/api/webhooks/<name>` that README.md and docs/ give (placeholders left out)."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    texts = [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+    return {name for text in texts for name in DOCUMENTED_PATH.findall(text.read_text())}
+
+
+async def test_every_webhook_path_the_docs_give_is_served(client, factory, services):
+    # given the ingest paths the README and the integration guides tell integrators to use
+    company = await factory.company()
+    paths = documented_webhook_paths()
+    assert {"alerts", "generic", "alertmanager", "pagerduty"} <= paths
+
+    # when each is posted to with a valid key
+    answers = {
+        name: (await post(client, company, {}, url=f"/api/webhooks/{name}")).status_code for name in paths
+    }
+
+    # then none is a 404 (an empty object is refused as a payload, so nothing is stored)
+    assert {name: status for name, status in answers.items() if status == 404} == {}
+    assert await count_alerts(services, company) == 0
+
+
+async def test_generic_is_our_json_as_alerts_is(client, factory, services):
+    # given a company
+    company = await factory.company()
+
+    # when our JSON is posted to /api/webhooks/generic
+    resp = await post(client, company, one(), url="/api/webhooks/generic")
+
+    # then it is stored as a generic alert, as through /api/webhooks/alerts
+    assert resp.status_code == 202
+    row = await services.pool.fetchrow(
+        "SELECT tool, asset_name FROM alerts WHERE id = $1", raw_id(resp.json()["alert_ids"][0])
+    )
+    assert (row["tool"], row["asset_name"]) == ("generic", "web-01")
 
 
 async def test_other_methods_are_405_with_allow(client, factory):
