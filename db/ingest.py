@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
 import uuid
@@ -22,7 +23,7 @@ import asyncpg
 import orjson
 
 from db.events import topic
-from domain.alerts import NormalizedAlert
+from domain.alerts import NormalizedAlert, Tool
 from domain.ids import uuid7
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,9 @@ ALERT_ROW = (
     "delivery_key",
 )
 ALERT_COLUMNS = ALERT_ROW[1:]
-# The fields of `delivery_ingest_row`: each keyed request's idempotency key and first answer.
-DELIVERY_ROW = ("company_id", "delivery_key", "signature_hash", "response")
+# The fields of `delivery_ingest_row`: each keyed request's idempotency key, first answer and what it
+# carried (migration 0009 appended `content_hash`).
+DELIVERY_ROW = ("company_id", "delivery_key", "signature_hash", "response", "content_hash")
 NOTIFY_CHUNK = 150  # alert ids per NOTIFY, well under the 8000-byte payload limit
 # The channel name, built in SQL around each company id exactly as db.events.topic builds it.
 _TOPIC_PREFIX, _TOPIC_SUFFIX = topic("{}", "alerts").split("{}")
@@ -66,7 +68,7 @@ _TOPIC_PREFIX, _TOPIC_SUFFIX = topic("{}", "alerts").split("{}")
 # commit; a key committed concurrently after it began is looked up again afterwards).
 WRITE_BATCH = f"""
 WITH d AS (
-    INSERT INTO webhook_deliveries (company_id, delivery_key, signature_hash, response)
+    INSERT INTO webhook_deliveries ({", ".join(DELIVERY_ROW)})
     SELECT * FROM unnest($1::delivery_ingest_row[])
     ON CONFLICT DO NOTHING
     RETURNING company_id, delivery_key
@@ -90,9 +92,9 @@ WITH d AS (
 )
 SELECT (SELECT count(*) FROM n) AS notified,
        (SELECT array_agg(d.company_id::text || ':' || d.delivery_key) FROM d) AS inserted,
-       (SELECT json_agg(json_build_array(k.company_id, k.delivery_key, w.response))
+       (SELECT json_agg(json_build_array(k.company_id, k.delivery_key, w.response, w.content_hash))
         FROM k CROSS JOIN LATERAL (
-            SELECT response FROM webhook_deliveries w
+            SELECT response, content_hash FROM webhook_deliveries w
             WHERE w.company_id = k.company_id AND w.delivery_key = k.delivery_key
             OFFSET 0  -- keeps it one primary-key probe per repeat, never a scan of the table
         ) w) AS prior
@@ -103,12 +105,25 @@ class ReplayedSignature(Exception):
     """A signed request whose signature was already accepted under another delivery."""
 
 
+class DeliveryReused(Exception):
+    """A delivery key already used for a request that carried other alerts."""
+
+
+def content_hash(tool: Tool, alerts: list[NormalizedAlert]) -> str:
+    """What a request carried, for telling a repeat (same hash) from a key reused for other alerts:
+    the tool and each alert's raw payload (the tool's own objects, so event times a missing timestamp
+    left to the clock do not count)."""
+    text = orjson.dumps([tool.value, [a.raw for a in alerts]], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(text).hexdigest()
+
+
 @dataclass(slots=True)
 class IngestRequest:
     company_id: uuid.UUID
     alerts: list[NormalizedAlert]
     delivery_key: str | None = None
     signature_hash: str | None = None
+    content_hash: str | None = None  # see `content_hash`; compared for repeats of `delivery_key`
     alert_ids: list[uuid.UUID] = field(default_factory=list)
     future: asyncio.Future[IngestResult] | None = None
 
@@ -128,6 +143,14 @@ def _response(ids: list[uuid.UUID]) -> dict[str, Any]:
 def _stored(response: Any) -> dict[str, Any]:
     """A stored first answer (jsonb arrives as text from asyncpg, already decoded inside json_agg)."""
     return orjson.loads(response) if isinstance(response, str) else dict(response)
+
+
+def _repeat(req: IngestRequest, response: Any, stored_hash: str | None) -> IngestResult | DeliveryReused:
+    """The answer to a repeated delivery key: the first answer when the request carries what the
+    first one did (rows stored before content hashes existed have none, and are replayed)."""
+    if stored_hash is not None and req.content_hash is not None and stored_hash != req.content_hash:
+        return DeliveryReused()
+    return IngestResult(_stored(response), replayed=True)
 
 
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
@@ -300,7 +323,13 @@ class AlertWriter:
         row = await conn.fetchrow(
             WRITE_BATCH,
             [
-                (r.company_id, key, r.signature_hash, orjson.dumps(_response(r.alert_ids)).decode())
+                (
+                    r.company_id,
+                    key,
+                    r.signature_hash,
+                    orjson.dumps(_response(r.alert_ids)).decode(),
+                    r.content_hash,
+                )
                 for _, r, key in keyed
             ],
             rows,
@@ -314,7 +343,7 @@ class AlertWriter:
                 continue
             found = prior.get((str(r.company_id), key)) if r.delivery_key else None
             if found is not None:
-                results[i] = IngestResult(_stored(found[2]), replayed=True)
+                results[i] = _repeat(r, found[2], found[3])
             elif r.delivery_key:
                 missing.append((i, r))  # committed by a concurrent batch after this statement began
             else:
@@ -333,13 +362,13 @@ class AlertWriter:
         # planned as a read of every stored delivery while the table was young.
         rows = await conn.fetch(
             """
-            SELECT d.company_id, d.delivery_key, d.signature_hash, d.response
+            SELECT d.company_id, d.delivery_key, d.signature_hash, d.response, d.content_hash
             FROM unnest($1::uuid[], $2::varchar[], $3::varchar[]) AS k(company_id, delivery_key, signature_hash)
             CROSS JOIN LATERAL (
-                SELECT company_id, delivery_key, signature_hash, response FROM webhook_deliveries
+                SELECT company_id, delivery_key, signature_hash, response, content_hash FROM webhook_deliveries
                 WHERE company_id = k.company_id AND delivery_key = k.delivery_key
                 UNION
-                SELECT company_id, delivery_key, signature_hash, response FROM webhook_deliveries
+                SELECT company_id, delivery_key, signature_hash, response, content_hash FROM webhook_deliveries
                 WHERE company_id = k.company_id AND signature_hash = k.signature_hash
             ) d
             """,
@@ -352,6 +381,4 @@ class AlertWriter:
             row = by_key.get((r.company_id, r.delivery_key)) if r.delivery_key else None
             # A repeated X-Delivery-ID gets the first answer; a signature seen before under another
             # (or no) delivery id is a replay and is refused.
-            results[i] = (
-                IngestResult(_stored(row[3]), replayed=True) if row is not None else ReplayedSignature()
-            )
+            results[i] = _repeat(r, row[3], row[4]) if row is not None else ReplayedSignature()

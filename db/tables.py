@@ -221,6 +221,8 @@ class WebhookDelivery(Base):
     delivery_key: Mapped[str] = mapped_column(String(300), primary_key=True)
     # sha256 of the HMAC signature header: a signed request can be accepted once.
     signature_hash: Mapped[str | None] = mapped_column(String(64))
+    # sha256 of what the delivery carried: its key reused for other alerts is refused (NULL: older rows).
+    content_hash: Mapped[str | None] = mapped_column(String(64))
     response: Mapped[dict[str, Any]] = mapped_column(JSONB)
     received_at: Mapped[datetime] = _now()
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from db.ingest import IngestRequest
+from db.ingest import DeliveryReused, IngestRequest, content_hash
 from domain.alerts import PayloadError, Tool
 from domain.errors import DomainError, InvalidInput
 from domain.normalizers import NormalizeContext, normalize
@@ -61,10 +61,12 @@ class AlertInput:
 @strawberry.input(description="Alerts to store for one company.")
 class AlertIngestInput:
     company_id: strawberry.ID = strawberry.field(description="Company global ID.")
-    alerts: list[AlertInput] = strawberry.field(description="1 to 1000 alerts.")
+    alerts: list[AlertInput] = strawberry.field(
+        description="1 to 1000 alerts, and at most the company's rate-limit burst (a larger batch could never fit)."
+    )
     delivery_id: str | None = strawberry.field(
         default=None,
-        description="Idempotency key (1-200 characters), shared with the webhook's X-Delivery-ID: a repeat stores nothing and returns the first answer.",
+        description="Idempotency key (1-200 characters), shared with the webhook's X-Delivery-ID: a repeat with the same alerts stores nothing and returns the first answer; with other alerts it is refused (CONFLICT).",
     )
 
 
@@ -159,9 +161,24 @@ async def alert_ingest(
                 code=ErrorCode.RATE_LIMITED,
             )
         )
-    result = await ingest.writer.submit(
-        IngestRequest(company_id=company_id, alerts=alerts, delivery_key=input.delivery_id)
-    )
+    try:
+        result = await ingest.writer.submit(
+            IngestRequest(
+                company_id=company_id,
+                alerts=alerts,
+                delivery_key=input.delivery_id,
+                content_hash=content_hash(Tool.GENERIC, alerts) if input.delivery_id is not None else None,
+            )
+        )
+    except DeliveryReused:
+        return _refused(
+            UserError(
+                field="deliveryId",
+                message="was already used for other alerts: a repeat must carry the same alerts, "
+                "new alerts need a new deliveryId",
+                code=ErrorCode.CONFLICT,
+            )
+        )
     return AlertIngestPayload(
         alert_ids=[strawberry.ID(i) for i in alert_global_ids(result.response)],
         replayed=result.replayed,

@@ -3,7 +3,9 @@
 Order of checks, each answering precisely and storing nothing when it refuses:
 415 content type → 413 size → 401 API key → 403 HMAC → 400 JSON → 422 payload → 429 rate limit →
 commit (group commit) → 202 with the alert ids. A repeated `X-Delivery-ID` gets the first answer
-(200, `Idempotent-Replay: true`); a replayed signature under another delivery id gets 409.
+(200, `Idempotent-Replay: true`), or 409 `delivery_id_reused` when it carries other alerts; a
+replayed signature under another delivery id gets 409. A batch larger than the company's burst
+gets 413 `batch_too_large` (no retry could ever fit it).
 Other methods get 405, paths that name no integration 404.
 """
 
@@ -19,7 +21,7 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from db.ingest import IngestRequest, ReplayedSignature
+from db.ingest import DeliveryReused, IngestRequest, ReplayedSignature, content_hash
 from domain.alerts import PayloadError, Tool
 from domain.normalizers import NormalizeContext, normalize
 from domain.signing import SignatureError, signature_fingerprint, verify
@@ -30,6 +32,10 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/api/webhooks/"
 MAX_DELIVERY_ID = 200
+DELIVERY_REUSED = (
+    "X-Delivery-ID was already used for a request with other alerts: "
+    "a retry must carry the same alerts, new alerts need a new delivery id"
+)
 JSON_TYPES = ("application/json", "text/plain")  # SNS posts JSON as text/plain
 # Our JSON answers at `alerts` and, since integrators try it after the tool names, at `generic`.
 GENERIC_PATHS = ("alerts", Tool.GENERIC.value)
@@ -190,10 +196,13 @@ class WebhookEndpoint:
                     alerts=alerts,
                     delivery_key=delivery_key,
                     signature_hash=signature_hash,
+                    content_hash=content_hash(tool, alerts) if delivery_key is not None else None,
                 )
             )
         except ReplayedSignature:
             return _error(409, "this signed request was already accepted (replay)")
+        except DeliveryReused:
+            return _error(409, DELIVERY_REUSED, code="delivery_id_reused")
         except Exception:
             # Nothing was committed: the sender should retry (every tool does on 5xx).
             log.exception("ingest commit failed")

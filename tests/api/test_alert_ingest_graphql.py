@@ -28,6 +28,25 @@ async def ingest(gql, token, company, alerts, delivery_id=None):
 
 
 DISK = {"assetName": "db-01", "signature": "DiskFull", "severity": "warning", "message": "/var at 95%"}
+WEBHOOK_DISK = {
+    "asset_name": "db-01",
+    "signature": "DiskFull",
+    "severity": "warning",
+    "message": "/var at 95%",
+}
+
+
+async def post_generic(client, company, payload, delivery_id):
+    """Our JSON through the webhook, under a delivery id."""
+    return await client.post(
+        "/api/webhooks/alerts",
+        content=orjson.dumps(payload),
+        headers={
+            "content-type": "application/json",
+            "x-api-key": company.api_key,
+            "x-delivery-id": delivery_id,
+        },
+    )
 
 
 async def test_company_admin_ingests_alerts_that_are_stored_normalised(gql, factory, services):
@@ -107,17 +126,9 @@ async def test_a_repeated_delivery_id_stores_nothing_new_and_is_shared_with_the_
     msp = await factory.user(Role.MSP_ADMIN)
     first = await ingest(gql, msp.token, company, [DISK], delivery_id="batch-42")
 
-    # when the same delivery id comes again through GraphQL, then through the webhook
-    again = await ingest(gql, msp.token, company, [DISK, DISK], delivery_id="batch-42")
-    webhook = await client.post(
-        "/api/webhooks/alerts",
-        content=orjson.dumps({"asset_name": "x", "signature": "y", "severity": "low", "message": "z"}),
-        headers={
-            "content-type": "application/json",
-            "x-api-key": company.api_key,
-            "x-delivery-id": "batch-42",
-        },
-    )
+    # when the same alert comes again under that delivery id through GraphQL, then through the webhook
+    again = await ingest(gql, msp.token, company, [DISK], delivery_id="batch-42")
+    webhook = await post_generic(client, company, WEBHOOK_DISK, "batch-42")
 
     # then both repeats get the first answer and only the first alert is stored
     [stored] = await rows.alerts_of(services, company.id)
@@ -125,6 +136,35 @@ async def test_a_repeated_delivery_id_stores_nothing_new_and_is_shared_with_the_
     assert again == {"alertIds": [gid("Alert", stored.id)], "replayed": True, "userErrors": []}
     assert (webhook.status_code, webhook.headers["idempotent-replay"]) == (200, "true")
     assert webhook.json() == {"status": "received", "alert_ids": [gid("Alert", stored.id)]}
+
+
+async def test_a_delivery_id_reused_for_other_alerts_is_a_conflict_through_either_edge(
+    gql, factory, services, client
+):
+    # given an MSP admin and a first delivery
+    company = await factory.company()
+    msp = await factory.user(Role.MSP_ADMIN)
+    await ingest(gql, msp.token, company, [DISK], delivery_id="batch-42")
+
+    # when other alerts come under the same delivery id through GraphQL, then through the webhook
+    again = await ingest(gql, msp.token, company, [DISK, DISK], delivery_id="batch-42")
+    webhook = await post_generic(client, company, WEBHOOK_DISK | {"message": "/var at 99%"}, "batch-42")
+
+    # then both are refused as a reused key, and only the first alert is stored
+    assert again == {
+        "alertIds": [],
+        "replayed": False,
+        "userErrors": [
+            {
+                "field": "deliveryId",
+                "message": "was already used for other alerts: a repeat must carry the same alerts, "
+                "new alerts need a new deliveryId",
+                "code": "CONFLICT",
+            }
+        ],
+    }
+    assert (webhook.status_code, webhook.json()["code"]) == (409, "delivery_id_reused")
+    assert len(await rows.alerts_of(services, company.id)) == 1
 
 
 async def test_invalid_alerts_are_refused_field_by_field_and_nothing_is_stored(gql, factory, services):

@@ -335,13 +335,70 @@ async def test_a_replayed_signed_request_is_409(client, factory, services):
 
 
 async def test_a_repeated_delivery_id_returns_the_first_answer_and_stores_nothing(client, factory, services):
+    # given a delivery accepted under an id
     company = await factory.company()
     first = await post(client, company, one(), headers={"x-delivery-id": "delivery-1"})
-    again = await post(client, company, one(message="changed"), headers={"x-delivery-id": "delivery-1"})
+
+    # when the same alert comes again under that id (a retry), its bytes laid out differently
+    again = await post(
+        client,
+        company,
+        None,
+        raw=orjson.dumps(one(), option=orjson.OPT_INDENT_2),
+        headers={"x-delivery-id": "delivery-1"},
+    )
+
+    # then it gets the first answer and nothing new is stored
     assert first.status_code == 202
     assert again.status_code == 200
     assert again.headers["idempotent-replay"] == "true"
     assert again.json() == first.json()
+    assert await count_alerts(services, company) == 1
+
+
+async def test_a_delivery_id_reused_for_other_alerts_is_409_and_stores_nothing(client, factory, services):
+    # given a delivery accepted under an id
+    company = await factory.company()
+    first = await post(client, company, one(), headers={"x-delivery-id": "delivery-1"})
+
+    # when other alerts come under the same id, one at a time and in a batch
+    changed = await post(client, company, one(message="changed"), headers={"x-delivery-id": "delivery-1"})
+    batch = await post(
+        client,
+        company,
+        {"alerts": [one(), one(asset_name="web-02")]},
+        headers={"x-delivery-id": "delivery-1"},
+    )
+
+    # then both are refused as a reused key (not answered as replays), and only the first alert is stored
+    assert first.status_code == 202
+    for refused in (changed, batch):
+        assert refused.status_code == 409
+        assert "idempotent-replay" not in refused.headers
+        assert refused.json() == {
+            "error": "X-Delivery-ID was already used for a request with other alerts: "
+            "a retry must carry the same alerts, new alerts need a new delivery id",
+            "code": "delivery_id_reused",
+        }
+    rows = await services.pool.fetch("SELECT message FROM alerts WHERE company_id = $1", company.id)
+    assert [r["message"] for r in rows] == ["CPU at 97%"]
+
+
+async def test_concurrent_deliveries_of_other_alerts_under_one_id_store_one_of_them(
+    client, factory, services
+):
+    # given twenty different alerts sent at once under one delivery id
+    company = await factory.company()
+    responses = await asyncio.gather(
+        *[
+            post(client, company, one(asset_name=f"h{i}"), headers={"x-delivery-id": "clash"})
+            for i in range(20)
+        ]
+    )
+
+    # then one is stored and every other one is refused as a reused key
+    assert sorted(r.status_code for r in responses) == [202] + [409] * 19
+    assert {r.json().get("code") for r in responses if r.status_code == 409} == {"delivery_id_reused"}
     assert await count_alerts(services, company) == 1
 
 
