@@ -38,7 +38,8 @@ class AlertInput:
     asset_id: str | None = strawberry.field(default=None, description="Your tool's id for the asset, if any.")
     signature: str = strawberry.field(description="What is wrong: check or rule name (1-255 characters).")
     severity: str = strawberry.field(
-        description="critical, high, medium or low (common synonyms such as warning or error accepted)."
+        description="critical, high, medium or low (common synonyms such as warning or error accepted); "
+        "ok, normal, cleared, resolved or recovery resolve the alert."
     )
     message: str = strawberry.field(description="The alert's text (up to 4000 characters).")
     tool_source: str | None = strawberry.field(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.alerts import NormalizedAlert, Tool
+from domain.alerts import NormalizedAlert, Severity, Tool
 from domain.normalizers.base import (
     MAX_ASSET_NAME,
     MAX_MESSAGE,
@@ -25,6 +25,13 @@ from domain.normalizers.base import (
 )
 
 _STATUSES = {"firing": False, "resolved": True}
+# Severity words that mean the problem is over (Alerta's normal / ok / cleared, Nagios' OK and
+# RECOVERY): they resolve the alert rather than fire a low one. The alert keeps the word as its raw
+# severity and reads as low.
+CLEARED = ("ok", "normal", "cleared", "resolved", "recovery")
+CLEARED_CONFLICT = (
+    f"is firing but the severity means cleared ({', '.join(CLEARED)}): send resolved or leave it out"
+)
 _TOOLS_BY_NAME = {tool.value: tool for tool in Tool}
 
 
@@ -51,13 +58,16 @@ def _alert(fields: Fields, ctx: NormalizeContext) -> NormalizedAlert | None:
     asset_ref = fields.text("asset_id", max_len=MAX_ASSET_NAME, numbers=True)
     signature = fields.text("signature", required=True, max_len=MAX_SIGNATURE)
     severity_raw = fields.text("severity", required=True)
-    severity = severity_named(severity_raw)
+    cleared = severity_raw is not None and severity_raw.lower() in CLEARED
+    severity = Severity.LOW if cleared else severity_named(severity_raw)
     if severity_raw is not None and severity is None:
         errors.add(fields.at("severity"), SEVERITY_CHOICES)
     message = fields.text("message", required=True, max_len=MAX_MESSAGE)
     tool_source = fields.text("tool_source", max_len=MAX_TAG_VALUE)
     when = fields.time("timestamp")
     resolved = fields.choice("status", _STATUSES)
+    if cleared and resolved is False:
+        errors.add(fields.at("status"), CLEARED_CONFLICT)
     dedup_key = fields.text("dedup_key", max_len=MAX_ASSET_NAME, numbers=True)
     tags = fields.tags("tags")
     if (
@@ -84,7 +94,7 @@ def _alert(fields: Fields, ctx: NormalizeContext) -> NormalizedAlert | None:
         severity_raw=severity_raw,
         message=message,
         event_time=event_time(ctx, when),
-        resolved=bool(resolved),
+        resolved=bool(resolved) or cleared,
         fingerprint=fingerprint,
         dedup_key=dedup_key,
         asset_ref=asset_ref,

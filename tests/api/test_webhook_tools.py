@@ -140,6 +140,37 @@ async def test_pagerduty_answers_its_dedup_key_and_a_trigger_without_one_can_be_
     assert sorted(await incident_statuses(services, company)) == ["NEW", "RESOLVED"]
 
 
+async def test_a_generic_alert_sent_again_with_severity_normal_resolves_its_incident(
+    client, factory, services
+):
+    # given a generic alert that opened an incident
+    company = await factory.company()
+    problem = {
+        "asset_name": "web-01",
+        "signature": "http_check",
+        "severity": "critical",
+        "message": "HTTP 500",
+    }
+    assert (await post(client, company, "alerts", problem)).status_code == 202
+    await drain(services)
+    assert await incident_statuses(services, company) == ["NEW"]
+
+    # when the same check reports severity "normal" (as Alerta clears an alert)
+    cleared = await post(client, company, "alerts", problem | {"severity": "normal", "message": "HTTP 200"})
+    await drain(services)
+
+    # then it is accepted as a resolve and the incident is resolved
+    assert cleared.status_code == 202
+    statuses = await services.pool.fetch(
+        "SELECT status, severity_raw FROM alerts WHERE company_id = $1 ORDER BY id", company.id
+    )
+    assert [(r["status"], r["severity_raw"]) for r in statuses] == [
+        ("firing", "critical"),
+        ("resolved", "normal"),
+    ]
+    assert await incident_statuses(services, company) == ["RESOLVED"]
+
+
 async def test_generic_and_splunk_payloads_are_stored(client, factory, services):
     company = await factory.company()
     batch = await post(client, company, "alerts", load("generic_batch"))

@@ -89,7 +89,7 @@ def test_batch_firing_and_resolved_share_a_fingerprint():
         ],
         *[(w, Severity.HIGH) for w in ("high", "error", "err", "major", "p2")],
         *[(w, Severity.MEDIUM) for w in ("medium", "warning", "warn", "minor", "average", "p3")],
-        *[(w, Severity.LOW) for w in ("low", "info", "informational", "notice", "ok", "debug", "p4", "p5")],
+        *[(w, Severity.LOW) for w in ("low", "info", "informational", "notice", "debug", "p4", "p5")],
         ("  CRITICAL ", Severity.CRITICAL),
         ("Warn", Severity.MEDIUM),
     ],
@@ -99,6 +99,37 @@ def test_severity_synonyms_map_case_insensitively_and_keep_the_original(word: st
 
     assert result.severity is expected
     assert result.severity_raw == word.strip()
+
+
+@pytest.mark.parametrize("word", ["ok", "OK", "normal", "cleared", "Resolved", "RECOVERY", " ok "])
+def test_a_severity_that_means_cleared_resolves_the_alert(word: str):
+    # given an alert whose severity is a word for "cleared" (Alerta, Nagios), without a status
+    payload = alert(severity=word)
+
+    # when it is normalised
+    [result] = normalize(Tool.GENERIC, payload, CTX)
+    [fired] = normalize(Tool.GENERIC, alert(), CTX)
+
+    # then it resolves the alert it names (same fingerprint), keeping the word as its raw severity
+    assert result.resolved is True
+    assert result.fingerprint == fired.fingerprint
+    assert (result.severity, result.severity_raw) == (Severity.LOW, word.strip())
+
+
+def test_a_cleared_severity_with_status_firing_is_rejected():
+    # given an alert saying both firing and cleared
+    payload = alert(severity="normal", status="firing")
+
+    # then it is refused on the status, and "resolved" with a cleared word is accepted
+    assert errors_of(payload) == [
+        (
+            "status",
+            "is firing but the severity means cleared (ok, normal, cleared, resolved, recovery): "
+            "send resolved or leave it out",
+        )
+    ]
+    [result] = normalize(Tool.GENERIC, alert(severity="ok", status="resolved"), CTX)
+    assert result.resolved is True
 
 
 def test_unknown_severity_is_rejected():
