@@ -20,6 +20,7 @@ PAIRS = [
     ("alertmanager", "alertmanager_firing", "alertmanager_resolved"),
     ("grafana", "grafana_firing", "grafana_resolved"),
     ("datadog", "datadog_triggered", "datadog_recovered"),
+    ("datadog", "datadog_default_triggered", "datadog_default_recovered"),  # a new webhook's payload
     ("zabbix", "zabbix_problem", "zabbix_recovery"),
     ("pagerduty", "pagerduty_trigger", "pagerduty_resolve"),
     ("nagios", "nagios_service_problem", "nagios_service_recovery"),

@@ -147,8 +147,104 @@ def test_wrong_types_are_rejected():
     ]
 
 
+def default_payload(**changes: Any) -> dict[str, Any]:
+    payload = load("datadog_default_triggered") | changes
+    return {key: value for key, value in payload.items() if value is not ...}
+
+
+def test_the_default_payload_of_a_new_webhook_is_read_from_its_title_and_text():
+    # given the payload a Datadog webhook sends before anyone edits it
+    payload = load("datadog_default_triggered")
+
+    # when it is normalised
+    [result] = normalize(Tool.DATADOG, payload, CTX)
+
+    # then the asset is the title scope's host, the signature the title without its state prefixes,
+    # the severity its [P2], the message the event text without Datadog's markdown fences and links
+    assert result.asset_name == "web-03"
+    assert result.signature == "Disk space is low"
+    assert (result.severity, result.severity_raw) == (Severity.HIGH, "P2")
+    assert result.message == (
+        "@webhook-alertwhisperer Disk usage on / is above 95%.\n\n"
+        "system.disk.in_use over device:/dev/sda1,host:web-03 was > 0.95 on average during the last 5m.\n\n"
+        "The monitor was last triggered at Wed May 01 2024 11:50:00 UTC."
+    )
+    assert result.event_time == datetime(2024, 5, 1, 11, 50, tzinfo=UTC)
+    assert result.resolved is False
+    assert result.fingerprint == hashlib.sha256(b"datadog|web-03|Disk space is low").hexdigest()[:32]
+    assert result.category is Category.STORAGE
+    assert result.raw == payload
+
+
+def test_the_default_payloads_recovery_closes_the_same_alert_as_our_templates_trigger():
+    # given a trigger through our template and the default payload's recovery of the same monitor
+    [fired] = normalize(Tool.DATADOG, triggered(alert_cycle_key=...), CTX)
+
+    # when the recovery is normalised
+    [recovered] = normalize(Tool.DATADOG, load("datadog_default_recovered"), CTX)
+
+    # then it resolves, with the same fingerprint
+    assert recovered.resolved is True
+    assert recovered.fingerprint == fired.fingerprint
+    assert recovered.event_time == datetime(2024, 5, 1, 11, 58, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("title", "body", "asset"),
+    [
+        (
+            "[Triggered on {service:checkout,env:prod}] Latency high",
+            "p99 above 2s",
+            "service:checkout,env:prod",
+        ),
+        ("[Triggered] Heartbeat missing", "no heartbeat from host:batch-7 for 10m", "batch-7"),
+        ("[Re-Warn on {host:db-1}] Replication lag", "lag on host:db-2", "db-1"),
+        ("[Triggered] Synthetic check failed", "checkout flow failed", "unknown"),
+    ],
+)
+def test_the_default_payloads_asset_is_the_title_scope_then_the_texts_host(title: str, body: str, asset: str):
+    [result] = normalize(Tool.DATADOG, default_payload(title=title, body=body), CTX)
+
+    assert result.asset_name == asset
+    assert result.resolved is False
+
+
+def test_the_default_payload_with_alert_type_aggregation_key_and_link_takes_its_severity_from_alert_type():
+    # given an older default payload: $ALERT_TYPE, $AGGREG_KEY, $LINK and $ORG_ID beside the title
+    payload = default_payload(
+        title="[Triggered on {host:web-03}] Disk space is low",
+        alert_type="warning",
+        aggreg_key="9bd4ac313a4d1e8fae2482df7b77628",
+        link="https://app.datadoghq.com/event/event?id=7413299840235069470",
+        org_id="123456",
+        org=...,
+    )
+
+    # when it is normalised
+    [result] = normalize(Tool.DATADOG, payload, CTX)
+
+    # then the title has no [P] priority, so $ALERT_TYPE gives the severity
+    assert (result.asset_name, result.signature) == ("web-03", "Disk space is low")
+    assert (result.severity, result.severity_raw) == (Severity.MEDIUM, "warning")
+    assert result.raw == payload
+
+
+def test_a_default_payload_without_a_title_is_refused_on_the_title():
+    assert errors_of(default_payload(title=...)) == [("title", "is required")]
+    assert errors_of(default_payload(title="[Triggered on {host:a}]")) == [
+        ("title", "must name the monitor after its [state] prefixes")
+    ]
+
+
 def test_junk_gives_alerts_or_payload_errors_only():
-    for seed, base in enumerate((load("datadog_triggered"), load("datadog_recovered"))):
+    for seed, base in enumerate(
+        (
+            load("datadog_triggered"),
+            load("datadog_recovered"),
+            load("datadog_default_triggered"),
+            load("datadog_default_recovered"),
+        )
+    ):
         for payload in junk_payloads(seed=seed, base=base):
             outcome = outcome_of(Tool.DATADOG, payload, CTX)
             assert isinstance(outcome, list) or outcome.errors
