@@ -20,7 +20,7 @@ def batch_too_large(alerts: int, burst: int) -> str:
     """Why a request with more alerts than the company's burst is refused (it could never fit)."""
     return (
         f"a request may carry at most {burst} alerts (the company's rate-limit burst) and this one "
-        f"has {alerts}: send smaller batches, or ask an MSP admin to raise the burst"
+        f"has {alerts}: send smaller batches or raise the burst (companyRateLimitUpdate)"
     )
 
 

@@ -277,7 +277,7 @@ async def test_a_batch_larger_than_the_burst_is_refused_with_the_largest_batch(g
             {
                 "field": "alerts",
                 "message": "a request may carry at most 2 alerts (the company's rate-limit burst) and this "
-                "one has 3: send smaller batches, or ask an MSP admin to raise the burst",
+                "one has 3: send smaller batches or raise the burst (companyRateLimitUpdate)",
                 "code": "PAYLOAD_INVALID",
             }
         ],

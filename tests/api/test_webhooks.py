@@ -438,7 +438,7 @@ async def test_a_batch_larger_than_the_burst_is_413_with_the_largest_batch_and_s
     assert "retry-after" not in resp.headers
     assert resp.json() == {
         "error": "a request may carry at most 5 alerts (the company's rate-limit burst) and this one has 6: "
-        "send smaller batches, or ask an MSP admin to raise the burst",
+        "send smaller batches or raise the burst (companyRateLimitUpdate)",
         "code": "batch_too_large",
         "max_batch_alerts": 5,
     }
