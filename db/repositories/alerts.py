@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import ColumnElement, func, or_, select, update
 
-from db.pagination import Page, paginate
+from db.pagination import Page, first_pages, paginate
 from db.repositories.base import RawRowsById, ScopedRepository
 from db.tables import Alert, Company
 from domain.errors import NotFound
@@ -121,6 +121,19 @@ class AlertRepository(ScopedRepository):
         stmt = self.readable(Alert).where(Alert.incident_id == incident_id)
         return await paginate(
             self.session, stmt, [Alert.event_time, Alert.id], first=first, after=after, descending=False
+        )
+
+    async def first_for_incidents(
+        self, incident_ids: list[uuid.UUID], *, first: int | None
+    ) -> dict[uuid.UUID, Page[Alert]]:
+        """The first page of each incident's alerts (as `for_incident`), in one statement."""
+        return await first_pages(
+            self.session,
+            self.readable(Alert),
+            Alert.incident_id,
+            incident_ids,
+            [Alert.event_time, Alert.id],
+            first=first,
         )
 
     async def close_open_for_incident(

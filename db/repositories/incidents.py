@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import any_, literal
 
-from db.pagination import Page, decode_cursor, paginate
+from db.pagination import Page, decode_cursor, first_pages, paginate
 from db.repositories.alerts import AlertSearch, search_clauses
 from db.repositories.audit import AuditRepository
 from db.repositories.base import RawRowsById, ScopedRepository
@@ -106,6 +106,19 @@ class IncidentRepository(ScopedRepository):
         stmt = self.readable(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
         return await paginate(
             self.session, stmt, [IncidentEvent.id], first=first, after=after, descending=False
+        )
+
+    async def first_timelines(
+        self, incident_ids: list[uuid.UUID], *, first: int | None
+    ) -> dict[uuid.UUID, Page[IncidentEvent]]:
+        """The first page of each incident's timeline (as `timeline`), in one statement."""
+        return await first_pages(
+            self.session,
+            self.readable(IncidentEvent),
+            IncidentEvent.incident_id,
+            incident_ids,
+            [IncidentEvent.id],
+            first=first,
         )
 
     async def get_event(self, event_id: int) -> IncidentEvent | None:

@@ -1,7 +1,8 @@
 """Batch loaders for the incident area, built per operation (HTTP) or per event (subscriptions).
 
 Every related row (company, asset, incident, user) that a page of alerts or incidents needs is loaded
-with one query per kind instead of one per item. All loads go through the caller's scoped repositories,
+with one query per kind instead of one per item, and so are the first pages of a page of incidents'
+`alerts` and `timeline`. All loads go through the caller's scoped repositories,
 so a related row the caller may not see simply reads as null.
 """
 
@@ -17,9 +18,15 @@ from typing import Any
 import strawberry
 from strawberry.dataloader import DataLoader
 
+from db.pagination import Page
 from db.uow import UnitOfWork
 
 KEY = "incidents"
+
+# One incident's page of a nested connection: (incident id, first, after).
+PageKey = tuple[uuid.UUID, int | None, str | None]
+FirstPages = Callable[[list[uuid.UUID], int | None], Awaitable[dict[uuid.UUID, Page[Any]]]]
+NextPage = Callable[[uuid.UUID, int | None, str], Awaitable[Page[Any]]]
 
 
 class IncidentLoaders:
@@ -74,6 +81,48 @@ class IncidentLoaders:
     @functools.cached_property
     def dependencies(self) -> DataLoader[uuid.UUID, list[uuid.UUID]]:
         return DataLoader(self._dependencies)
+
+    @functools.cached_property
+    def incident_alerts(self) -> DataLoader[PageKey, Page[Any]]:
+        """A page of an incident's alerts, oldest event first."""
+        return DataLoader(
+            self._pages(
+                lambda ids, first: self.uow.alerts.first_for_incidents(ids, first=first),
+                lambda key, first, after: self.uow.alerts.for_incident(key, first=first, after=after),
+            )
+        )
+
+    @functools.cached_property
+    def incident_timeline(self) -> DataLoader[PageKey, Page[Any]]:
+        """A page of an incident's timeline, oldest first."""
+        return DataLoader(
+            self._pages(
+                lambda ids, first: self.uow.incidents.first_timelines(ids, first=first),
+                lambda key, first, after: self.uow.incidents.timeline(key, first=first, after=after),
+            )
+        )
+
+    def _pages(
+        self, first_pages: FirstPages, next_page: NextPage
+    ) -> Callable[[list[PageKey]], Awaitable[list[Page[Any] | BaseException]]]:
+        """First pages in one statement per page size; a page after a cursor (one incident's next
+        page, asked for alone in practice) on its own, its bad cursor failing only its own field."""
+
+        async def load(keys: list[PageKey]) -> list[Page[Any] | BaseException]:
+            found: dict[PageKey, Page[Any] | BaseException] = {}
+            for first in {first for _, first, after in keys if after is None}:
+                ids = [key for key, size, after in keys if size == first and after is None]
+                for key, page in (await first_pages(ids, first)).items():
+                    found[(key, first, None)] = page
+            for key, first, after in keys:
+                if after is not None:
+                    try:
+                        found[(key, first, after)] = await next_page(key, first, after)
+                    except Exception as exc:  # noqa: BLE001 - handed to that one field's resolver
+                        found[(key, first, after)] = exc
+            return [found[k] for k in keys]
+
+        return load
 
     def _by_id(
         self, fetch: Callable[[list[uuid.UUID]], Awaitable[Sequence[Any]]]

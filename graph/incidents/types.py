@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from db import tables
+from db.pagination import check_first
 from domain import alerts as domain_alerts
 from domain import incidents as domain_incidents
 from domain.maintenance import Recurrence
@@ -242,8 +243,9 @@ class Incident(Node):
         first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
         after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
     ) -> Connection[Alert]:
+        check_first(first)  # a bad size fails this field, not the whole batch
         loaders = await loaders_for(info, self._loaders)
-        page = await loaders.uow.alerts.for_incident(self._row.id, first=first, after=after)
+        page = await loaders.incident_alerts.load((self._row.id, first, after))
         return connection(page, lambda row: alert_type(row, self._loaders))
 
     @strawberry.field(description="What happened to it, oldest first.")
@@ -253,8 +255,9 @@ class Incident(Node):
         first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
         after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
     ) -> Connection[IncidentEvent]:
+        check_first(first)
         loaders = await loaders_for(info, self._loaders)
-        page = await loaders.uow.incidents.timeline(self._row.id, first=first, after=after)
+        page = await loaders.incident_timeline.load((self._row.id, first, after))
         return connection(page, lambda row: incident_event_type(row, self._loaders))
 
 
