@@ -26,6 +26,7 @@ from graph.incidents.types import Alert, Incident, IncidentEvent, MaintenanceWin
 from graph.ingest_graphql import IngestMutation
 from graph.platform.schema import PlatformMutation, PlatformQuery
 from graph.platform.types import Asset, AuditEntry, Company, User
+from graph.query_cost import MAX_QUERY_COST, QueryCostLimiter
 
 log = logging.getLogger("graph.errors")
 
@@ -146,6 +147,7 @@ def build_schema(extra_extensions: list[Any] | None = None) -> strawberry.Schema
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
             lambda: ValidationCache(maxsize=512),
+            lambda: QueryCostLimiter(max_cost=MAX_QUERY_COST),  # after validation: needs a valid document
             RejectNulCharacters,  # after ValidationCache, which would overwrite its error
             lambda: _MaskErrors(should_mask_error=_should_mask, error_message="Internal server error"),
             *(extra_extensions or []),
