@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     DateTime,
     Float,
     ForeignKey,
@@ -31,6 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from domain import priority
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -303,6 +306,19 @@ class Alert(Base):
     )
 
 
+# `domain.priority.priority_base` in SQL: the score before age decay, from the incident's own columns,
+# so `incidents(orderBy: PRIORITY)` sorts by the live score (`db/repositories/incidents.py` decays it
+# at the query's time) through an index. tests/integration/test_priority_order.py holds it to the domain.
+PRIORITY_BASE_SQL = (
+    "(CASE severity "
+    + " ".join(f"WHEN '{s.value}' THEN {v:g}" for s, v in priority.SEVERITY_BASE.items())
+    + f" END + CASE WHEN critical_asset THEN {priority.CRITICAL_ASSET_BONUS:g} ELSE 0 END"
+    + f" + LEAST({priority.POINTS_PER_ALERT:g} * GREATEST(alert_count, 0), {priority.ALERT_POINTS_CAP:g})"
+    + f" + CASE WHEN cardinality(tool_sources) >= 2 THEN {priority.MULTI_TOOL_BONUS:g} ELSE 0 END"
+    + ")::double precision"
+)
+
+
 class Incident(Base):
     """Correlated alerts that are one real problem (same asset + signature inside the window)."""
 
@@ -326,8 +342,10 @@ class Incident(Base):
     critical_asset: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     first_alert_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_alert_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # Stored score (refreshed on every change and by the decay sweep) so lists can sort by it.
+    # The score as of the incident's last write (the sweeper refreshes it as it decays). Nothing sorts
+    # by it: `orderBy: PRIORITY` decays `priority_base` at the query's time, as `priorityScore` does.
     priority_score: Mapped[float] = mapped_column(Float)
+    priority_base: Mapped[float] = mapped_column(Float, Computed(PRIORITY_BASE_SQL, persisted=True))
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_by: Mapped[uuid.UUID | None] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -341,7 +359,7 @@ class Incident(Base):
         ),
         Index("ix_incidents_key_latest", "company_id", "correlation_key", "last_alert_at"),
         Index("ix_incidents_company_created", "company_id", "created_at", "id"),
-        Index("ix_incidents_company_priority", "company_id", "priority_score", "id"),
+        Index("ix_incidents_company_priority_base", "company_id", "priority_base", "id"),
         Index(
             "ix_incidents_open", "company_id", "last_alert_at", postgresql_where=text("status <> 'RESOLVED'")
         ),

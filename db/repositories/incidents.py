@@ -5,18 +5,34 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import any_, literal
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Float,
+    Numeric,
+    Select,
+    and_,
+    any_,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import aliased
 
-from db.pagination import Page, decode_cursor, first_pages, paginate
+from db.pagination import Page, check_first, decode_cursor, encode_cursor, first_pages, paginate
 from db.repositories.alerts import AlertSearch, search_clauses
 from db.repositories.audit import AuditRepository
 from db.repositories.base import RawRowsById, ScopedRepository
 from db.tables import Incident, IncidentEvent
 from domain.errors import InvalidInput, NotFound
 from domain.incidents import TRANSITIONS, IncidentAction, IncidentEventKind, IncidentStatus, transition
+from domain.priority import AGE_DECAY_CAP_HOURS
 from domain.rbac import Permission
 
 NOTE_MAX = 2000
@@ -37,6 +53,13 @@ class IncidentSearch(AlertSearch):
     """What `incidents(...)` asks for: the alert filters plus flapping; None or empty means "any"."""
 
     flapping: bool | None = None
+
+
+class ScoredIncident(NamedTuple):
+    """An incident with its priority score at the time its list was read (the list's sort key)."""
+
+    incident: Incident
+    priority_score: float
 
 
 def check_note(note: str | None) -> str | None:
@@ -62,15 +85,8 @@ class IncidentRepository(ScopedRepository):
             (await self.session.execute(self.readable(Incident).where(Incident.id.in_(ids)))).scalars()
         )
 
-    async def page(
-        self,
-        search: IncidentSearch,
-        *,
-        sort: IncidentSort = IncidentSort.CREATED_AT,
-        descending: bool = True,
-        first: int | None,
-        after: str | None,
-    ) -> Page[Incident]:
+    def _searched(self, search: IncidentSearch) -> Select[Any]:
+        """The incidents `search` asks for, among those the caller may read."""
         stmt = self.in_company(
             self.readable(Incident),
             Incident.company_id,
@@ -92,11 +108,94 @@ class IncidentRepository(ScopedRepository):
         )
         if search.flapping is not None:
             stmt = stmt.where(Incident.flapping.is_(search.flapping))
+        return stmt
+
+    async def page(
+        self,
+        search: IncidentSearch,
+        *,
+        sort: IncidentSort = IncidentSort.CREATED_AT,
+        descending: bool = True,
+        first: int | None,
+        after: str | None,
+    ) -> Page[Incident]:
+        """By creation or last alert (then id); by priority, see `page_by_priority`."""
+        if sort is IncidentSort.PRIORITY:
+            raise ValueError("incidents by priority come from page_by_priority")
         key = getattr(Incident, sort.value)
         if after:
             _check_cursor_kind(after, sort)
         return await paginate(
-            self.session, stmt, [key, Incident.id], first=first, after=after, descending=descending
+            self.session,
+            self._searched(search),
+            [key, Incident.id],
+            first=first,
+            after=after,
+            descending=descending,
+        )
+
+    async def page_by_priority(
+        self,
+        search: IncidentSearch,
+        *,
+        descending: bool = True,
+        first: int | None,
+        after: str | None,
+        now: datetime,
+    ) -> Page[ScoredIncident]:
+        """By the live priority score, then id; each incident with the score it was sorted by.
+
+        The score decays with age, so the order changes with time: a list is read as of one moment,
+        `now` for its first page, and its cursors carry that moment so every later page continues the
+        same order (no incident skipped or repeated because it decayed between two pages) and shows
+        the scores it was sorted by.
+
+        The score is `priority_base` minus min(age, cap) hours. Incidents older than the cap have decayed
+        fully: they sort by `priority_base` alone, read in order from (company_id, priority_base, id).
+        Younger ones, a few hours of incidents, are found by creation time and sorted. Each part stops
+        at the page size; the page is the best of both.
+        """
+        limit = check_first(first)
+        cursor: tuple[float, uuid.UUID] | None = None
+        if after:
+            as_of, score, last_id = _priority_cursor(after)
+            cursor = (score, last_id)
+        else:
+            as_of = now
+        at = literal(as_of, DateTime(timezone=True))
+        score = _score_at(at).label("score")
+        decayed_before = literal(as_of - timedelta(hours=AGE_DECAY_CAP_HOURS), DateTime(timezone=True))
+        base = self._searched(search).add_columns(score)
+
+        def beyond(sort_key: Any, cap: float) -> ColumnElement[bool]:
+            """After the cursor in the order of `sort_key` (the score plus `cap`, index-usable)."""
+            assert cursor is not None
+            value, last_id = cursor
+            after_score = score < value if descending else score > value
+            near = sort_key <= value + cap if descending else sort_key >= value + cap
+            return and_(near, or_(after_score, and_(score == value, _id_after(last_id, descending))))
+
+        order = (lambda c: c.desc()) if descending else (lambda c: c.asc())
+        decayed = base.where(Incident.created_at <= decayed_before)
+        decaying = base.where(Incident.created_at > decayed_before)
+        if cursor is not None:
+            decayed = decayed.where(beyond(Incident.priority_base, AGE_DECAY_CAP_HOURS))
+            decaying = decaying.where(beyond(score, 0.0))
+        parts = union_all(
+            decayed.order_by(order(Incident.priority_base), order(Incident.id)).limit(limit + 1),
+            decaying.order_by(order(score), order(Incident.id)).limit(limit + 1),
+        ).subquery()
+        incident = aliased(Incident, parts)
+        stmt = (
+            select(incident, parts.c.score).order_by(order(parts.c.score), order(parts.c.id)).limit(limit + 1)
+        )
+        found = [ScoredIncident(row, value) for row, value in (await self.session.execute(stmt)).all()]
+        items = found[:limit]
+        return Page(
+            items=items,
+            cursors=[encode_cursor([as_of, i.priority_score, i.incident.id]) for i in items],
+            has_next=len(found) > limit,
+            has_previous=after is not None,
         )
 
     async def timeline(
@@ -184,7 +283,31 @@ class IncidentRepository(ScopedRepository):
 
 def _check_cursor_kind(after: str, sort: IncidentSort) -> None:
     """A cursor from another sort order would compare a number with a time: refuse it cleanly."""
-    value = decode_cursor(after, 2)[0]
-    expected: type | tuple[type, ...] = (int, float) if sort is IncidentSort.PRIORITY else datetime
-    if not isinstance(value, expected) or isinstance(value, bool):
+    if not isinstance(decode_cursor(after, 2)[0], datetime):
         raise InvalidInput("is not a valid cursor", field="after", code="INVALID_CURSOR")
+
+
+def _priority_cursor(after: str) -> tuple[datetime, float, uuid.UUID]:
+    """(the list's moment, score, id) of a priority cursor; anything else is refused cleanly."""
+    as_of, score, last_id = decode_cursor(after, 3)
+    if (
+        not isinstance(as_of, datetime)
+        or as_of.tzinfo is None
+        or not isinstance(score, (int, float))
+        or isinstance(score, bool)
+        or not isinstance(last_id, uuid.UUID)
+    ):
+        raise InvalidInput("is not a valid cursor", field="after", code="INVALID_CURSOR")
+    return as_of, float(score), last_id
+
+
+def _score_at(at: Any) -> ColumnElement[float]:
+    """`domain.priority.priority_score` at `at`, in SQL: the base minus one point per hour of age
+    (never negative, at most the cap), rounded to 2 decimals as the domain rounds."""
+    age_hours = func.extract("epoch", at - Incident.created_at) / 3600
+    decay = func.least(func.greatest(age_hours, 0), AGE_DECAY_CAP_HOURS)
+    return cast(func.round(cast(Incident.priority_base - decay, Numeric), 2), Float)
+
+
+def _id_after(last_id: uuid.UUID, descending: bool) -> ColumnElement[bool]:
+    return Incident.id < last_id if descending else Incident.id > last_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -96,9 +96,15 @@ class IncidentFilter:
 
 @strawberry.enum(description="What incidents are sorted by.")
 class IncidentOrderField(enum.Enum):
-    PRIORITY = "priority_score"
-    CREATED_AT = "created_at"
-    LAST_ALERT_AT = "last_alert_at"
+    PRIORITY = strawberry.enum_value(
+        "priority_score",
+        description="`priorityScore`, as of the first page's time (its cursors carry it, so later pages"
+        " continue the same order and show the scores they were sorted by).",
+    )
+    CREATED_AT = strawberry.enum_value("created_at", description="When the incident was opened.")
+    LAST_ALERT_AT = strawberry.enum_value(
+        "last_alert_at", description="Event time of the incident's latest firing alert."
+    )
 
 
 @strawberry.enum(description="Sort direction.")
@@ -174,12 +180,14 @@ async def incidents(
     order = order_by or IncidentOrder()
     search = IncidentSearch(**_search_fields(company_id, f), flapping=f.flapping)
     loaders = await loaders_for(info)
+    descending = order.direction is OrderDirection.DESC
+    if order.field is IncidentOrderField.PRIORITY:
+        scored = await loaders.uow.incidents.page_by_priority(
+            search, descending=descending, first=first, after=after, now=datetime.now(UTC)
+        )
+        return connection(scored, lambda s: incident_type(s.incident, priority_score=s.priority_score))
     page = await loaders.uow.incidents.page(
-        search,
-        sort=IncidentSort(order.field.value),
-        descending=order.direction is OrderDirection.DESC,
-        first=first,
-        after=after,
+        search, sort=IncidentSort(order.field.value), descending=descending, first=first, after=after
     )
     return connection(page, incident_type)
 

@@ -209,11 +209,15 @@ class Incident(Node):
     updated_at: datetime = strawberry.field(description="When it last changed.")
     _row: strawberry.Private[Any]
     _loaders: strawberry.Private[IncidentLoaders | None] = None
+    # The score a list sorted by priority was ordered by (as of its first page); None: score it now.
+    _priority_score: strawberry.Private[float | None] = None
 
     @strawberry.field(
-        description="How urgent it is now: severity base, critical asset, alert count and tools, minus one per hour of age (at most 10)."
+        description="How urgent it is now: severity base, critical asset, alert count and tools, minus one per hour of age (at most 10). In `incidents(orderBy: {field: PRIORITY})`: as of the list's first page, the score it is sorted by."
     )
     def priority_score(self) -> float:
+        if self._priority_score is not None:
+            return self._priority_score
         row = self._row
         return priority_score(
             domain_alerts.Severity(row.severity),
@@ -261,7 +265,9 @@ class Incident(Node):
         return connection(page, lambda row: incident_event_type(row, self._loaders))
 
 
-def incident_type(row: tables.Incident, loaders: IncidentLoaders | None = None) -> Incident:
+def incident_type(
+    row: tables.Incident, loaders: IncidentLoaders | None = None, *, priority_score: float | None = None
+) -> Incident:
     return Incident(
         id=to_global_id("Incident", row.id),
         asset_name=row.asset_name,
@@ -282,6 +288,7 @@ def incident_type(row: tables.Incident, loaders: IncidentLoaders | None = None) 
         updated_at=row.updated_at,
         _row=row,
         _loaders=loaders,
+        _priority_score=priority_score,
     )
 
 

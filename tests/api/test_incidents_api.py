@@ -102,12 +102,18 @@ async def test_incidents_filters_match_exactly(gql, factory, services):
 
 
 async def test_incidents_pages_by_priority_then_id_without_gaps_or_repeats(gql, factory, services):
-    # given five incidents, two sharing a priority (created 12 h ago, so no sweep rescoring them)
+    # given five incidents, two sharing a priority (created 12 h ago: fully decayed, base - 10)
     company = await factory.company()
     tech = await factory.user(Role.TECHNICIAN, [company])
     old = datetime.now(UTC) - timedelta(hours=12)
-    scores = [40.0, 90.0, 65.5, 65.5, 10.0]
-    made = [await rows.incident(services, company.id, priority_score=s, created_at=old) for s in scores]
+    kinds = {22.0: ("medium", 1), 82.0: ("critical", 1), 60.0: ("high", 5), 2.0: ("low", 1)}
+    scores = [22.0, 82.0, 60.0, 60.0, 2.0]
+    made = [
+        await rows.incident(
+            services, company.id, severity=kinds[s][0], alert_count=kinds[s][1], created_at=old
+        )
+        for s in scores
+    ]
     by_priority = sorted(zip(scores, made, strict=True), key=lambda p: (p[0], p[1]), reverse=True)
     expected = [gid("Incident", i) for _, i in by_priority]
 
