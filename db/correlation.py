@@ -60,7 +60,7 @@ STORED_SCORE_TOLERANCE = 0.5  # points of drift before the sweeper rewrites a st
 CLAIM_TEMPLATE = """
 WITH claimed AS MATERIALIZED (
     SELECT id, company_id, asset_name, asset_ref, signature, severity, category, tool, event_time, status, fingerprint
-    FROM alerts WHERE correlated_at IS NULL
+    FROM alerts WHERE correlated_at IS NULL AND {companies}
     ORDER BY id LIMIT {limit} FOR UPDATE SKIP LOCKED
 ), company AS MATERIALIZED (
     SELECT k.company_id, c.correlation_window_minutes, c.flap_threshold, c.flap_window_minutes,
@@ -286,9 +286,10 @@ def settings_from_row(row: Any) -> CorrelationSettings:
 
 def window_from_row(row: Any) -> MaintenanceWindow:
     rec = row["recurrence"]
-    recurrence = None
-    if rec:
-        recurrence = Recurrence.from_dict(orjson.loads(rec) if isinstance(rec, str) else rec)
+    if isinstance(rec, str):
+        rec = orjson.loads(rec)
+    # A JSON `null` (how one-off windows were stored before migration 0010) is a one-off window too.
+    recurrence = Recurrence.from_dict(rec) if rec else None
     return MaintenanceWindow(
         id=row["id"],
         starts_at=row["starts_at"],
@@ -351,6 +352,53 @@ REPLAN_MIN_ALERTS = 1000
 REPLAN_SECONDS = 60.0
 
 
+# A batch that fails on one company's data (a rule that raises, a row the rules cannot read) must not
+# hold back the other companies: the worker then correlates the batch's companies one by one, and a
+# company whose own batch still fails is quarantined (its alerts wait, in order, and are retried after
+# a back-off) while everybody else's go on. Errors of the connection or the server are not about one
+# company's data: they are raised, and the loop retries the whole batch.
+QUARANTINE_FIRST_RETRY = timedelta(seconds=30)
+QUARANTINE_MAX_RETRY = timedelta(minutes=5)
+QUARANTINE_REFRESH_SECONDS = 5.0
+QUARANTINED = "SELECT company_id, retry_at FROM correlation_quarantine"
+QUARANTINE = """
+INSERT INTO correlation_quarantine AS q (company_id, error, retry_at) VALUES ($1, $2, now() + $3::interval)
+ON CONFLICT (company_id) DO UPDATE SET
+    error = EXCLUDED.error, failures = q.failures + 1, failed_at = now(),
+    retry_at = now() + least($3::interval * power(2, q.failures), $4::interval)
+RETURNING retry_at
+"""
+RELEASE_QUARANTINE = "DELETE FROM correlation_quarantine WHERE company_id = ANY($1::uuid[])"
+PENDING_COMPANIES = """
+SELECT DISTINCT company_id FROM (
+    SELECT company_id FROM alerts WHERE correlated_at IS NULL AND company_id <> ALL($1::uuid[])
+    ORDER BY id LIMIT {limit}
+) p
+"""
+_SYSTEMIC_ERRORS = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    OSError,
+    TimeoutError,
+)
+
+
+def _systemic(exc: BaseException, conn: asyncpg.Connection) -> bool:
+    """Whether a failed batch failed for reasons no company's data caused (so isolating would not help)."""
+    if isinstance(exc, _SYSTEMIC_ERRORS):
+        return True
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:
+        return True
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
 class CorrelationWorker:
     def __init__(
         self, pool: asyncpg.Pool, batch_size: int = 1000, replan_min_alerts: int = REPLAN_MIN_ALERTS
@@ -358,11 +406,17 @@ class CorrelationWorker:
         self.pool = pool
         self.batch_size = batch_size
         # The batch size is part of the text (not a parameter) so the generic plan knows it.
-        self._claim = CLAIM_TEMPLATE.format(limit=int(batch_size))
+        self._claim = CLAIM_TEMPLATE.format(limit=int(batch_size), companies="company_id <> ALL($1::uuid[])")
+        self._claim_company = CLAIM_TEMPLATE.format(limit=int(batch_size), companies="company_id = $1")
+        self._pending_companies = PENDING_COMPANIES.format(limit=int(batch_size))
         self._replan_min = replan_min_alerts
         self._correlated = 0  # alerts claimed by this worker
         self._replan_at = replan_min_alerts
         self._replan_deadline = time.monotonic() + REPLAN_SECONDS
+        # A copy of `correlation_quarantine` (the table is the truth; another worker may add to it, and
+        # the cost of a stale copy is one failed batch that isolates the company again).
+        self._quarantine: dict[uuid.UUID, datetime] = {}
+        self._quarantine_read_at = -QUARANTINE_REFRESH_SECONDS
 
     @staticmethod
     async def prepare(conn: asyncpg.Connection) -> None:
@@ -375,14 +429,63 @@ class CorrelationWorker:
         """Correlate one batch; returns what it did (alerts == 0 means nothing was waiting).
 
         `conn` is a connection set up by `prepare` and kept between batches; without one, a pooled
-        connection is set up for this batch (the pool undoes the setting on release).
+        connection is set up for this batch (the pool undoes the setting on release). A batch that fails
+        on some company's data is retried company by company, and the companies that still fail are
+        quarantined (see QUARANTINE_FIRST_RETRY); only errors of the connection or server are raised.
         """
         if conn is None:
             async with self.pool.acquire() as pooled:
                 await self.prepare(pooled)
                 return await self.run_once(now, pooled)
+        at = now or datetime.now(UTC)
+        await self._read_quarantine(conn)
+        try:
+            async with conn.transaction():
+                return await self._batch(conn, at)
+        except Exception as exc:
+            if _systemic(exc, conn):
+                raise
+            log.warning("correlation batch failed; correlating its companies one by one", exc_info=True)
+            return await self._isolate(conn, at)
+
+    def _held_back(self) -> list[uuid.UUID]:
+        wall = datetime.now(UTC)
+        return [cid for cid, retry_at in self._quarantine.items() if retry_at > wall]
+
+    async def _read_quarantine(self, conn: asyncpg.Connection) -> None:
+        if time.monotonic() - self._quarantine_read_at < QUARANTINE_REFRESH_SECONDS:
+            return
+        self._quarantine = {r["company_id"]: r["retry_at"] for r in await conn.fetch(QUARANTINED)}
+        self._quarantine_read_at = time.monotonic()
+
+    async def _isolate(self, conn: asyncpg.Connection, now: datetime) -> BatchStats:
+        """One batch per company of the failed batch; a company whose batch fails is quarantined."""
         async with conn.transaction():
-            return await self._batch(conn, now or datetime.now(UTC))
+            await conn.execute(BATCH_LOCK)
+            companies = [r[0] for r in await conn.fetch(self._pending_companies, self._held_back())]
+        total = BatchStats()
+        for cid in companies:
+            try:
+                async with conn.transaction():
+                    stats = await self._batch(conn, now, cid)
+            except Exception as exc:
+                if _systemic(exc, conn):
+                    raise
+                retry_at = await conn.fetchval(
+                    QUARANTINE, cid, _error_text(exc), QUARANTINE_FIRST_RETRY, QUARANTINE_MAX_RETRY
+                )
+                self._quarantine[cid] = retry_at
+                log.error(
+                    "correlation failed on a company's alerts; they wait while the others go on",
+                    exc_info=exc,
+                    extra={"company_id": str(cid), "retry_at": retry_at.isoformat()},
+                )
+                continue
+            total.alerts += stats.alerts
+            total.incidents_created += stats.incidents_created
+            total.incidents_updated += stats.incidents_updated
+            total.suppressed += stats.suppressed
+        return total
 
     def _lock_statement(self) -> str:
         """The batch lock, preceded by `DISCARD PLANS` when the connection's plans are due to be remade."""
@@ -392,9 +495,16 @@ class CorrelationWorker:
         self._replan_deadline = time.monotonic() + REPLAN_SECONDS
         return "DISCARD PLANS; " + BATCH_LOCK
 
-    async def _batch(self, conn: asyncpg.Connection, now: datetime) -> BatchStats:
+    async def _batch(
+        self, conn: asyncpg.Connection, now: datetime, company: uuid.UUID | None = None
+    ) -> BatchStats:
+        """One batch in the caller's transaction: the oldest waiting alerts of every company not held
+        back, or of `company` only."""
         await conn.execute(self._lock_statement())
-        rows = await conn.fetch(self._claim)
+        if company is None:
+            rows = await conn.fetch(self._claim, self._held_back())
+        else:
+            rows = await conn.fetch(self._claim_company, company)
         self._correlated += len(rows)
         stats = BatchStats(alerts=len(rows))
         if not rows:
@@ -464,6 +574,12 @@ class CorrelationWorker:
             )
 
         await self._write(conn, results, asset_of, suppressed, now, stats)
+        recovered = [cid for cid in settings if cid in self._quarantine]
+        if recovered:  # a quarantined company's retry went through: it is back in the normal batches
+            await conn.execute(RELEASE_QUARANTINE, recovered)
+            for cid in recovered:
+                self._quarantine.pop(cid, None)
+            log.info("correlation recovered for quarantined companies", extra={"companies": len(recovered)})
         return stats
 
     async def _assets(
@@ -639,6 +755,13 @@ SELECT {", ".join("i." + f for f in _INCIDENT_FIELDS)}, c.correlation_window_min
 FROM incidents i JOIN companies c ON c.id = i.company_id
 WHERE i.status <> 'RESOLVED' AND c.auto_resolve_minutes IS NOT NULL
   AND i.last_alert_at < $1::timestamptz - make_interval(mins => c.auto_resolve_minutes)
+  -- the rest of `due_for_auto_resolve` (flapping, or every tool one that never sends resolves), here
+  -- so the limit counts only eligible incidents: filtered afterwards, 500 ineligible quiet incidents
+  -- took every slot and the eligible ones never closed
+  AND (i.flapping OR NOT EXISTS (
+      SELECT FROM unnest(i.tool_sources) s(tool)
+      WHERE lower(s.tool) <> ALL (SELECT lower(t) FROM unnest(c.auto_resolve_tools) t)
+  ))
 ORDER BY i.last_alert_at LIMIT $2
 FOR UPDATE OF i SKIP LOCKED
 """

@@ -394,8 +394,49 @@ class MaintenanceWindow(Base):
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # null, or {"frequency": "DAILY"|"WEEKLY", "days_of_week": [0..6], "timezone": "Europe/Berlin", "until": iso}
-    recurrence: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # none_as_null: a one-off window is SQL NULL, never the JSON value `null` (which `IS NOT NULL` passes).
+    recurrence: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     asset_names: Mapped[list[str]] = mapped_column(ARRAY(String(255)), server_default=text("'{}'"))
     signatures: Mapped[list[str]] = mapped_column(ARRAY(String(255)), server_default=text("'{}'"))
     created_by: Mapped[uuid.UUID | None] = mapped_column()
     created_at: Mapped[datetime] = _now()
+
+
+class CorrelationQuarantine(Base):
+    """A company whose alerts made a correlation batch fail: its alerts wait, the other companies' go on.
+
+    The worker retries the company at `retry_at` (with a growing back-off) and deletes the row once a
+    batch of its alerts commits. `/readyz` lists these companies.
+    """
+
+    __tablename__ = "correlation_quarantine"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    error: Mapped[str] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    first_failed_at: Mapped[datetime] = _now()
+    failed_at: Mapped[datetime] = _now()
+    retry_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BackgroundLoop(Base):
+    """One background loop of one worker process, as it last reported itself (not tenant data).
+
+    `state` is `running`, `failing` (its last step raised: `error`, `failures` in a row) or
+    `failed_to_start`. A loop beats at most every few seconds; `/readyz` reads this table, since the
+    loops run in other processes than the API that answers it.
+    """
+
+    __tablename__ = "background_loops"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instance: Mapped[str] = mapped_column(String(128), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    started_at: Mapped[datetime] = _now()
+    beat_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint("state IN ('running', 'failing', 'failed_to_start', 'stopped')", name="state_known"),
+    )

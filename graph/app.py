@@ -15,8 +15,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from db.health import correlation_health
 from db.migrate import current_revision, head_revision, upgrade_to_head
 from graph.graphql_view import GraphQLView
+from graph.health import readiness
 from graph.logs import request_id_for, request_id_var
 from graph.schema import build_schema
 from graph.services import Services, build_services, resolve_database_url
@@ -90,7 +92,13 @@ def create_app(settings: Settings, *, database_url: str | None = None, migrate: 
             return JSONResponse(
                 {"status": "unavailable", "schema": current, "expected": head}, status_code=503
             )
-        return JSONResponse({"status": "ready", "schema": current})
+        try:
+            async with services.pool.acquire() as conn:
+                health = await correlation_health(conn)
+        except Exception:
+            log.exception("readiness check failed")
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return readiness(current, health, services.settings.ready_max_lag_seconds)
 
     graphql = GraphQLView(
         build_schema(),

@@ -47,9 +47,22 @@ async def start_background(services: Any, app: Any) -> AsyncIterator[None]:
 async def _start_workers(services: Any) -> list[asyncio.Task[None]]:
     try:
         from graph.workers import start_workers
-    except ImportError:
-        return []
+    except Exception as exc:
+        # Not silently absent (an ImportError here once turned correlation off without a word): an
+        # error in the log, and a `failed_to_start` row that keeps /readyz unavailable.
+        log.error("background workers failed to start", exc_info=True)
+        return [asyncio.create_task(_report_unstartable(services, exc), name="workers-unstartable")]
     return await start_workers(services)
+
+
+async def _report_unstartable(services: Any, exc: BaseException) -> None:
+    from db.health import BEAT_SECONDS, LoopBeats
+
+    beats = LoopBeats(services.pool)
+    while True:
+        with contextlib.suppress(Exception):
+            await beats.beat("workers", "failed_to_start", f"{type(exc).__name__}: {exc}"[:2000], 1)
+        await asyncio.sleep(BEAT_SECONDS)
 
 
 def quiet_garbage_collector() -> None:
@@ -78,7 +91,6 @@ async def run_worker_forever(settings: Any) -> None:
     """`alertwhisperer worker`: the background workers without the HTTP server."""
     from db.migrate import upgrade_to_head
     from graph.services import build_services, resolve_database_url
-    from graph.workers import start_workers
 
     url = await asyncio.to_thread(resolve_database_url, settings)
     await asyncio.to_thread(upgrade_to_head, url)
@@ -88,7 +100,7 @@ async def run_worker_forever(settings: Any) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, main.cancel)  # stop between batches; a cut batch rolls back
     async with build_services(settings, url) as services:
-        tasks = await start_workers(services)
+        tasks = await _start_workers(services)
         parent = os.environ.get("ALERTWHISPERER_PARENT_PID")
         if parent:
             tasks.append(asyncio.create_task(_exit_with_parent(int(parent)), name="parent-watch"))

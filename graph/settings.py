@@ -33,6 +33,8 @@ class Settings:
     sns_verify: bool = True
     db_pool_size: int = 10
     bcrypt_rounds: int = 12
+    # /readyz answers 503 once the oldest alert waiting for correlation is older than this.
+    ready_max_lag_seconds: float = 60.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -57,6 +59,7 @@ class Settings:
             sns_verify=env.get("ALERTWHISPERER_SNS_VERIFY", "1") not in ("0", "false", "no"),
             db_pool_size=int(env.get("ALERTWHISPERER_DB_POOL_SIZE", 10)),
             bcrypt_rounds=max(4, min(16, int(env.get("ALERTWHISPERER_BCRYPT_ROUNDS", 12)))),
+            ready_max_lag_seconds=float(env.get("ALERTWHISPERER_READY_MAX_LAG_SECONDS", 60)),
         )
 
 

@@ -1,9 +1,14 @@
-"""Background workers run by `serve` (and alone by `alertwhisperer worker`).
+"""Background workers run by `serve` (and alone by `alertwhisperer worker`): a registry of loops.
 
 - correlation: woken by the `alerts` NOTIFY every ingest commit sends (and by a 1 s poll, so nothing
   waits on a lost notification), it drains uncorrelated alerts batch by batch.
 - sweeper: every 30 s, one process at a time (advisory lock), auto-resolves quiet incidents,
   refreshes decaying priority scores and expires old idempotency records.
+
+Each loop is a `LoopSpec` in LOOPS, run by `run_loop`: one way to start, step, back off after an
+error, and say how it is doing (`db.health.LoopBeats`, read by `/readyz`). A loop that cannot start
+(an import or set-up error) is an error in the log and a `failed_to_start` row, retried with back-off,
+never silently absent.
 """
 
 from __future__ import annotations
@@ -11,11 +16,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import asyncpg
 
 from db.correlation import CorrelationWorker, IncidentSweeper
+from db.health import BEAT_SECONDS, LoopBeats
 
 log = logging.getLogger(__name__)
 
@@ -23,34 +32,183 @@ SWEEP_LOCK = 7461002
 SWEEP_SECONDS = 30.0
 POLL_SECONDS = 1.0
 GATHER_SECONDS = 0.005
+FIRST_BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 30.0
+
+
+class LoopBody(Protocol):
+    """One background loop once started: `step` does one unit of work (True: more is waiting, step
+    again at once), `idle` waits for the next, `close` gives back what it holds."""
+
+    async def step(self) -> bool: ...
+
+    async def idle(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoopSpec:
+    name: str
+    start: Callable[[Any, asyncio.Event], Awaitable[LoopBody]]
+
+
+def backoff(failures: int) -> float:
+    """Seconds to wait after `failures` failed steps (or starts) in a row: 1, 2, 4 … up to 30."""
+    return min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** max(0, failures - 1))
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+class _Reporter:
+    """A loop's beats: at once when its state changes, else at most every BEAT_SECONDS; a beat that
+    cannot be written (the database is away) is skipped, never the loop's own failure."""
+
+    def __init__(self, beats: LoopBeats, name: str) -> None:
+        self.beats = beats
+        self.name = name
+        self._last: tuple[str, int] | None = None
+        self._at = 0.0
+
+    async def __call__(self, state: str, error: str | None = None, failures: int = 0) -> None:
+        if self._last == (state, failures) and time.monotonic() - self._at < BEAT_SECONDS:
+            return
+        try:
+            await asyncio.wait_for(self.beats.beat(self.name, state, error, failures), timeout=5)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.debug("loop beat not written", exc_info=True)
+            return
+        self._last, self._at = (state, failures), time.monotonic()
+
+
+async def run_loop(
+    spec: LoopSpec, services: Any, wake: asyncio.Event, beats: LoopBeats | None = None
+) -> None:
+    """Start `spec` (retrying a failed start with back-off) and step it until cancelled."""
+    report = _Reporter(beats or LoopBeats(services.pool), spec.name)
+    failures = 0
+    while True:
+        try:
+            body = await spec.start(services, wake)
+            break
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failures += 1
+            log.error("background loop failed to start", exc_info=True, extra={"loop": spec.name})
+            await report("failed_to_start", _error_text(exc), failures)
+            await asyncio.sleep(backoff(failures))
+    failures = 0
+    await report("running")
+    try:
+        while True:
+            try:
+                more = await body.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                log.exception("background loop step failed; retrying", extra={"loop": spec.name})
+                await report("failing", _error_text(exc), failures)
+                await asyncio.sleep(backoff(failures))
+                continue
+            failures = 0
+            await report("running")
+            if not more:
+                await body.idle()
+    finally:
+        await body.close()
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(report.beats.beat(spec.name, "stopped", None, 0))
+
+
+class CorrelationLoop:
+    def __init__(self, services: Any, wake: asyncio.Event, batch_size: int = 1000) -> None:
+        self.pool: asyncpg.Pool = services.pool
+        self.wake = wake
+        self.batch_size = batch_size
+        self.worker = CorrelationWorker(self.pool, batch_size=batch_size)
+        self.conn: asyncpg.Connection | None = None
+
+    async def step(self) -> bool:
+        self.wake.clear()
+        self.conn = await _worker_connection(self.pool, self.worker, self.conn)
+        stats = await self.worker.run_once(conn=self.conn)
+        return stats.alerts >= self.batch_size  # more waiting: keep draining
+
+    async def idle(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout=POLL_SECONDS)
+        if GATHER_SECONDS:
+            # Every batch has a fixed cost (a transaction of six round trips); a few milliseconds
+            # after a wake-up, the alerts committed meanwhile share it instead of each paying it.
+            await asyncio.sleep(GATHER_SECONDS)
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            await _release(self.pool, self.conn)
+            self.conn = None
+
+
+class SweeperLoop:
+    def __init__(self, services: Any, interval: float = SWEEP_SECONDS) -> None:
+        self.pool: asyncpg.Pool = services.pool
+        self.interval = interval
+        self.sweeper = IncidentSweeper(self.pool)
+
+    async def step(self) -> bool:
+        async with self.pool.acquire() as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SWEEP_LOCK):
+                return False  # another process sweeps this round
+            try:
+                resolved = await self.sweeper.auto_resolve()
+                refreshed = await self.sweeper.refresh_priorities()
+                expired = await self.sweeper.expire_deliveries()
+                if resolved or expired:
+                    log.info(
+                        "sweep",
+                        extra={
+                            "auto_resolved": resolved,
+                            "rescored": refreshed,
+                            "deliveries_expired": expired,
+                        },
+                    )
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", SWEEP_LOCK)
+        return False
+
+    async def idle(self) -> None:
+        await asyncio.sleep(self.interval)
+
+    async def close(self) -> None:
+        return None
+
+
+async def _start_correlation(services: Any, wake: asyncio.Event) -> LoopBody:
+    return CorrelationLoop(services, wake)
+
+
+async def _start_sweeper(services: Any, wake: asyncio.Event) -> LoopBody:
+    return SweeperLoop(services)
+
+
+LOOPS: list[LoopSpec] = [
+    LoopSpec("correlation", _start_correlation),
+    LoopSpec("sweeper", _start_sweeper),
+]
 
 
 async def correlation_loop(services: Any, wake: asyncio.Event, batch_size: int = 1000) -> None:
-    worker = CorrelationWorker(services.pool, batch_size=batch_size)
-    conn: asyncpg.Connection | None = None
-    try:
-        while True:
-            wake.clear()
-            try:
-                conn = await _worker_connection(services.pool, worker, conn)
-                stats = await worker.run_once(conn=conn)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("correlation batch failed; retrying")
-                await asyncio.sleep(1)
-                continue
-            if stats.alerts >= batch_size:
-                continue  # more waiting: keep draining
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=POLL_SECONDS)
-            if GATHER_SECONDS:
-                # Every batch has a fixed cost (a transaction of six round trips); a few milliseconds
-                # after a wake-up, the alerts committed meanwhile share it instead of each paying it.
-                await asyncio.sleep(GATHER_SECONDS)
-    finally:
-        if conn is not None:
-            await _release(services.pool, conn)
+    """The correlation loop alone, with a batch size of its own (tests and benchmarks)."""
+
+    async def start(services: Any, wake: asyncio.Event) -> LoopBody:
+        return CorrelationLoop(services, wake, batch_size)
+
+    await run_loop(LoopSpec("correlation", start), services, wake)
 
 
 async def _worker_connection(
@@ -83,35 +241,7 @@ async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
         await pool.release(conn)
 
 
-async def sweeper_loop(services: Any, interval: float = SWEEP_SECONDS) -> None:
-    sweeper = IncidentSweeper(services.pool)
-    while True:
-        try:
-            async with services.pool.acquire() as conn:
-                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", SWEEP_LOCK):
-                    try:
-                        resolved = await sweeper.auto_resolve()
-                        refreshed = await sweeper.refresh_priorities()
-                        expired = await sweeper.expire_deliveries()
-                        if resolved or expired:
-                            log.info(
-                                "sweep",
-                                extra={
-                                    "auto_resolved": resolved,
-                                    "rescored": refreshed,
-                                    "deliveries_expired": expired,
-                                },
-                            )
-                    finally:
-                        await conn.execute("SELECT pg_advisory_unlock($1)", SWEEP_LOCK)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("sweep failed")
-        await asyncio.sleep(interval)
-
-
-async def start_workers(services: Any) -> list[asyncio.Task[None]]:
+async def start_workers(services: Any, loops: list[LoopSpec] | None = None) -> list[asyncio.Task[None]]:
     wake = asyncio.Event()
 
     def on_event(event: dict[str, Any]) -> None:
@@ -119,7 +249,10 @@ async def start_workers(services: Any) -> list[asyncio.Task[None]]:
             wake.set()
 
     services.bus.add_hook(on_event)
+    beats = LoopBeats(services.pool)
+    with contextlib.suppress(Exception):
+        await beats.prune()
     return [
-        asyncio.create_task(correlation_loop(services, wake), name="correlation"),
-        asyncio.create_task(sweeper_loop(services), name="sweeper"),
+        asyncio.create_task(run_loop(spec, services, wake, beats), name=spec.name)
+        for spec in (LOOPS if loops is None else loops)
     ]

@@ -194,7 +194,7 @@ async def test_a_crash_mid_batch_loses_nothing_and_counts_nothing_twice(services
     company = await factory.company()
     await ingest(services, company, alert(fingerprint="x1"), alert(fingerprint="x2"))
 
-    class Crash(Exception):
+    class Crash(BaseException):  # the process dies (an Exception would be isolated and quarantined)
         pass
 
     class CrashingWorker(CorrelationWorker):
@@ -544,7 +544,7 @@ async def test_the_worker_replans_as_its_tables_grow_from_empty_and_looks_rows_u
     changes = [{"id": str(i), "company_id": str(company), "created": False, "alert_count": 2} for i in ids]
     outcomes = [{"id": str(a), "incident_id": str(ids[0]), "duplicate": True} for a in alert_ids]
     arguments = {
-        "claim": ("LIMIT 1000 FOR UPDATE SKIP LOCKED", ()),
+        "claim": ("LIMIT 1000 FOR UPDATE SKIP LOCKED", ([],)),  # no company held back
         "latest incidents": (
             "ORDER BY last_alert_at DESC LIMIT 1",
             ([company] * 20, [f"k{i}" for i in range(20)]),
@@ -628,7 +628,7 @@ async def test_the_claim_looks_each_alert_s_asset_up_by_index_however_many_asset
     async with services.pool.acquire() as conn:
         await worker.prepare(conn)
         async with conn.transaction():
-            plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + worker._claim))
+            plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + worker._claim, []))
     # then a full batch probes the unique name index per alert instead of reading every asset
     assert "uq_assets_company_lower_name" in plan
     assert "Seq Scan on assets" not in plan
@@ -661,3 +661,20 @@ async def test_deleting_a_company_deletes_its_alerts_incidents_timeline_and_deli
     # then its rows are gone from every hot table, and only its rows
     assert dict(await services.pool.fetchrow(counts, gone.id)) == dict.fromkeys(before, 0)
     assert dict(await services.pool.fetchrow(counts, kept.id)) == before
+
+
+async def test_auto_resolve_is_not_starved_by_quiet_incidents_it_may_not_close(services, factory):
+    # given more quiet incidents that may not auto-resolve (Datadog sends resolves) than one sweep takes,
+    # all older than one that may (Splunk never sends resolves)
+    company = await factory.company(auto_resolve_minutes=30)
+    await ingest(services, company, *(alert(f"dd-{i}", tool=Tool.DATADOG, at=T0) for i in range(3)))
+    await ingest(services, company, alert("sp-01", tool=Tool.SPLUNK, at=T0 + timedelta(minutes=1)))
+    await drain(services)
+
+    # when a sweep that takes two incidents runs after the quiet period
+    resolved = await IncidentSweeper(services.pool).auto_resolve(now=T0 + timedelta(hours=1), limit=2)
+
+    # then the eligible one is closed and the others stay open
+    by_asset = {i["asset_name"]: i["status"] for i in await incidents_of(services, company)}
+    assert resolved == 1
+    assert by_asset == {"dd-0": "NEW", "dd-1": "NEW", "dd-2": "NEW", "sp-01": "RESOLVED"}
