@@ -113,9 +113,12 @@ def create_app(settings: Settings, *, database_url: str | None = None, migrate: 
         Route("/readyz", readyz, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"], max_body_size=settings.graphql_max_body_bytes),
     ]
-    from starlette.routing import WebSocketRoute
+    from starlette.routing import Mount, WebSocketRoute
+
+    from graph.graphiql import ASSET_PREFIX, graphiql_assets
 
     routes.append(WebSocketRoute("/graphql", graphql))
+    routes.append(Mount(ASSET_PREFIX, graphiql_assets(), name="graphiql"))
     app = AlertWhispererApp(routes=routes, lifespan=lifespan)
     app.webhooks = WebhookEndpoint(settings)
     app.add_middleware(RequestIdMiddleware)

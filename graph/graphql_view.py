@@ -14,6 +14,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
 from graph.context import Context, principal_from_authorization
+from graph.graphiql import graphiql_html
 from graph.logs import request_id_var
 from graph.tokens import TokenError
 
@@ -24,6 +25,10 @@ class GraphQLView(GraphQL):
     def __init__(self, schema: Any, services: Any, **kwargs: Any) -> None:
         super().__init__(schema, **kwargs)
         self.services = services
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return graphiql_html()
 
     def encode_json(self, data: object) -> str:
         """orjson instead of the standard library's encoder: every websocket event and HTTP answer goes
