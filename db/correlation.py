@@ -108,10 +108,15 @@ SELECT k.company_id, k.name, a.id, a.is_critical
 FROM unnest($1::uuid[], $2::text[]) k(company_id, name)
 JOIN assets a ON a.company_id = k.company_id AND lower(a.name) = lower(k.name)
 """
-ASSETS_BY_ID = "SELECT id, company_id, is_critical FROM assets WHERE id = ANY($1::uuid[])"
+ASSETS_BY_REF = """
+SELECT k.company_id, k.ref, a.id, a.is_critical
+FROM unnest($1::uuid[], $2::text[]) k(company_id, ref)
+JOIN assets a ON a.company_id = k.company_id AND a.external_id = k.ref
+"""
 CREATE_DISCOVERED = """
-INSERT INTO assets (id, company_id, name, discovered, type)
-SELECT id, company_id, name, true, 'other' FROM unnest($1::uuid[], $2::uuid[], $3::varchar[]) k(id, company_id, name)
+INSERT INTO assets (id, company_id, name, external_id, discovered, type)
+SELECT id, company_id, name, external_id, true, 'other'
+FROM unnest($1::uuid[], $2::uuid[], $3::varchar[], $4::varchar[]) k(id, company_id, name, external_id)
 ON CONFLICT DO NOTHING
 """
 # One correlation batch at a time in the database, whichever process runs it. Without it two replicas
@@ -587,28 +592,27 @@ class CorrelationWorker:
     ) -> dict[uuid.UUID, tuple[uuid.UUID | None, bool]]:
         """Map each alert to (asset id, critical), creating discovered assets for unknown names.
 
-        The claim already matched assets by name. An `asset_ref` naming one of the company's assets by
-        id wins; only firing alerts create assets: a resolve naming an unknown asset gets (None, False).
+        The claim already matched assets by name. An `asset_ref` equal to one of the company's assets'
+        `external_id` wins over the name; only firing alerts that match neither create assets: a
+        resolve naming an unknown asset gets (None, False).
         """
-        refs: dict[uuid.UUID, uuid.UUID] = {}
-        for r in rows:
-            if r["asset_ref"]:
-                try:
-                    refs[r["id"]] = uuid.UUID(r["asset_ref"])
-                except ValueError:
-                    pass
-        by_ref: dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, bool]] = {}
+        by_ref: dict[tuple[uuid.UUID, str], tuple[uuid.UUID, bool]] = {}
+        refs = {(r["company_id"], r["asset_ref"]) for r in rows if r["asset_ref"]}
         if refs:
-            for a in await conn.fetch(ASSETS_BY_ID, list(set(refs.values()))):
-                by_ref[(a["company_id"], a["id"])] = (a["id"], a["is_critical"])
-        missing: dict[tuple[uuid.UUID, str], tuple[uuid.UUID, uuid.UUID, str]] = {}
+            for a in await conn.fetch(ASSETS_BY_REF, *map(list, zip(*refs, strict=True))):
+                by_ref[(a["company_id"], a["ref"])] = (a["id"], a["is_critical"])
+        missing: dict[tuple[uuid.UUID, str], tuple[uuid.UUID, uuid.UUID, str, str | None]] = {}
         unknown = set()
+        taken_refs: set[tuple[uuid.UUID, str]] = set()  # one discovered asset per unknown ref
         for r in rows:
-            if r["asset_id"] is None:
+            if r["asset_id"] is None and (r["company_id"], r["asset_ref"]) not in by_ref:
                 unknown.add((r["company_id"], r["asset_name"]))
                 key = (r["company_id"], r["asset_name"].lower())
                 if key not in missing and r["status"] == "firing":
-                    missing[key] = (uuid7(), r["company_id"], r["asset_name"])
+                    ref = r["asset_ref"] if (r["company_id"], r["asset_ref"]) not in taken_refs else None
+                    if ref:
+                        taken_refs.add((r["company_id"], ref))
+                    missing[key] = (uuid7(), r["company_id"], r["asset_name"], ref)
         by_name: dict[tuple[uuid.UUID, str], tuple[uuid.UUID | None, bool]] = {}
         if missing:
             values = sorted(missing.values(), key=lambda v: (str(v[1]), v[2].lower()))
@@ -617,8 +621,7 @@ class CorrelationWorker:
                 by_name[(a["company_id"], a["name"])] = (a["id"], a["is_critical"])
         out: dict[uuid.UUID, tuple[uuid.UUID | None, bool]] = {}
         for r in rows:
-            ref = refs.get(r["id"])
-            found: tuple[uuid.UUID | None, bool] | None = by_ref.get((r["company_id"], ref)) if ref else None
+            found = by_ref.get((r["company_id"], r["asset_ref"]))
             if found is None:
                 if r["asset_id"] is not None:
                     found = (r["asset_id"], r["is_critical"])

@@ -148,6 +148,9 @@ class Asset(Base):
     type: Mapped[str] = mapped_column(String(40), server_default=text("'server'"))
     ip_address: Mapped[str | None] = mapped_column(String(45))
     cloud_instance_id: Mapped[str | None] = mapped_column(String(64))
+    # The monitoring tools' own id for the asset (a CMDB id, New Relic's entity guid): an alert whose
+    # `asset_id` equals it is this asset's, whatever name the tool gives.
+    external_id: Mapped[str | None] = mapped_column(String(255))
     tags: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     is_critical: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     # Created automatically from an alert naming an unknown asset.
@@ -157,6 +160,13 @@ class Asset(Base):
 
     __table_args__ = (
         Index("uq_assets_company_lower_name", "company_id", func.lower(text("name")), unique=True),
+        Index(
+            "uq_assets_company_external_id",
+            "company_id",
+            "external_id",
+            unique=True,
+            postgresql_where=text("external_id IS NOT NULL"),
+        ),
         UniqueConstraint("company_id", "id", name="uq_assets_company_id_id"),
     )
 

@@ -35,7 +35,11 @@ MAX_DELIVERY_ID = 200  # as the webhook's X-Delivery-ID
 @strawberry.input(description="One alert, with the generic webhook's fields (see the integrations guide).")
 class AlertInput:
     asset_name: str = strawberry.field(description="The asset as your tool names it (1-255 characters).")
-    asset_id: str | None = strawberry.field(default=None, description="Your tool's id for the asset, if any.")
+    asset_id: str | None = strawberry.field(
+        default=None,
+        description="Your tool's id for the asset, if any: matched against the company's assets'"
+        " `externalId` (an alert matching none is placed by `assetName`).",
+    )
     signature: str = strawberry.field(description="What is wrong: check or rule name (1-255 characters).")
     severity: str = strawberry.field(
         description="critical, high, medium or low (common synonyms such as warning or error accepted); "

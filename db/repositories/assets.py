@@ -29,6 +29,7 @@ def asset_snapshot(asset: Asset, depends_on: list[uuid.UUID] | None = None) -> d
         "type": asset.type,
         "ip_address": asset.ip_address,
         "cloud_instance_id": asset.cloud_instance_id,
+        "external_id": asset.external_id,
         "tags": asset.tags,
         "is_critical": asset.is_critical,
     }
@@ -84,6 +85,12 @@ def validate_asset_fields(fields: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInput("must be at most 64 characters", field="cloudInstanceId")
         if out["cloud_instance_id"] is not None and not _storable(out["cloud_instance_id"]):
             raise InvalidInput("must not contain NUL characters", field="cloudInstanceId")
+    if "external_id" in out:
+        out["external_id"] = _optional_text(out["external_id"])
+        if out["external_id"] is not None and len(out["external_id"]) > 255:
+            raise InvalidInput("must be at most 255 characters", field="externalId")
+        if out["external_id"] is not None and not _storable(out["external_id"]):
+            raise InvalidInput("must not contain NUL characters", field="externalId")
     if "tags" in out:
         tags = out["tags"]
         if not isinstance(tags, dict):
@@ -188,6 +195,10 @@ class AssetRepository(ScopedRepository):
             async with self.session.begin_nested():
                 await self.session.flush()
         except IntegrityError as exc:
+            if "uq_assets_company_external_id" in str(exc.orig):
+                raise Conflict(
+                    "another asset of this company has this external id", field="externalId", code="DUPLICATE"
+                ) from exc
             raise Conflict("an asset with this name already exists", field="name", code="DUPLICATE") from exc
 
     async def _for_update(self, asset_id: uuid.UUID) -> Asset:

@@ -17,7 +17,7 @@ from graph.core import (
     mutate,
     to_global_id,
 )
-from graph.platform.types import Asset, asset_type
+from graph.platform.types import EXTERNAL_ID_DESCRIPTION, Asset, asset_type
 
 TYPE_DESCRIPTION = "server, database, network, storage, application, container, cloud or other."
 
@@ -38,6 +38,9 @@ class AssetCreateInput:
     ip_address: str | None = strawberry.field(default=None, description="IPv4 or IPv6 address.")
     cloud_instance_id: str | None = strawberry.field(
         default=None, description="Cloud instance id, the AWS SSM target (up to 64 characters)."
+    )
+    external_id: str | None = strawberry.field(
+        default=None, description=EXTERNAL_ID_DESCRIPTION + " Up to 255 characters, unique per company."
     )
     tags: JSON | None = strawberry.field(
         default=None, description="Key/value tags: a JSON object of at most 50 entries."
@@ -69,6 +72,7 @@ async def asset_create(
             "type": input.type,
             "ip_address": input.ip_address,
             "cloud_instance_id": input.cloud_instance_id,
+            "external_id": input.external_id,
             "tags": {} if input.tags is None else input.tags,
             "is_critical": input.is_critical,
         }
@@ -92,6 +96,9 @@ class AssetUpdateInput:
     )
     cloud_instance_id: str | None = strawberry.field(
         default=strawberry.UNSET, description="New cloud instance id; null clears it."
+    )
+    external_id: str | None = strawberry.field(
+        default=strawberry.UNSET, description="New external id (see `Asset.externalId`); null clears it."
     )
     tags: JSON | None = strawberry.field(
         default=strawberry.UNSET, description="Replacement tags object (null keeps them)."
@@ -118,7 +125,7 @@ def _update_fields(
         value = getattr(input, key)
         if value is not strawberry.UNSET and value is not None:
             fields[key] = value
-    for key in ("ip_address", "cloud_instance_id"):  # nullable: an explicit null clears them
+    for key in ("ip_address", "cloud_instance_id", "external_id"):  # nullable: an explicit null clears them
         value = getattr(input, key)
         if value is not strawberry.UNSET:
             fields[key] = value

@@ -136,6 +136,13 @@ def company_type(row: tables.Company) -> Company:
     )
 
 
+EXTERNAL_ID_DESCRIPTION = (
+    "The monitoring tools' own id for this asset (a CMDB id, a New Relic entity guid). An alert whose"
+    " `asset_id` (webhook) or `assetId` (alertIngest) equals it belongs to this asset, whatever name the"
+    " tool reports, so alerts from several tools correlate on it."
+)
+
+
 @strawberry.type(description="A monitored thing: server, database, network device, ...")
 class Asset(Node):
     name: str = strawberry.field(description="Asset name as monitoring tools report it (unique per company).")
@@ -144,6 +151,7 @@ class Asset(Node):
     )
     ip_address: str | None = strawberry.field(description="IP address, if known.")
     cloud_instance_id: str | None = strawberry.field(description="Cloud instance id (the AWS SSM target).")
+    external_id: str | None = strawberry.field(description=EXTERNAL_ID_DESCRIPTION)
     tags: JSON = strawberry.field(description="Free-form key/value tags.")
     is_critical: bool = strawberry.field(description="Critical assets add 20 to incident priority.")
     discovered: bool = strawberry.field(
@@ -171,6 +179,7 @@ def asset_type(row: tables.Asset) -> Asset:
         type=row.type,
         ip_address=row.ip_address,
         cloud_instance_id=row.cloud_instance_id,
+        external_id=row.external_id,
         tags=row.tags or {},
         is_critical=row.is_critical,
         discovered=row.discovered,

@@ -238,6 +238,50 @@ async def test_asset_names_are_unique_per_company_ignoring_case(gql, factory, se
     assert elsewhere["data"]["assetCreate"]["userErrors"] == []
 
 
+async def test_external_ids_are_unique_per_company_and_can_be_changed_and_cleared(gql, factory, services):
+    # given an asset known to the CMDB as cmdb-1, and another company
+    company, admin = await _admin_of_new_company(factory)
+    first = await gql(
+        CREATE, {"i": {"companyId": company.gid, "name": "db-1", "externalId": " cmdb-1 "}}, token=admin.token
+    )
+    other = await factory.company()
+    msp = await factory.user(Role.MSP_ADMIN)
+
+    # when a second asset of the company claims cmdb-1, and one of the other company does too
+    same = await gql(
+        CREATE, {"i": {"companyId": company.gid, "name": "db-2", "externalId": "cmdb-1"}}, token=admin.token
+    )
+    elsewhere = await gql(
+        CREATE, {"i": {"companyId": other.gid, "name": "db-1", "externalId": "cmdb-1"}}, token=msp.token
+    )
+
+    # then the id is stored trimmed, the same company's duplicate is refused, the other company's is fine
+    asset = first["data"]["assetCreate"]["asset"]
+    assert (
+        await services.pool.fetchval(
+            "SELECT external_id FROM assets WHERE name = 'db-1' AND company_id = $1", company.id
+        )
+    ) == "cmdb-1"
+    assert same["data"]["assetCreate"] == {
+        "asset": None,
+        "userErrors": [
+            {
+                "field": "externalId",
+                "message": "another asset of this company has this external id",
+                "code": "DUPLICATE",
+            }
+        ],
+    }
+    assert elsewhere["data"]["assetCreate"]["userErrors"] == []
+
+    # and an update changes it, then null clears it
+    query = "mutation($i: AssetUpdateInput!) { assetUpdate(input: $i) { asset { externalId } userErrors { field } } }"
+    changed = await gql(query, {"i": {"id": asset["id"], "externalId": "cmdb-9"}}, token=admin.token)
+    cleared = await gql(query, {"i": {"id": asset["id"], "externalId": None}}, token=admin.token)
+    assert changed["data"]["assetUpdate"] == {"asset": {"externalId": "cmdb-9"}, "userErrors": []}
+    assert cleared["data"]["assetUpdate"] == {"asset": {"externalId": None}, "userErrors": []}
+
+
 async def test_asset_update_changes_only_given_fields(gql, factory, services):
     # given an asset with every field set
     company, admin = await _admin_of_new_company(factory)

@@ -27,6 +27,7 @@ def alert(
     severity: Severity = Severity.HIGH,
     resolved: bool = False,
     fingerprint: str | None = None,
+    asset_ref: str | None = None,
 ) -> NormalizedAlert:
     return NormalizedAlert(
         asset_name=asset,
@@ -39,6 +40,7 @@ def alert(
         resolved=resolved,
         fingerprint=fingerprint or f"{tool.value}:{asset}:{signature}",
         category=Category.SERVER,
+        asset_ref=asset_ref,
     )
 
 
@@ -113,6 +115,62 @@ async def test_unknown_assets_are_created_as_discovered(services, factory):
     assert asset["discovered"] is True
     [incident] = await incidents_of(services, company)
     assert incident["asset_id"] == asset["id"]
+
+
+async def test_an_alerts_asset_id_matches_the_companys_asset_by_external_id_whatever_its_name(
+    services, factory
+):
+    # given a critical asset known to the CMDB as cmdb-4711, and another company using the same id
+    company, other = await factory.company(), await factory.company()
+    db01 = await factory.asset(company, "db-01", external_id="cmdb-4711", is_critical=True)
+    theirs = await factory.asset(other, "their-db", external_id="cmdb-4711")
+
+    # when two tools report it under other names but with its id, within the window
+    await ingest(
+        services,
+        company,
+        alert("10.0.0.5", "disk_full", tool=Tool.DATADOG, asset_ref="cmdb-4711"),
+        alert(
+            "db01.internal",
+            "disk_full",
+            tool=Tool.ZABBIX,
+            at=T0 + timedelta(minutes=2),
+            asset_ref="cmdb-4711",
+        ),
+    )
+    await drain(services, now=T0 + timedelta(minutes=3))
+
+    # then both are one incident on that asset (critical), no asset is discovered for the names,
+    # and the other company's asset with the same external id is untouched
+    [incident] = await incidents_of(services, company)
+    assert (incident["asset_id"], incident["alert_count"], incident["critical_asset"]) == (db01, 2, True)
+    names = await services.pool.fetch("SELECT name FROM assets WHERE company_id = $1", company.id)
+    assert [r["name"] for r in names] == ["db-01"]
+    assert await incidents_of(services, other) == []
+    assert theirs != db01
+
+
+async def test_an_unknown_asset_id_is_kept_on_the_discovered_asset_so_other_tools_find_it(services, factory):
+    # given a first alert naming an unknown host with the tool's id for it
+    company = await factory.company()
+    await ingest(services, company, alert("web-07", "high_cpu", asset_ref="i-0abc"))
+    await drain(services)
+
+    # when another tool reports the same id under another name
+    await ingest(
+        services,
+        company,
+        alert(
+            "ip-10-0-0-7", "high_cpu", tool=Tool.CLOUDWATCH, at=T0 + timedelta(minutes=1), asset_ref="i-0abc"
+        ),
+    )
+    await drain(services, now=T0 + timedelta(minutes=2))
+
+    # then the discovered asset carries the id and both alerts are one incident
+    [asset] = await services.pool.fetch("SELECT * FROM assets WHERE company_id = $1", company.id)
+    assert (asset["name"], asset["external_id"], asset["discovered"]) == ("web-07", "i-0abc", True)
+    [incident] = await incidents_of(services, company)
+    assert (incident["asset_id"], incident["alert_count"]) == (asset["id"], 2)
 
 
 async def test_resolve_messages_resolve_alerts_and_then_the_incident(services, factory):
