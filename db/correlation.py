@@ -38,7 +38,7 @@ from domain.correlation import (
     due_for_auto_resolve,
 )
 from domain.ids import uuid7
-from domain.incidents import IncidentStatus
+from domain.incidents import AUTO_RESOLVE_ACTOR, CORRELATION_ACTOR, IncidentStatus
 from domain.maintenance import MaintenanceWindow, Recurrence, suppressing_window
 from domain.priority import AGE_DECAY_CAP_HOURS, priority_score
 
@@ -170,6 +170,9 @@ _INCIDENT_COLUMNS = {
     "id": "uuid",
     "company_id": "uuid",
     "created": "bool",
+    "change_kind": "varchar",
+    "outbox": "bool",
+    "actor": "varchar",
     "correlation_key": "varchar",
     "asset_id": "uuid",
     "asset_name": "varchar",
@@ -222,6 +225,9 @@ _UPDATED = [
         "id",
         "company_id",
         "created",
+        "change_kind",
+        "outbox",
+        "actor",
         "correlation_key",
         "asset_id",
         "asset_name",
@@ -229,16 +235,34 @@ _UPDATED = [
         "created_at",
     )
 ]
+# Columns of `k` that are not incident columns: what the change goes into the outbox as, if at all.
+_CHANGE_ONLY = {"created", "change_kind", "outbox", "actor"}
+_INSERTED = [c for c in _INCIDENT_COLUMNS if c not in _CHANGE_ONLY]
+# `o` is the incident as the statement's snapshot has it (the worker holds its lock), for `before_*`.
 _CHANGES = f"""
 k AS (
     SELECT * FROM {_recordset("$1", "k", _INCIDENT_COLUMNS)}
 ), inserted AS (
-    INSERT INTO incidents ({", ".join(c for c in _INCIDENT_COLUMNS if c != "created")}, updated_at)
-    SELECT {", ".join(c for c in _INCIDENT_COLUMNS if c != "created")}, now()
+    INSERT INTO incidents ({", ".join(_INSERTED)}, updated_at)
+    SELECT {", ".join(_INSERTED)}, now()
     FROM k WHERE created
+    RETURNING id, version, status, severity
 ), updated AS (
-    UPDATE incidents i SET {", ".join(f"{c} = k.{c}" for c in _UPDATED)}, updated_at = now()
-    FROM k WHERE i.id = k.id AND NOT k.created
+    UPDATE incidents i SET {", ".join(f"{c} = k.{c}" for c in _UPDATED)}, version = i.version + 1, updated_at = now()
+    FROM k JOIN incidents o ON o.id = k.id
+    WHERE i.id = k.id AND NOT k.created
+    RETURNING i.id, i.version, o.status AS before_status, i.status, o.severity AS before_severity, i.severity
+), outbox AS (
+    INSERT INTO incident_changes (company_id, incident_id, version, kind, before_status, after_status,
+                                  before_severity, after_severity, actor)
+    SELECT k.company_id, x.id, x.version, k.change_kind, x.before_status, x.status, x.before_severity, x.severity,
+           k.actor
+    FROM (
+        SELECT id, version, NULL::varchar AS before_status, status, NULL::varchar AS before_severity, severity
+        FROM inserted
+        UNION ALL SELECT * FROM updated
+    ) x JOIN k ON k.id = x.id
+    WHERE k.outbox OR x.before_status IS DISTINCT FROM x.status OR x.before_severity IS DISTINCT FROM x.severity
 ), events AS (
     INSERT INTO incident_events ({", ".join(_EVENT_COLUMNS)})
     SELECT {", ".join(_EVENT_COLUMNS)} FROM {_recordset("$2", "e", _EVENT_COLUMNS)}
@@ -677,9 +701,14 @@ class CorrelationWorker:
         await conn.execute(WRITE_BATCH, *_change_params(changes, now), *resolved, _json(outcomes))
 
 
-def _change_params(changes: list[tuple[uuid.UUID, IncidentChange]], now: datetime) -> list[Any]:
+def _change_params(
+    changes: list[tuple[uuid.UUID, IncidentChange]], now: datetime, actor: str = CORRELATION_ACTOR
+) -> list[Any]:
     """The 3 parameters of `_CHANGES` + `_ANNOUNCE`: incident rows and timeline events (JSON documents),
-    and the notifications."""
+    and the notifications.
+
+    A change goes into the outbox when it opened the incident, changed its status or severity, or
+    added to its timeline; a repeat that only bumps counters does not."""
     incidents: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     announced: dict[uuid.UUID, list[list[str]]] = defaultdict(list)
@@ -691,6 +720,9 @@ def _change_params(changes: list[tuple[uuid.UUID, IncidentChange]], now: datetim
                 "id": s.id,
                 "company_id": cid,
                 "created": ch.created,
+                "change_kind": ch.kind.value,
+                "outbox": ch.created or bool(ch.events),
+                "actor": actor,
                 "correlation_key": s.key,
                 "asset_id": s.asset_id,
                 "asset_name": s.asset_name,
@@ -744,12 +776,15 @@ def _json(value: Any) -> str:
 
 
 async def write_incident_changes(
-    conn: asyncpg.Connection, changes: list[tuple[uuid.UUID, IncidentChange]], now: datetime
+    conn: asyncpg.Connection,
+    changes: list[tuple[uuid.UUID, IncidentChange]],
+    now: datetime,
+    actor: str = CORRELATION_ACTOR,
 ) -> None:
     """Insert or update incidents, append their timeline events and announce them: one NOTIFY per
     company and up to CHANGES_PER_NOTIFY changes (every NOTIFY wakes every listening backend)."""
     if changes:
-        await conn.execute(WRITE_CHANGES, *_change_params(changes, now))
+        await conn.execute(WRITE_CHANGES, *_change_params(changes, now, actor))
 
 
 AUTO_RESOLVE_CANDIDATES = f"""
@@ -786,7 +821,7 @@ class IncidentSweeper:
                 if due_for_auto_resolve(state, settings_from_row(row), now):
                     changes.append((row["company_id"], auto_resolve(state, now)))
             if changes:
-                await write_incident_changes(conn, changes, now)
+                await write_incident_changes(conn, changes, now, AUTO_RESOLVE_ACTOR)
                 await conn.execute(RESOLVE_ALL_ALERTS, [ch.state.id for _, ch in changes], now)
             return len(changes)
 
@@ -826,6 +861,18 @@ class IncidentSweeper:
             )
             written += int(result.split()[-1])
         return written
+
+    async def prune_changes(self, older_than: timedelta = timedelta(days=30), limit: int = 5000) -> int:
+        """Drop outbox rows older than `older_than` that no reaction still waits for (dead letters
+        included: they stay until retried or their reaction is dropped)."""
+        result = await self.pool.execute(
+            "DELETE FROM incident_changes WHERE id IN (SELECT c.id FROM incident_changes c"
+            " WHERE c.at < now() - $1::interval"
+            " AND NOT EXISTS (SELECT FROM reaction_inbox x WHERE x.change_id = c.id) ORDER BY c.id LIMIT $2)",
+            older_than,
+            limit,
+        )
+        return int(result.split()[-1])
 
     async def expire_deliveries(self, older_than: timedelta = timedelta(hours=24)) -> int:
         result = await self.pool.execute(

@@ -8,6 +8,7 @@ STALE_AFTER and pruned after a day.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+
+from db.reactions import backlog
 
 BEAT_SECONDS = 10.0
 STALE_AFTER = timedelta(minutes=2)
@@ -68,6 +71,7 @@ class CorrelationHealth:
     lag_seconds: float
     quarantined: list[dict[str, Any]]
     loops: list[dict[str, Any]]
+    reactions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def _iso(value: datetime) -> str:
@@ -78,6 +82,7 @@ async def correlation_health(conn: asyncpg.Connection) -> CorrelationHealth:
     quarantined = await conn.fetch(QUARANTINED)
     lag = await conn.fetchval(LAG, [q["company_id"] for q in quarantined])
     loops = await conn.fetch(LOOPS, STALE_AFTER)
+    reactions = await backlog(conn)
     return CorrelationHealth(
         lag_seconds=max(0.0, float(lag or 0.0)),
         # The error's kind only: its message may carry a tenant's data, and /readyz is unauthenticated
@@ -102,5 +107,16 @@ async def correlation_health(conn: asyncpg.Connection) -> CorrelationHealth:
                 "beat_at": _iso(r["beat_at"]),
             }
             for r in loops
+        ],
+        reactions=[
+            {
+                "name": r.name,
+                "pending": r.pending,
+                "dead": r.dead,
+                "oldest_pending_seconds": None
+                if r.oldest_pending_seconds is None
+                else round(r.oldest_pending_seconds, 3),
+            }
+            for r in reactions
         ],
     )

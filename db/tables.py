@@ -360,6 +360,9 @@ class Incident(Base):
     acknowledged_by: Mapped[uuid.UUID | None] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     assigned_to: Mapped[uuid.UUID | None] = mapped_column()
+    # Bumped by every write of the incident; a change in `incident_changes` carries the version it
+    # made, so a reaction can tell a stale change from the latest.
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -410,6 +413,74 @@ class MaintenanceWindow(Base):
     signatures: Mapped[list[str]] = mapped_column(ARRAY(String(255)), server_default=text("'{}'"))
     created_by: Mapped[uuid.UUID | None] = mapped_column()
     created_at: Mapped[datetime] = _now()
+
+
+class IncidentChangeRecord(Base):
+    """The outbox: one row per incident change a reaction could care about, written in the same
+    transaction as the change by every writer (correlation, manual transitions, sweeps).
+
+    A repeat alert that only bumps counters writes none. `actor` is `user:<id>` or a named automated
+    principal (`system:correlation`, `system:auto-resolve`). Inserting rows fans them out to every
+    registered reaction's inbox (a statement trigger, migration 0013).
+    """
+
+    __tablename__ = "incident_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column()  # no foreign key (hot append table)
+    incident_id: Mapped[uuid.UUID] = mapped_column()
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    before_status: Mapped[str | None] = mapped_column(String(20))
+    after_status: Mapped[str] = mapped_column(String(20))
+    before_severity: Mapped[str | None] = mapped_column(String(10))
+    after_severity: Mapped[str] = mapped_column(String(10))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = _now()
+
+    __table_args__ = (Index("ix_incident_changes_incident", "incident_id", "version"),)
+
+
+class Reaction(Base):
+    """A consumer of `incident_changes`, registered by the worker that runs it (not tenant data)."""
+
+    __tablename__ = "reactions"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    registered_at: Mapped[datetime] = _now()
+
+
+class ReactionInbox(Base):
+    """One change waiting for one reaction: claimed with SKIP LOCKED and deleted when handled, so a
+    change committed late is never skipped (no cursor over identity ids, which are assigned before
+    commit). A failed attempt waits `available_at` with a growing back-off; after the last attempt the
+    row stays as `dead` with its error until someone retries it."""
+
+    __tablename__ = "reaction_inbox"
+
+    reaction: Mapped[str] = mapped_column(
+        String(64), ForeignKey("reactions.name", ondelete="CASCADE"), primary_key=True
+    )
+    change_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("incident_changes.id", ondelete="CASCADE"), primary_key=True
+    )
+    company_id: Mapped[uuid.UUID] = mapped_column()
+    state: Mapped[str] = mapped_column(String(10), server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    available_at: Mapped[datetime] = _now()
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'dead')", name="state_known"),
+        Index(
+            "ix_reaction_inbox_pending",
+            "reaction",
+            "available_at",
+            "change_id",
+            postgresql_where=text("state = 'pending'"),
+        ),
+        Index("ix_reaction_inbox_change", "change_id"),
+    )
 
 
 class CorrelationQuarantine(Base):

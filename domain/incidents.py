@@ -117,3 +117,13 @@ def resolve(status: IncidentStatus) -> IncidentStatus:
 
 def reopen(status: IncidentStatus) -> IncidentStatus:
     return transition(status, IncidentAction.REOPEN)
+
+
+# Who made an incident change, as the outbox (`incident_changes.actor`) names it: a user, or one of
+# the automated principals.
+CORRELATION_ACTOR = "system:correlation"
+AUTO_RESOLVE_ACTOR = "system:auto-resolve"
+
+
+def user_actor(user_id: UUID) -> str:
+    return f"user:{user_id}"

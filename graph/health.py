@@ -4,7 +4,8 @@
   alert waiting for correlation is older than `ALERTWHISPERER_READY_MAX_LAG_SECONDS` (correlation is
   failing or falling behind), or a background loop failed to start or has failed three steps in a row.
 - 200 `degraded`: everything runs, but some companies' alerts are quarantined (their data made a batch
-  fail; every other company is correlated). The API still serves every tenant, so taking the replica
+  fail; every other company is correlated), or a reaction to incident changes has dead-lettered
+  changes (`reactions`: per reaction its backlog, dead letters and oldest waiting change). The API still serves every tenant, so taking the replica
   out of a load balancer would not help: the companies and the kind of error are listed instead.
 - 200 `ready`: otherwise.
 """
@@ -39,10 +40,20 @@ def readiness(schema: str | None, health: CorrelationHealth, max_lag_seconds: fl
     }
     if problems:
         status, code = "unavailable", 503
-    elif health.quarantined:
+    elif health.quarantined or any(r["dead"] for r in health.reactions):
         status, code = "degraded", 200
-        problems.append(f"{len(health.quarantined)} companies' alerts are quarantined")
+        if health.quarantined:
+            problems.append(f"{len(health.quarantined)} companies' alerts are quarantined")
+        for r in health.reactions:
+            if r["dead"]:
+                problems.append(f"reaction {r['name']} has {r['dead']} dead-lettered changes")
     else:
         status, code = "ready", 200
-    body = {"status": status, "schema": schema, "problems": problems, "correlation": correlation}
+    body = {
+        "status": status,
+        "schema": schema,
+        "problems": problems,
+        "correlation": correlation,
+        "reactions": health.reactions,
+    }
     return JSONResponse(body, status_code=code)

@@ -2,6 +2,8 @@
 
 - correlation: woken by the `alerts` NOTIFY every ingest commit sends (and by a 1 s poll, so nothing
   waits on a lost notification), it drains uncorrelated alerts batch by batch.
+- reaction:<name>: one per reaction to incident changes (`db.reactions`), woken by the outbox's
+  NOTIFY and a 1 s poll.
 - sweeper: every 30 s, one process at a time (advisory lock), auto-resolves quiet incidents,
   refreshes decaying priority scores and expires old idempotency records.
 
@@ -25,6 +27,7 @@ import asyncpg
 
 from db.correlation import CorrelationWorker, IncidentSweeper
 from db.health import BEAT_SECONDS, LoopBeats
+from db.reactions import REACTIONS_TOPIC, Reaction, ReactionRunner
 
 log = logging.getLogger(__name__)
 
@@ -168,13 +171,15 @@ class SweeperLoop:
                 resolved = await self.sweeper.auto_resolve()
                 refreshed = await self.sweeper.refresh_priorities()
                 expired = await self.sweeper.expire_deliveries()
-                if resolved or expired:
+                pruned = await self.sweeper.prune_changes()
+                if resolved or expired or pruned:
                     log.info(
                         "sweep",
                         extra={
                             "auto_resolved": resolved,
                             "rescored": refreshed,
                             "deliveries_expired": expired,
+                            "changes_pruned": pruned,
                         },
                     )
             finally:
@@ -188,6 +193,49 @@ class SweeperLoop:
         return None
 
 
+class ReactionLoop:
+    """Drives one reaction: woken by the NOTIFY the outbox trigger sends, and by a poll (retries fall
+    due without a notification, and a notification can be lost)."""
+
+    def __init__(self, services: Any, reaction: Reaction, poll: float = POLL_SECONDS) -> None:
+        self.runner = ReactionRunner(services.pool, reaction)
+        self.poll = poll
+        self.wake = asyncio.Event()
+
+        def on_event(event: dict[str, Any]) -> None:
+            if event.get("topic") == REACTIONS_TOPIC:
+                self.wake.set()
+
+        services.bus.add_hook(on_event)
+
+    async def step(self) -> bool:
+        self.wake.clear()
+        return await self.runner.run_once() >= self.runner.batch
+
+    async def idle(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout=self.poll)
+
+    async def close(self) -> None:
+        return None
+
+
+def reaction_loop(make: Callable[[Any], Reaction], name: str) -> LoopSpec:
+    """The LoopSpec of a reaction: `make(services)` builds it; it registers before its first step."""
+
+    async def start(services: Any, wake: asyncio.Event) -> LoopBody:
+        loop = ReactionLoop(services, make(services))
+        await loop.runner.register()
+        return loop
+
+    return LoopSpec(f"reaction:{name}", start)
+
+
+# The reactions to incident changes (decisions, notifications, SLA clocks...) join LOOPS here, one
+# `reaction_loop(...)` each.
+REACTIONS: list[LoopSpec] = []
+
+
 async def _start_correlation(services: Any, wake: asyncio.Event) -> LoopBody:
     return CorrelationLoop(services, wake)
 
@@ -199,6 +247,7 @@ async def _start_sweeper(services: Any, wake: asyncio.Event) -> LoopBody:
 LOOPS: list[LoopSpec] = [
     LoopSpec("correlation", _start_correlation),
     LoopSpec("sweeper", _start_sweeper),
+    *REACTIONS,
 ]
 
 

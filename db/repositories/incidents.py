@@ -29,9 +29,17 @@ from db.pagination import Page, check_first, decode_cursor, encode_cursor, first
 from db.repositories.alerts import AlertSearch, search_clauses
 from db.repositories.audit import AuditRepository
 from db.repositories.base import RawRowsById, ScopedRepository
-from db.tables import Incident, IncidentEvent
+from db.tables import Incident, IncidentChangeRecord, IncidentEvent
 from domain.errors import InvalidInput, NotFound
-from domain.incidents import TRANSITIONS, IncidentAction, IncidentEventKind, IncidentStatus, transition
+from domain.incidents import (
+    TRANSITIONS,
+    IncidentAction,
+    IncidentChangeKind,
+    IncidentEventKind,
+    IncidentStatus,
+    transition,
+    user_actor,
+)
 from domain.priority import AGE_DECAY_CAP_HOURS
 from domain.rbac import Permission
 
@@ -258,6 +266,7 @@ class IncidentRepository(ScopedRepository):
             incident.resolved_at = None
         incident.status = after.value
         incident.updated_at = now
+        incident.version = Incident.version + 1
         for kind in events:
             self.session.add(
                 IncidentEvent(
@@ -269,6 +278,26 @@ class IncidentRepository(ScopedRepository):
                     data=data if kind is events[0] else {},
                 )
             )
+        await self.session.flush()
+        await self.session.refresh(incident, ["version"])
+        self.session.add(
+            IncidentChangeRecord(
+                company_id=incident.company_id,
+                incident_id=incident.id,
+                version=incident.version,
+                kind=(
+                    IncidentChangeKind.RESOLVED
+                    if after is IncidentStatus.RESOLVED
+                    else IncidentChangeKind.UPDATED
+                ).value,
+                before_status=before.value,
+                after_status=after.value,
+                before_severity=incident.severity,
+                after_severity=incident.severity,
+                actor=user_actor(actor) if actor else "system:operator",
+                at=now,
+            )
+        )
         await self.session.flush()
         await self.audit.record(
             f"incident.{action.value}",

@@ -1,0 +1,168 @@
+"""Reactions: consumers of the incident change outbox (`incident_changes`), each change handled once in
+effect by each reaction, whatever the number of worker processes.
+
+A registered reaction gets every change committed after it registered in its own inbox
+(`reaction_inbox`, filled by a statement trigger in the change's transaction). A runner claims a few
+inbox rows with `FOR UPDATE SKIP LOCKED` and handles each in a savepoint of the claiming transaction:
+on success the row is deleted in that transaction, so the handler's own database writes and the
+delivery commit together (a crash before commit leaves the row to be claimed again). Side effects
+outside the database (mail, SSM) must be idempotent on (reaction, change id), which the handler gets.
+A failed attempt is retried after a growing back-off; after `max_attempts` the row stays `dead` with
+its error, visible on `/readyz`, until `requeue_dead` puts it back.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY_SECONDS = 5.0
+MAX_RETRY_SECONDS = 600.0
+MAX_ATTEMPTS = 8
+# What the outbox trigger (migration 0013) sends on the event bus when it filled an inbox.
+REACTIONS_TOPIC = "system:reactions"
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentChange:
+    """One row of the outbox, as a reaction receives it."""
+
+    id: int
+    company_id: uuid.UUID
+    incident_id: uuid.UUID
+    version: int
+    kind: str
+    before_status: str | None
+    after_status: str
+    before_severity: str | None
+    after_severity: str
+    actor: str
+    at: datetime
+    attempt: int  # 1 on the first try
+
+
+class Reaction(Protocol):
+    """What a runner drives. `handle` runs inside the claiming transaction (on `conn`); raising makes
+    the attempt fail, with its writes rolled back."""
+
+    name: str
+
+    async def handle(self, conn: asyncpg.Connection, change: IncidentChange) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionBacklog:
+    name: str
+    pending: int
+    dead: int
+    oldest_pending_seconds: float | None
+
+
+CLAIM = """
+SELECT c.id, c.company_id, c.incident_id, c.version, c.kind, c.before_status, c.after_status,
+       c.before_severity, c.after_severity, c.actor, c.at, x.attempts
+FROM reaction_inbox x JOIN incident_changes c ON c.id = x.change_id
+WHERE x.reaction = $1 AND x.state = 'pending' AND x.available_at <= $2
+ORDER BY x.available_at, x.change_id
+LIMIT $3
+FOR UPDATE OF x SKIP LOCKED
+"""
+DONE = "DELETE FROM reaction_inbox WHERE reaction = $1 AND change_id = $2"
+FAILED = """
+UPDATE reaction_inbox SET attempts = attempts + 1, error = $3, available_at = $4,
+       state = CASE WHEN attempts + 1 >= $5 THEN 'dead' ELSE 'pending' END
+WHERE reaction = $1 AND change_id = $2
+"""
+BACKLOG = """
+SELECT r.name,
+       count(*) FILTER (WHERE x.state = 'pending') AS pending,
+       count(*) FILTER (WHERE x.state = 'dead') AS dead,
+       extract(epoch FROM $1 - min(c.at) FILTER (WHERE x.state = 'pending')) AS oldest
+FROM reactions r
+LEFT JOIN reaction_inbox x ON x.reaction = r.name
+LEFT JOIN incident_changes c ON c.id = x.change_id
+GROUP BY r.name ORDER BY r.name
+"""
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Wait after the `attempts`-th failure: 5 s, 10 s, 20 s … up to 10 minutes."""
+    return timedelta(seconds=min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** max(0, attempts - 1)))
+
+
+class ReactionRunner:
+    def __init__(
+        self, pool: asyncpg.Pool, reaction: Reaction, batch: int = 20, max_attempts: int = MAX_ATTEMPTS
+    ) -> None:
+        self.pool = pool
+        self.reaction = reaction
+        self.batch = batch
+        self.max_attempts = max_attempts
+
+    async def register(self) -> None:
+        """Start receiving changes (those committed from now on); idempotent."""
+        await self.pool.execute(
+            "INSERT INTO reactions (name) VALUES ($1) ON CONFLICT DO NOTHING", self.reaction.name
+        )
+
+    async def run_once(self, now: datetime | None = None) -> int:
+        """Handle up to `batch` due changes; the number claimed (handled or failed)."""
+        now = now or datetime.now(UTC)
+        name = self.reaction.name
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(CLAIM, name, now, self.batch)
+            for r in rows:
+                change = IncidentChange(*r[:11], attempt=r[11] + 1)
+                try:
+                    async with conn.transaction():
+                        await self.reaction.handle(conn, change)
+                        await conn.execute(DONE, name, change.id)
+                except Exception as exc:
+                    attempts = r[11] + 1
+                    dead = attempts >= self.max_attempts
+                    log.log(
+                        logging.ERROR if dead else logging.WARNING,
+                        "reaction failed"
+                        + (" for the last time; the change is dead-lettered" if dead else ""),
+                        exc_info=True,
+                        extra={"reaction": name, "change_id": change.id, "attempts": attempts},
+                    )
+                    await conn.execute(
+                        FAILED,
+                        name,
+                        change.id,
+                        f"{type(exc).__name__}: {exc}"[:2000],
+                        now + retry_delay(attempts),
+                        self.max_attempts,
+                    )
+            return len(rows)
+
+
+async def backlog(
+    conn: asyncpg.Connection | asyncpg.Pool, now: datetime | None = None
+) -> list[ReactionBacklog]:
+    """Per registered reaction: changes waiting, dead-lettered, and the age of the oldest waiting."""
+    rows = await conn.fetch(BACKLOG, now or datetime.now(UTC))
+    return [
+        ReactionBacklog(
+            r["name"], r["pending"], r["dead"], None if r["oldest"] is None else float(r["oldest"])
+        )
+        for r in rows
+    ]
+
+
+async def requeue_dead(pool: asyncpg.Pool, reaction: str) -> int:
+    """Give a reaction's dead-lettered changes a fresh set of attempts (after the cause was fixed)."""
+    status = await pool.execute(
+        "UPDATE reaction_inbox SET state = 'pending', attempts = 0, available_at = now() "
+        "WHERE reaction = $1 AND state = 'dead'",
+        reaction,
+    )
+    return int(status.split()[-1])

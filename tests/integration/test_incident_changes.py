@@ -1,0 +1,249 @@
+"""The outbox of incident changes and the reactions that consume it, against real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from db.correlation import IncidentSweeper
+from db.reactions import IncidentChange, ReactionRunner, backlog, requeue_dead
+from domain.alerts import Severity, Tool
+from domain.rbac import Role
+from tests import incident_rows as rows
+from tests.helpers import gid
+from tests.integration.test_correlation_worker import T0, alert, drain, ingest
+
+CHANGE_FIELDS = "version, kind, before_status, after_status, before_severity, after_severity, actor"
+
+
+async def changes_of(services, company) -> list[tuple]:
+    return [
+        tuple(r)
+        for r in await services.pool.fetch(
+            f"SELECT {CHANGE_FIELDS} FROM incident_changes WHERE company_id = $1 ORDER BY id", company.id
+        )
+    ]
+
+
+class Recorder:
+    """A reaction that records what it handled in a table of its own, in the claiming transaction."""
+
+    def __init__(self, name: str, fail: set[int] | None = None) -> None:
+        self.name = name
+        self.fail = fail or set()
+        self.calls: list[int] = []
+
+    async def handle(self, conn: asyncpg.Connection, change: IncidentChange) -> None:
+        self.calls.append(change.id)
+        await conn.execute("INSERT INTO handled_changes VALUES ($1, $2)", self.name, change.id)
+        if change.id in self.fail:
+            raise RuntimeError(f"cannot handle {change.id}")
+
+
+@pytest.fixture
+async def handled(services):
+    await services.pool.execute(
+        "CREATE TABLE IF NOT EXISTS handled_changes (reaction text, change_id bigint)"
+    )
+
+    async def read(name: str) -> list[int]:
+        return [
+            r[0]
+            for r in await services.pool.fetch(
+                "SELECT change_id FROM handled_changes WHERE reaction = $1 ORDER BY change_id", name
+            )
+        ]
+
+    return read
+
+
+async def change_ids(services, company) -> list[int]:
+    return [
+        r[0]
+        for r in await services.pool.fetch(
+            "SELECT id FROM incident_changes WHERE company_id = $1 ORDER BY id", company.id
+        )
+    ]
+
+
+async def test_correlation_writes_a_change_per_opened_or_changed_incident_but_not_for_a_repeat(
+    services, factory
+):
+    # given an alert that opens an incident
+    company = await factory.company()
+    await ingest(services, company, alert("web-01", "high_cpu", at=T0))
+    await drain(services)
+
+    # when the same alert repeats (a counter bump), a critical one joins, and then everything resolves
+    await ingest(services, company, alert("web-01", "high_cpu", at=T0 + timedelta(seconds=30)))
+    await drain(services)
+    await ingest(
+        services,
+        company,
+        alert(
+            "web-01", "high_cpu", at=T0 + timedelta(minutes=1), tool=Tool.ZABBIX, severity=Severity.CRITICAL
+        ),
+    )
+    await drain(services)
+    await ingest(
+        services,
+        company,
+        alert("web-01", "high_cpu", at=T0 + timedelta(minutes=2), resolved=True),
+        alert("web-01", "high_cpu", at=T0 + timedelta(minutes=2), tool=Tool.ZABBIX, resolved=True),
+    )
+    await drain(services, now=T0 + timedelta(minutes=3))
+
+    # then the outbox holds the opening, the escalation and the resolution, each with the version it
+    # made, and nothing for the repeat
+    [incident] = await services.pool.fetch("SELECT version FROM incidents WHERE company_id = $1", company.id)
+    assert await changes_of(services, company) == [
+        (1, "CREATED", None, "NEW", None, "high", "system:correlation"),
+        (3, "UPDATED", "NEW", "NEW", "high", "critical", "system:correlation"),
+        (4, "RESOLVED", "NEW", "RESOLVED", "critical", "critical", "system:correlation"),
+    ]
+    assert incident["version"] == 4
+
+
+async def test_a_manual_transition_writes_its_change_with_the_user_and_a_refused_one_writes_none(
+    gql, services, factory
+):
+    # given a NEW incident and a technician of its company
+    company = await factory.company()
+    tech = await factory.user(Role.TECHNICIAN, [company])
+    incident = await rows.incident(services, company.id)
+    query = "mutation($id: ID!) { %s(input: {id: $id}) { incident { status } userErrors { code } } }"
+
+    # when they acknowledge it, then try to acknowledge it again (refused), then resolve it
+    ok = await gql(query % "incidentAcknowledge", {"id": gid("Incident", incident)}, token=tech.token)
+    refused = await gql(query % "incidentReopen", {"id": gid("Incident", incident)}, token=tech.token)
+    resolved = await gql(query % "incidentResolve", {"id": gid("Incident", incident)}, token=tech.token)
+
+    # then the two changes are in the outbox in order, by that user; the refusal left nothing
+    assert ok["data"]["incidentAcknowledge"]["userErrors"] == []
+    assert refused["data"]["incidentReopen"]["userErrors"] != []
+    assert resolved["data"]["incidentResolve"]["userErrors"] == []
+    actor = f"user:{tech.id}"
+    assert await changes_of(services, company) == [
+        (2, "UPDATED", "NEW", "ACKNOWLEDGED", "high", "high", actor),
+        (3, "RESOLVED", "ACKNOWLEDGED", "RESOLVED", "high", "high", actor),
+    ]
+
+
+async def test_auto_resolve_writes_its_change_as_the_auto_resolve_principal(services, factory):
+    # given a company that auto-resolves after 30 quiet minutes, and an incident quiet for an hour
+    company = await factory.company()
+    await services.pool.execute("UPDATE companies SET auto_resolve_minutes = 30 WHERE id = $1", company.id)
+    now = datetime.now(UTC)
+    await rows.incident(services, company.id, last_alert_at=now - timedelta(hours=1), flapping=True)
+
+    # when the sweeper runs
+    await IncidentSweeper(services.pool).auto_resolve(now=now)
+
+    # then the resolution is in the outbox, by the automated principal
+    assert await changes_of(services, company) == [
+        (2, "RESOLVED", "NEW", "RESOLVED", "high", "high", "system:auto-resolve")
+    ]
+
+
+async def test_a_reaction_gets_each_change_after_it_registered_once_across_concurrent_runners(
+    services, factory, handled
+):
+    # given a change written before the reaction registers
+    company = await factory.company()
+    await ingest(services, company, alert("early", "disk"))
+    await drain(services)
+    reaction = Recorder(f"rec-{uuid.uuid4().hex[:8]}")
+    runners = [ReactionRunner(services.pool, reaction, batch=3) for _ in range(3)]
+    await runners[0].register()
+    await runners[1].register()  # registering again changes nothing
+
+    # when twelve incidents open and three runners drain the inbox at the same time
+    await ingest(services, company, *(alert(f"host-{i}", "disk") for i in range(12)))
+    await drain(services)
+    expected = (await change_ids(services, company))[1:]
+
+    async def drain_with(runner: ReactionRunner) -> None:
+        while await runner.run_once():
+            pass
+
+    await asyncio.gather(*(drain_with(r) for r in runners))
+
+    # then each change after registration was handled exactly once, and nothing waits any more
+    assert await handled(reaction.name) == expected
+    assert len(reaction.calls) == 12
+    [mine] = [b for b in await backlog(services.pool) if b.name == reaction.name]
+    assert (mine.pending, mine.dead, mine.oldest_pending_seconds) == (0, 0, None)
+
+
+async def test_a_change_committed_after_a_later_one_is_still_delivered(services, factory, handled):
+    # given a registered reaction and a transaction that writes a change but has not committed yet
+    company = await factory.company()
+    reaction = Recorder(f"rec-{uuid.uuid4().hex[:8]}")
+    runner = ReactionRunner(services.pool, reaction)
+    await runner.register()
+    slow_incident = await rows.incident(services, company.id)
+    fast_incident = await rows.incident(services, company.id)
+    insert = (
+        "INSERT INTO incident_changes (company_id, incident_id, version, kind, after_status, after_severity, actor)"
+        " VALUES ($1, $2, 2, 'UPDATED', 'NEW', 'high', 'test') RETURNING id"
+    )
+    slow = await services.pool.acquire()
+    try:
+        tx = slow.transaction()
+        await tx.start()
+        early_id = await slow.fetchval(insert, company.id, slow_incident)
+
+        # when a later change commits and is handled first, and then the early one commits
+        late_id = await services.pool.fetchval(insert, company.id, fast_incident)
+        await runner.run_once()
+        first = await handled(reaction.name)
+        await tx.commit()
+    finally:
+        await services.pool.release(slow)
+    await runner.run_once()
+
+    # then the early id (smaller, committed later) was not skipped
+    assert early_id < late_id
+    assert first == [late_id]
+    assert await handled(reaction.name) == [early_id, late_id]
+
+
+async def test_a_failing_change_is_retried_with_backoff_then_dead_lettered_and_can_be_requeued(
+    services, factory, handled
+):
+    # given a reaction that fails on one of two changes, allowed two attempts
+    company = await factory.company()
+    reaction = Recorder(f"rec-{uuid.uuid4().hex[:8]}")
+    runner = ReactionRunner(services.pool, reaction, max_attempts=2)
+    await runner.register()
+    await ingest(services, company, alert("a", "disk"), alert("b", "disk"))
+    await drain(services)
+    bad, good = await change_ids(services, company)
+    reaction.fail = {bad}
+    now = datetime.now(UTC)
+
+    # when it runs now, again at once, and after the back-off
+    await runner.run_once(now=now)
+    await runner.run_once(now=now)
+    await runner.run_once(now=now + timedelta(seconds=6))
+
+    # then the good change was handled once; the bad one's writes were rolled back each time, it was
+    # tried twice (not before its back-off), and is dead with its error, shown in the backlog
+    assert await handled(reaction.name) == [good]
+    assert reaction.calls == [bad, good, bad]
+    inbox = await services.pool.fetchrow(
+        "SELECT state, attempts, error FROM reaction_inbox WHERE reaction = $1", reaction.name
+    )
+    assert tuple(inbox) == ("dead", 2, f"RuntimeError: cannot handle {bad}")
+    [mine] = [b for b in await backlog(services.pool) if b.name == reaction.name]
+    assert (mine.pending, mine.dead) == (0, 1)
+
+    # and once the cause is fixed, a requeue delivers it
+    reaction.fail = set()
+    assert await requeue_dead(services.pool, reaction.name) == 1
+    await runner.run_once()
+    assert await handled(reaction.name) == [bad, good]
