@@ -259,6 +259,30 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reactions(args: argparse.Namespace) -> int:
+    from db.reactions import backlog, requeue_dead
+
+    async def run(uow_factory: Any, services: Any) -> int:
+        if args.requeue:
+            names = {b.name for b in await backlog(services.pool)}
+            if args.requeue not in names:
+                print(f"error: reaction: no reaction named {args.requeue!r}", file=sys.stderr)
+                return 2
+            count = await requeue_dead(services.pool, args.requeue)
+            print(f"requeued {count} dead-lettered changes of {args.requeue}")
+            return 0
+        rows = await backlog(services.pool)
+        print(f"{'reaction':<40} {'pending':>8} {'dead':>6} {'oldest pending':>16}")
+        for b in rows:
+            oldest = "-" if b.oldest_pending_seconds is None else f"{b.oldest_pending_seconds:.0f} s"
+            print(f"{b.name:<40} {b.pending:>8} {b.dead:>6} {oldest:>16}")
+        if not rows:
+            print("(no reactions registered)")
+        return 0
+
+    return int(asyncio.run(_with_uow(_settings(), run)))
+
+
 def cmd_db_stop(args: argparse.Namespace) -> int:
     from db.embedded import stop_embedded
 
@@ -298,6 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     p.add_argument("--output", "-o", default="-")
     p.set_defaults(func=cmd_export_schema)
+
+    p = sub.add_parser(
+        "reactions", help="list the reactions to incident changes: backlog and dead-lettered changes"
+    )
+    p.add_argument("--requeue", metavar="NAME", help="give NAME's dead-lettered changes fresh attempts")
+    p.set_defaults(func=cmd_reactions)
 
     p = sub.add_parser("db-stop", help="stop the embedded PostgreSQL")
     p.set_defaults(func=cmd_db_stop)

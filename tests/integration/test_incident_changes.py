@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from db.correlation import IncidentSweeper
+from db.engine import asyncpg_dsn
 from db.reactions import IncidentChange, ReactionRunner, backlog, requeue_dead
 from domain.alerts import Severity, Tool
 from domain.rbac import Role
@@ -247,3 +248,51 @@ async def test_a_failing_change_is_retried_with_backoff_then_dead_lettered_and_c
     assert await requeue_dead(services.pool, reaction.name) == 1
     await runner.run_once()
     assert await handled(reaction.name) == [bad, good]
+
+
+def test_the_cli_lists_reactions_and_requeues_dead_letters(database_url, monkeypatch, capsys):
+    from graph.cli import main
+    from tests.conftest import ROOT, TEST_SECRETS
+
+    # given a reaction with one dead-lettered change (written straight into its inbox)
+    name = f"rec-{uuid.uuid4().hex[:8]}"
+
+    async def setup() -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            await conn.execute("INSERT INTO reactions (name) VALUES ($1)", name)
+            change = await conn.fetchval(
+                "INSERT INTO incident_changes (company_id, incident_id, version, kind, after_status,"
+                " after_severity, actor) VALUES ($1, $2, 1, 'CREATED', 'NEW', 'high', 'test') RETURNING id",
+                uuid.uuid4(),
+                uuid.uuid4(),
+            )
+            await conn.execute(
+                "UPDATE reaction_inbox SET state = 'dead', attempts = 8, error = 'boom'"
+                " WHERE reaction = $1 AND change_id = $2",
+                name,
+                change,
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(setup())
+    for key, value in TEST_SECRETS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("ALERTWHISPERER_HOME", str(ROOT / ".pytest-pg"))
+
+    # when the operator lists the reactions, requeues the dead letter, then names an unknown reaction
+    listed = main(["reactions"])
+    listing = capsys.readouterr().out
+    requeued = main(["reactions", "--requeue", name])
+    requeue_out = capsys.readouterr().out
+    unknown = main(["reactions", "--requeue", "no-such-reaction"])
+    unknown_err = capsys.readouterr().err
+
+    # then the listing shows its dead letter, the requeue says how many, the unknown name is an error
+    assert (listed, requeued, unknown) == (0, 0, 2)
+    [line] = [row for row in listing.splitlines() if row.startswith(name)]
+    assert line.split() == [name, "0", "1", "-"]
+    assert requeue_out == f"requeued 1 dead-lettered changes of {name}\n"
+    assert "no reaction named 'no-such-reaction'" in unknown_err
