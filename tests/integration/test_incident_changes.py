@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -46,7 +47,7 @@ class Recorder:
 
 
 @pytest.fixture
-async def handled(services):
+async def handled(services) -> AsyncIterator[Callable[[str], Awaitable[list[int]]]]:
     await services.pool.execute(
         "CREATE TABLE IF NOT EXISTS handled_changes (reaction text, change_id bigint)"
     )
@@ -59,7 +60,9 @@ async def handled(services):
             )
         ]
 
-    return read
+    yield read
+    # the session's database must keep matching the models (test_migrations runs `alembic check`)
+    await services.pool.execute("DROP TABLE IF EXISTS handled_changes")
 
 
 async def change_ids(services, company) -> list[int]:
