@@ -128,7 +128,9 @@ class WorkerSupervisor:
         import os
         import subprocess
 
-        env = dict(os.environ) | {"ALERTWHISPERER_PARENT_PID": str(os.getpid())}
+        from graph.worker_process import PARENT_PID_ENV
+
+        env = dict(os.environ) | {PARENT_PID_ENV: str(os.getpid())}
         # Its own session: a Ctrl+C in the terminal reaches `serve`, which then stops the worker itself.
         return subprocess.Popen(
             [sys.executable, "-m", "graph.cli", "worker"], env=env, start_new_session=True
@@ -166,7 +168,7 @@ class WorkerSupervisor:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from graph.logs import configure_logging
-    from graph.runtime import run_worker_forever
+    from graph.worker_process import run_worker_forever
 
     settings = _settings()
     configure_logging(settings.log_level)

@@ -12,13 +12,14 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.crypto import DataCipher
-from db.embedded import embedded_database_url
 from db.engine import asyncpg_dsn, create_engine, create_pool, create_sessionmaker
 from db.events import EventBus
-from graph.settings import Settings
+from graph.settings import Settings, resolve_database_url
 from graph.tokens import TokenService
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Services", "build_services", "resolve_database_url"]
 
 
 @dataclass
@@ -32,10 +33,6 @@ class Services:
     cipher: DataCipher
     tokens: TokenService
     extras: dict[str, Any] = field(default_factory=dict)
-
-
-def resolve_database_url(settings: Settings) -> str:
-    return settings.database_url or embedded_database_url(settings.home)
 
 
 @contextlib.asynccontextmanager

@@ -100,3 +100,10 @@ def _secret(env: dict[str, str], name: str, path: Path) -> str:
     if len(value) < MIN_SECRET_LENGTH:
         raise SettingsError(f"{name} must be at least {MIN_SECRET_LENGTH} characters long")
     return value
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """`DATABASE_URL`, or the embedded cluster under `ALERTWHISPERER_HOME` (started if need be)."""
+    from db.embedded import embedded_database_url
+
+    return settings.database_url or embedded_database_url(settings.home)

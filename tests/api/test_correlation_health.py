@@ -232,12 +232,12 @@ async def test_workers_whose_module_cannot_be_imported_are_reported_not_silently
     client, services, monkeypatch
 ):
     # given the workers' module cannot be imported (it once turned correlation off without a word)
-    from graph.runtime import _start_workers
+    from graph.worker_process import start_workers_safely
 
     monkeypatch.setitem(sys.modules, "graph.workers", None)
 
     # when the server starts its workers
-    tasks = await _start_workers(services)
+    tasks = await start_workers_safely(services)
     try:
         # then a failed_to_start row keeps /readyz unavailable
         row = await _loop_row(services, "workers")

@@ -1,0 +1,132 @@
+"""`alertwhisperer worker`: the background loops (correlation, sweeps) in a process of their own.
+
+The loops need a raw asyncpg pool, the LISTEN/NOTIFY bus that wakes them and the settings: nothing
+of the API. So this module imports no GraphQL, HTTP, SQLAlchemy or Alembic code (a test checks), and
+the idle worker costs about a third of the API process's memory. `serve` migrates before it starts
+its worker; a worker started on its own migrates in a short-lived child process, so Alembic's modules
+are never resident in the worker either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from db.events import EventBus
+from db.pool import asyncpg_dsn, create_pool
+from graph.settings import Settings, resolve_database_url
+
+log = logging.getLogger(__name__)
+
+PARENT_PID_ENV = "ALERTWHISPERER_PARENT_PID"
+
+
+@dataclass
+class WorkerServices:
+    """What the background loops use (the API's `Services` has these too, so either runs them)."""
+
+    settings: Settings
+    database_url: str
+    pool: asyncpg.Pool
+    bus: EventBus
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@contextlib.asynccontextmanager
+async def build_worker_services(settings: Settings, url: str) -> AsyncIterator[WorkerServices]:
+    pool = await create_pool(url, max_size=settings.db_pool_size)
+    bus = EventBus(asyncpg_dsn(url))
+    await bus.start()
+    try:
+        yield WorkerServices(settings=settings, database_url=url, pool=pool, bus=bus)
+    finally:
+        await bus.stop()
+        await pool.close()
+
+
+async def start_workers_safely(services: Any) -> list[asyncio.Task[None]]:
+    try:
+        from graph.workers import start_workers
+    except Exception as exc:
+        # Not silently absent (an ImportError here once turned correlation off without a word): an
+        # error in the log, and a `failed_to_start` row that keeps /readyz unavailable.
+        log.error("background workers failed to start", exc_info=True)
+        return [asyncio.create_task(_report_unstartable(services, exc), name="workers-unstartable")]
+    return await start_workers(services)
+
+
+async def _report_unstartable(services: Any, exc: BaseException) -> None:
+    from db.health import BEAT_SECONDS, LoopBeats
+
+    beats = LoopBeats(services.pool)
+    while True:
+        with contextlib.suppress(Exception):
+            await beats.beat("workers", "failed_to_start", f"{type(exc).__name__}: {exc}"[:2000], 1)
+        await asyncio.sleep(BEAT_SECONDS)
+
+
+async def _exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
+    """A worker started by `serve` stops when `serve` is gone (its parent changes)."""
+    while True:
+        await asyncio.sleep(interval)
+        if os.getppid() != parent_pid:
+            break
+    log.warning("serve is gone; worker stopping")
+
+
+def _migrate_in_child() -> None:
+    done = subprocess.run([sys.executable, "-m", "graph.cli", "migrate"], stdout=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise SystemExit(done.returncode)
+
+
+def quiet_garbage_collector() -> None:
+    """Keep the cyclic garbage collector from pausing the event loop for tens of milliseconds.
+
+    Everything allocated while starting (the schema, SQLAlchemy's mappers, the imported modules:
+    hundreds of thousands of objects) never becomes garbage, yet every full collection would walk it
+    again. `gc.freeze()` moves it out of the collector's sight, and a larger first-generation
+    threshold makes collections rarer under the steady churn of request objects.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
+async def run_worker_forever(settings: Settings) -> None:
+    """The background workers without the HTTP server, until SIGTERM/SIGINT (or `serve` is gone)."""
+    parent = os.environ.get(PARENT_PID_ENV)
+    url = await asyncio.to_thread(resolve_database_url, settings)
+    if not parent:  # `serve` migrated before starting us
+        await asyncio.to_thread(_migrate_in_child)
+    main = asyncio.current_task()
+    assert main is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, main.cancel)  # stop between batches; a cut batch rolls back
+    async with build_worker_services(settings, url) as services:
+        tasks = await start_workers_safely(services)
+        if parent:
+            tasks.append(asyncio.create_task(_exit_with_parent(int(parent)), name="parent-watch"))
+        quiet_garbage_collector()
+        log.info("workers running", extra={"tasks": len(tasks)})
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                if not t.cancelled() and t.exception() is not None:
+                    raise t.exception()  # type: ignore[misc]
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
