@@ -368,7 +368,8 @@ class Incident(Base):
 
     __table_args__ = (
         CheckConstraint(
-            "status IN ('NEW', 'ACKNOWLEDGED', 'IN_PROGRESS', 'RESOLVED', 'ESCALATED')", name="status_known"
+            "status IN ('NEW', 'ACKNOWLEDGED', 'IN_PROGRESS', 'RESOLVED', 'ESCALATED', 'WAITING_ON_CLIENT')",
+            name="status_known",
         ),
         Index("ix_incidents_key_latest", "company_id", "correlation_key", "last_alert_at"),
         Index("ix_incidents_company_created", "company_id", "created_at", "id"),

@@ -1,8 +1,10 @@
 """Incident vocabulary: statuses, timeline event kinds, change kinds for subscribers, manual transitions.
 
 The manual transitions are one table (`TRANSITIONS`): which statuses an action is allowed from, the
-status it leads to and the timeline event it records. Automatic changes (alerts joining, resolve
-messages, flapping, auto-resolve) are the correlation rules in `domain.correlation`.
+status it leads to and the timeline event it records; `manual_change` turns an action on an incident
+into the whole change the writer applies (fields, timeline, outbox kind, whether alerts close).
+Automatic changes (alerts joining, resolve messages, flapping, auto-resolve) are the correlation
+rules in `domain.correlation`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class IncidentStatus(enum.StrEnum):
     IN_PROGRESS = "IN_PROGRESS"
     RESOLVED = "RESOLVED"
     ESCALATED = "ESCALATED"
+    WAITING_ON_CLIENT = "WAITING_ON_CLIENT"
 
 
 class IncidentEventKind(enum.StrEnum):
@@ -44,6 +47,8 @@ class IncidentEventKind(enum.StrEnum):
     ACKNOWLEDGED = "ACKNOWLEDGED"
     MANUALLY_RESOLVED = "MANUALLY_RESOLVED"
     ESCALATED = "ESCALATED"
+    WORK_STARTED = "WORK_STARTED"
+    WAITING_ON_CLIENT = "WAITING_ON_CLIENT"
     ASSIGNED = "ASSIGNED"
     COMMENT = "COMMENT"
 
@@ -70,6 +75,9 @@ class IncidentAction(enum.StrEnum):
     """A manual step a technician takes on an incident."""
 
     ACKNOWLEDGE = "acknowledge"
+    START_WORK = "start_work"
+    ESCALATE = "escalate"
+    WAIT_ON_CLIENT = "wait_on_client"
     RESOLVE = "resolve"
     REOPEN = "reopen"
 
@@ -85,15 +93,25 @@ class Transition:
 
 _S = IncidentStatus
 
-# Acknowledging is allowed from IN_PROGRESS and ESCALATED too: it records that someone owns it now.
+_OPEN = frozenset(set(_S) - {_S.RESOLVED})
+
+# Acknowledging is allowed from the other open statuses too: it records that someone owns it now.
+# Waiting on the client needs someone to have taken the incident first (not from NEW).
 TRANSITIONS: Mapping[IncidentAction, Transition] = MappingProxyType(
     {
         IncidentAction.ACKNOWLEDGE: Transition(
-            frozenset({_S.NEW, _S.IN_PROGRESS, _S.ESCALATED}), _S.ACKNOWLEDGED, IncidentEventKind.ACKNOWLEDGED
+            _OPEN - {_S.ACKNOWLEDGED}, _S.ACKNOWLEDGED, IncidentEventKind.ACKNOWLEDGED
         ),
-        IncidentAction.RESOLVE: Transition(
-            frozenset(set(_S) - {_S.RESOLVED}), _S.RESOLVED, IncidentEventKind.MANUALLY_RESOLVED
+        IncidentAction.START_WORK: Transition(
+            _OPEN - {_S.IN_PROGRESS}, _S.IN_PROGRESS, IncidentEventKind.WORK_STARTED
         ),
+        IncidentAction.ESCALATE: Transition(
+            _OPEN - {_S.ESCALATED}, _S.ESCALATED, IncidentEventKind.ESCALATED
+        ),
+        IncidentAction.WAIT_ON_CLIENT: Transition(
+            _OPEN - {_S.NEW, _S.WAITING_ON_CLIENT}, _S.WAITING_ON_CLIENT, IncidentEventKind.WAITING_ON_CLIENT
+        ),
+        IncidentAction.RESOLVE: Transition(_OPEN, _S.RESOLVED, IncidentEventKind.MANUALLY_RESOLVED),
         IncidentAction.REOPEN: Transition(frozenset({_S.RESOLVED}), _S.NEW, IncidentEventKind.REOPENED),
     }
 )
@@ -105,6 +123,55 @@ def transition(status: IncidentStatus, action: IncidentAction) -> IncidentStatus
     if status not in rule.sources:
         raise InvalidTransition(f"cannot {action.value} an incident that is {status.value}", field="status")
     return rule.target
+
+
+@dataclass(frozen=True, slots=True)
+class ManualChange:
+    """What one manual action does to an incident, for the writer to apply as a whole.
+
+    `acknowledged`: set acknowledged_at/by to now and the actor. `resolved_at`: the new value (None
+    clears it on a reopen). `resolved`: the incident closes, so its active fingerprints are cleared,
+    it stops flapping, and its open alerts close with it (`close_alerts`).
+    """
+
+    before: IncidentStatus
+    status: IncidentStatus
+    events: tuple[TimelineEvent, ...]
+    change_kind: IncidentChangeKind
+    acknowledged: bool
+    resolved_at: datetime | None
+    resolved: bool
+    close_alerts: bool
+
+
+def manual_change(
+    status: IncidentStatus,
+    flapping: bool,
+    resolved_at: datetime | None,
+    action: IncidentAction,
+    note: str | None,
+    now: datetime,
+) -> ManualChange:
+    """The change `action` makes to an incident that is `status` (InvalidTransition if not allowed)."""
+    after = transition(status, action)
+    data: dict[str, Any] = {"from": status.value, "to": after.value}
+    if note:
+        data["note"] = note
+    events = [TimelineEvent(TRANSITIONS[action].event, now, data=data)]
+    resolved = after is _S.RESOLVED
+    if resolved and flapping:
+        # As auto-resolve does: a closed incident is no longer flapping.
+        events.append(TimelineEvent(IncidentEventKind.FLAPPING_STOPPED, now))
+    return ManualChange(
+        before=status,
+        status=after,
+        events=tuple(events),
+        change_kind=IncidentChangeKind.RESOLVED if resolved else IncidentChangeKind.UPDATED,
+        acknowledged=action is IncidentAction.ACKNOWLEDGE,
+        resolved_at=now if resolved else (None if action is IncidentAction.REOPEN else resolved_at),
+        resolved=resolved,
+        close_alerts=resolved,
+    )
 
 
 def acknowledge(status: IncidentStatus) -> IncidentStatus:

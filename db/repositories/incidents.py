@@ -31,15 +31,7 @@ from db.repositories.audit import AuditRepository
 from db.repositories.base import RawRowsById, ScopedRepository
 from db.tables import Incident, IncidentChangeRecord, IncidentEvent
 from domain.errors import InvalidInput, NotFound
-from domain.incidents import (
-    TRANSITIONS,
-    IncidentAction,
-    IncidentChangeKind,
-    IncidentEventKind,
-    IncidentStatus,
-    transition,
-    user_actor,
-)
+from domain.incidents import IncidentAction, IncidentStatus, ManualChange, manual_change, user_actor
 from domain.priority import AGE_DECAY_CAP_HOURS
 from domain.rbac import Permission
 
@@ -234,10 +226,11 @@ class IncidentRepository(ScopedRepository):
 
     async def apply(
         self, incident_id: uuid.UUID, action: IncidentAction, note: str | None, now: datetime
-    ) -> Incident:
-        """A technician's acknowledge / resolve / reopen: status, timeline event with actor, audit entry.
+    ) -> tuple[Incident, ManualChange]:
+        """A person's action on an incident (`domain.incidents.manual_change`), applied as a whole:
+        fields, timeline entries with the actor, the outbox row and the audit entry.
 
-        The caller closes the open alerts of a resolved incident and publishes the change.
+        The caller closes the open alerts when `change.close_alerts` and publishes the change.
         """
         note = check_note(note)
         stmt = self.readable(Incident).where(Incident.id == incident_id).with_for_update()
@@ -245,37 +238,29 @@ class IncidentRepository(ScopedRepository):
         if incident is None:
             raise NotFound("incident not found", field="id")
         self.require(Permission.INCIDENT_WORK, incident.company_id, what="incident")
-        before = IncidentStatus(incident.status)
-        after = transition(before, action)
+        change = manual_change(
+            IncidentStatus(incident.status), incident.flapping, incident.resolved_at, action, note, now
+        )
         actor = self._principal().user_id if self._principal().user_id.int else None
-        data: dict[str, Any] = {"from": before.value, "to": after.value}
-        if note:
-            data["note"] = note
-        events = [TRANSITIONS[action].event]
-        if action is IncidentAction.ACKNOWLEDGE:
+        if change.acknowledged:
             incident.acknowledged_at = now
             incident.acknowledged_by = actor
-        elif action is IncidentAction.RESOLVE:
-            incident.resolved_at = now
+        if change.resolved:
             incident.active_fingerprints = []
-            if incident.flapping:
-                # As auto-resolve does: a closed incident is no longer flapping.
-                incident.flapping = False
-                events.append(IncidentEventKind.FLAPPING_STOPPED)
-        else:
-            incident.resolved_at = None
-        incident.status = after.value
+            incident.flapping = False
+        incident.resolved_at = change.resolved_at
+        incident.status = change.status.value
         incident.updated_at = now
         incident.version = Incident.version + 1
-        for kind in events:
+        for event in change.events:
             self.session.add(
                 IncidentEvent(
                     company_id=incident.company_id,
                     incident_id=incident.id,
-                    kind=kind.value,
-                    at=now,
+                    kind=event.kind.value,
+                    at=event.at,
                     actor_id=actor,
-                    data=data if kind is events[0] else {},
+                    data=event.data,
                 )
             )
         await self.session.flush()
@@ -285,13 +270,9 @@ class IncidentRepository(ScopedRepository):
                 company_id=incident.company_id,
                 incident_id=incident.id,
                 version=incident.version,
-                kind=(
-                    IncidentChangeKind.RESOLVED
-                    if after is IncidentStatus.RESOLVED
-                    else IncidentChangeKind.UPDATED
-                ).value,
-                before_status=before.value,
-                after_status=after.value,
+                kind=change.change_kind.value,
+                before_status=change.before.value,
+                after_status=change.status.value,
                 before_severity=incident.severity,
                 after_severity=incident.severity,
                 actor=user_actor(actor) if actor else "system:operator",
@@ -304,10 +285,10 @@ class IncidentRepository(ScopedRepository):
             "incident",
             incident.id,
             company_id=incident.company_id,
-            before={"status": before.value},
-            after={"status": after.value, "note": note},
+            before={"status": change.before.value},
+            after={"status": change.status.value, "note": note},
         )
-        return incident
+        return incident, change
 
 
 def _check_cursor_kind(after: str, sort: IncidentSort) -> None:

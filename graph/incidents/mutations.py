@@ -15,7 +15,7 @@ from db.events import topic
 from domain.correlation import CorrelationSettings
 from domain.errors import InvalidInput, NotFound
 from domain.ids import uuid7
-from domain.incidents import IncidentAction, IncidentChangeKind
+from domain.incidents import IncidentAction
 from domain.maintenance import MaintenanceWindow as WindowRule
 from domain.maintenance import Recurrence
 from domain.maintenance import RecurrenceFrequency as DomainFrequency
@@ -239,6 +239,30 @@ class IncidentResolveInput:
     )
 
 
+@strawberry.input(description="Start work on an incident.")
+class IncidentStartWorkInput:
+    id: strawberry.ID = strawberry.field(description="Incident global ID.")
+    note: str | None = strawberry.field(
+        default=None, description="Optional note for the timeline (at most 2000 characters)."
+    )
+
+
+@strawberry.input(description="Escalate an incident.")
+class IncidentEscalateInput:
+    id: strawberry.ID = strawberry.field(description="Incident global ID.")
+    note: str | None = strawberry.field(
+        default=None, description="Why it is escalated, for the timeline (at most 2000 characters)."
+    )
+
+
+@strawberry.input(description="Put an incident on hold until the client answers or acts.")
+class IncidentWaitOnClientInput:
+    id: strawberry.ID = strawberry.field(description="Incident global ID.")
+    note: str | None = strawberry.field(
+        default=None, description="What the client was asked, for the timeline (at most 2000 characters)."
+    )
+
+
 @strawberry.input(description="Reopen a resolved incident.")
 class IncidentReopenInput:
     id: strawberry.ID = strawberry.field(description="Incident global ID.")
@@ -258,12 +282,12 @@ async def _work_incident(
 ) -> IncidentPayload:
     async def work(uow: Any) -> dict[str, Any]:
         now = datetime.now(UTC)
-        row = await uow.incidents.apply(from_global_id(global_id, "Incident"), action, note, now)
-        kind = IncidentChangeKind.UPDATED
-        if action is IncidentAction.RESOLVE:
+        row, change = await uow.incidents.apply(from_global_id(global_id, "Incident"), action, note, now)
+        if change.close_alerts:
             await uow.alerts.close_open_for_incident(row.id, row.company_id, now)
-            kind = IncidentChangeKind.RESOLVED
-        await uow.notify(topic(row.company_id, "incidents"), {"kind": kind.value, "id": str(row.id)})
+        await uow.notify(
+            topic(row.company_id, "incidents"), {"kind": change.change_kind.value, "id": str(row.id)}
+        )
         return {"incident": incident_type(row)}
 
     return await mutate(info, work, IncidentPayload)
@@ -281,6 +305,27 @@ async def incident_resolve(
     input: Annotated[IncidentResolveInput, strawberry.argument(description="The mutation's input.")],
 ) -> IncidentPayload:
     return await _work_incident(info, input.id, input.note, IncidentAction.RESOLVE)
+
+
+async def incident_start_work(
+    info: strawberry.Info,
+    input: Annotated[IncidentStartWorkInput, strawberry.argument(description="The mutation's input.")],
+) -> IncidentPayload:
+    return await _work_incident(info, input.id, input.note, IncidentAction.START_WORK)
+
+
+async def incident_escalate(
+    info: strawberry.Info,
+    input: Annotated[IncidentEscalateInput, strawberry.argument(description="The mutation's input.")],
+) -> IncidentPayload:
+    return await _work_incident(info, input.id, input.note, IncidentAction.ESCALATE)
+
+
+async def incident_wait_on_client(
+    info: strawberry.Info,
+    input: Annotated[IncidentWaitOnClientInput, strawberry.argument(description="The mutation's input.")],
+) -> IncidentPayload:
+    return await _work_incident(info, input.id, input.note, IncidentAction.WAIT_ON_CLIENT)
 
 
 async def incident_reopen(

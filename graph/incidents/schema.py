@@ -48,7 +48,20 @@ class IncidentMutation:
     )
     incident_acknowledge: mutations.IncidentPayload = strawberry.mutation(
         resolver=mutations.incident_acknowledge,
-        description="Acknowledge an incident (from NEW, IN_PROGRESS or ESCALATED).",
+        description="Acknowledge an incident: someone owns it (from any open status but ACKNOWLEDGED).",
+    )
+    incident_start_work: mutations.IncidentPayload = strawberry.mutation(
+        resolver=mutations.incident_start_work,
+        description="Mark an incident IN_PROGRESS: work on it has started (from any open status).",
+    )
+    incident_escalate: mutations.IncidentPayload = strawberry.mutation(
+        resolver=mutations.incident_escalate,
+        description="Mark an incident ESCALATED: it needs more senior or other help (from any open status).",
+    )
+    incident_wait_on_client: mutations.IncidentPayload = strawberry.mutation(
+        resolver=mutations.incident_wait_on_client,
+        description="Mark an incident WAITING_ON_CLIENT: it waits for the client's answer or action"
+        " (from ACKNOWLEDGED, IN_PROGRESS or ESCALATED).",
     )
     incident_resolve: mutations.IncidentPayload = strawberry.mutation(
         resolver=mutations.incident_resolve,

@@ -540,3 +540,70 @@ async def test_unauthenticated_calls_are_refused(gql, factory, services):
     assert read["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert acked["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert (await rows.get(services, Incident, incident)).status == "NEW"
+
+
+async def test_a_technician_takes_an_incident_through_work_escalation_and_waiting_on_the_client(
+    gql, factory, services
+):
+    # given a NEW incident and a technician of its company
+    company = await factory.company()
+    tech = await factory.user(Role.TECHNICIAN, [company])
+    incident = await rows.incident(services, company.id)
+
+    # when they start work, escalate it, put it on hold for the client, then resume work
+    steps = [
+        ("incidentStartWork", "IN_PROGRESS"),
+        ("incidentEscalate", "ESCALATED"),
+        ("incidentWaitOnClient", "WAITING_ON_CLIENT"),
+        ("incidentStartWork", "IN_PROGRESS"),
+    ]
+    results = [
+        await work(gql, name, tech.token, incident, note=f"step {i}") for i, (name, _) in enumerate(steps)
+    ]
+
+    # then each step lands in its status, with its timeline entry, outbox row and audit entry
+    assert [(r["userErrors"], r["incident"]["status"]) for r in results] == [([], s) for _, s in steps]
+    timeline = await rows.timeline(services, incident)
+    assert [(e.kind, e.data["to"], e.actor_id) for e in timeline] == [
+        ("WORK_STARTED", "IN_PROGRESS", tech.id),
+        ("ESCALATED", "ESCALATED", tech.id),
+        ("WAITING_ON_CLIENT", "WAITING_ON_CLIENT", tech.id),
+        ("WORK_STARTED", "IN_PROGRESS", tech.id),
+    ]
+    outbox = await services.pool.fetch(
+        "SELECT before_status, after_status FROM incident_changes WHERE incident_id = $1 ORDER BY id",
+        incident,
+    )
+    assert [tuple(r) for r in outbox] == [
+        ("NEW", "IN_PROGRESS"),
+        ("IN_PROGRESS", "ESCALATED"),
+        ("ESCALATED", "WAITING_ON_CLIENT"),
+        ("WAITING_ON_CLIENT", "IN_PROGRESS"),
+    ]
+    assert [a for a, _ in await rows.audit_actions(services, incident)] == [
+        "incident.start_work",
+        "incident.escalate",
+        "incident.wait_on_client",
+        "incident.start_work",
+    ]
+
+
+async def test_a_new_incident_cannot_wait_on_the_client_before_someone_takes_it(gql, factory, services):
+    company = await factory.company()
+    tech = await factory.user(Role.TECHNICIAN, [company])
+    incident = await rows.incident(services, company.id)
+
+    result = await work(gql, "incidentWaitOnClient", tech.token, incident)
+
+    assert result == {
+        "incident": None,
+        "userErrors": [
+            {
+                "field": "status",
+                "message": "cannot wait_on_client an incident that is NEW",
+                "code": "INVALID_TRANSITION",
+            }
+        ],
+    }
+    assert (await rows.get(services, Incident, incident)).status == "NEW"
+    assert await rows.timeline(services, incident) == []
