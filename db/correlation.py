@@ -173,6 +173,8 @@ _INCIDENT_COLUMNS = {
     "change_kind": "varchar",
     "outbox": "bool",
     "actor": "varchar",
+    "before_status": "varchar",
+    "before_severity": "varchar",
     "correlation_key": "varchar",
     "asset_id": "uuid",
     "asset_name": "varchar",
@@ -228,6 +230,8 @@ _UPDATED = [
         "change_kind",
         "outbox",
         "actor",
+        "before_status",
+        "before_severity",
         "correlation_key",
         "asset_id",
         "asset_name",
@@ -236,9 +240,8 @@ _UPDATED = [
     )
 ]
 # Columns of `k` that are not incident columns: what the change goes into the outbox as, if at all.
-_CHANGE_ONLY = {"created", "change_kind", "outbox", "actor"}
+_CHANGE_ONLY = {"created", "change_kind", "outbox", "actor", "before_status", "before_severity"}
 _INSERTED = [c for c in _INCIDENT_COLUMNS if c not in _CHANGE_ONLY]
-# `o` is the incident as the statement's snapshot has it (the worker holds its lock), for `before_*`.
 _CHANGES = f"""
 k AS (
     SELECT * FROM {_recordset("$1", "k", _INCIDENT_COLUMNS)}
@@ -246,23 +249,18 @@ k AS (
     INSERT INTO incidents ({", ".join(_INSERTED)}, updated_at)
     SELECT {", ".join(_INSERTED)}, now()
     FROM k WHERE created
-    RETURNING id, version, status, severity
+    RETURNING id, version
 ), updated AS (
     UPDATE incidents i SET {", ".join(f"{c} = k.{c}" for c in _UPDATED)}, version = i.version + 1, updated_at = now()
-    FROM k JOIN incidents o ON o.id = k.id
-    WHERE i.id = k.id AND NOT k.created
-    RETURNING i.id, i.version, o.status AS before_status, i.status, o.severity AS before_severity, i.severity
+    FROM k WHERE i.id = k.id AND NOT k.created
+    RETURNING i.id, i.version
 ), outbox AS (
     INSERT INTO incident_changes (company_id, incident_id, version, kind, before_status, after_status,
                                   before_severity, after_severity, actor)
-    SELECT k.company_id, x.id, x.version, k.change_kind, x.before_status, x.status, x.before_severity, x.severity,
+    SELECT k.company_id, k.id, x.version, k.change_kind, k.before_status, k.status, k.before_severity, k.severity,
            k.actor
-    FROM (
-        SELECT id, version, NULL::varchar AS before_status, status, NULL::varchar AS before_severity, severity
-        FROM inserted
-        UNION ALL SELECT * FROM updated
-    ) x JOIN k ON k.id = x.id
-    WHERE k.outbox OR x.before_status IS DISTINCT FROM x.status OR x.before_severity IS DISTINCT FROM x.severity
+    FROM k JOIN (SELECT id, version FROM inserted UNION ALL SELECT id, version FROM updated) x ON x.id = k.id
+    WHERE k.outbox
 ), events AS (
     INSERT INTO incident_events ({", ".join(_EVENT_COLUMNS)})
     SELECT {", ".join(_EVENT_COLUMNS)} FROM {_recordset("$2", "e", _EVENT_COLUMNS)}
@@ -592,9 +590,11 @@ class CorrelationWorker:
 
         pairs = list({(cid, a.key) for cid, alerts in pending.items() for a in alerts})
         latest: dict[uuid.UUID, dict[str, IncidentState]] = defaultdict(dict)
+        before: dict[uuid.UUID, tuple[str, str]] = {}  # status and severity as loaded, for the outbox
         if pairs:
             for row in await conn.fetch(LATEST_INCIDENTS, [p[0] for p in pairs], [p[1] for p in pairs]):
                 latest[row["company_id"]][row["correlation_key"]] = state_from_row(row)
+                before[row["id"]] = (row["status"], row["severity"])
 
         results: dict[uuid.UUID, CorrelationResult] = {}
         for cid, alerts in pending.items():
@@ -602,7 +602,7 @@ class CorrelationWorker:
                 alerts, latest[cid], settings.get(cid, CorrelationSettings()), now, uuid7
             )
 
-        await self._write(conn, results, asset_of, suppressed, now, stats)
+        await self._write(conn, results, asset_of, suppressed, before, now, stats)
         recovered = [cid for cid in settings if cid in self._quarantine]
         if recovered:  # a quarantined company's retry went through: it is back in the normal batches
             await conn.execute(RELEASE_QUARANTINE, recovered)
@@ -660,6 +660,7 @@ class CorrelationWorker:
         results: dict[uuid.UUID, CorrelationResult],
         asset_of: dict[uuid.UUID, uuid.UUID | None],
         suppressed: dict[uuid.UUID, uuid.UUID],
+        before: dict[uuid.UUID, tuple[str, str]],
         now: datetime,
         stats: BatchStats,
     ) -> None:
@@ -698,11 +699,14 @@ class CorrelationWorker:
                     "suppressed_by": window_id,
                 }
             )
-        await conn.execute(WRITE_BATCH, *_change_params(changes, now), *resolved, _json(outcomes))
+        await conn.execute(WRITE_BATCH, *_change_params(changes, now, before), *resolved, _json(outcomes))
 
 
 def _change_params(
-    changes: list[tuple[uuid.UUID, IncidentChange]], now: datetime, actor: str = CORRELATION_ACTOR
+    changes: list[tuple[uuid.UUID, IncidentChange]],
+    now: datetime,
+    before: dict[uuid.UUID, tuple[str, str]],
+    actor: str = CORRELATION_ACTOR,
 ) -> list[Any]:
     """The 3 parameters of `_CHANGES` + `_ANNOUNCE`: incident rows and timeline events (JSON documents),
     and the notifications.
@@ -715,20 +719,24 @@ def _change_params(
     dumps = orjson.dumps
     for cid, ch in changes:
         s = ch.state
+        status, severity = s.status.value, s.severity.value
+        was_status, was_severity = (None, None) if ch.created else before[s.id]
         incidents.append(
             {
                 "id": s.id,
                 "company_id": cid,
                 "created": ch.created,
                 "change_kind": ch.kind.value,
-                "outbox": ch.created or bool(ch.events),
+                "outbox": ch.created or bool(ch.events) or was_status != status or was_severity != severity,
                 "actor": actor,
+                "before_status": was_status,
+                "before_severity": was_severity,
                 "correlation_key": s.key,
                 "asset_id": s.asset_id,
                 "asset_name": s.asset_name,
                 "signature": s.signature,
-                "status": s.status.value,
-                "severity": s.severity.value,
+                "status": status,
+                "severity": severity,
                 "category": s.category.value,
                 "alert_count": s.alert_count,
                 "duplicate_count": s.duplicate_count,
@@ -779,12 +787,13 @@ async def write_incident_changes(
     conn: asyncpg.Connection,
     changes: list[tuple[uuid.UUID, IncidentChange]],
     now: datetime,
+    before: dict[uuid.UUID, tuple[str, str]],
     actor: str = CORRELATION_ACTOR,
 ) -> None:
     """Insert or update incidents, append their timeline events and announce them: one NOTIFY per
     company and up to CHANGES_PER_NOTIFY changes (every NOTIFY wakes every listening backend)."""
     if changes:
-        await conn.execute(WRITE_CHANGES, *_change_params(changes, now, actor))
+        await conn.execute(WRITE_CHANGES, *_change_params(changes, now, before, actor))
 
 
 AUTO_RESOLVE_CANDIDATES = f"""
@@ -816,12 +825,14 @@ class IncidentSweeper:
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(AUTO_RESOLVE_CANDIDATES, now, limit)
             changes = []
+            before = {}
             for row in rows:
                 state = state_from_row(row)
+                before[row["id"]] = (row["status"], row["severity"])
                 if due_for_auto_resolve(state, settings_from_row(row), now):
                     changes.append((row["company_id"], auto_resolve(state, now)))
             if changes:
-                await write_incident_changes(conn, changes, now, AUTO_RESOLVE_ACTOR)
+                await write_incident_changes(conn, changes, now, before, AUTO_RESOLVE_ACTOR)
                 await conn.execute(RESOLVE_ALL_ALERTS, [ch.state.id for _, ch in changes], now)
             return len(changes)
 
