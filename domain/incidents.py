@@ -186,11 +186,7 @@ def reopen(status: IncidentStatus) -> IncidentStatus:
     return transition(status, IncidentAction.REOPEN)
 
 
-# Who made an incident change, as the outbox (`incident_changes.actor`) names it: a user, or one of
-# the automated principals.
+# The automated principals that change incidents, as the outbox (`incident_changes.actor`) names
+# them; a person is `user:<id>` (`Principal.actor`).
 CORRELATION_ACTOR = "system:correlation"
 AUTO_RESOLVE_ACTOR = "system:auto-resolve"
-
-
-def user_actor(user_id: UUID) -> str:
-    return f"user:{user_id}"

@@ -87,6 +87,16 @@ class Principal:
     def all_companies(self) -> bool:
         return self.role is Role.MSP_ADMIN
 
+    @property
+    def is_system(self) -> bool:
+        """An automated or operator principal (`system_principal`), not a user."""
+        return self.user_id == SYSTEM_USER_ID
+
+    @property
+    def actor(self) -> str:
+        """How the outbox names this caller: `user:<id>`, or `system:<name>`."""
+        return self.email if self.is_system else f"user:{self.user_id}"
+
     def can_see(self, company_id: uuid.UUID) -> bool:
         return self.all_companies or company_id in self.company_ids
 
@@ -128,5 +138,16 @@ def matrix_markdown() -> str:
     return "\n".join(lines)
 
 
-#: The principal of operator commands (CLI, demo seeding, background workers): MSP-wide, audited as "system".
-SYSTEM = Principal(user_id=uuid.UUID(int=0), email="system", role=Role.MSP_ADMIN, company_ids=frozenset())
+SYSTEM_USER_ID = uuid.UUID(int=0)  # no user has it: user ids are uuid7
+
+
+def system_principal(name: str) -> Principal:
+    """A named automated or operator principal (`system:cli`, `system:correlation`...): MSP-wide, and
+    audited under that name (no user id)."""
+    return Principal(
+        user_id=SYSTEM_USER_ID, email=f"system:{name}", role=Role.MSP_ADMIN, company_ids=frozenset()
+    )
+
+
+#: The principal of operator work with no more specific name (tests, scripts).
+SYSTEM = system_principal("operator")

@@ -38,13 +38,16 @@ async def _with_uow(settings: Settings, fn: Any) -> Any:
 
     from db.migrate import upgrade_to_head
     from db.uow import UnitOfWork
-    from domain.rbac import SYSTEM
+    from domain.rbac import system_principal
     from graph.services import build_services, resolve_database_url
 
     url = await anyio.to_thread.run_sync(resolve_database_url, settings)
     await anyio.to_thread.run_sync(upgrade_to_head, url)
     async with build_services(settings, url) as services:
-        return await fn(lambda: UnitOfWork(services.sessionmaker, SYSTEM, services.cipher, "cli"), services)
+        return await fn(
+            lambda: UnitOfWork(services.sessionmaker, system_principal("cli"), services.cipher, "cli"),
+            services,
+        )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -34,7 +34,7 @@ class AuditRepository(ScopedRepository):
         await self.session.execute(
             insert(AuditEntry).values(
                 company_id=company_id,
-                actor_id=p.user_id if p and p.user_id.int else None,
+                actor_id=p.user_id if p and not p.is_system else None,
                 actor_email=p.email if p else None,
                 action=action,
                 entity_type=entity_type,

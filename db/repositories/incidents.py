@@ -31,7 +31,7 @@ from db.repositories.audit import AuditRepository
 from db.repositories.base import RawRowsById, ScopedRepository
 from db.tables import Incident, IncidentChangeRecord, IncidentEvent
 from domain.errors import InvalidInput, NotFound
-from domain.incidents import IncidentAction, IncidentStatus, ManualChange, manual_change, user_actor
+from domain.incidents import IncidentAction, IncidentStatus, ManualChange, manual_change
 from domain.priority import AGE_DECAY_CAP_HOURS
 from domain.rbac import Permission
 
@@ -241,7 +241,8 @@ class IncidentRepository(ScopedRepository):
         change = manual_change(
             IncidentStatus(incident.status), incident.flapping, incident.resolved_at, action, note, now
         )
-        actor = self._principal().user_id if self._principal().user_id.int else None
+        principal = self._principal()
+        actor = None if principal.is_system else principal.user_id
         if change.acknowledged:
             incident.acknowledged_at = now
             incident.acknowledged_by = actor
@@ -275,7 +276,7 @@ class IncidentRepository(ScopedRepository):
                 after_status=change.status.value,
                 before_severity=incident.severity,
                 after_severity=incident.severity,
-                actor=user_actor(actor) if actor else "system:operator",
+                actor=principal.actor,
                 at=now,
             )
         )

@@ -105,7 +105,7 @@ class MaintenanceRepository(ScopedRepository):
             recurrence=recurrence,
             asset_names=_names(asset_names),
             signatures=_names(signatures),
-            created_by=principal.user_id if principal.user_id.int else None,
+            created_by=None if principal.is_system else principal.user_id,
         )
         self.session.add(row)
         await self.session.flush()

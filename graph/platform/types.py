@@ -196,7 +196,10 @@ class AuditEntry(Node):
     company_id: strawberry.ID | None = strawberry.field(
         description="Global ID of the company concerned, if any."
     )
-    actor_email: str | None = strawberry.field(description="Who did it (null for the system).")
+    actor_email: str | None = strawberry.field(
+        description="Who did it: the user's email, or for work no user did, the automated or operator"
+        " principal's name (`system:cli` for the command line, `system:correlation`...).",
+    )
     before: JSON | None = strawberry.field(description="State before the change.")
     after: JSON | None = strawberry.field(description="State after the change.")
     request_id: str | None = strawberry.field(description="Request id, to match server logs.")

@@ -490,7 +490,7 @@ async def test_export_csv_has_a_header_and_escapes_every_cell(gql, factory):
     records = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
     assert [json.loads(r["after"])["name"] for r in records] == tricky
     assert {(r["action"], r["companyId"], r["actorEmail"], r["before"]) for r in records} == {
-        ("asset.create", company.gid, "system", "")
+        ("asset.create", company.gid, "system:operator", "")
     }
     # the formula stays inside the JSON cell; a text cell starting with "=" would have been neutralised
     assert all(not cell.startswith(("=", "+", "@")) for r in rows for cell in r)

@@ -308,7 +308,7 @@ async def test_technician_may_not_change_correlation_settings(gql, factory, serv
     assert valid["data"]["correlationConfigUpdate"] == denied
     assert invalid["data"]["correlationConfigUpdate"] == denied
     assert (await rows.get(services, Company, company.id)).correlation_window_minutes == 10
-    assert await rows.audit_actions(services, company.id) == [("company.create", "system")]
+    assert await rows.audit_actions(services, company.id) == [("company.create", "system:operator")]
 
 
 async def test_msp_admin_updates_any_company(gql, factory, services):

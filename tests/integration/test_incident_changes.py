@@ -299,3 +299,36 @@ def test_the_cli_lists_reactions_and_requeues_dead_letters(database_url, monkeyp
     assert line.split() == [name, "0", "1", "-"]
     assert requeue_out == f"requeued 1 dead-lettered changes of {name}\n"
     assert "no reaction named 'no-such-reaction'" in unknown_err
+
+
+def test_operator_commands_are_audited_under_their_own_name_not_as_a_user(database_url, monkeypatch, capsys):
+    from graph.cli import main
+    from tests.conftest import ROOT, TEST_SECRETS
+
+    # given the CLI pointed at the database
+    for key, value in TEST_SECRETS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("ALERTWHISPERER_HOME", str(ROOT / ".pytest-pg"))
+    email = f"ops-{uuid.uuid4().hex[:8]}@example.com"
+
+    # when an operator creates a user with it
+    assert (
+        main(["user-create", "--email", email, "--password", "a-long-enough-pass-1", "--role", "msp_admin"])
+        == 0
+    )
+
+    # then the audit entry names the CLI as the actor, with no user id
+    async def audit() -> list[tuple]:
+        conn = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            rows = await conn.fetch(
+                "SELECT actor_id, actor_email FROM audit_log WHERE action = 'user.create' AND after->>'email' = $1",
+                email,
+            )
+            return [tuple(r) for r in rows]
+        finally:
+            await conn.close()
+
+    assert asyncio.run(audit()) == [(None, "system:cli")]
+    assert email in capsys.readouterr().out
