@@ -20,6 +20,7 @@ from db.uow import UnitOfWork
 from domain.rbac import SYSTEM, Role
 
 PASSWORD = "correct-horse-42"
+EVENT_TIMEOUT_SECONDS = 10.0  # a bound for a broken test, never a wait: events arrive in milliseconds
 
 
 def unique(prefix: str) -> str:
@@ -52,6 +53,17 @@ async def fresh_database(database_url: str) -> AsyncIterator[asyncpg.Pool]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@asynccontextmanager
+async def event_heard(services: Any, topic_name: str) -> AsyncIterator[None]:
+    """Runs the block, then waits until this process's event bus has delivered an event on
+    `topic_name`: the bus runs its in-process hooks (the webhook key cache, the worker's wake-up) before
+    it hands the event to subscribers, so they have seen it too."""
+    async with services.bus.subscribe({topic_name}) as sub:
+        yield
+        async with asyncio.timeout(EVENT_TIMEOUT_SECONDS):
+            await sub.queue.get()
 
 
 def gid(type_name: str, id_: Any) -> str:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from db.events import topic
+from tests.helpers import event_heard
 from tests.live import ROOT, free_port, server_env
 
 
@@ -80,8 +82,12 @@ async def test_serve_correlates_in_a_worker_process_restarts_it_and_stops_it(
         # given serve is up: it has one worker child
         [worker] = await asyncio.to_thread(_wait_for, lambda: _children(proc.pid))
 
-        # when an alert arrives, the child correlates it (serve itself runs no worker in this mode)
-        async with httpx.AsyncClient(base_url=url) as client:
+        # when an alert arrives, the child correlates it (serve itself runs no worker in this mode): the
+        # incident it opens is announced over NOTIFY, which this process hears
+        async with (
+            event_heard(services, topic(company.id, "incidents")),
+            httpx.AsyncClient(base_url=url) as client,
+        ):
             resp = await client.post(
                 "/api/webhooks/alerts",
                 headers={"x-api-key": company.api_key},
@@ -92,13 +98,7 @@ async def test_serve_correlates_in_a_worker_process_restarts_it_and_stops_it(
                     "message": "CPU at 97%",
                 },
             )
-        assert resp.status_code == 202
-        for _ in range(300):
-            if await services.pool.fetchval(
-                "SELECT count(*) FROM incidents WHERE company_id = $1", company.id
-            ):
-                break
-            await asyncio.sleep(0.1)
+            assert resp.status_code == 202
         assert (
             await services.pool.fetchval("SELECT count(*) FROM incidents WHERE company_id = $1", company.id)
             == 1

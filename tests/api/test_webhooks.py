@@ -15,6 +15,7 @@ from domain.alerts import Tool
 from domain.rbac import Role
 from domain.signing import sign
 from graph.core import parse_global_id
+from tests.helpers import event_heard, gid
 
 URL = "/api/webhooks/alerts"
 
@@ -304,13 +305,18 @@ async def test_hmac_expired_timestamp_is_403(client, factory, services):
     assert await count_alerts(services, company) == 0
 
 
-async def test_hmac_signature_made_with_the_old_secret_fails_after_rotation(client, factory, services):
+async def test_hmac_signature_made_with_the_old_secret_fails_after_rotation(client, factory, services, gql):
     company = await factory.company()
     await enable_hmac(factory, company)
-    async with factory.uow() as uow:
-        await uow.companies.set_webhook_security(company.id, None, True)
-        await uow.notify("system:companies", {"kind": "credentials", "id": str(company.id)})
-    await asyncio.sleep(0.2)  # the NOTIFY reaches the key cache
+    admin = await factory.user(Role.MSP_ADMIN)
+    async with event_heard(services, "system:companies"):  # the rotation reaches the key cache
+        rotated = await gql(
+            "mutation($id: ID!) { companyWebhookSecurityUpdate(input: {id: $id, rotateSecret: true})"
+            " { hmacSecret userErrors { code } } }",
+            {"id": gid("Company", company.id)},
+            token=admin.token,
+        )
+    assert rotated["data"]["companyWebhookSecurityUpdate"]["userErrors"] == []
     body = orjson.dumps(one())
     resp = await post(client, company, None, raw=body, headers=signed_headers(company, body))
     assert resp.status_code == 403
@@ -491,10 +497,14 @@ async def test_a_refused_batch_takes_nothing_and_its_retry_after_is_honoured(cli
 async def test_a_rotated_api_key_stops_working(client, factory, services, gql):
     company = await factory.company()
     assert (await post(client, company, one())).status_code == 202
-    async with factory.uow() as uow:
-        await uow.companies.rotate_api_key(company.id)
-        await uow.notify("system:companies", {"kind": "credentials", "id": str(company.id)})
-    await asyncio.sleep(0.2)
+    admin = await factory.user(Role.MSP_ADMIN)
+    async with event_heard(services, "system:companies"):  # the rotation reaches the key cache
+        rotated = await gql(
+            "mutation($id: ID!) { companyApiKeyRotate(input: {id: $id}) { apiKey userErrors { code } } }",
+            {"id": gid("Company", company.id)},
+            token=admin.token,
+        )
+    assert rotated["data"]["companyApiKeyRotate"]["userErrors"] == []
     resp = await post(client, company, one())
     assert resp.status_code == 401
     assert await count_alerts(services, company) == 1

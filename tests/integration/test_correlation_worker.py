@@ -11,9 +11,10 @@ import asyncpg
 import pytest
 
 from db.correlation import CorrelationWorker, IncidentSweeper
+from db.events import topic as event_topic
 from db.ingest import IngestRequest
 from domain.alerts import Category, NormalizedAlert, Severity, Tool
-from tests.helpers import fresh_database
+from tests.helpers import event_heard, fresh_database
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -216,6 +217,21 @@ async def test_concurrent_same_key_alerts_from_two_workers_make_one_incident(ser
     assert incident["alert_count"] == 40
 
 
+async def _blocked_on_advisory_lock(services, backend_pid: int, task: asyncio.Task) -> None:
+    """Returns once PostgreSQL reports `backend_pid` waiting for an advisory lock: the state itself,
+    not a guess at how long reaching it takes. Fails if `task` ends first (it did not wait)."""
+    async with services.pool.acquire() as conn, asyncio.timeout(30):
+        while not task.done():
+            waiting = await conn.fetchval(
+                "SELECT wait_event_type = 'Lock' AND wait_event = 'advisory' FROM pg_stat_activity WHERE pid = $1",
+                backend_pid,
+            )
+            if waiting:
+                return
+            await asyncio.sleep(0)  # let the task run to its lock between two looks
+    raise AssertionError(f"the task finished without waiting for the lock: {task.result()!r}")
+
+
 async def test_a_second_worker_waits_so_a_resolve_is_never_applied_before_its_alert(services, factory):
     # given an alert and, stored after it, its resolve
     company = await factory.company()
@@ -237,8 +253,9 @@ async def test_a_second_worker_waits_so_a_resolve_is_never_applied_before_its_al
         await batch_a.start()
         assert (await first._batch(conn_a, now)).incidents_created == 1
         racing = asyncio.create_task(second.run_once(now=now, conn=conn_b))
-        await asyncio.sleep(0.3)
-        # then the other waits instead of taking the resolve, which would find nothing open yet
+        # then the other waits (its backend blocked on the batch lock) instead of taking the resolve,
+        # which would find nothing open yet
+        await _blocked_on_advisory_lock(services, conn_b.get_server_pid(), racing)
         assert not racing.done()
         await batch_a.commit()
         assert (await racing).alerts == 1
@@ -510,13 +527,13 @@ async def _correlated(services, alert_ids: list[uuid.UUID]) -> bool:
     return pending == 0
 
 
-async def _wait_correlated(services, alert_ids: list[uuid.UUID], wake: asyncio.Event) -> None:
-    for _ in range(200):
-        wake.set()
-        if await _correlated(services, alert_ids):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("alerts were not correlated within 10 s")
+async def _ingest_and_hear_it_correlated(services, company, wake: asyncio.Event, *alerts) -> None:
+    """Store `alerts`, wake the loop as the ingest commit's event does in production, and return once
+    the loop has announced the incident they went to (it publishes in the committing transaction)."""
+    async with event_heard(services, event_topic(company.id, "incidents")):
+        ids = await ingest(services, company, *alerts)
+        wake.set()  # start_workers' bus hook does this on the ingest's `alerts` event
+    assert await _correlated(services, ids)
 
 
 async def _worker_backends(services) -> set[int]:
@@ -537,17 +554,18 @@ async def test_the_worker_loop_keeps_one_connection_and_replaces_it_when_it_brea
     loop = asyncio.create_task(correlation_loop(services, wake, batch_size=50))
     try:
         # the loop correlates batch after batch on one connection of its own
-        first = await ingest(services, company, alert(fingerprint="k1"))
-        await _wait_correlated(services, first, wake)
+        await _ingest_and_hear_it_correlated(services, company, wake, alert(fingerprint="k1"))
         [pid] = await _worker_backends(services) - others
-        second = await ingest(services, company, alert(fingerprint="k2", at=T0 + timedelta(seconds=5)))
-        await _wait_correlated(services, second, wake)
+        await _ingest_and_hear_it_correlated(
+            services, company, wake, alert(fingerprint="k2", at=T0 + timedelta(seconds=5))
+        )
         assert await _worker_backends(services) - others == {pid}
 
         # when that connection is killed, the loop takes another one and nothing is lost
         assert await services.pool.fetchval("SELECT pg_terminate_backend($1)", pid)
-        third = await ingest(services, company, alert(fingerprint="k3", at=T0 + timedelta(seconds=10)))
-        await _wait_correlated(services, third, wake)
+        await _ingest_and_hear_it_correlated(
+            services, company, wake, alert(fingerprint="k3", at=T0 + timedelta(seconds=10))
+        )
         [replacement] = await _worker_backends(services) - others
         assert replacement != pid
     finally:

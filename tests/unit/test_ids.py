@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from types import SimpleNamespace
 
 from domain.ids import uuid7
 
@@ -18,11 +19,14 @@ def test_layout_is_version_7_with_the_rfc_variant_and_the_current_millisecond():
     assert before <= u.int >> 80 <= after
 
 
-def test_ids_are_unique_and_ordered_across_milliseconds():
+def test_ids_are_unique_and_ordered_across_milliseconds(monkeypatch):
     ids = [uuid7() for _ in range(50_000)]
     assert len(set(ids)) == len(ids)
+    # given a clock at the last nanosecond of one millisecond, then at the first of the next
+    clock = iter([1_764_000_000_000_999_999, 1_764_000_000_001_000_000])
+    monkeypatch.setattr("domain.ids.time", SimpleNamespace(time_ns=lambda: next(clock)))
+    # when an id is made at each, then the later one sorts after, whatever the random bits
     first = uuid7()
-    time.sleep(0.002)
     assert uuid7() > first
 
 

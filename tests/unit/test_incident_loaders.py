@@ -11,12 +11,19 @@ from graph.incidents.loaders import IncidentLoaders
 
 
 class Opener:
+    """Opens a unit of work only when the test lets it (`release`), so sibling resolvers provably
+    arrive while it is still opening."""
+
     def __init__(self) -> None:
         self.calls = 0
+        self.opening = asyncio.Event()
+        self.release = asyncio.Event()
+        self.release.set()
 
     async def __call__(self) -> Any:
         self.calls += 1
-        await asyncio.sleep(0.01)  # sibling resolvers arrive while it opens
+        self.opening.set()
+        await self.release.wait()
         return object()
 
 
@@ -30,9 +37,17 @@ async def test_nothing_is_opened_or_built_until_used() -> None:
 
 
 async def test_concurrent_resolvers_share_one_unit_of_work() -> None:
+    # given an opening that has not finished
     opener = Opener()
+    opener.release.clear()
     loaders = IncidentLoaders(opener)
-    ready = await asyncio.gather(*(loaders.ready() for _ in range(5)))
+    waiting = [asyncio.create_task(loaders.ready()) for _ in range(5)]
+    await opener.opening.wait()  # the first resolver has started opening; the others ran meanwhile
+    # when the five sibling resolvers are all waiting and the opening then completes
+    assert not any(t.done() for t in waiting)
+    opener.release.set()
+    ready = await asyncio.gather(*waiting)
+    # then they share the one unit of work
     assert opener.calls == 1
     assert all(r is loaders for r in ready)
     assert loaders.uow is loaders.uow
