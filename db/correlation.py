@@ -19,7 +19,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import orjson
@@ -41,6 +41,9 @@ from domain.ids import uuid7
 from domain.incidents import AUTO_RESOLVE_ACTOR, CORRELATION_ACTOR, IncidentStatus
 from domain.maintenance import MaintenanceWindow, Recurrence, suppressing_window
 from domain.priority import AGE_DECAY_CAP_HOURS, priority_score
+
+if TYPE_CHECKING:
+    from db.pool import Conn
 
 log = logging.getLogger(__name__)
 
@@ -412,7 +415,7 @@ _SYSTEMIC_ERRORS = (
 )
 
 
-def _systemic(exc: BaseException, conn: asyncpg.Connection) -> bool:
+def _systemic(exc: BaseException, conn: Conn) -> bool:
     """Whether a failed batch failed for reasons no company's data caused (so isolating would not help)."""
     if isinstance(exc, _SYSTEMIC_ERRORS):
         return True
@@ -446,13 +449,11 @@ class CorrelationWorker:
         self._quarantine_read_at = -QUARANTINE_REFRESH_SECONDS
 
     @staticmethod
-    async def prepare(conn: asyncpg.Connection) -> None:
+    async def prepare(conn: Conn) -> None:
         """Make `conn` a worker connection (for a worker that keeps its own, see `correlation_loop`)."""
         await conn.execute(PREPARE_CONNECTION)
 
-    async def run_once(
-        self, now: datetime | None = None, conn: asyncpg.Connection | None = None
-    ) -> BatchStats:
+    async def run_once(self, now: datetime | None = None, conn: Conn | None = None) -> BatchStats:
         """Correlate one batch; returns what it did (alerts == 0 means nothing was waiting).
 
         `conn` is a connection set up by `prepare` and kept between batches; without one, a pooled
@@ -479,13 +480,13 @@ class CorrelationWorker:
         wall = datetime.now(UTC)
         return [cid for cid, retry_at in self._quarantine.items() if retry_at > wall]
 
-    async def _read_quarantine(self, conn: asyncpg.Connection) -> None:
+    async def _read_quarantine(self, conn: Conn) -> None:
         if time.monotonic() - self._quarantine_read_at < QUARANTINE_REFRESH_SECONDS:
             return
         self._quarantine = {r["company_id"]: r["retry_at"] for r in await conn.fetch(QUARANTINED)}
         self._quarantine_read_at = time.monotonic()
 
-    async def _isolate(self, conn: asyncpg.Connection, now: datetime) -> BatchStats:
+    async def _isolate(self, conn: Conn, now: datetime) -> BatchStats:
         """One batch per company of the failed batch; a company whose batch fails is quarantined."""
         async with conn.transaction():
             await conn.execute(BATCH_LOCK)
@@ -522,9 +523,7 @@ class CorrelationWorker:
         self._replan_deadline = time.monotonic() + REPLAN_SECONDS
         return "DISCARD PLANS; " + BATCH_LOCK
 
-    async def _batch(
-        self, conn: asyncpg.Connection, now: datetime, company: uuid.UUID | None = None
-    ) -> BatchStats:
+    async def _batch(self, conn: Conn, now: datetime, company: uuid.UUID | None = None) -> BatchStats:
         """One batch in the caller's transaction: the oldest waiting alerts of every company not held
         back, or of `company` only."""
         await conn.execute(self._lock_statement())
@@ -611,9 +610,7 @@ class CorrelationWorker:
             log.info("correlation recovered for quarantined companies", extra={"companies": len(recovered)})
         return stats
 
-    async def _assets(
-        self, conn: asyncpg.Connection, rows: list[Any]
-    ) -> dict[uuid.UUID, tuple[uuid.UUID | None, bool]]:
+    async def _assets(self, conn: Conn, rows: list[Any]) -> dict[uuid.UUID, tuple[uuid.UUID | None, bool]]:
         """Map each alert to (asset id, critical), creating discovered assets for unknown names.
 
         The claim already matched assets by name. An `asset_ref` equal to one of the company's assets'
@@ -645,18 +642,18 @@ class CorrelationWorker:
                 by_name[(a["company_id"], a["name"])] = (a["id"], a["is_critical"])
         out: dict[uuid.UUID, tuple[uuid.UUID | None, bool]] = {}
         for r in rows:
-            found = by_ref.get((r["company_id"], r["asset_ref"]))
-            if found is None:
-                if r["asset_id"] is not None:
-                    found = (r["asset_id"], r["is_critical"])
-                else:
-                    found = by_name.get((r["company_id"], r["asset_name"]), (None, False))
-            out[r["id"]] = found
+            by_id = by_ref.get((r["company_id"], r["asset_ref"]))
+            if by_id is not None:
+                out[r["id"]] = by_id
+            elif r["asset_id"] is not None:
+                out[r["id"]] = (r["asset_id"], r["is_critical"])
+            else:
+                out[r["id"]] = by_name.get((r["company_id"], r["asset_name"]), (None, False))
         return out
 
     async def _write(
         self,
-        conn: asyncpg.Connection,
+        conn: Conn,
         results: dict[uuid.UUID, CorrelationResult],
         asset_of: dict[uuid.UUID, uuid.UUID | None],
         suppressed: dict[uuid.UUID, uuid.UUID],
@@ -784,7 +781,7 @@ def _json(value: Any) -> str:
 
 
 async def write_incident_changes(
-    conn: asyncpg.Connection,
+    conn: Conn,
     changes: list[tuple[uuid.UUID, IncidentChange]],
     now: datetime,
     before: dict[uuid.UUID, tuple[str, str]],

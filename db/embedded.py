@@ -33,7 +33,7 @@ def embedded_database_url(home: Path, database: str = "postgres", *, keep_runnin
     pgdata.mkdir(parents=True, exist_ok=True)
     if not keep_running:
         _forget_dead_users(pgserver, pgdata)
-    server = pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
+    server = pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")  # type: ignore[attr-defined]
     _tune(server)
     uri = server.get_uri(database=database)
     log.info("embedded postgres ready", extra={"pgdata": str(pgdata), "server_log": str(pgdata / "log")})

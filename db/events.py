@@ -99,7 +99,10 @@ class EventBus:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5)
 
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
+        if not isinstance(payload, str):
+            log.warning("ignoring a non-text event payload")
+            return
         try:
             event = orjson.loads(payload)
         except orjson.JSONDecodeError:

@@ -13,11 +13,14 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from db.reactions import backlog
+
+if TYPE_CHECKING:
+    from db.pool import Conn
 
 BEAT_SECONDS = 10.0
 STALE_AFTER = timedelta(minutes=2)
@@ -78,7 +81,7 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
-async def correlation_health(conn: asyncpg.Connection) -> CorrelationHealth:
+async def correlation_health(conn: Conn) -> CorrelationHealth:
     quarantined = await conn.fetch(QUARANTINED)
     lag = await conn.fetchval(LAG, [q["company_id"] for q in quarantined])
     loops = await conn.fetch(LOOPS, STALE_AFTER)

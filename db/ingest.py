@@ -17,7 +17,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import orjson
@@ -25,6 +25,9 @@ import orjson
 from db.events import topic
 from domain.alerts import NormalizedAlert, Tool
 from domain.ids import uuid7
+
+if TYPE_CHECKING:
+    from db.pool import Conn
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +241,7 @@ class AlertWriter:
                 with contextlib.suppress(Exception):
                     await self._pool.release(conn)
 
-    async def _serve(self, conn: asyncpg.Connection) -> None:
+    async def _serve(self, conn: Conn) -> None:
         while True:
             if conn.is_closed():
                 return
@@ -267,7 +270,7 @@ class AlertWriter:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _commit_with_retry(self, conn: asyncpg.Connection, batch: list[IngestRequest]) -> None:
+    async def _commit_with_retry(self, conn: Conn, batch: list[IngestRequest]) -> None:
         for attempt in range(5):
             try:
                 results = await self._commit(conn, batch)
@@ -283,9 +286,7 @@ class AlertWriter:
             return
         raise RuntimeError("ingest batch kept deadlocking")
 
-    async def _commit(
-        self, conn: asyncpg.Connection, batch: list[IngestRequest]
-    ) -> list[IngestResult | Exception]:
+    async def _commit(self, conn: Conn, batch: list[IngestRequest]) -> list[IngestResult | Exception]:
         """Write `batch` in one statement (one round trip, its own transaction) and answer each request.
 
         Requests repeating a key already used earlier in this batch are not written: they are answered
@@ -334,6 +335,8 @@ class AlertWriter:
             ],
             rows,
         )
+        if row is None:  # the statement ends in a one-row SELECT
+            raise RuntimeError("the ingest statement returned no row")
         inserted = set(row["inserted"] or ())
         prior = {(p[0], p[1]): p for p in orjson.loads(row["prior"])} if row["prior"] else {}
         missing = []
@@ -356,7 +359,7 @@ class AlertWriter:
 
     @staticmethod
     async def _answer_repeats(
-        conn: asyncpg.Connection, losers: list[tuple[int, IngestRequest]], results: list[Any]
+        conn: Conn, losers: list[tuple[int, IngestRequest]], results: list[Any]
     ) -> None:
         # Two index probes per request (its key, its signature): a join on "key OR signature" was
         # planned as a read of every stored delivery while the table was young.

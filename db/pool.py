@@ -3,10 +3,19 @@ worker process imports only this)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from asyncpg.pool import PoolConnectionProxy
+
+    # A connection as the code holds it: its own, or one lent by a pool (which proxies it).
+    Conn: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+    Pooled: TypeAlias = PoolConnectionProxy[asyncpg.Record]
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -50,8 +59,8 @@ async def plain_fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncp
     """`pool.fetch` for a read that changes no session state: the connection goes back unreset."""
     async with pool.acquire() as conn:
         rows = await conn.fetch(query, *args)
-        conn.mark_plain()
-        return rows  # type: ignore[no-any-return]
+        conn.mark_plain()  # type: ignore[attr-defined]  # HotConnection's, behind the pool's proxy
+        return rows
 
 
 # What the hot pool runs looks rows up by key (ingest's earlier deliveries, the subscriptions' rows by

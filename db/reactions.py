@@ -17,9 +17,12 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import asyncpg
+
+if TYPE_CHECKING:
+    from db.pool import Conn
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +57,7 @@ class Reaction(Protocol):
 
     name: str
 
-    async def handle(self, conn: asyncpg.Connection, change: IncidentChange) -> None: ...
+    async def handle(self, conn: Conn, change: IncidentChange) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,13 +122,26 @@ class ReactionRunner:
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(CLAIM, name, now, self.batch)
             for r in rows:
-                change = IncidentChange(*r[:11], attempt=r[11] + 1)
+                change = IncidentChange(
+                    id=r["id"],
+                    company_id=r["company_id"],
+                    incident_id=r["incident_id"],
+                    version=r["version"],
+                    kind=r["kind"],
+                    before_status=r["before_status"],
+                    after_status=r["after_status"],
+                    before_severity=r["before_severity"],
+                    after_severity=r["after_severity"],
+                    actor=r["actor"],
+                    at=r["at"],
+                    attempt=r["attempts"] + 1,
+                )
                 try:
                     async with conn.transaction():
                         await self.reaction.handle(conn, change)
                         await conn.execute(DONE, name, change.id)
                 except Exception as exc:
-                    attempts = r[11] + 1
+                    attempts = change.attempt
                     dead = attempts >= self.max_attempts
                     log.log(
                         logging.ERROR if dead else logging.WARNING,
@@ -145,9 +161,7 @@ class ReactionRunner:
             return len(rows)
 
 
-async def backlog(
-    conn: asyncpg.Connection | asyncpg.Pool, now: datetime | None = None
-) -> list[ReactionBacklog]:
+async def backlog(conn: Conn | asyncpg.Pool, now: datetime | None = None) -> list[ReactionBacklog]:
     """Per registered reaction: changes waiting, dead-lettered, and the age of the oldest waiting."""
     rows = await conn.fetch(BACKLOG, now or datetime.now(UTC))
     return [

@@ -125,7 +125,7 @@ async def alert_ingest(
     input: Annotated[AlertIngestInput, strawberry.argument(description="The mutation's input.")],
 ) -> AlertIngestPayload:
     require_principal(info)
-    ingest = info.context.services.extras["ingest"]
+    ingest = info.context.services.ingest_service()
     try:
         company_id = from_global_id(input.company_id, "Company", field="companyId")
         async with info.context.uow() as uow:

@@ -29,7 +29,7 @@ async def start_background(services: Any, app: Any) -> AsyncIterator[None]:
         writer=writer,
         sns=SnsGateway(verify=services.settings.sns_verify),
     )
-    services.extras["ingest"] = ingest
+    services.ingest = ingest
     services.bus.add_hook(ingest.on_event)
     await writer.start()
     workers = await start_workers_safely(services) if services.settings.run_workers else []

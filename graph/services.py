@@ -6,16 +6,21 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from adapters.clock import SystemClock
 from adapters.crypto import DataCipher
 from db.engine import asyncpg_dsn, create_engine, create_pool, create_sessionmaker
 from db.events import EventBus
+from domain.ports import Analyser, Clock, Mailer, RemoteExecutor
 from graph.settings import Settings, resolve_database_url
 from graph.tokens import TokenService
+
+if TYPE_CHECKING:
+    from graph.webhooks.service import IngestService
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +37,18 @@ class Services:
     bus: EventBus
     cipher: DataCipher
     tokens: TokenService
-    extras: dict[str, Any] = field(default_factory=dict)
+    clock: Clock = field(default_factory=SystemClock)
+    # Started with the app (graph.runtime.start_background): the webhook's and alertIngest's one way in.
+    ingest: IngestService | None = None
+    # The outbound ports the lifecycle reactions use; None until their adapters are configured.
+    executor: RemoteExecutor | None = None
+    mailer: Mailer | None = None
+    analyser: Analyser | None = None
+
+    def ingest_service(self) -> IngestService:
+        if self.ingest is None:
+            raise RuntimeError("the ingest service is not started (the app's lifespan starts it)")
+        return self.ingest
 
 
 @contextlib.asynccontextmanager

@@ -23,8 +23,10 @@ from typing import Any
 
 import asyncpg
 
+from adapters.clock import SystemClock
 from db.events import EventBus
 from db.pool import asyncpg_dsn, create_pool
+from domain.ports import Analyser, Clock, Mailer, RemoteExecutor
 from graph.settings import Settings, resolve_database_url
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,10 @@ class WorkerServices:
     database_url: str
     pool: asyncpg.Pool
     bus: EventBus
-    extras: dict[str, Any] = field(default_factory=dict)
+    clock: Clock = field(default_factory=SystemClock)
+    executor: RemoteExecutor | None = None
+    mailer: Mailer | None = None
+    analyser: Analyser | None = None
 
 
 @contextlib.asynccontextmanager

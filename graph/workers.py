@@ -21,13 +21,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 
 from db.correlation import CorrelationWorker, IncidentSweeper
 from db.health import BEAT_SECONDS, LoopBeats
 from db.reactions import REACTIONS_TOPIC, Reaction, ReactionRunner
+
+if TYPE_CHECKING:
+    from db.pool import Conn, Pooled
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ class LoopSpec:
 
 def backoff(failures: int) -> float:
     """Seconds to wait after `failures` failed steps (or starts) in a row: 1, 2, 4 … up to 30."""
-    return min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** max(0, failures - 1))
+    return min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2.0 ** max(0, failures - 1))
 
 
 def _error_text(exc: BaseException) -> str:
@@ -135,7 +138,7 @@ class CorrelationLoop:
         self.wake = wake
         self.batch_size = batch_size
         self.worker = CorrelationWorker(self.pool, batch_size=batch_size)
-        self.conn: asyncpg.Connection | None = None
+        self.conn: Pooled | None = None
 
     async def step(self) -> bool:
         self.wake.clear()
@@ -260,9 +263,7 @@ async def correlation_loop(services: Any, wake: asyncio.Event, batch_size: int =
     await run_loop(LoopSpec("correlation", start), services, wake)
 
 
-async def _worker_connection(
-    pool: asyncpg.Pool, worker: CorrelationWorker, conn: asyncpg.Connection | None
-) -> asyncpg.Connection:
+async def _worker_connection(pool: asyncpg.Pool, worker: CorrelationWorker, conn: Pooled | None) -> Pooled:
     """The worker keeps one connection between batches (none of the pool's reset round trips per
     batch): `conn` while it works, else a newly prepared one (the broken one goes back to the pool)."""
     if conn is not None:
@@ -278,14 +279,14 @@ async def _worker_connection(
     return fresh
 
 
-def _usable(conn: asyncpg.Connection) -> bool:
+def _usable(conn: Conn) -> bool:
     try:
         return not conn.is_closed()
     except asyncpg.InterfaceError:  # the pool took back a connection whose server side went away
         return False
 
 
-async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+async def _release(pool: asyncpg.Pool, conn: Pooled) -> None:
     with contextlib.suppress(Exception):
         await pool.release(conn)
 

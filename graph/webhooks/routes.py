@@ -125,7 +125,7 @@ class WebhookEndpoint:
         if body is False:
             return None
 
-        ingest = scope["app"].state.services.extras["ingest"]
+        ingest = scope["app"].state.services.ingest_service()
         api_key = headers.get(b"x-api-key", b"").decode("latin-1") or _query_param(scope, "api_key")
         if not api_key or len(api_key) > 200:
             return _error(401, "missing API key: send the X-API-Key header or the api_key query parameter")

@@ -185,7 +185,7 @@ async def test_generic_and_splunk_payloads_are_stored(client, factory, services)
 @pytest.fixture
 def sns(services):
     """SNS with a throwaway signing certificate in place of AWS's (restored afterwards)."""
-    ingest = services.extras["ingest"]
+    ingest = services.ingest_service()
     original = ingest.sns
     visited: list[str] = []
 

@@ -486,7 +486,7 @@ async def test_a_refused_batch_takes_nothing_and_its_retry_after_is_honoured(cli
         company.id,
         float(retry_after),
     )
-    services.extras["ingest"].limiter.forget(company.id)
+    services.ingest_service().limiter.forget(company.id)
     again = await post(client, company, {"alerts": [one(asset_name=f"b{i}") for i in range(6)]})
 
     # then the same batch is accepted

@@ -46,7 +46,7 @@ def alert(
 
 
 async def ingest(services, company, *alerts: NormalizedAlert) -> list[uuid.UUID]:
-    result = await services.extras["ingest"].writer.submit(
+    result = await services.ingest_service().writer.submit(
         IngestRequest(company_id=company.id, alerts=list(alerts))
     )
     return [uuid.UUID(i) for i in result.response["alert_ids"]]
@@ -716,7 +716,7 @@ async def test_deleting_a_company_deletes_its_alerts_incidents_timeline_and_deli
     # given two companies with alerts, deliveries, incidents and timelines
     gone, kept = await factory.company(), await factory.company()
     for company in (gone, kept):
-        await services.extras["ingest"].writer.submit(
+        await services.ingest_service().writer.submit(
             IngestRequest(
                 company_id=company.id, alerts=[alert(), alert("db-01")], delivery_key=f"d-{company.id}"
             )

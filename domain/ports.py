@@ -1,0 +1,117 @@
+"""Ports: what the incident lifecycle needs from the outside world, as Protocols the adapters implement.
+
+The rules in `domain/` and the reactions in `db/` depend on these shapes only; `graph/services.py`
+composes the real adapters (boto3 for SSM, SES and Bedrock; Gemini as the analyser's fallback) or,
+in tests, moto-backed ones. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """The time rules are evaluated at (SLA clocks, decay, retries): injectable so tests set it."""
+
+    def now(self) -> datetime: ...
+
+
+# ---- remote execution (AWS Systems Manager Run Command) ---------------------------------------------
+
+
+class CommandState(enum.StrEnum):
+    """Where a remote command stands; the last four are final."""
+
+    PENDING = "PENDING"
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def final(self) -> bool:
+        return self not in (CommandState.PENDING, CommandState.IN_PROGRESS)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteCommand:
+    """A runbook step to run on one or more instances (an SSM document and its parameters).
+
+    `idempotency_key` makes a retried send of the same step one command, not two.
+    """
+
+    instance_ids: Sequence[str]
+    document: str
+    parameters: Mapping[str, Sequence[str]]
+    idempotency_key: str
+    comment: str = ""
+    timeout_seconds: int = 600
+
+
+@dataclass(frozen=True, slots=True)
+class CommandStatus:
+    command_id: str
+    state: CommandState
+    output: str = ""
+    per_instance: Mapping[str, CommandState] = field(default_factory=dict)
+
+
+class RemoteExecutor(Protocol):
+    async def send(self, command: RemoteCommand) -> str:
+        """Start the command; its id (the same id again for the same idempotency key)."""
+        ...
+
+    async def status(self, command_id: str) -> CommandStatus: ...
+
+
+# ---- notifications (AWS SES) ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EmailMessage:
+    to: Sequence[str]
+    subject: str
+    text: str
+    html: str | None = None
+    # Same key, same message: a retried notification is not sent twice where the mailer can tell.
+    idempotency_key: str = ""
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage) -> str:
+        """Send the message; the provider's message id."""
+        ...
+
+
+# ---- analysis (AWS Bedrock, Gemini fallback) --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisRequest:
+    """What an analyser is told about an incident (no secrets, no raw payloads)."""
+
+    incident_id: str
+    summary: str
+    signature: str
+    asset_name: str
+    severity: str
+    recent_messages: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    root_cause: str
+    suggested_actions: Sequence[str]
+    confidence: float  # 0..1
+    model: str
+
+
+class Analyser(Protocol):
+    async def analyse(self, request: AnalysisRequest) -> Analysis:
+        """An analysis, or an exception: callers never let it block the incident's flow."""
+        ...
