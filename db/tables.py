@@ -245,6 +245,31 @@ class WebhookDelivery(Base):
     )
 
 
+class WebhookDeliveryRecord(Base):
+    """One webhook request attributed to a company (its API key authenticated): accepted or refused,
+    with the answer's status and reason, so a client can see why its tool is failing. Never the
+    key, secret, signature or body. The sweeper keeps the newest rows per company and integration."""
+
+    __tablename__ = "webhook_delivery_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column()  # no foreign key (written beside the hot path)
+    integration: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(String(10))
+    status: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(String(500))
+    alert_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("outcome IN ('accepted', 'ignored', 'replayed', 'refused')", name="outcome_known"),
+        Index("ix_webhook_delivery_log_company", "company_id", "integration", "at", "id"),
+        Index("ix_webhook_delivery_log_company_at", "company_id", "at", "id"),
+    )
+
+
 class RateLimitBucket(Base):
     """Token bucket per company, shared by every server process."""
 

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from db.delivery_log import DeliveryRecorder
 from db.ingest import AlertWriter
 from db.ratelimit import RateLimiter
 from db.webhook_auth import WebhookCompanyCache
@@ -28,6 +29,7 @@ async def start_background(services: Any, app: Any) -> AsyncIterator[None]:
         limiter=RateLimiter(services.pool),
         writer=writer,
         sns=SnsGateway(verify=services.settings.sns_verify),
+        deliveries=DeliveryRecorder(services.pool),
     )
     services.ingest = ingest
     services.bus.add_hook(ingest.on_event)
@@ -42,3 +44,5 @@ async def start_background(services: Any, app: Any) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await writer.stop()
+        with contextlib.suppress(Exception):
+            await ingest.deliveries.flush()

@@ -5,7 +5,8 @@
 - reaction:<name>: one per reaction to incident changes (`db.reactions`), woken by the outbox's
   NOTIFY and a 1 s poll.
 - sweeper: every 30 s, one process at a time (advisory lock), auto-resolves quiet incidents,
-  refreshes decaying priority scores and expires old idempotency records.
+  refreshes decaying priority scores, expires old idempotency records and keeps the recent
+  webhook deliveries of each company and integration bounded.
 
 Each loop is a `LoopSpec` in LOOPS, run by `run_loop`: one way to start, step, back off after an
 error, and say how it is doing (`db.health.LoopBeats`, read by `/readyz`). A loop that cannot start
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 
+from db import delivery_log
 from db.correlation import CorrelationWorker, IncidentSweeper
 from db.health import BEAT_SECONDS, LoopBeats
 from db.reactions import REACTIONS_TOPIC, Reaction, ReactionRunner
@@ -175,7 +177,8 @@ class SweeperLoop:
                 refreshed = await self.sweeper.refresh_priorities()
                 expired = await self.sweeper.expire_deliveries()
                 pruned = await self.sweeper.prune_changes()
-                if resolved or expired or pruned:
+                records = await delivery_log.prune(self.pool)
+                if resolved or expired or pruned or records:
                     log.info(
                         "sweep",
                         extra={
@@ -183,6 +186,7 @@ class SweeperLoop:
                             "rescored": refreshed,
                             "deliveries_expired": expired,
                             "changes_pruned": pruned,
+                            "delivery_records_pruned": records,
                         },
                     )
             finally:

@@ -8,10 +8,12 @@ from typing import Any
 def attach(uow: Any) -> None:
     from db.repositories.alerts import AlertRepository
     from db.repositories.assets import AssetRepository
+    from db.repositories.deliveries import DeliveryRepository
     from db.repositories.incidents import IncidentRepository
     from db.repositories.maintenance import MaintenanceRepository
 
     uow.assets = AssetRepository(uow.session, uow.principal, uow.audit)
     uow.alerts = AlertRepository(uow.session, uow.principal)
+    uow.deliveries = DeliveryRepository(uow.session, uow.principal)
     uow.incidents = IncidentRepository(uow.session, uow.principal, uow.audit)
     uow.maintenance = MaintenanceRepository(uow.session, uow.principal, uow.audit)

@@ -9,6 +9,7 @@ from graph.platform import assets as assets_api
 from graph.platform import audit as audit_api
 from graph.platform import auth as auth_api
 from graph.platform import companies as companies_api
+from graph.platform import deliveries as deliveries_api
 from graph.platform import users as users_api
 from graph.platform.types import AuditEntry, Company, User
 
@@ -33,6 +34,11 @@ class PlatformQuery:
     audit_log: Connection[AuditEntry] = strawberry.field(
         resolver=audit_api.audit_log,
         description="Accepted changes, newest first (admins; technicians get PERMISSION_DENIED).",
+    )
+    webhook_deliveries: Connection[deliveries_api.WebhookDelivery] = strawberry.field(
+        resolver=deliveries_api.webhook_deliveries,
+        description="Recent webhook deliveries per company and integration, newest first: each answer's "
+        "status and reason (admins; technicians get PERMISSION_DENIED).",
     )
     audit_log_export: audit_api.AuditLogExport = strawberry.field(
         resolver=audit_api.audit_log_export,

@@ -7,6 +7,10 @@ commit (group commit) → 202 with the alert ids. A repeated `X-Delivery-ID` get
 replayed signature under another delivery id gets 409. A batch larger than the company's burst
 gets 413 `batch_too_large` (no retry could ever fit it).
 Other methods get 405, paths that name no integration 404.
+
+Every refusal is a log line (status, reason, integration, company when the key named one, and the
+request id; never the key, secret, signature or body), and every answer to a request whose key named
+a company is recorded in `webhook_delivery_log` (`graph.webhooks.deliveries`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from domain.normalizers import NormalizeContext, normalize
 from domain.signing import SignatureError, signature_fingerprint, verify
 from graph.logs import request_id_for, request_id_var
 from graph.webhooks.answers import batch_too_large, ignored, received, too_large
+from graph.webhooks.deliveries import delivery_company, note_delivery
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,7 @@ class WebhookEndpoint:
         headers: dict[bytes, bytes] = dict(scope["headers"])
         rid = request_id_for(headers.get(b"x-request-id"))
         token = request_id_var.set(rid)
+        company_token = delivery_company.set(None)
         try:
             try:
                 reply = await self.handle(scope, receive, headers)
@@ -88,6 +94,7 @@ class WebhookEndpoint:
                 )
             else:
                 status, body, extra = reply.status, reply.body, [_JSON, *reply.headers]
+            note_delivery(scope, scope["path"][len(PREFIX) :], status, body, rid)
             await send(
                 {
                     "type": "http.response.start",
@@ -101,6 +108,7 @@ class WebhookEndpoint:
             )
             await send({"type": "http.response.body", "body": body})
         finally:
+            delivery_company.reset(company_token)
             request_id_var.reset(token)
 
     async def handle(
@@ -132,6 +140,7 @@ class WebhookEndpoint:
         company = await ingest.companies.by_api_key(api_key)
         if company is None:
             return _error(401, "invalid API key")
+        delivery_company.set(company.id)
 
         signature_hash = None
         if company.hmac_enabled:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from db.delivery_log import DeliveryRecorder
 from db.ingest import AlertWriter
 from db.ratelimit import RateLimiter
 from db.webhook_auth import WebhookCompanyCache
@@ -16,6 +17,8 @@ class IngestService:
     limiter: RateLimiter
     writer: AlertWriter
     sns: Any
+    # The recent deliveries per company and integration (written without the request waiting).
+    deliveries: DeliveryRecorder
 
     def on_event(self, event: dict[str, Any]) -> None:
         self.companies.on_event(event)
