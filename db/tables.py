@@ -80,11 +80,21 @@ class Company(Base):
         ARRAY(String(32)), server_default=text("ARRAY['splunk']::varchar[]")
     )
     sla_policy: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    # Set by companyDelete: the company is gone from every API surface at once, and the sweeper purges
+    # its rows in batches (db/company_purge.py) before it deletes this one.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
     __table_args__ = (
-        Index("uq_companies_lower_name", func.lower(text("name")), unique=True),
+        # A deleted company's name is free at once for a new company.
+        Index(
+            "uq_companies_lower_name",
+            func.lower(text("name")),
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+        Index("ix_companies_deleted", "deleted_at", postgresql_where=text("deleted_at IS NOT NULL")),
         CheckConstraint("correlation_window_minutes BETWEEN 5 AND 15", name="window_range"),
         CheckConstraint("rate_limit_per_second > 0 AND rate_limit_burst >= 1", name="rate_limit_positive"),
     )

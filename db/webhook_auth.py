@@ -45,7 +45,7 @@ class WebhookCompanyCache:
             return hit[1]
         row = await self._pool.fetchrow(
             "SELECT id, name, hmac_enabled, hmac_secret_enc, rate_limit_per_second, rate_limit_burst "
-            "FROM companies WHERE api_key_hash = $1",
+            "FROM companies WHERE api_key_hash = $1 AND deleted_at IS NULL",
             key_hash,
         )
         company = None

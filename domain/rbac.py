@@ -21,6 +21,7 @@ class Permission(enum.StrEnum):
     COMPANY_READ = "company:read"
     COMPANY_CREATE = "company:create"
     COMPANY_RENAME = "company:rename"
+    COMPANY_DELETE = "company:delete"  # the company and all its data (MSP admins)
     COMPANY_SETTINGS = "company:settings"  # webhook security, rate limit, correlation, SLA
     COMPANY_CREDENTIALS = "company:credentials"  # rotate API key / HMAC secret
     ASSET_READ = "asset:read"

@@ -6,7 +6,8 @@
   NOTIFY and a 1 s poll.
 - sweeper: every 30 s, one process at a time (advisory lock), auto-resolves quiet incidents,
   refreshes decaying priority scores, expires old idempotency records and keeps the recent
-  webhook deliveries of each company and integration bounded.
+  webhook deliveries of each company and integration bounded, and purges deleted companies in
+  batches (for at most 5 s a round).
 
 Each loop is a `LoopSpec` in LOOPS, run by `run_loop`: one way to start, step, back off after an
 error, and say how it is doing (`db.health.LoopBeats`, read by `/readyz`). A loop that cannot start
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 
-from db import delivery_log
+from db import company_purge, delivery_log
 from db.correlation import CorrelationWorker, IncidentSweeper
 from db.health import BEAT_SECONDS, LoopBeats
 from db.reactions import REACTIONS_TOPIC, Reaction, ReactionRunner
@@ -178,7 +179,8 @@ class SweeperLoop:
                 expired = await self.sweeper.expire_deliveries()
                 pruned = await self.sweeper.prune_changes()
                 records = await delivery_log.prune(self.pool)
-                if resolved or expired or pruned or records:
+                purged = await company_purge.purge(self.pool)
+                if resolved or expired or pruned or records or purged:
                     log.info(
                         "sweep",
                         extra={
@@ -187,6 +189,7 @@ class SweeperLoop:
                             "deliveries_expired": expired,
                             "changes_pruned": pruned,
                             "delivery_records_pruned": records,
+                            "company_purge_batches": purged,
                         },
                     )
             finally:

@@ -12,6 +12,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import plain_fetch
+from db.tables import Company
 from domain.errors import NotFound, PermissionDenied
 from domain.rbac import Permission, Principal
 
@@ -84,7 +85,13 @@ class ScopedRepository:
 
     def scope(self, stmt: Select[Any], company_column: Any) -> Select[Any]:
         companies = self.readable_company_ids()
-        return stmt if companies is None else stmt.where(company_column.in_(companies))
+        if companies is None:
+            # A deleted company's rows stay until the sweeper has purged them: nobody sees them meanwhile
+            # (members lost their memberships with the deletion; this is for MSP admins).
+            return stmt.where(
+                company_column.not_in(select(Company.id).where(Company.deleted_at.is_not(None)))
+            )
+        return stmt.where(company_column.in_(companies))
 
     def readable(self, model: type[M]) -> Select[tuple[M]]:
         return self.scope(select(model), model.company_id)  # type: ignore[attr-defined]

@@ -6,14 +6,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from adapters.crypto import DataCipher, api_key_hash, api_key_hint, new_api_key, new_hmac_secret
 from db.pagination import Page, paginate
 from db.repositories.audit import AuditRepository
 from db.repositories.base import ScopedRepository
-from db.tables import Company
+from db.tables import Company, Membership
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.ids import uuid7
 from domain.rbac import Permission
@@ -78,7 +78,7 @@ class CompanyRepository(ScopedRepository):
 
     async def _for_update(self, company_id: uuid.UUID, permission: Permission) -> Company:
         self.require(permission, company_id)
-        stmt = select(Company).where(Company.id == company_id).with_for_update()
+        stmt = select(Company).where(Company.id == company_id, Company.deleted_at.is_(None)).with_for_update()
         company = (await self.session.execute(stmt)).scalar_one_or_none()
         if company is None:
             raise NotFound("company not found", field="id")
@@ -190,3 +190,20 @@ class CompanyRepository(ScopedRepository):
     async def visible_ids(self) -> list[uuid.UUID]:
         stmt = self.scope(select(Company.id), Company.id)
         return list((await self.session.execute(stmt)).scalars())
+
+    async def delete(self, company_id: uuid.UUID) -> Company:
+        """Hide the company at once and leave its rows to the purge (`db.company_purge`).
+
+        Its API key stops authenticating (the hash is replaced by one of a key nobody holds), its
+        members lose it with their memberships (their next request no longer sees it), and every
+        read leaves deleted companies out; the audit entry says who deleted which company.
+        """
+        company = await self._for_update(company_id, Permission.COMPANY_DELETE)
+        before = snapshot(company)
+        company.deleted_at = func.now()
+        company.api_key_hash = api_key_hash(new_api_key())
+        company.updated_at = func.now()
+        await self.session.execute(delete(Membership).where(Membership.company_id == company_id))
+        await self.session.flush()
+        await self.audit.record("company.delete", "company", company.id, company_id=company.id, before=before)
+        return company

@@ -195,3 +195,32 @@ async def company_rate_limit_update(
         return {"company": company_type(row)}
 
     return await mutate(info, work, CompanyPayload)
+
+
+# ---- deletion ----
+
+
+@strawberry.input(description="Which company to delete, with all its data.")
+class CompanyDeleteInput:
+    id: strawberry.ID = strawberry.field(description="Company global ID.")
+
+
+@strawberry.type(description="Result of `companyDelete`.")
+class CompanyDeletePayload:
+    deleted_company_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Global ID of the deleted company."
+    )
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
+
+
+async def company_delete(
+    info: strawberry.Info,
+    input: Annotated[CompanyDeleteInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> CompanyDeletePayload:
+    async def work(uow: Any) -> dict[str, Any]:
+        company_id = from_global_id(input.id, "Company")
+        await uow.companies.delete(company_id)
+        await uow.notify("system:companies", {"kind": "deleted", "id": str(company_id)})
+        return {"deleted_company_id": input.id}
+
+    return await mutate(info, work, CompanyDeletePayload)

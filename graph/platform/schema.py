@@ -64,6 +64,11 @@ class PlatformMutation:
     company_update: companies_api.CompanyPayload = strawberry.mutation(
         resolver=companies_api.company_update, description="Rename a company (MSP admins)."
     )
+    company_delete: companies_api.CompanyDeletePayload = strawberry.mutation(
+        resolver=companies_api.company_delete,
+        description="Delete a company (MSP admins): it is gone at once from the API and its webhook key "
+        "stops working; its data is purged in the background; the audit log keeps who deleted it.",
+    )
     company_api_key_rotate: companies_api.CompanyApiKeyRotatePayload = strawberry.mutation(
         resolver=companies_api.company_api_key_rotate,
         description="Replace a company's webhook API key; the old one stops working.",

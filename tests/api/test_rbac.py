@@ -64,6 +64,11 @@ OPERATIONS: dict[str, Operation] = {
         _mutation("companyUpdate", "CompanyUpdateInput", "company { id }"),
         lambda w: {"i": {"id": w.company.gid, "name": w.marker}},
     ),
+    "companyDelete": Operation(
+        Permission.COMPANY_DELETE,
+        _mutation("companyDelete", "CompanyDeleteInput", "deletedCompanyId"),
+        lambda w: {"i": {"id": w.company.gid}},
+    ),
     "companyApiKeyRotate": Operation(
         Permission.COMPANY_CREDENTIALS,
         _mutation("companyApiKeyRotate", "CompanyApiKeyRotateInput", "apiKey"),

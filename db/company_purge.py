@@ -1,0 +1,76 @@
+"""The purge of deleted companies (`companyDelete`): their rows go in batches, then the company.
+
+Each step is one short transaction: it claims one deleted company (`FOR NO KEY UPDATE SKIP LOCKED`,
+so any number of processes share the work and none waits on another), deletes up to `batch` of its
+rows from the first tenant table that still holds some, and commits; once no table holds any, it
+deletes the company row itself. Nothing but the data says how far a purge got, so a purge cut off
+anywhere goes on where it stopped. The audit log is kept: its rows carry the company id without a
+foreign key, and the entry saying who deleted the company is among them.
+
+The worker process holds no SQLAlchemy, so the tables are named here; a test holds the list to every
+table of `db.tables` with a `company_id` column (a new tenant table cannot be forgotten).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+BATCH = 5_000
+#: Tenant tables whose rows are kept when their company is deleted.
+KEPT = frozenset({"audit_log"})
+#: Every other table with a `company_id` (children before the parents they reference, so each batch
+#: deletes only its own rows, not a cascade of unbounded size).
+PURGED = (
+    "reaction_inbox",
+    "incident_changes",
+    "incident_events",
+    "alerts",
+    "incidents",
+    "webhook_deliveries",
+    "webhook_delivery_log",
+    "correlation_quarantine",
+    "rate_limit_buckets",
+    "maintenance_windows",
+    "asset_dependencies",
+    "assets",
+    "memberships",
+)
+
+_CLAIM = (
+    "SELECT id FROM companies WHERE deleted_at IS NOT NULL "
+    "ORDER BY deleted_at, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED"
+)
+
+
+async def purge_step(pool: Any, batch: int = BATCH) -> bool:
+    """One batch of one deleted company's purge; False when no deleted company is left to claim."""
+    async with pool.acquire() as conn, conn.transaction():
+        company_id: uuid.UUID | None = await conn.fetchval(_CLAIM)
+        if company_id is None:
+            return False
+        for table in PURGED:
+            result = await conn.execute(
+                f"DELETE FROM {table} WHERE ctid = ANY(ARRAY("
+                f"SELECT ctid FROM {table} WHERE company_id = $1 LIMIT $2))",
+                company_id,
+                batch,
+            )
+            if int(result.split()[-1]):
+                return True
+        await conn.execute("DELETE FROM companies WHERE id = $1", company_id)
+    log.info("company purged", extra={"company_id": str(company_id)})
+    return True
+
+
+async def purge(pool: Any, budget_seconds: float = 5.0, batch: int = BATCH) -> int:
+    """Purge steps until nothing is left or `budget_seconds` passed; the number of steps taken."""
+    steps = 0
+    deadline = time.monotonic() + budget_seconds
+    while time.monotonic() < deadline and await purge_step(pool, batch):
+        steps += 1
+    return steps

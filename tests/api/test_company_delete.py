@@ -1,0 +1,168 @@
+"""companyDelete: the company is gone at once from every API surface, its key stops working, its
+rows are purged in batches (restartable, by any number of processes), and the audit log keeps who
+deleted which company when."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from db import company_purge
+from db.correlation import CorrelationWorker
+from db.tables import Base
+from domain.rbac import Role
+from tests.helpers import event_heard
+
+DELETE = "mutation($i: CompanyDeleteInput!) { companyDelete(input: $i) { deletedCompanyId userErrors { code field message } } }"
+COMPANY = "query($id: ID!) { company(id: $id) { id name } }"
+COMPANIES = "{ companies(first: 100) { nodes { id } } }"
+ALERTS = "{ alerts(first: 100) { nodes { id } } }"
+INCIDENTS = "{ incidents(first: 100) { nodes { id } } }"
+ALERT = {"asset_name": "web-01", "signature": "high_cpu", "severity": "high", "message": "CPU 97%"}
+
+
+def tenant_tables() -> list[str]:
+    """Every table of db/tables.py with a company_id column (a new one is included by itself)."""
+    return sorted(t.name for t in Base.metadata.sorted_tables if "company_id" in t.c)
+
+
+async def send(client, company, headers=None):
+    return await client.post(
+        "/api/webhooks/alerts",
+        content=orjson.dumps(ALERT),
+        headers={"content-type": "application/json", "x-api-key": company.api_key} | (headers or {}),
+    )
+
+
+async def populate(client, factory, services, company) -> None:
+    """Rows of `company` in every tenant table (through the API where there is one)."""
+    admin = await factory.user(Role.COMPANY_ADMIN, [company])
+    assert admin
+    a = await factory.asset(company, "web-01")
+    b = await factory.asset(company, "db-01")
+    await services.pool.execute(
+        "INSERT INTO asset_dependencies (company_id, asset_id, depends_on_id) VALUES ($1, $2, $3)",
+        company.id,
+        a,
+        b,
+    )
+    now = datetime.now(UTC)
+    await services.pool.execute(
+        "INSERT INTO maintenance_windows (id, company_id, name, starts_at, ends_at) VALUES ($1, $2, 'w', $3, $4)",
+        uuid.uuid4(),
+        company.id,
+        now + timedelta(days=1),
+        now + timedelta(days=2),
+    )
+    assert (await send(client, company, {"x-delivery-id": f"d-{company.id}"})).status_code == 202
+    assert (
+        await client.post(
+            "/api/webhooks/alerts",
+            content=b"{",
+            headers={"content-type": "application/json", "x-api-key": company.api_key},
+        )
+    ).status_code == 400
+    await services.ingest_service().deliveries.flush()
+    while (await CorrelationWorker(services.pool).run_once()).alerts:
+        pass
+    await services.pool.execute(
+        "INSERT INTO correlation_quarantine (company_id, error, retry_at) VALUES ($1, 'x', now())", company.id
+    )
+
+
+async def counts(services, company_id, *, others: bool) -> dict[str, int]:
+    op = "<>" if others else "="
+    return {
+        t: await services.pool.fetchval(f"SELECT count(*) FROM {t} WHERE company_id {op} $1", company_id)
+        for t in tenant_tables()
+    }
+
+
+async def test_the_purge_list_is_every_tenant_table_but_the_audit_log():
+    # given the tables of db/tables.py that carry company_id
+    # then the purge deletes from every one of them except the audit log, which is kept
+    assert sorted(company_purge.PURGED) == sorted(set(tenant_tables()) - company_purge.KEPT)
+    assert company_purge.KEPT == {"audit_log"}
+
+
+async def test_a_deleted_company_is_gone_at_once_and_purged_in_batches_leaving_the_audit(
+    client, factory, services, gql
+):
+    # given a company with rows in every tenant table, a reaction waiting on its incident changes,
+    # its admin, an MSP admin, and another company with data of its own
+    await services.pool.execute("INSERT INTO reactions (name) VALUES ('test-purge') ON CONFLICT DO NOTHING")
+    try:
+        doomed = await factory.company()
+        other = await factory.company()
+        member = await factory.user(Role.COMPANY_ADMIN, [doomed])
+        msp = await factory.user(Role.MSP_ADMIN)
+        await populate(client, factory, services, doomed)
+        await populate(client, factory, services, other)
+        held = await counts(services, doomed.id, others=False)
+        assert all(held[t] for t in company_purge.PURGED), held
+        others_before = await counts(services, doomed.id, others=True)
+        seen_before = await gql(ALERTS, token=msp.token)
+
+        # when an MSP admin deletes it
+        async with event_heard(services, "system:companies"):  # the deletion reaches the key cache
+            body = await gql(DELETE, {"i": {"id": doomed.gid}}, token=msp.token)
+        assert body["data"]["companyDelete"] == {"deletedCompanyId": doomed.gid, "userErrors": []}
+
+        # then at once: no API surface shows it or its data, and its key no longer authenticates
+        assert (await gql(COMPANY, {"id": doomed.gid}, token=msp.token))["data"]["company"] is None
+        assert doomed.gid not in {
+            n["id"] for n in (await gql(COMPANIES, token=msp.token))["data"]["companies"]["nodes"]
+        }
+        assert (await gql(COMPANY, {"id": doomed.gid}, token=member.token))["data"]["company"] is None
+        assert (await gql(ALERTS, token=member.token))["data"]["alerts"]["nodes"] == []
+        assert (await gql(INCIDENTS, token=member.token))["data"]["incidents"]["nodes"] == []
+        seen_after = await gql(ALERTS, token=msp.token)
+        assert len(seen_after["data"]["alerts"]["nodes"]) < len(seen_before["data"]["alerts"]["nodes"])
+        assert (await send(client, doomed)).status_code == 401
+        # and the audit log says who deleted which company
+        [entry] = await services.pool.fetch(
+            "SELECT actor_email, before, at FROM audit_log WHERE action = 'company.delete' AND company_id = $1",
+            doomed.id,
+        )
+        assert entry["actor_email"] == msp.email
+        assert orjson.loads(entry["before"])["name"] == doomed.name
+
+        # when the purge runs in small batches, cut off after its first step and started again
+        assert await company_purge.purge_step(services.pool, batch=1)
+        while await company_purge.purge_step(services.pool, batch=2):
+            pass
+
+        # then no tenant table holds a row of the company but the audit log, the company row is gone,
+        # and every other company's rows are untouched
+        left = await counts(services, doomed.id, others=False)
+        assert {t: n for t, n in left.items() if n} == {"audit_log": left["audit_log"]}
+        assert await services.pool.fetchval("SELECT count(*) FROM companies WHERE id = $1", doomed.id) == 0
+        assert await counts(services, doomed.id, others=True) == others_before
+        assert (await gql(INCIDENTS, token=msp.token))["data"]["incidents"]["nodes"]
+    finally:
+        await services.pool.execute("DELETE FROM reactions WHERE name = 'test-purge'")
+
+
+async def test_only_msp_admins_delete_companies_and_a_name_is_free_again(client, factory, services, gql):
+    # given a company, its admin and an MSP admin
+    company = await factory.company()
+    admin = await factory.user(Role.COMPANY_ADMIN, [company])
+    msp = await factory.user(Role.MSP_ADMIN)
+
+    # when its own admin tries to delete it
+    refused = await gql(DELETE, {"i": {"id": company.gid}}, token=admin.token)
+    # then it is refused and nothing changed
+    assert refused["data"]["companyDelete"]["userErrors"][0]["code"] == "PERMISSION_DENIED"
+    assert (await send(client, company)).status_code == 202
+
+    # when the MSP admin deletes it twice
+    async with event_heard(services, "system:companies"):
+        first = await gql(DELETE, {"i": {"id": company.gid}}, token=msp.token)
+    assert first["data"]["companyDelete"]["userErrors"] == []
+    again = await gql(DELETE, {"i": {"id": company.gid}}, token=msp.token)
+    # then the second time it is not found, and its name can be given to a new company at once
+    assert again["data"]["companyDelete"]["userErrors"][0]["code"] == "NOT_FOUND"
+    reborn = await factory.company(company.name)
+    assert reborn.id != company.id
