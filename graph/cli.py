@@ -219,7 +219,9 @@ def cmd_user_create(args: argparse.Namespace) -> int:
             company_ids = []
             if args.company:
                 company = (
-                    await uow.session.execute(select(Company).where(Company.name == args.company))
+                    await uow.session.execute(
+                        select(Company).where(Company.name == args.company, Company.deleted_at.is_(None))
+                    )
                 ).scalar_one_or_none()
                 if company is None:
                     raise DomainError(f"no company named {args.company!r}", field="company", code="NOT_FOUND")

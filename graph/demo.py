@@ -156,7 +156,9 @@ async def seed_demo(uow_factory: Any, bcrypt_rounds: int = 12, home: Path | None
         ids = {}
         for name, assets in COMPANIES.items():
             existing = (
-                await uow.session.execute(select(Company).where(Company.name == name))
+                await uow.session.execute(
+                    select(Company).where(Company.name == name, Company.deleted_at.is_(None))
+                )
             ).scalar_one_or_none()
             if existing is None:
                 company, creds = await uow.companies.create(name)

@@ -76,7 +76,9 @@ class MaintenanceRepository(ScopedRepository):
             self.require(Permission.MAINTENANCE_MANAGE, company_id)
         except NotFound as exc:
             raise NotFound("company not found", field="companyId") from exc
-        exists = await self.session.execute(select(Company.id).where(Company.id == company_id))
+        exists = await self.session.execute(
+            select(Company.id).where(Company.id == company_id, Company.deleted_at.is_(None))
+        )
         if exists.scalar_one_or_none() is None:
             raise NotFound("company not found", field="companyId")
 

@@ -121,6 +121,13 @@ async def test_a_deleted_company_is_gone_at_once_and_purged_in_batches_leaving_t
         seen_after = await gql(ALERTS, token=msp.token)
         assert len(seen_after["data"]["alerts"]["nodes"]) < len(seen_before["data"]["alerts"]["nodes"])
         assert (await send(client, doomed)).status_code == 401
+        # and nothing can be added to it
+        added = await gql(
+            "mutation($i: AssetCreateInput!) { assetCreate(input: $i) { userErrors { code } } }",
+            {"i": {"companyId": doomed.gid, "name": "late-01"}},
+            token=msp.token,
+        )
+        assert added["data"]["assetCreate"]["userErrors"][0]["code"] == "NOT_FOUND"
         # and the audit log says who deleted which company
         [entry] = await services.pool.fetch(
             "SELECT actor_email, before, at FROM audit_log WHERE action = 'company.delete' AND company_id = $1",
