@@ -12,7 +12,6 @@ again and nothing is counted twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -32,15 +31,12 @@ from domain.correlation import (
     IncidentChange,
     IncidentState,
     PendingAlert,
-    auto_resolve,
     correlate,
     correlation_key,
-    due_for_auto_resolve,
 )
 from domain.ids import uuid7
-from domain.incidents import AUTO_RESOLVE_ACTOR, CORRELATION_ACTOR, IncidentStatus
+from domain.incidents import CORRELATION_ACTOR, IncidentStatus
 from domain.maintenance import MaintenanceWindow, Recurrence, suppressing_window
-from domain.priority import AGE_DECAY_CAP_HOURS, priority_score
 
 if TYPE_CHECKING:
     from db.pool import Conn
@@ -48,7 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHANGES_PER_NOTIFY = 100  # [incident id, kind] pairs per NOTIFY: about 5 kB, under the 8000-byte limit
-STORED_SCORE_TOLERANCE = 0.5  # points of drift before the sweeper rewrites a stored priority score
 
 # The claim also brings what the rules need about each alert, so a batch starts with one round trip:
 # its asset by name, its company's settings (and whether the company has a maintenance window near the
@@ -129,7 +124,7 @@ ON CONFLICT DO NOTHING
 # claim's row locks re-check rows they updated). The two-key form is a lock space of its own, apart
 # from single-key advisory locks.
 BATCH_LOCK = "SELECT pg_advisory_xact_lock(hashtext('alertwhisperer:correlation'), 0)"
-_INCIDENT_FIELDS = (
+INCIDENT_FIELDS = (
     "id",
     "company_id",
     "correlation_key",
@@ -158,7 +153,7 @@ LATEST_INCIDENTS = f"""
 SELECT i.*
 FROM unnest($1::uuid[], $2::varchar[]) k(company_id, key)
 CROSS JOIN LATERAL (
-    SELECT {", ".join(_INCIDENT_FIELDS)} FROM incidents
+    SELECT {", ".join(INCIDENT_FIELDS)} FROM incidents
     WHERE company_id = k.company_id AND correlation_key = k.key
     ORDER BY last_alert_at DESC LIMIT 1
     FOR UPDATE
@@ -291,13 +286,8 @@ WRITE_BATCH = f"""WITH {_CHANGES}, resolved_earlier AS (
     WHERE a.id = o.id
 )
 {_ANNOUNCE}"""
-RESOLVE_ALL_ALERTS = """
-UPDATE alerts SET resolved_at = $2
-WHERE incident_id = ANY($1::uuid[]) AND status = 'firing' AND resolved_at IS NULL AND correlated_at IS NOT NULL
-"""
-
 # Enum lookups by value through a dict: calling the enum class costs more than the rest of the row.
-_SEVERITY = {s.value: s for s in Severity}
+SEVERITY_BY_VALUE = {s.value: s for s in Severity}
 _CATEGORY = {c.value: c for c in Category}
 _STATUS = {s.value: s for s in IncidentStatus}
 
@@ -338,7 +328,7 @@ def state_from_row(row: Any) -> IncidentState:
         asset_name=row["asset_name"],
         signature=row["signature"],
         status=_STATUS[row["status"]],
-        severity=_SEVERITY[row["severity"]],
+        severity=SEVERITY_BY_VALUE[row["severity"]],
         category=_CATEGORY.get(row["category"]) or Category(row["category"]),
         alert_count=row["alert_count"],
         duplicate_count=row["duplicate_count"],
@@ -576,7 +566,7 @@ class CorrelationWorker:
                     asset_id=asset_id,
                     asset_name=r["asset_name"],
                     signature=r["signature"],
-                    severity=_SEVERITY[r["severity"]],
+                    severity=SEVERITY_BY_VALUE[r["severity"]],
                     category=_CATEGORY.get(r["category"]) or Category(r["category"]),
                     tool=r["tool"],
                     event_time=r["event_time"],
@@ -791,99 +781,3 @@ async def write_incident_changes(
     company and up to CHANGES_PER_NOTIFY changes (every NOTIFY wakes every listening backend)."""
     if changes:
         await conn.execute(WRITE_CHANGES, *_change_params(changes, now, before, actor))
-
-
-AUTO_RESOLVE_CANDIDATES = f"""
-SELECT {", ".join("i." + f for f in _INCIDENT_FIELDS)}, c.correlation_window_minutes, c.flap_threshold, c.flap_window_minutes,
-       c.auto_resolve_minutes, c.auto_resolve_tools
-FROM incidents i JOIN companies c ON c.id = i.company_id
-WHERE i.status <> 'RESOLVED' AND c.auto_resolve_minutes IS NOT NULL
-  AND i.last_alert_at < $1::timestamptz - make_interval(mins => c.auto_resolve_minutes)
-  -- the rest of `due_for_auto_resolve` (flapping, or every tool one that never sends resolves), here
-  -- so the limit counts only eligible incidents: filtered afterwards, 500 ineligible quiet incidents
-  -- took every slot and the eligible ones never closed
-  AND (i.flapping OR NOT EXISTS (
-      SELECT FROM unnest(i.tool_sources) s(tool)
-      WHERE lower(s.tool) <> ALL (SELECT lower(t) FROM unnest(c.auto_resolve_tools) t)
-  ))
-ORDER BY i.last_alert_at LIMIT $2
-FOR UPDATE OF i SKIP LOCKED
-"""
-
-
-class IncidentSweeper:
-    """Periodic upkeep: auto-resolve quiet incidents, refresh decaying priority scores, expire old deliveries."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-
-    async def auto_resolve(self, now: datetime | None = None, limit: int = 500) -> int:
-        now = now or datetime.now(UTC)
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(AUTO_RESOLVE_CANDIDATES, now, limit)
-            changes = []
-            before = {}
-            for row in rows:
-                state = state_from_row(row)
-                before[row["id"]] = (row["status"], row["severity"])
-                if due_for_auto_resolve(state, settings_from_row(row), now):
-                    changes.append((row["company_id"], auto_resolve(state, now)))
-            if changes:
-                await write_incident_changes(conn, changes, now, before, AUTO_RESOLVE_ACTOR)
-                await conn.execute(RESOLVE_ALL_ALERTS, [ch.state.id for _, ch in changes], now)
-            return len(changes)
-
-    async def refresh_priorities(self, now: datetime | None = None, chunk: int = 500) -> int:
-        """Rewrite stored scores that have drifted by STORED_SCORE_TOLERANCE or more through age decay.
-
-        The stored score only orders `incidents(sort: PRIORITY)`; the `priorityScore` field is always
-        exact. Decay stops after AGE_DECAY_CAP_HOURS, so only younger open incidents (with an hour to
-        spare) are looked at, and each is
-        rewritten about twice an hour instead of on every sweep: with tens of thousands of open
-        incidents, rewriting all of them every 30 s was a constant write load that also held row
-        locks the correlation worker waits on. Writes go in short transactions of `chunk` rows.
-        """
-        now = now or datetime.now(UTC)
-        rows = await self.pool.fetch(
-            "SELECT id, severity, critical_asset, alert_count, tool_sources, created_at, priority_score "
-            "FROM incidents WHERE status <> 'RESOLVED' AND created_at > $1",
-            now - timedelta(hours=AGE_DECAY_CAP_HOURS + 1),
-        )
-        updates = []
-        for start in range(0, len(rows), chunk):
-            if start:
-                await asyncio.sleep(0)  # tens of thousands of rows: let correlation batches in between
-            for r in rows[start : start + chunk]:
-                score = priority_score(_SEVERITY[r[1]], r[2], r[3], len(r[4] or ()), r[5], now)
-                if abs(score - r[6]) >= STORED_SCORE_TOLERANCE:
-                    updates.append((r[0], score))
-        written = 0
-        for start in range(0, len(updates), chunk):
-            part = updates[start : start + chunk]
-            result = await self.pool.execute(
-                "UPDATE incidents i SET priority_score = k.score "
-                "FROM unnest($1::uuid[], $2::float8[]) k(id, score) "
-                "WHERE i.id = k.id AND i.status <> 'RESOLVED'",
-                [u[0] for u in part],
-                [u[1] for u in part],
-            )
-            written += int(result.split()[-1])
-        return written
-
-    async def prune_changes(self, older_than: timedelta = timedelta(days=30), limit: int = 5000) -> int:
-        """Drop outbox rows older than `older_than` that no reaction still waits for (dead letters
-        included: they stay until retried or their reaction is dropped)."""
-        result = await self.pool.execute(
-            "DELETE FROM incident_changes WHERE id IN (SELECT c.id FROM incident_changes c"
-            " WHERE c.at < now() - $1::interval"
-            " AND NOT EXISTS (SELECT FROM reaction_inbox x WHERE x.change_id = c.id) ORDER BY c.id LIMIT $2)",
-            older_than,
-            limit,
-        )
-        return int(result.split()[-1])
-
-    async def expire_deliveries(self, older_than: timedelta = timedelta(hours=24)) -> int:
-        result = await self.pool.execute(
-            "DELETE FROM webhook_deliveries WHERE received_at < now() - $1::interval", older_than
-        )
-        return int(result.split()[-1])

@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import asyncpg
 
 from db import company_purge, delivery_log
-from db.correlation import CorrelationWorker, IncidentSweeper
+from db.correlation import CorrelationWorker
 from db.health import BEAT_SECONDS, LoopBeats
 from db.reactions import REACTIONS_TOPIC, Reaction, ReactionRunner
+from db.sweeps import IncidentSweeper
 
 if TYPE_CHECKING:
     from db.pool import Conn, Pooled

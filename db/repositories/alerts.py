@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select
 
 from db.pagination import Page, first_pages, paginate
 from db.repositories.base import RawRowsById, ScopedRepository
+from db.sweeps import close_open_alerts
 from db.tables import Alert, Company
 from domain.errors import NotFound
 from domain.rbac import Permission
@@ -139,19 +140,14 @@ class AlertRepository(ScopedRepository):
     async def close_open_for_incident(
         self, incident_id: uuid.UUID, company_id: uuid.UUID, at: datetime
     ) -> int:
-        """Mark the incident's still-open firing alerts resolved at `at`; returns how many."""
+        """Mark the incident's still-open firing alerts resolved at `at`; returns how many.
+
+        The same statement as auto-resolve's (`db.sweeps.close_open_alerts`), in this unit of work's
+        transaction.
+        """
         self.require(Permission.INCIDENT_WORK, company_id, what="incident")
-        result = await self.session.execute(
-            update(Alert)
-            .where(
-                Alert.company_id == company_id,
-                Alert.incident_id == incident_id,
-                Alert.status == "firing",
-                Alert.resolved_at.is_(None),
-            )
-            .values(resolved_at=at)
-        )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        raw = await (await self.session.connection()).get_raw_connection()
+        return await close_open_alerts(raw.driver_connection, [incident_id], at)
 
     async def ingest_company(self, company_id: uuid.UUID) -> Company:
         """The company alerts are ingested for, if the caller may ingest for it (else NotFound / denied)."""

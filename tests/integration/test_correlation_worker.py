@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from db.correlation import CorrelationWorker, IncidentSweeper
+from db.correlation import CorrelationWorker
 from db.events import topic as event_topic
 from db.ingest import IngestRequest
+from db.sweeps import IncidentSweeper
 from domain.alerts import Category, NormalizedAlert, Severity, Tool
 from tests.helpers import event_heard, fresh_database
 

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from db.correlation import IncidentSweeper
 from db.engine import asyncpg_dsn
 from db.reactions import IncidentChange, ReactionRunner, backlog, requeue_dead
+from db.sweeps import IncidentSweeper
 from domain.alerts import Severity, Tool
 from domain.rbac import Role
 from tests import incident_rows as rows
