@@ -8,6 +8,7 @@ import anyio
 import strawberry
 
 from adapters.crypto import DUMMY_PASSWORD_HASH, hash_password, verify_password
+from db.repositories.users import load_principal
 from domain.errors import InvalidInput, PermissionDenied
 from domain.passwords import check_password, normalize_email
 from graph.core import (
@@ -95,7 +96,12 @@ async def login(
             await uow.login_throttle.record_failure(email)
             return _invalid_credentials()
         await uow.login_throttle.clear(email)
+        principal = await load_principal(uow.session, user.id)
     token = services.tokens.issue(user.id, user.role)
+    # The rest of this operation (`login { user { companies { name } } }`) reads as the user who just
+    # signed in: the request came without a principal, so its fields would otherwise be refused.
+    await info.context.close()
+    info.context.principal = principal
     return LoginPayload(token=token, user=user_type(user), user_errors=[])
 
 

@@ -104,6 +104,27 @@ async def test_login_email_is_case_insensitive(gql, factory):
     assert body["data"]["login"]["user"]["email"] == user.email
 
 
+async def test_login_answers_the_users_own_companies_in_the_same_operation(gql, factory):
+    # given a technician of two companies (and a third they do not work for)
+    first, second = await factory.company(), await factory.company()
+    await factory.company()
+    user = await factory.user(Role.TECHNICIAN, [first, second])
+
+    # when they sign in asking for their companies
+    body = await gql(
+        "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) {"
+        " token user { companies { id name } } userErrors { code } } }",
+        {"e": user.email, "p": PASSWORD},
+    )
+
+    # then the token comes with exactly their companies, and no error
+    assert "errors" not in body, body
+    login = body["data"]["login"]
+    assert login["userErrors"] == []
+    assert login["token"]
+    assert sorted(c["id"] for c in login["user"]["companies"]) == sorted([first.gid, second.gid])
+
+
 async def test_wrong_password_and_unknown_user_get_the_same_answer(gql, factory, services):
     # given a user, and an email nobody has
     user = await factory.user(Role.TECHNICIAN, [await factory.company()])
