@@ -1,0 +1,477 @@
+"""Every fenced block of README.md and docs/**/*.md runs against a real server, so a doc cannot drift
+from the code: one test per block, named `<file>:<line>` after its opening fence.
+
+The server is what `make serve` runs (its recipe, read with `make -n serve`), started once for the
+module on a database of its own with `DATABASE_URL` set and a free port, and stopped after. Blocks
+are run as written, with these stand-ins replaced (the conventions the docs may rely on; what is not
+run is marked in the markdown, see `tests/docs_blocks.py`):
+
+| in a block | becomes |
+|---|---|
+| `http://127.0.0.1:8000`, `https://alertwhisperer.example.com`, `https://<your-alertwhisperer>` | the server's base URL |
+| `aw_...`, `<api key printed at start>`, `$AW_API_KEY` / `API_KEY` (python) | a demo company's webhook API key (of a company with HMAC on when the block uses its secret) |
+| `$AW_HMAC_SECRET` / `SECRET` (python) | that company's HMAC secret |
+| `<token>`, `<jwt>` | the demo MSP admin's token; GraphQL blocks are sent with it |
+| `<company id>` | a company made for the block (so deleting it harms no other block) |
+| `<incident id>` | an incident the demo company's webhook and the correlation worker just opened |
+
+- shell blocks run in bash (`set -euo pipefail`) with the project's bin directory on `PATH` (so
+  `alertwhisperer …` is the CLI), `DATABASE_URL` and `ALERTWHISPERER_HOME` of the server; `curl`
+  fails on an HTTP error (as with `--fail`). A block of `make <target>` lines is not run (`make
+  serve` would not return, `make test` is this suite): each target's recipe must exist and name
+  programs that exist, and `serve`'s recipe is the server these tests run.
+- GraphQL blocks: each operation is sent on its own; it must answer no `errors` and empty
+  `userErrors`. A subscription must deliver an event (a probe published for the demo company).
+- JSON blocks are posted to the first `POST /api/webhooks/<tool>` the page names and must be
+  answered 202 with `alert_ids` that `node(id:)` finds.
+- Python blocks run with the project's interpreter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+import websockets
+from graphql import OperationDefinitionNode, OperationType, parse
+
+from db.engine import asyncpg_dsn
+from db.events import CHANNEL, topic
+from graph.core import parse_global_id
+from graph.demo import DEMO_PASSWORD, KEYS_FILE
+from tests.docs_blocks import RUNNABLE, Block, all_blocks
+from tests.helpers import EVENT_TIMEOUT_SECONDS
+from tests.live import ROOT, free_port, scratch_database, server_env
+
+BLOCKS = [b for b in all_blocks() if not b.illustrative]
+DEMO_ADMIN = "admin@msp.example"
+DEMO_COMPANY = "Acme Retail"
+BASE_URLS = ("http://127.0.0.1:8000", "https://alertwhisperer.example.com", "https://<your-alertwhisperer>")
+KEY_PLACEHOLDERS = ("<api key printed at start>", "aw_...")
+WEBHOOK_PATH = re.compile(r"POST \S*?(/api/webhooks/[a-z]+)\b")
+MAKE_LINE = re.compile(r"^make\s+(?P<target>[\w-]+)\s*(#.*)?$")
+CURL_SHIM = """#!/usr/bin/env bash
+# curl as the docs use it, but an HTTP error fails the block (unless the block already says --fail)
+extra=(--fail-with-body)
+for a in "$@"; do
+  case "$a" in --fail|--fail-with-body) extra=();; --*) ;; -*f*) extra=();; esac
+done
+exec {curl} "${{extra[@]}}" "$@"
+"""
+
+
+@dataclass
+class DocsServer:
+    url: str
+    database_url: str
+    home: Path
+    recipe: str
+    proc: subprocess.Popen[bytes]
+    token: str = ""
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        return server_env(self.database_url, self.home) | {"ALERTWHISPERER_WORKERS": "process"}
+
+    def demo_key(self) -> str:
+        return str(json.loads((self.home / KEYS_FILE).read_text())[DEMO_COMPANY])
+
+
+def _serve_recipe() -> str:
+    """The command `make serve` runs (without its install step)."""
+    done = subprocess.run(
+        ["make", "-s", "-n", "serve"], cwd=ROOT, capture_output=True, text=True, timeout=30, check=True
+    )
+    [line] = [x for x in done.stdout.splitlines() if " serve " in x]
+    return line.strip()
+
+
+@pytest.fixture(scope="module")
+def docs_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsServer]:
+    recipe = _serve_recipe()
+    home = tmp_path_factory.mktemp("docs-home")
+    with scratch_database(database_url) as url:
+        port = free_port()
+        server = DocsServer(f"http://127.0.0.1:{port}", url, home, recipe, proc=None)  # type: ignore[arg-type]
+        log = (home / "serve.log").open("wb")
+        server.proc = subprocess.Popen(
+            ["bash", "-c", "exec " + recipe],
+            cwd=ROOT,
+            env=server.env() | {"HOST": "127.0.0.1", "PORT": str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_healthy(server)
+            server.token = _login(server)
+            yield server
+        finally:
+            server.proc.terminate()
+            try:
+                server.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.proc.kill()
+                server.proc.wait()
+            log.close()
+
+
+def _wait_healthy(server: DocsServer) -> None:
+    import time
+
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if server.proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(
+                "`make serve`'s command did not start:\n" + (server.home / "serve.log").read_text()
+            )
+        time.sleep(0.1)
+
+
+def _graphql(
+    server: DocsServer, query: str, token: str | None = None, variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    resp = httpx.post(
+        server.url + "/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers=headers,
+        timeout=30,
+    )
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
+def _login(server: DocsServer) -> str:
+    body = _graphql(
+        server,
+        "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { token } }",
+        variables={"e": DEMO_ADMIN, "p": DEMO_PASSWORD},
+    )
+    return str(body["data"]["login"]["token"])
+
+
+def _signed_company(server: DocsServer) -> tuple[str, str]:
+    """(API key, HMAC secret) of a company that requires signed webhooks."""
+    if "signed" not in server.cache:
+        made = _graphql(
+            server,
+            f'mutation {{ companyCreate(input: {{name: "Docs Signed {uuid.uuid4().hex[:8]}"}}) '
+            "{ company { id } apiKey hmacSecret userErrors { message } } }",
+            server.token,
+        )["data"]["companyCreate"]
+        assert made["userErrors"] == [], made
+        turned_on = _graphql(
+            server,
+            f'mutation {{ companyWebhookSecurityUpdate(input: {{id: "{made["company"]["id"]}", hmacEnabled: true}}) '
+            "{ userErrors { message } } }",
+            server.token,
+        )["data"]["companyWebhookSecurityUpdate"]
+        assert turned_on["userErrors"] == [], turned_on
+        server.cache["signed"] = (made["apiKey"], made["hmacSecret"])
+    return server.cache["signed"]  # type: ignore[no-any-return]
+
+
+def _fresh_company(server: DocsServer) -> str:
+    made = _graphql(
+        server,
+        f'mutation {{ companyCreate(input: {{name: "Docs {uuid.uuid4().hex[:8]}"}}) '
+        "{ company { id } userErrors { message } } }",
+        server.token,
+    )["data"]["companyCreate"]
+    assert made["userErrors"] == [], made
+    return str(made["company"]["id"])
+
+
+@asynccontextmanager
+async def _listening(server: DocsServer) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+    """The server's events, heard straight from PostgreSQL (LISTEN is in place once this is entered)."""
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    conn = await asyncpg.connect(asyncpg_dsn(server.database_url))
+    try:
+        await conn.add_listener(CHANNEL, lambda *args: queue.put_nowait(orjson.loads(args[3])))
+        yield queue
+    finally:
+        await conn.close()
+
+
+async def _demo_company_id(server: DocsServer) -> uuid.UUID:
+    conn = await asyncpg.connect(asyncpg_dsn(server.database_url))
+    try:
+        return uuid.UUID(str(await conn.fetchval("SELECT id FROM companies WHERE name = $1", DEMO_COMPANY)))
+    finally:
+        await conn.close()
+
+
+async def _fresh_incident(server: DocsServer) -> str:
+    """An incident opened the way the docs describe: a webhook alert, correlated by the worker."""
+    company_id = await _demo_company_id(server)
+    async with _listening(server) as events, httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        resp = await client.post(
+            "/api/webhooks/alerts",
+            headers={"x-api-key": server.demo_key()},
+            json={
+                "asset_name": "docs-01",
+                "signature": f"docs_{uuid.uuid4().hex[:8]}",
+                "severity": "high",
+                "message": "opened for a doc example",
+            },
+        )
+        assert resp.status_code == 202, resp.text
+        [alert_id] = resp.json()["alert_ids"]
+        async with asyncio.timeout(EVENT_TIMEOUT_SECONDS * 3):
+            while True:
+                event = await events.get()
+                if event.get("topic") != topic(company_id, "incidents"):
+                    continue
+                found = _graphql(
+                    server,
+                    f'{{ node(id: "{alert_id}") {{ ... on Alert {{ incident {{ id }} }} }} }}',
+                    server.token,
+                )["data"]["node"]["incident"]
+                if found:
+                    server.cache["incident"] = found["id"]
+                    return str(found["id"])
+
+
+async def _fill(text: str, block: Block, server: DocsServer) -> str:
+    """The block with the stand-ins of the module docstring replaced."""
+    for base in BASE_URLS:
+        text = text.replace(base, server.url)
+    key = _signed_company(server)[0] if _uses_secret(block) else server.demo_key()
+    for placeholder in KEY_PLACEHOLDERS:
+        text = text.replace(placeholder, key)
+    for placeholder in ("<token>", "<jwt>"):
+        text = text.replace(placeholder, server.token)
+    while "<company id>" in text:
+        text = text.replace("<company id>", _fresh_company(server), 1)
+    if "<incident id>" in text:
+        text = text.replace("<incident id>", await _fresh_incident(server))
+    return text
+
+
+def _uses_secret(block: Block) -> bool:
+    return bool(re.search(r"\bAW_HMAC_SECRET\b|\bSECRET\b", block.text))
+
+
+# ---- runners, one per language -----------------------------------------------------------------
+
+
+def _bin_dir() -> Path:
+    return Path(sys.executable).parent
+
+
+def _check_make_targets(block: Block, server: DocsServer) -> None:
+    for line in block.text.splitlines():
+        target = MAKE_LINE.match(line.strip())
+        assert target, f"{block.id}: a block of make targets holds only `make <target>` lines: {line!r}"
+        done = subprocess.run(
+            ["make", "-s", "-n", target["target"]], cwd=ROOT, capture_output=True, text=True, timeout=30
+        )
+        assert done.returncode == 0, f"make {target['target']}: {done.stderr}"
+        for command in filter(None, (c.strip() for c in done.stdout.splitlines())):
+            program = command.split()[0]
+            assert (ROOT / program).exists() or shutil.which(program), (
+                f"make {target['target']} runs {program}"
+            )
+        if target["target"] == "serve":
+            # the server every other block runs against is this recipe; it answers its liveness check
+            assert any(c.strip() == server.recipe for c in done.stdout.splitlines())
+            resp = httpx.get(server.url + "/healthz", timeout=5)
+            assert (resp.status_code, resp.json()) == (200, {"status": "ok"})
+
+
+def _shims(server: DocsServer) -> Path:
+    shims = server.home / "shims"
+    if not shims.exists():
+        shims.mkdir()
+        curl = shutil.which("curl")
+        assert curl, "the docs' curl examples need curl"
+        (shims / "curl").write_text(CURL_SHIM.format(curl=curl))
+        if not shutil.which("uuidgen"):  # util-linux's; the docs' readers have it, this machine may not
+            (shims / "uuidgen").write_text(
+                f"#!/bin/sh\nexec {sys.executable} -c 'import uuid; print(uuid.uuid4())'\n"
+            )
+        for shim in shims.iterdir():
+            shim.chmod(0o755)
+    return shims
+
+
+async def _run_shell(block: Block, server: DocsServer) -> None:
+    lines = [x for x in block.text.splitlines() if x.strip() and not x.strip().startswith("#")]
+    if any(MAKE_LINE.match(x.strip()) for x in lines):
+        _check_make_targets(block, server)
+        return
+    script = server.home / f"block-{block.line}.sh"
+    script.write_text(await _fill(block.text, block, server))
+    key, secret = _signed_company(server) if _uses_secret(block) else (server.demo_key(), "")
+    env = server.env() | {
+        "PATH": f"{_shims(server)}:{_bin_dir()}:{os.environ['PATH']}",
+        "AW_API_KEY": key,
+        "AW_HMAC_SECRET": secret,
+    }
+    for name, value in block.env.items():
+        env[name] = await _fill(value, block, server)
+    done = await asyncio.to_thread(
+        subprocess.run,
+        ["bash", "-euo", "pipefail", str(script)],
+        cwd=server.home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"{block.id} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+
+
+async def _run_python(block: Block, server: DocsServer) -> None:
+    key, secret = _signed_company(server) if _uses_secret(block) else (server.demo_key(), "")
+    prelude = f"API_KEY = {key!r}\nSECRET = {secret!r}\n"
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", prelude + await _fill(block.text, block, server)],
+        cwd=server.home,
+        env=server.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"{block.id} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+
+
+async def _run_json(block: Block, server: DocsServer) -> None:
+    page = (ROOT / block.path).read_text()
+    path = WEBHOOK_PATH.search(page)
+    assert path, (
+        f"{block.id}: a JSON example is posted to the webhook its page names; {block.path} names none"
+    )
+    body = await _fill(block.text, block, server)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        resp = await client.post(
+            path[1],
+            content=body,
+            headers={"content-type": "application/json", "x-api-key": server.demo_key()},
+        )
+    assert resp.status_code == 202, f"{block.id}: POST {path[1]} answered {resp.status_code} {resp.text}"
+    answer = resp.json()
+    assert answer["status"] == "received", answer
+    assert answer["alert_ids"], answer
+    for alert_id in answer["alert_ids"]:
+        found = _graphql(server, f'{{ node(id: "{alert_id}") {{ ... on Alert {{ id }} }} }}', server.token)
+        assert found == {"data": {"node": {"id": alert_id}}}, found
+
+
+def _user_errors(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [e for k, v in value.items() for e in (v if k == "userErrors" else _user_errors(v))]
+    if isinstance(value, list):
+        return [e for v in value for e in _user_errors(v)]
+    return []
+
+
+async def _run_graphql(block: Block, server: DocsServer) -> None:
+    text = await _fill(block.text, block, server)
+    document = parse(text)
+    fragments = "\n".join(
+        text[d.loc.start : d.loc.end]
+        for d in document.definitions
+        if d.kind == "fragment_definition" and d.loc
+    )
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    assert operations, f"{block.id}: no operation"
+    for op in operations:
+        assert op.loc
+        source = text[op.loc.start : op.loc.end] + "\n" + fragments
+        if op.operation == OperationType.SUBSCRIPTION:
+            payload = await _first_event(server, source)
+        else:
+            payload = _graphql(server, source, server.token)
+        assert "errors" not in payload, f"{block.id}: {payload}"
+        assert _user_errors(payload["data"]) == [], f"{block.id}: {payload}"
+
+
+async def _first_event(server: DocsServer, source: str) -> dict[str, Any]:
+    """Subscribe and publish probe events (an incident of the demo company changed, an alert of it
+    received) until the subscription delivers one: it is live only once the server registered it."""
+    incident = server.cache.get("incident") or await _fresh_incident(server)
+    incident_id = parse_global_id(incident)[1]
+    company_id = await _demo_company_id(server)
+    conn = await asyncpg.connect(asyncpg_dsn(server.database_url))
+    alert_id = await conn.fetchval(
+        "SELECT id FROM alerts WHERE incident_id = $1 LIMIT 1", uuid.UUID(str(incident_id))
+    )
+    probes = [
+        {"topic": topic(company_id, "incidents"), "kind": "UPDATED", "id": str(incident_id)},
+        {"topic": topic(company_id, "alerts"), "kind": "RECEIVED", "ids": [str(alert_id)]},
+    ]
+    ws_url = server.url.replace("http://", "ws://") + "/graphql"
+    try:
+        async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+            await ws.send(
+                orjson.dumps(
+                    {"type": "connection_init", "payload": {"authorization": f"Bearer {server.token}"}}
+                ).decode()
+            )
+            assert orjson.loads(await ws.recv())["type"] == "connection_ack"
+            await ws.send(
+                orjson.dumps({"id": "1", "type": "subscribe", "payload": {"query": source}}).decode()
+            )
+            for _ in range(50):
+                for probe in probes:
+                    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, orjson.dumps(probe).decode())
+                try:
+                    message = orjson.loads(await asyncio.wait_for(ws.recv(), 0.2))
+                except TimeoutError:
+                    continue
+                if message["type"] == "next":
+                    return dict(message["payload"])
+                raise AssertionError(f"subscription answered {message}")
+            raise AssertionError("the subscription delivered no event")
+    finally:
+        await conn.close()
+
+
+RUNNERS = {
+    "sh": _run_shell,
+    "bash": _run_shell,
+    "shell": _run_shell,
+    "graphql": _run_graphql,
+    "json": _run_json,
+    "python": _run_python,
+}
+assert set(RUNNERS) == RUNNABLE
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS])
+async def test_doc_block(block: Block, docs_server: DocsServer) -> None:
+    runner = RUNNERS.get(block.language)
+    assert runner, (
+        f"{block.id}: a ```{block.info} block is neither run nor marked: give it a runnable language "
+        f"({', '.join(sorted(RUNNABLE))}), ```text / ```<lang> output, or <!-- not-run: reason --> above it"
+    )
+    await runner(block, docs_server)
+
+
+def test_every_block_not_run_says_why() -> None:
+    every = all_blocks()
+    assert len(every) > 10  # the parser finds the docs' blocks
+    assert [b.id for b in every if b.not_run is not None and not b.not_run.strip()] == []
