@@ -10,14 +10,19 @@ Every block is either run or marked as not meant to run, in the markdown itself:
 `<!-- run-env: NAME=value ... -->` above a shell block sets environment variables for it (the values
 a monitoring tool would hand its notification script). Any other block is run, by its language:
 `sh`/`bash`/`shell`, `graphql`, `json` (posted to the page's webhook), `python`; a block of another
-language, or without one, fails its test, so a new doc cannot skip a block silently.
+language, or without one, fails its test, so a new doc cannot skip a block silently. For a `json`
+block the `run-env` values stand in for the tool's `$VARIABLES` in it, as the tool expands them.
+
+An output block right below a runnable block (only blank lines between) is the answer that block
+must get: objects match on the keys shown, a string ending in `...` matches by its beginning, and a
+string in angle brackets (`"<global id>"`) matches any string.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +40,8 @@ class Block:
     text: str
     not_run: str | None = None  # the reason given in `<!-- not-run: ... -->`
     env: dict[str, str] = field(default_factory=dict)
+    end: int = 0  # the closing fence's line, 1-based
+    output: str | None = None  # the text of the output block right below, if any
 
     @property
     def id(self) -> str:
@@ -46,8 +53,7 @@ class Block:
 
     @property
     def illustrative(self) -> bool:
-        words = self.info.lower().split()
-        return self.not_run is not None or self.language == "text" or "output" in words[1:]
+        return self.not_run is not None or self.language == "text" or _is_output(self.info)
 
 
 def doc_files() -> list[Path]:
@@ -56,7 +62,7 @@ def doc_files() -> list[Path]:
 
 def blocks_of(path: Path) -> list[Block]:
     lines = path.read_text().splitlines()
-    rel = path.relative_to(ROOT)
+    rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     found: list[Block] = []
     i = 0
     while i < len(lines):
@@ -72,14 +78,21 @@ def blocks_of(path: Path) -> list[Block]:
             if closing and closing["fence"][0] == fence[0] and len(closing["fence"]) >= len(fence):
                 if not closing["info"].strip():
                     break
-            body.append(lines[j][indent:] if lines[j][:indent].isspace() else lines[j].lstrip())
+            body.append(lines[j][indent:] if not lines[j][:indent].strip() else lines[j].lstrip())
             j += 1
         not_run, env = _markers(lines, i)
-        found.append(
-            Block(rel, i + 1, opening["info"].strip(), "\n".join(body) + "\n", not_run=not_run, env=env)
-        )
+        info = opening["info"].strip()
+        found.append(Block(rel, i + 1, info, "\n".join(body) + "\n", not_run=not_run, env=env, end=j + 1))
         i = j + 1
+    for n, (above, below) in enumerate(zip(found, found[1:], strict=False)):
+        between = lines[above.end : below.line - 1]
+        if _is_output(below.info) and not above.illustrative and not any(x.strip() for x in between):
+            found[n] = replace(above, output=below.text)
     return found
+
+
+def _is_output(info: str) -> bool:
+    return "output" in info.lower().split()[1:]
 
 
 def _markers(lines: list[str], fence_index: int) -> tuple[str | None, dict[str, str]]:

@@ -21,9 +21,11 @@ run is marked in the markdown, see `tests/docs_blocks.py`):
   serve` would not return, `make test` is this suite): each target's recipe must exist and name
   programs that exist, and `serve`'s recipe is the server these tests run.
 - GraphQL blocks: each operation is sent on its own; it must answer no `errors` and empty
-  `userErrors`. A subscription must deliver an event (a probe published for the demo company).
-- JSON blocks are posted to the first `POST /api/webhooks/<tool>` the page names and must be
-  answered 202 with `alert_ids` that `node(id:)` finds.
+  `userErrors`, or, when an output block follows, that answer. A subscription must deliver an event
+  (a probe published for the demo company).
+- JSON blocks (their `run-env` values put in for the tool's `$VARIABLES`) are posted to the first
+  `POST /api/webhooks/<tool>` the page names and must be answered 202 with `alert_ids` that
+  `node(id:)` finds, or the output block below them.
 - Python blocks run with the project's interpreter.
 """
 
@@ -365,19 +367,50 @@ async def _run_json(block: Block, server: DocsServer) -> None:
         f"{block.id}: a JSON example is posted to the webhook its page names; {block.path} names none"
     )
     body = await _fill(block.text, block, server)
+    for name, value in block.env.items():
+        expanded = json.dumps(await _fill(value, block, server))[1:-1]
+        body = re.sub(rf"\${name}\b", lambda _, e=expanded: e, body)
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         resp = await client.post(
             path[1],
             content=body,
             headers={"content-type": "application/json", "x-api-key": server.demo_key()},
         )
-    assert resp.status_code == 202, f"{block.id}: POST {path[1]} answered {resp.status_code} {resp.text}"
     answer = resp.json()
+    if block.output is not None:
+        _assert_matches(block, answer, json.loads(block.output))
+        return
+    assert resp.status_code == 202, f"{block.id}: POST {path[1]} answered {resp.status_code} {resp.text}"
     assert answer["status"] == "received", answer
     assert answer["alert_ids"], answer
     for alert_id in answer["alert_ids"]:
         found = _graphql(server, f'{{ node(id: "{alert_id}") {{ ... on Alert {{ id }} }} }}', server.token)
         assert found == {"data": {"node": {"id": alert_id}}}, found
+
+
+def _matches(actual: Any, shown: Any) -> bool:
+    """Whether an answer is the one an output block shows (see `tests/docs_blocks.py`)."""
+    if isinstance(shown, dict):
+        return isinstance(actual, dict) and all(
+            k in actual and _matches(actual[k], v) for k, v in shown.items()
+        )
+    if isinstance(shown, list):
+        return (
+            isinstance(actual, list)
+            and len(actual) == len(shown)
+            and all(_matches(a, s) for a, s in zip(actual, shown, strict=True))
+        )
+    if isinstance(shown, str) and shown.endswith("...") and isinstance(actual, str):
+        return actual.startswith(shown.removesuffix("...").rstrip())
+    if isinstance(shown, str) and shown.startswith("<") and shown.endswith(">"):
+        return isinstance(actual, str)
+    return bool(actual == shown) and type(actual) is type(shown)
+
+
+def _assert_matches(block: Block, actual: Any, shown: Any) -> None:
+    assert _matches(actual, shown), (
+        f"{block.id}: the output block below shows {shown}, the server answered {actual}"
+    )
 
 
 def _user_errors(value: Any) -> list[Any]:
@@ -405,6 +438,10 @@ async def _run_graphql(block: Block, server: DocsServer) -> None:
             payload = await _first_event(server, source)
         else:
             payload = _graphql(server, source, server.token)
+        if block.output is not None:
+            assert len(operations) == 1, f"{block.id}: an output block shows the answer of one operation"
+            _assert_matches(block, payload, json.loads(block.output))
+            continue
         assert "errors" not in payload, f"{block.id}: {payload}"
         assert _user_errors(payload["data"]) == [], f"{block.id}: {payload}"
 
