@@ -8,7 +8,8 @@ Every block is either run or marked as not meant to run, in the markdown itself:
   program (an Alertmanager receiver, a Nagios command, a Zabbix script), with the reason.
 
 `<!-- run-env: NAME=value ... -->` above a shell block sets environment variables for it (the values
-a monitoring tool would hand its notification script). Any other block is run, by its language:
+a monitoring tool would hand its notification script). `<!-- run-as: EMAIL -->` runs a block as that
+demo user (`anonymous`: with no token) instead of the demo MSP admin. Any other block is run, by its language:
 `sh`/`bash`/`shell`, `graphql`, `json` (posted to the page's webhook), `python`; a block of another
 language, or without one, fails its test, so a new doc cannot skip a block silently. For a `json`
 block the `run-env` values stand in for the tool's `$VARIABLES` in it, as the tool expands them.
@@ -24,6 +25,7 @@ import re
 import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNABLE = {"sh", "bash", "shell", "graphql", "json", "python"}
@@ -42,6 +44,7 @@ class Block:
     env: dict[str, str] = field(default_factory=dict)
     end: int = 0  # the closing fence's line, 1-based
     output: str | None = None  # the text of the output block right below, if any
+    run_as: str | None = None  # a demo user's email, or `anonymous`; None: the demo MSP admin
 
     @property
     def id(self) -> str:
@@ -80,9 +83,12 @@ def blocks_of(path: Path) -> list[Block]:
                     break
             body.append(lines[j][indent:] if not lines[j][:indent].strip() else lines[j].lstrip())
             j += 1
-        not_run, env = _markers(lines, i)
+        marks, env = _markers(lines, i)
         info = opening["info"].strip()
-        found.append(Block(rel, i + 1, info, "\n".join(body) + "\n", not_run=not_run, env=env, end=j + 1))
+        text = "\n".join(body) + "\n"
+        found.append(
+            Block(rel, i + 1, info, text, marks.get("not-run"), env, end=j + 1, run_as=marks.get("run-as"))
+        )
         i = j + 1
     for n, (above, below) in enumerate(zip(found, found[1:], strict=False)):
         between = lines[above.end : below.line - 1]
@@ -95,20 +101,40 @@ def _is_output(info: str) -> bool:
     return "output" in info.lower().split()[1:]
 
 
-def _markers(lines: list[str], fence_index: int) -> tuple[str | None, dict[str, str]]:
-    """The `<!-- key: value -->` comments directly above a fence (blank lines between allowed)."""
-    not_run: str | None = None
+def _markers(lines: list[str], fence_index: int) -> tuple[dict[str, str], dict[str, str]]:
+    """The `<!-- key: value -->` comments directly above a fence (blank lines between allowed): the
+    marks by key, and the `run-env` variables."""
+    marks: dict[str, str] = {}
     env: dict[str, str] = {}
     k = fence_index - 1
     while k >= 0 and (not lines[k].strip() or _COMMENT.match(lines[k])):
         comment = _COMMENT.match(lines[k])
-        if comment and comment["key"] == "not-run":
-            not_run = comment["value"]
-        elif comment and comment["key"] == "run-env":
+        if comment and comment["key"] == "run-env":
             env |= dict(item.split("=", 1) for item in shlex.split(comment["value"]))
+        elif comment:
+            marks.setdefault(comment["key"], comment["value"])
         k -= 1
-    return not_run, env
+    return marks, env
 
 
 def all_blocks() -> list[Block]:
     return [b for path in doc_files() for b in blocks_of(path)]
+
+
+def answer_matches(actual: Any, shown: Any) -> bool:
+    """Whether an answer is the one an output block shows (see `tests/docs_blocks.py`)."""
+    if isinstance(shown, dict):
+        return isinstance(actual, dict) and all(
+            k in actual and answer_matches(actual[k], v) for k, v in shown.items()
+        )
+    if isinstance(shown, list):
+        return (
+            isinstance(actual, list)
+            and len(actual) == len(shown)
+            and all(answer_matches(a, s) for a, s in zip(actual, shown, strict=True))
+        )
+    if isinstance(shown, str) and shown.endswith("...") and isinstance(actual, str):
+        return actual.startswith(shown.removesuffix("...").rstrip())
+    if isinstance(shown, str) and shown.startswith("<") and shown.endswith(">"):
+        return isinstance(actual, str)
+    return bool(actual == shown) and type(actual) is type(shown)

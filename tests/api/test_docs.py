@@ -9,15 +9,16 @@ run is marked in the markdown, see `tests/docs_blocks.py`):
 | in a block | becomes |
 |---|---|
 | `http://127.0.0.1:8000`, `https://alertwhisperer.example.com`, `https://<your-alertwhisperer>` | the server's base URL |
-| `aw_...`, `<api key printed at start>`, `$AW_API_KEY` / `API_KEY` (python) | a demo company's webhook API key (of a company with HMAC on when the block uses its secret) |
+| `aw_...`, `<api key printed at start>`, `$AW_API_KEY` / `$API_KEY` / `API_KEY` (python) | a demo company's webhook API key (of a company with HMAC on when the block uses its secret) |
 | `$AW_HMAC_SECRET` / `SECRET` (python) | that company's HMAC secret |
-| `<token>`, `<jwt>` | the demo MSP admin's token; GraphQL blocks are sent with it |
+| `<token>`, `<jwt>`, `$TOKEN` | the demo MSP admin's token (or the `run-as` user's); GraphQL blocks are sent with it |
 | `<company id>` | a company made for the block (so deleting it harms no other block) |
 | `<incident id>` | an incident the demo company's webhook and the correlation worker just opened |
 
 - shell blocks run in bash (`set -euo pipefail`) with the project's bin directory on `PATH` (so
   `alertwhisperer …` is the CLI), `DATABASE_URL` and `ALERTWHISPERER_HOME` of the server; `curl`
-  fails on an HTTP error (as with `--fail`). A block of `make <target>` lines is not run (`make
+  fails on an HTTP error (as with `--fail`) unless an output block follows, which its standard output
+  must match (as JSON when it is JSON). A block of `make <target>` lines is not run (`make
   serve` would not return, `make test` is this suite): each target's recipe must exist and name
   programs that exist, and `serve`'s recipe is the server these tests run.
 - GraphQL blocks: each operation is sent on its own; it must answer no `errors` and empty
@@ -56,7 +57,7 @@ from db.engine import asyncpg_dsn
 from db.events import CHANNEL, topic
 from graph.core import parse_global_id
 from graph.demo import DEMO_PASSWORD, KEYS_FILE
-from tests.docs_blocks import RUNNABLE, Block, all_blocks
+from tests.docs_blocks import RUNNABLE, Block, all_blocks, answer_matches
 from tests.helpers import EVENT_TIMEOUT_SECONDS
 from tests.live import ROOT, free_port, scratch_database, server_env
 
@@ -70,6 +71,7 @@ MAKE_LINE = re.compile(r"^make\s+(?P<target>[\w-]+)\s*(#.*)?$")
 CURL_SHIM = """#!/usr/bin/env bash
 # curl as the docs use it, but an HTTP error fails the block (unless the block already says --fail)
 extra=(--fail-with-body)
+[ -n "${{DOCS_CURL_AS_WRITTEN:-}}" ] && extra=()
 for a in "$@"; do
   case "$a" in --fail|--fail-with-body) extra=();; --*) ;; -*f*) extra=();; esac
 done
@@ -172,6 +174,23 @@ def _login(server: DocsServer) -> str:
     return str(body["data"]["login"]["token"])
 
 
+def _token(server: DocsServer, block: Block) -> str:
+    """The token a block runs with: the demo MSP admin's, or its `run-as` user's ("" for anonymous)."""
+    if block.run_as is None:
+        return server.token
+    if block.run_as == "anonymous":
+        return ""
+    if block.run_as not in server.cache:
+        body = _graphql(
+            server,
+            "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { token } }",
+            variables={"e": block.run_as, "p": DEMO_PASSWORD},
+        )
+        assert body["data"]["login"]["token"], f"{block.id}: run-as {block.run_as}: {body}"
+        server.cache[block.run_as] = body["data"]["login"]["token"]
+    return str(server.cache[block.run_as])
+
+
 def _signed_company(server: DocsServer) -> tuple[str, str]:
     """(API key, HMAC secret) of a company that requires signed webhooks."""
     if "signed" not in server.cache:
@@ -263,7 +282,7 @@ async def _fill(text: str, block: Block, server: DocsServer) -> str:
     for placeholder in KEY_PLACEHOLDERS:
         text = text.replace(placeholder, key)
     for placeholder in ("<token>", "<jwt>"):
-        text = text.replace(placeholder, server.token)
+        text = text.replace(placeholder, _token(server, block))
     while "<company id>" in text:
         text = text.replace("<company id>", _fresh_company(server), 1)
     if "<incident id>" in text:
@@ -272,7 +291,7 @@ async def _fill(text: str, block: Block, server: DocsServer) -> str:
 
 
 def _uses_secret(block: Block) -> bool:
-    return bool(re.search(r"\bAW_HMAC_SECRET\b|\bSECRET\b", block.text))
+    return bool(re.search(r"\b(AW_)?HMAC_SECRET\b|\bSECRET\b", block.text))
 
 
 # ---- runners, one per language -----------------------------------------------------------------
@@ -329,8 +348,12 @@ async def _run_shell(block: Block, server: DocsServer) -> None:
     env = server.env() | {
         "PATH": f"{_shims(server)}:{_bin_dir()}:{os.environ['PATH']}",
         "AW_API_KEY": key,
+        "API_KEY": key,
         "AW_HMAC_SECRET": secret,
+        "TOKEN": _token(server, block),
     }
+    if block.output is not None:
+        env["DOCS_CURL_AS_WRITTEN"] = "1"
     for name, value in block.env.items():
         env[name] = await _fill(value, block, server)
     done = await asyncio.to_thread(
@@ -343,11 +366,23 @@ async def _run_shell(block: Block, server: DocsServer) -> None:
         timeout=60,
     )
     assert done.returncode == 0, f"{block.id} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+    if block.output is not None:
+        _assert_output(block, done.stdout)
+
+
+def _assert_output(block: Block, stdout: str) -> None:
+    assert block.output is not None
+    try:
+        shown = json.loads(block.output)
+    except ValueError:
+        assert stdout.strip() == block.output.strip(), f"{block.id}: printed\n{stdout}"
+        return
+    _assert_matches(block, json.loads(stdout), shown)
 
 
 async def _run_python(block: Block, server: DocsServer) -> None:
     key, secret = _signed_company(server) if _uses_secret(block) else (server.demo_key(), "")
-    prelude = f"API_KEY = {key!r}\nSECRET = {secret!r}\n"
+    prelude = f"API_KEY = {key!r}\nSECRET = {secret!r}\nTOKEN = {_token(server, block)!r}\n"
     done = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-c", prelude + await _fill(block.text, block, server)],
@@ -358,6 +393,8 @@ async def _run_python(block: Block, server: DocsServer) -> None:
         timeout=60,
     )
     assert done.returncode == 0, f"{block.id} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+    if block.output is not None:
+        _assert_output(block, done.stdout)
 
 
 async def _run_json(block: Block, server: DocsServer) -> None:
@@ -388,27 +425,8 @@ async def _run_json(block: Block, server: DocsServer) -> None:
         assert found == {"data": {"node": {"id": alert_id}}}, found
 
 
-def _matches(actual: Any, shown: Any) -> bool:
-    """Whether an answer is the one an output block shows (see `tests/docs_blocks.py`)."""
-    if isinstance(shown, dict):
-        return isinstance(actual, dict) and all(
-            k in actual and _matches(actual[k], v) for k, v in shown.items()
-        )
-    if isinstance(shown, list):
-        return (
-            isinstance(actual, list)
-            and len(actual) == len(shown)
-            and all(_matches(a, s) for a, s in zip(actual, shown, strict=True))
-        )
-    if isinstance(shown, str) and shown.endswith("...") and isinstance(actual, str):
-        return actual.startswith(shown.removesuffix("...").rstrip())
-    if isinstance(shown, str) and shown.startswith("<") and shown.endswith(">"):
-        return isinstance(actual, str)
-    return bool(actual == shown) and type(actual) is type(shown)
-
-
 def _assert_matches(block: Block, actual: Any, shown: Any) -> None:
-    assert _matches(actual, shown), (
+    assert answer_matches(actual, shown), (
         f"{block.id}: the output block below shows {shown}, the server answered {actual}"
     )
 
@@ -435,9 +453,9 @@ async def _run_graphql(block: Block, server: DocsServer) -> None:
         assert op.loc
         source = text[op.loc.start : op.loc.end] + "\n" + fragments
         if op.operation == OperationType.SUBSCRIPTION:
-            payload = await _first_event(server, source)
+            payload = await _first_event(server, source, _token(server, block))
         else:
-            payload = _graphql(server, source, server.token)
+            payload = _graphql(server, source, _token(server, block))
         if block.output is not None:
             assert len(operations) == 1, f"{block.id}: an output block shows the answer of one operation"
             _assert_matches(block, payload, json.loads(block.output))
@@ -446,7 +464,7 @@ async def _run_graphql(block: Block, server: DocsServer) -> None:
         assert _user_errors(payload["data"]) == [], f"{block.id}: {payload}"
 
 
-async def _first_event(server: DocsServer, source: str) -> dict[str, Any]:
+async def _first_event(server: DocsServer, source: str, token: str) -> dict[str, Any]:
     """Subscribe and publish probe events (an incident of the demo company changed, an alert of it
     received) until the subscription delivers one: it is live only once the server registered it."""
     incident = server.cache.get("incident") or await _fresh_incident(server)
@@ -465,7 +483,10 @@ async def _first_event(server: DocsServer, source: str) -> dict[str, Any]:
         async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
             await ws.send(
                 orjson.dumps(
-                    {"type": "connection_init", "payload": {"authorization": f"Bearer {server.token}"}}
+                    {
+                        "type": "connection_init",
+                        "payload": {"authorization": f"Bearer {token}"} if token else {},
+                    }
                 ).decode()
             )
             assert orjson.loads(await ws.recv())["type"] == "connection_ack"
