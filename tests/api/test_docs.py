@@ -533,3 +533,67 @@ def test_every_block_not_run_says_why() -> None:
     every = all_blocks()
     assert len(every) > 10  # the parser finds the docs' blocks
     assert [b.id for b in every if b.not_run is not None and not b.not_run.strip()] == []
+
+
+def _table_rows(heading: str) -> list[list[str]]:
+    """The rows of the first table under README's `## heading`, as cells (header and rule left out)."""
+    section = (ROOT / "README.md").read_text().split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    table: list[str] = []
+    for line in section.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+        elif table:
+            break
+    return [[c.strip() for c in re.split(r"(?<!\\)\|", r)[1:-1]] for r in table[2:]]
+
+
+def test_the_commands_table_is_the_cli():
+    import argparse
+
+    from graph.cli import build_parser
+
+    [commands] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    documented: dict[str, str] = {}
+    for cells in _table_rows("Commands"):
+        usage = cells[0].strip("`").replace("\\|", "|")
+        assert usage.startswith("alertwhisperer "), cells
+        documented[usage.split()[1]] = usage
+    # every command is in the table, and the table names no other
+    assert sorted(documented) == sorted(commands.choices)
+    for name, usage in documented.items():
+        options = {o: a for a in commands.choices[name]._actions for o in a.option_strings}
+        named = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", usage.split(maxsplit=2)[-1]))
+        for option in named:
+            assert option in options, f"`{usage}`: alertwhisperer {name} has no {option}"
+        # and every option of the command is in its row
+        for action in commands.choices[name]._actions:
+            if action.option_strings and action.dest != "help":
+                assert named & set(action.option_strings), f"`{usage}` leaves out {action.option_strings}"
+        for option, values in re.findall(r"(--[\w-]+) ((?:\w+\|)+\w+)", usage):
+            assert sorted(values.split("|")) == sorted(options[option].choices), usage
+
+
+def test_the_configuration_table_is_what_the_settings_read(tmp_path):
+    from graph.settings import Settings
+
+    documented = {cells[0].strip("`"): cells[1] for cells in _table_rows("Configuration")}
+    read = set(
+        re.findall(r'"((?:ALERTWHISPERER_\w+)|DATABASE_URL)"', (ROOT / "graph/settings.py").read_text())
+    )
+    assert sorted(documented) == sorted(read)
+    # the defaults the table states are the ones a bare environment gets
+    settings = Settings.from_env({"ALERTWHISPERER_HOME": str(tmp_path)})
+    stated = {
+        "ALERTWHISPERER_TOKEN_TTL_SECONDS": settings.token_ttl_seconds,
+        "ALERTWHISPERER_WORKERS": settings.workers == "process" and "process",
+        "ALERTWHISPERER_DB_POOL_SIZE": settings.db_pool_size,
+        "ALERTWHISPERER_BCRYPT_ROUNDS": settings.bcrypt_rounds,
+        "ALERTWHISPERER_SNS_VERIFY": int(settings.sns_verify),
+        "ALERTWHISPERER_LOG_LEVEL": settings.log_level,
+        "ALERTWHISPERER_READY_MAX_LAG_SECONDS": int(settings.ready_max_lag_seconds),
+    }
+    assert {name: documented[name] for name in stated} == {
+        name: f"`{value}`" for name, value in stated.items()
+    }
+    assert settings.allowed_origins == ()
+    assert documented["ALERTWHISPERER_ALLOWED_ORIGINS"] == "empty"
