@@ -9,7 +9,9 @@ Every block is either run or marked as not meant to run, in the markdown itself:
 
 `<!-- run-env: NAME=value ... -->` above a shell block sets environment variables for it (the values
 a monitoring tool would hand its notification script). `<!-- run-as: EMAIL -->` runs a block as that
-demo user (`anonymous`: with no token) instead of the demo MSP admin. Any other block is run, by its language:
+demo user (`anonymous`: with no token) instead of the demo MSP admin. `<!-- run-by: TOOL -->` runs a
+block the way that monitoring tool would (a Nagios command line, a Zabbix script, a New Relic
+template), with the `run-env` values as the tool's macros. Any other block is run, by its language:
 `sh`/`bash`/`shell`, `graphql`, `json` (posted to the page's webhook), `python`; a block of another
 language, or without one, fails its test, so a new doc cannot skip a block silently. For a `json`
 block the `run-env` values stand in for the tool's `$VARIABLES` in it, as the tool expands them.
@@ -45,6 +47,7 @@ class Block:
     end: int = 0  # the closing fence's line, 1-based
     output: str | None = None  # the text of the output block right below, if any
     run_as: str | None = None  # a demo user's email, or `anonymous`; None: the demo MSP admin
+    run_by: str | None = None  # the monitoring tool that runs this block (`<!-- run-by: nagios -->`)
 
     @property
     def id(self) -> str:
@@ -87,7 +90,17 @@ def blocks_of(path: Path) -> list[Block]:
         info = opening["info"].strip()
         text = "\n".join(body) + "\n"
         found.append(
-            Block(rel, i + 1, info, text, marks.get("not-run"), env, end=j + 1, run_as=marks.get("run-as"))
+            Block(
+                rel,
+                i + 1,
+                info,
+                text,
+                marks.get("not-run"),
+                env,
+                end=j + 1,
+                run_as=marks.get("run-as"),
+                run_by=marks.get("run-by"),
+            )
         )
         i = j + 1
     for n, (above, below) in enumerate(zip(found, found[1:], strict=False)):

@@ -398,15 +398,19 @@ async def _run_python(block: Block, server: DocsServer) -> None:
 
 
 async def _run_json(block: Block, server: DocsServer) -> None:
+    body = await _fill(block.text, block, server)
+    for name, value in block.env.items():
+        expanded = json.dumps(await _fill(value, block, server))[1:-1]
+        body = re.sub(rf"\${name}\b", lambda _, e=expanded: e, body)
+    await _post_to_page_webhook(block, server, body)
+
+
+async def _post_to_page_webhook(block: Block, server: DocsServer, body: str) -> None:
     page = (ROOT / block.path).read_text()
     path = WEBHOOK_PATH.search(page)
     assert path, (
         f"{block.id}: a JSON example is posted to the webhook its page names; {block.path} names none"
     )
-    body = await _fill(block.text, block, server)
-    for name, value in block.env.items():
-        expanded = json.dumps(await _fill(value, block, server))[1:-1]
-        body = re.sub(rf"\${name}\b", lambda _, e=expanded: e, body)
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         resp = await client.post(
             path[1],
@@ -508,6 +512,107 @@ async def _first_event(server: DocsServer, source: str, token: str) -> dict[str,
         await conn.close()
 
 
+async def _tool_env(block: Block, server: DocsServer) -> dict[str, str]:
+    return {name: await _fill(value, block, server) for name, value in block.env.items()}
+
+
+def _assert_received(block: Block, done: subprocess.CompletedProcess[str]) -> None:
+    """The tool's request was accepted and stored an alert (the webhook's answer is on stdout)."""
+    assert done.returncode == 0, f"{block.id} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+    assert json.loads(done.stdout)["status"] == "received", f"{block.id}: {done.stdout}"
+
+
+async def _run_nagios_command(block: Block, server: DocsServer) -> None:
+    """The `command_line` of a Nagios command definition, its `$MACRO$`s expanded (an unset macro is
+    empty, as in Nagios), run by the shell as Nagios runs a command with shell characters in it."""
+    [line] = re.findall(r"^\s*command_line\s+(.+)$", await _fill(block.text, block, server), re.M)
+    macros = await _tool_env(block, server)
+    command = re.sub(r"\$([A-Z0-9_]+)\$", lambda m: macros.get(m[1], ""), line)
+    done = await asyncio.to_thread(
+        subprocess.run,
+        ["/bin/sh", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=server.home,
+    )
+    _assert_received(block, done)
+
+
+ZABBIX_RUNTIME = """
+// Zabbix's webhook JavaScript API, as much of it as a media type script uses
+const {{ execFileSync }} = require("child_process");
+class HttpRequest {{
+  constructor() {{ this.headers = []; this.status = 0; }}
+  addHeader(header) {{ this.headers.push(header); }}
+  post(url, body) {{
+    const args = ["-sS", "-w", "\\n%{{http_code}}", "-X", "POST", "--data-binary", "@-", url];
+    for (const h of this.headers) args.push("-H", h);
+    const out = execFileSync("curl", args, {{ input: body }}).toString();
+    const cut = out.lastIndexOf("\\n");
+    this.status = parseInt(out.slice(cut + 1), 10);
+    process.stdout.write(out.slice(0, cut) + "\\n");
+    return out.slice(0, cut);
+  }}
+  getStatus() {{ return this.status; }}
+}}
+const value = process.env.ZABBIX_VALUE;
+const result = (function (value) {{
+{script}
+}})(value);
+process.stdout.write(String(result) + "\\n");
+"""
+
+
+async def _run_zabbix_script(block: Block, server: DocsServer) -> None:
+    """A Zabbix webhook media type's script, given the media type's parameters (`run-env`) as `value`."""
+    node = shutil.which("node")
+    assert node, "the Zabbix script runs under node, as Zabbix runs it under its JavaScript engine"
+    script = server.home / f"zabbix-{block.line}.js"
+    script.write_text(ZABBIX_RUNTIME.format(script=await _fill(block.text, block, server)))
+    params = json.dumps(await _tool_env(block, server))
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [node, str(script)],
+        env=dict(os.environ) | {"ZABBIX_VALUE": params},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"{block.id} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+    answer, result = done.stdout.strip().splitlines()
+    assert result == "OK", done.stdout
+    assert json.loads(answer)["status"] == "received", answer
+
+
+async def _run_newrelic_template(block: Block, server: DocsServer) -> None:
+    """A New Relic workflow payload template, rendered as New Relic renders it (`{{json x}}` is x as
+    JSON, `{{x}}` x itself) with the `run-env` values (JSON where they parse) for its variables, and
+    posted to the page's webhook."""
+    values = await _tool_env(block, server)
+
+    def value(name: str) -> Any:
+        assert name in values, f"{block.id}: no run-env value for the template's {name}"
+        try:
+            return json.loads(values[name])
+        except ValueError:
+            return values[name]
+
+    def render(m: re.Match[str]) -> str:
+        helper, name = (m[1], m[2]) if m[2] else (None, m[1])
+        return json.dumps(value(name)) if helper == "json" else str(value(name))
+
+    body = re.sub(r"\{\{\s*([\w.\[\]]+)(?:\s+([\w.\[\]]+))?\s*\}\}", render, block.text)
+    await _post_to_page_webhook(block, server, body)
+
+
+TOOL_RUNNERS = {
+    "nagios": _run_nagios_command,
+    "zabbix": _run_zabbix_script,
+    "newrelic": _run_newrelic_template,
+}
+
+
 RUNNERS = {
     "sh": _run_shell,
     "bash": _run_shell,
@@ -521,6 +626,12 @@ assert set(RUNNERS) == RUNNABLE
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS])
 async def test_doc_block(block: Block, docs_server: DocsServer) -> None:
+    if block.run_by is not None:
+        assert block.run_by in TOOL_RUNNERS, (
+            f"{block.id}: no tool runner {block.run_by!r} ({sorted(TOOL_RUNNERS)})"
+        )
+        await TOOL_RUNNERS[block.run_by](block, docs_server)
+        return
     runner = RUNNERS.get(block.language)
     assert runner, (
         f"{block.id}: a ```{block.info} block is neither run nor marked: give it a runnable language "
