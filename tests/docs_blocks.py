@@ -10,8 +10,9 @@ Every block is either run or marked as not meant to run, in the markdown itself:
 `<!-- run-env: NAME=value ... -->` above a shell block sets environment variables for it (the values
 a monitoring tool would hand its notification script). `<!-- run-as: EMAIL -->` runs a block as that
 demo user (`anonymous`: with no token) instead of the demo MSP admin. `<!-- run-by: TOOL -->` runs a
-block the way that monitoring tool would (a Nagios command line, a Zabbix script, a New Relic
-template), with the `run-env` values as the tool's macros. Any other block is run, by its language:
+block the way that monitoring tool would (an Alertmanager receiver, an Icinga NotificationCommand, a
+Nagios command line, a Zabbix script, a New Relic template), with the `run-env` values as the tool's
+macros. Any other block is run, by its language:
 `sh`/`bash`/`shell`, `graphql`, `json` (posted to the page's webhook), `python`; a block of another
 language, or without one, fails its test, so a new doc cannot skip a block silently. For a `json`
 block the `run-env` values stand in for the tool's `$VARIABLES` in it, as the tool expands them.

@@ -212,15 +212,16 @@ def _signed_company(server: DocsServer) -> tuple[str, str]:
     return server.cache["signed"]  # type: ignore[no-any-return]
 
 
-def _fresh_company(server: DocsServer) -> str:
+def _fresh_company(server: DocsServer, key: bool = False) -> str:
+    """A new company's global ID (or, with `key`, its webhook API key)."""
     made = _graphql(
         server,
         f'mutation {{ companyCreate(input: {{name: "Docs {uuid.uuid4().hex[:8]}"}}) '
-        "{ company { id } userErrors { message } } }",
+        "{ company { id } apiKey userErrors { message } } }",
         server.token,
     )["data"]["companyCreate"]
     assert made["userErrors"] == [], made
-    return str(made["company"]["id"])
+    return str(made["apiKey"] if key else made["company"]["id"])
 
 
 @asynccontextmanager
@@ -606,7 +607,87 @@ async def _run_newrelic_template(block: Block, server: DocsServer) -> None:
     await _post_to_page_webhook(block, server, body)
 
 
+async def _run_icinga_command(block: Block, server: DocsServer) -> None:
+    """An Icinga 2 NotificationCommand: the script above it on the page (the nearest shell block) run
+    with the command's `env`, its `$macro$`s expanded from `run-env` (an unset one is empty)."""
+    from tests.docs_blocks import blocks_of
+
+    [script] = [
+        b for b in blocks_of(ROOT / block.path) if b.line < block.line and b.language in ("sh", "bash")
+    ][-1:]
+    macros = await _tool_env(block, server)
+    text = await _fill(block.text, block, server)
+    [env_body] = re.findall(r"\benv\s*=\s*\{(.*?)\n\s*\}", text, re.S)
+    env = {
+        name: re.sub(r"\$([\w.]+)\$", lambda m: macros.get(m[1], ""), value)
+        for name, value in re.findall(r'^\s*(\w+)\s*=\s*"(.*)"\s*$', env_body, re.M)
+    }
+    path = server.home / f"icinga-{block.line}.sh"
+    path.write_text(script.text)
+    done = await asyncio.to_thread(
+        subprocess.run,
+        ["/bin/sh", str(path)],
+        env={"PATH": os.environ["PATH"]} | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=server.home,
+    )
+    _assert_received(block, done)
+
+
+def _alertmanager_batch(size: int) -> dict[str, Any]:
+    """A webhook v4 notification of `size` firing alerts, as Alertmanager sends a group."""
+    from datetime import UTC, datetime
+
+    started = datetime.now(UTC).isoformat()
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="HighCPU"}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "alertwhisperer",
+        "groupLabels": {"alertname": "HighCPU"},
+        "commonLabels": {"alertname": "HighCPU"},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "HighCPU", "instance": f"web-{n:03}:9100", "severity": "critical"},
+                "annotations": {"summary": f"CPU above 90% on web-{n:03}"},
+                "startsAt": started,
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph",
+                "fingerprint": f"{uuid.uuid4().int:016x}"[:16],
+            }
+            for n in range(size)
+        ],
+    }
+
+
+async def _run_alertmanager_config(block: Block, server: DocsServer) -> None:
+    """An Alertmanager configuration: each webhook receiver gets a group of as many alerts as its
+    `max_alerts` lets one request carry, at its URL (for a company of its own, so the batch does not
+    use up the demo company's rate-limit bucket); the route must name a receiver that exists."""
+    import yaml
+
+    config = yaml.safe_load(await _fill(block.text, block, server))
+    receivers = {r["name"]: r for r in config["receivers"]}
+    assert config["route"]["receiver"] in receivers, f"{block.id}: the route names no receiver"
+    hooks = [w for r in receivers.values() for w in r.get("webhook_configs", [])]
+    assert hooks, f"{block.id}: no webhook receiver"
+    for hook in hooks:
+        url = re.sub(r"api_key=[^&]+", "api_key=" + _fresh_company(server, key=True), hook["url"])
+        batch = _alertmanager_batch(int(hook.get("max_alerts") or 1))
+        resp = await asyncio.to_thread(httpx.post, url, json=batch, timeout=60)
+        assert resp.status_code == 202, f"{block.id}: {url} answered {resp.status_code} {resp.text}"
+        assert len(resp.json()["alert_ids"]) == len(batch["alerts"])
+
+
 TOOL_RUNNERS = {
+    "alertmanager": _run_alertmanager_config,
+    "icinga": _run_icinga_command,
     "nagios": _run_nagios_command,
     "zabbix": _run_zabbix_script,
     "newrelic": _run_newrelic_template,
