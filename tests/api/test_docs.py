@@ -10,7 +10,7 @@ run is marked in the markdown, see `tests/docs_blocks.py`):
 |---|---|
 | `http://127.0.0.1:8000`, `https://alertwhisperer.example.com`, `https://<your-alertwhisperer>` | the server's base URL |
 | `aw_...`, `<api key printed at start>`, `$AW_API_KEY` / `$API_KEY` / `API_KEY` (python) | a demo company's webhook API key (of a company with HMAC on when the block uses its secret) |
-| `$AW_HMAC_SECRET` / `SECRET` (python) | that company's HMAC secret |
+| `$AW_HMAC_SECRET` / `$HMAC_SECRET` / `SECRET` (python) | that company's HMAC secret |
 | `<token>`, `<jwt>`, `$TOKEN` | the demo MSP admin's token (or the `run-as` user's); GraphQL blocks are sent with it |
 | `<company id>` | a company made for the block (so deleting it harms no other block) |
 | `<incident id>` | an incident the demo company's webhook and the correlation worker just opened |
@@ -28,6 +28,7 @@ run is marked in the markdown, see `tests/docs_blocks.py`):
   `POST /api/webhooks/<tool>` the page names and must be answered 202 with `alert_ids` that
   `node(id:)` finds, or the output block below them.
 - Python blocks run with the project's interpreter.
+- A monitoring tool's block (`<!-- run-by: TOOL -->`) runs as that tool runs it (`TOOL_RUNNERS`).
 """
 
 from __future__ import annotations
@@ -320,6 +321,11 @@ def _check_make_targets(block: Block, server: DocsServer) -> None:
             assert any(c.strip() == server.recipe for c in done.stdout.splitlines())
             resp = httpx.get(server.url + "/healthz", timeout=5)
             assert (resp.status_code, resp.json()) == (200, {"status": "ok"})
+            # and it printed the demo's credentials, the API keys included (the quickstart says so)
+            printed = (server.home / "serve.log").read_text()
+            assert f"{DEMO_ADMIN}" in printed
+            assert f"password: {DEMO_PASSWORD}" in printed
+            assert f"API key for {DEMO_COMPANY}: {server.demo_key()}" in printed
 
 
 def _shims(server: DocsServer) -> Path:
@@ -351,6 +357,7 @@ async def _run_shell(block: Block, server: DocsServer) -> None:
         "AW_API_KEY": key,
         "API_KEY": key,
         "AW_HMAC_SECRET": secret,
+        "HMAC_SECRET": secret,
         "TOKEN": _token(server, block),
     }
     if block.output is not None:
