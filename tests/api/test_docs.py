@@ -796,3 +796,11 @@ def test_the_configuration_table_is_what_the_settings_read(tmp_path):
     }
     assert settings.allowed_origins == ()
     assert documented["ALERTWHISPERER_ALLOWED_ORIGINS"] == "empty"
+
+
+async def test_a_block_neither_runnable_nor_marked_fails_its_test():
+    unmarked = Block(Path("docs/new.md"), 7, "", "POST /api/webhooks/<tool>\n")
+    with pytest.raises(AssertionError, match=r"docs/new.md:7: a ``` block is neither run nor marked"):
+        await test_doc_block(unmarked, docs_server=None)  # type: ignore[arg-type]
+    with pytest.raises(AssertionError, match=r"docs/new.md:7: a ```http block is neither run nor marked"):
+        await test_doc_block(Block(Path("docs/new.md"), 7, "http", "GET /healthz\n"), docs_server=None)  # type: ignore[arg-type]
