@@ -280,3 +280,25 @@ async def test_another_companys_admin_cannot_end_its_grace_period(client, gql, f
     assert ended["data"]["companyRotationGraceEnd"] == {"company": None, "userErrors": refusal}
     assert signing["data"]["companyWebhookSecurityUpdate"]["userErrors"] == refusal
     assert (await _post(client, "generic", company.api_key, GENERIC)).status_code == 202
+
+
+async def test_deleting_a_company_stops_its_rotated_out_key_too(client, gql, factory, services):
+    # given a company whose key was rotated with a grace period, so both keys work
+    company = await factory.company()
+    admin = await factory.user(Role.COMPANY_ADMIN, [company])
+    rotated = await _change(gql, services, ROTATE, {"id": company.gid}, admin.token)
+    assert (await _post(client, "generic", company.api_key, GENERIC)).status_code == 202
+
+    # when an MSP admin deletes the company
+    msp = await factory.user(Role.MSP_ADMIN)
+    await _change(
+        gql,
+        services,
+        "mutation($i: CompanyDeleteInput!) { companyDelete(input: $i) { deletedCompanyId userErrors { code } } }",
+        {"id": company.gid},
+        msp.token,
+    )
+
+    # then neither key authenticates any more
+    for key in (company.api_key, rotated["apiKey"]):
+        assert (await _post(client, "generic", key, GENERIC)).status_code == 401
