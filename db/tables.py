@@ -69,7 +69,16 @@ class Company(Base):
     api_key_hint: Mapped[str] = mapped_column(String(16))
     # HMAC secret encrypted with the data key (Fernet token).
     hmac_secret_enc: Mapped[bytes] = mapped_column(LargeBinary)
-    hmac_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # The integrations (tool endpoints, `domain.alerts.Tool` values) whose requests must be signed.
+    signed_integrations: Mapped[list[str]] = mapped_column(
+        ARRAY(String(32)), server_default=text("'{}'::varchar[]")
+    )
+    # The credentials before the last rotation, valid until their expiry so tools can roll over.
+    previous_api_key_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_api_key_hint: Mapped[str | None] = mapped_column(String(16))
+    previous_api_key_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    previous_hmac_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_hmac_secret_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     rate_limit_per_second: Mapped[float] = mapped_column(Float, server_default=text("100"))
     rate_limit_burst: Mapped[int] = mapped_column(Integer, server_default=text("500"))
     correlation_window_minutes: Mapped[int] = mapped_column(Integer, server_default=text("10"))
@@ -95,6 +104,11 @@ class Company(Base):
             postgresql_where=text("deleted_at IS NULL"),
         ),
         Index("ix_companies_deleted", "deleted_at", postgresql_where=text("deleted_at IS NOT NULL")),
+        Index(
+            "ix_companies_previous_api_key",
+            "previous_api_key_hash",
+            postgresql_where=text("previous_api_key_hash IS NOT NULL"),
+        ),
         CheckConstraint("correlation_window_minutes BETWEEN 5 AND 15", name="window_range"),
         CheckConstraint("rate_limit_per_second > 0 AND rate_limit_burst >= 1", name="rate_limit_positive"),
     )

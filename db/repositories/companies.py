@@ -1,9 +1,11 @@
-"""Companies (tenants): creation with credentials, settings, key rotation."""
+"""Companies (tenants): creation with credentials, settings, key rotation with a grace period."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -14,12 +16,14 @@ from db.pagination import Page, paginate
 from db.repositories.audit import AuditRepository
 from db.repositories.base import ScopedRepository
 from db.tables import Company, Membership
+from domain.alerts import Tool
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.ids import uuid7
 from domain.rbac import Permission
+from domain.signing import DEFAULT_GRACE_HOURS, grace_hours, signed_tools
 
 SETTINGS_FIELDS = (
-    "hmac_enabled",
+    "signed_integrations",
     "rate_limit_per_second",
     "rate_limit_burst",
     "correlation_window_minutes",
@@ -33,8 +37,17 @@ SETTINGS_FIELDS = (
 def snapshot(company: Company) -> dict[str, Any]:
     """What the audit log records of a company (never its secrets)."""
     return {"name": company.name, "api_key_hint": company.api_key_hint} | {
-        f: getattr(company, f) for f in SETTINGS_FIELDS
+        f: _plain(getattr(company, f)) for f in SETTINGS_FIELDS
     }
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, list | tuple) else value
+
+
+def _expiry(value: Any) -> str | None:
+    """An expiry for the audit log: ISO 8601, or None when the old credential stopped at once."""
+    return value.isoformat() if value is not None else None
 
 
 def check_name(name: str) -> str:
@@ -144,10 +157,23 @@ class CompanyRepository(ScopedRepository):
         )
         return company
 
-    async def rotate_api_key(self, company_id: uuid.UUID) -> tuple[Company, Credentials]:
+    async def rotate_api_key(
+        self, company_id: uuid.UUID, grace: int = DEFAULT_GRACE_HOURS
+    ) -> tuple[Company, Credentials]:
+        """A new key; the old one keeps working for `grace` hours (0: it stops at once).
+
+        Only one old key is kept: rotating again within the grace period ends the older one.
+        """
+        grace = grace_hours(grace, "gracePeriodHours")
         company = await self._for_update(company_id, Permission.COMPANY_CREDENTIALS)
         before = snapshot(company)
         api_key = new_api_key()
+        if grace:
+            company.previous_api_key_hash = company.api_key_hash
+            company.previous_api_key_hint = company.api_key_hint
+            company.previous_api_key_expires_at = func.now() + timedelta(hours=grace)
+        else:
+            _forget_previous_key(company)
         company.api_key_hash = api_key_hash(api_key)
         company.api_key_hint = api_key_hint(api_key)
         company.updated_at = func.now()
@@ -159,33 +185,82 @@ class CompanyRepository(ScopedRepository):
             company.id,
             company_id=company.id,
             before=before,
-            after=snapshot(company),
+            after=snapshot(company)
+            | {"previous_key_expires_at": _expiry(company.previous_api_key_expires_at)},
         )
         return company, Credentials(api_key=api_key, hmac_secret=None)
 
     async def set_webhook_security(
-        self, company_id: uuid.UUID, hmac_enabled: bool | None, rotate_secret: bool
+        self,
+        company_id: uuid.UUID,
+        hmac_enabled: bool | None,
+        rotate_secret: bool,
+        *,
+        integrations: Iterable[tuple[Tool, bool]] = (),
+        grace: int = DEFAULT_GRACE_HOURS,
     ) -> tuple[Company, Credentials]:
+        """Which integrations require signed requests, and an optional new HMAC secret.
+
+        `hmac_enabled` sets every integration at once (True: all must sign, False: none), then
+        `integrations` (tool, require signature) set single tools. A rotated secret's predecessor
+        keeps verifying for `grace` hours (0: it stops at once).
+        """
+        grace = grace_hours(grace, "gracePeriodHours")
         company = await self._for_update(company_id, Permission.COMPANY_CREDENTIALS)
         before = snapshot(company) | {"hmac_secret_rotated": False}
+        changes = [(tool, hmac_enabled) for tool in Tool] if hmac_enabled is not None else []
+        changes += list(integrations)
+        if changes:
+            company.signed_integrations = signed_tools(company.signed_integrations or [], changes)
         secret = None
-        if hmac_enabled is not None:
-            company.hmac_enabled = hmac_enabled
+        extra: dict[str, Any] = {"hmac_secret_rotated": rotate_secret}
         if rotate_secret:
             secret = new_hmac_secret()
+            if grace:
+                company.previous_hmac_secret_enc = company.hmac_secret_enc
+                company.previous_hmac_secret_expires_at = func.now() + timedelta(hours=grace)
+            else:
+                _forget_previous_secret(company)
             company.hmac_secret_enc = self.cipher.encrypt(secret)
         company.updated_at = func.now()
         await self.session.flush()
         await self.session.refresh(company)
+        if rotate_secret:
+            extra["previous_secret_expires_at"] = _expiry(company.previous_hmac_secret_expires_at)
         await self.audit.record(
             "company.webhook_security_update",
             "company",
             company.id,
             company_id=company.id,
             before=before,
-            after=snapshot(company) | {"hmac_secret_rotated": rotate_secret},
+            after=snapshot(company) | extra,
         )
         return company, Credentials(api_key=None, hmac_secret=secret)
+
+    async def end_rotation_grace(self, company_id: uuid.UUID) -> Company:
+        """The API key and HMAC secret from before the last rotations stop working now.
+
+        For an admin whose tools have all rolled over before the grace period ends.
+        """
+        company = await self._for_update(company_id, Permission.COMPANY_CREDENTIALS)
+        before = {
+            "previous_key_expires_at": _expiry(company.previous_api_key_expires_at),
+            "previous_secret_expires_at": _expiry(company.previous_hmac_secret_expires_at),
+        }
+        _forget_previous_key(company)
+        _forget_previous_secret(company)
+        company.updated_at = func.now()
+        await self.session.flush()
+        await self.session.refresh(company)
+        await self.audit.record(
+            "company.rotation_grace_end",
+            "company",
+            company.id,
+            company_id=company.id,
+            before=before,
+            after={"previous_key_expires_at": None, "previous_secret_expires_at": None},
+        )
+        return company
 
     async def visible_ids(self) -> list[uuid.UUID]:
         stmt = self.scope(select(Company.id), Company.id)
@@ -202,8 +277,21 @@ class CompanyRepository(ScopedRepository):
         before = snapshot(company)
         company.deleted_at = func.now()
         company.api_key_hash = api_key_hash(new_api_key())
+        _forget_previous_key(company)
+        _forget_previous_secret(company)
         company.updated_at = func.now()
         await self.session.execute(delete(Membership).where(Membership.company_id == company_id))
         await self.session.flush()
         await self.audit.record("company.delete", "company", company.id, company_id=company.id, before=before)
         return company
+
+
+def _forget_previous_key(company: Company) -> None:
+    company.previous_api_key_hash = None
+    company.previous_api_key_hint = None
+    company.previous_api_key_expires_at = None
+
+
+def _forget_previous_secret(company: Company) -> None:
+    company.previous_hmac_secret_enc = None
+    company.previous_hmac_secret_expires_at = None

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import strawberry
 
 from domain.errors import InvalidInput
+from domain.signing import DEFAULT_GRACE_HOURS
 from graph.core import (
     AFTER_DESCRIPTION,
     FIRST_DESCRIPTION,
@@ -19,6 +20,7 @@ from graph.core import (
     mutate,
     require_principal,
 )
+from graph.platform.integrations import WebhookIntegrationSigningInput, signing_changes
 from graph.platform.types import Company, company_type
 
 
@@ -106,13 +108,23 @@ async def company_update(
 # ---- credentials ----
 
 
+GRACE_DESCRIPTION = (
+    "How many hours the old {what} keeps working beside the new one, so each tool can be moved over"
+    " (0-168, default 24; 0 ends it at once). Only one old {what} is kept: rotating again ends the older one."
+)
+
+
 @strawberry.input(description="Which company's API key to replace.")
 class CompanyApiKeyRotateInput:
     id: strawberry.ID = strawberry.field(description="Company global ID.")
+    grace_period_hours: int = strawberry.field(
+        default=DEFAULT_GRACE_HOURS, description=GRACE_DESCRIPTION.format(what="key")
+    )
 
 
 @strawberry.type(
-    description="Result of `companyApiKeyRotate`: the new key, shown once. The old key stops working."
+    description="Result of `companyApiKeyRotate`: the new key, shown once. The old key keeps working "
+    "until `webhookSecurity.previousApiKeyExpiresAt`."
 )
 class CompanyApiKeyRotatePayload:
     company: Company | None = strawberry.field(default=None, description="The company.")
@@ -126,21 +138,32 @@ async def company_api_key_rotate(
 ) -> CompanyApiKeyRotatePayload:
     async def work(uow: Any) -> dict[str, Any]:
         company_id = from_global_id(input.id, "Company")
-        row, creds = await uow.companies.rotate_api_key(company_id)
+        row, creds = await uow.companies.rotate_api_key(company_id, input.grace_period_hours)
         await uow.notify("system:companies", {"kind": "credentials", "id": str(company_id)})
         return {"company": company_type(row), "api_key": creds.api_key}
 
     return await mutate(info, work, CompanyApiKeyRotatePayload)
 
 
-@strawberry.input(description="Webhook HMAC settings.")
+@strawberry.input(description="Webhook signing settings: which integrations must sign, and the HMAC secret.")
 class CompanyWebhookSecurityUpdateInput:
     id: strawberry.ID = strawberry.field(description="Company global ID.")
     hmac_enabled: bool | None = strawberry.field(
-        default=None, description="Require signed webhooks (omit to keep)."
+        default=None,
+        description="Every integration at once: true requires signed requests on all of them, false on "
+        "none (omit to keep). `integrations` is applied after it.",
+    )
+    integrations: list[WebhookIntegrationSigningInput] | None = strawberry.field(
+        default=None,
+        description="Require signed requests on these integrations, or stop requiring them; the others "
+        "keep their setting.",
     )
     rotate_secret: bool = strawberry.field(
         default=False, description="Generate a new HMAC secret (returned once)."
+    )
+    grace_period_hours: int = strawberry.field(
+        default=DEFAULT_GRACE_HOURS,
+        description=GRACE_DESCRIPTION.format(what="secret") + " Only read with `rotateSecret`.",
     )
 
 
@@ -160,12 +183,34 @@ async def company_webhook_security_update(
     async def work(uow: Any) -> dict[str, Any]:
         company_id = from_global_id(input.id, "Company")
         row, creds = await uow.companies.set_webhook_security(
-            company_id, input.hmac_enabled, input.rotate_secret
+            company_id,
+            input.hmac_enabled,
+            input.rotate_secret,
+            integrations=signing_changes(input.integrations),
+            grace=input.grace_period_hours,
         )
         await uow.notify("system:companies", {"kind": "credentials", "id": str(company_id)})
         return {"company": company_type(row), "hmac_secret": creds.hmac_secret}
 
     return await mutate(info, work, CompanyWebhookSecurityUpdatePayload)
+
+
+@strawberry.input(description="Which company's rotated-out credentials to stop now.")
+class CompanyRotationGraceEndInput:
+    id: strawberry.ID = strawberry.field(description="Company global ID.")
+
+
+async def company_rotation_grace_end(
+    info: strawberry.Info,
+    input: Annotated[CompanyRotationGraceEndInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> CompanyPayload:
+    async def work(uow: Any) -> dict[str, Any]:
+        company_id = from_global_id(input.id, "Company")
+        row = await uow.companies.end_rotation_grace(company_id)
+        await uow.notify("system:companies", {"kind": "credentials", "id": str(company_id)})
+        return {"company": company_type(row)}
+
+    return await mutate(info, work, CompanyPayload)
 
 
 @strawberry.input(description="Webhook rate limit (token bucket).")

@@ -71,11 +71,18 @@ class PlatformMutation:
     )
     company_api_key_rotate: companies_api.CompanyApiKeyRotatePayload = strawberry.mutation(
         resolver=companies_api.company_api_key_rotate,
-        description="Replace a company's webhook API key; the old one stops working.",
+        description="Replace a company's webhook API key; the old one keeps working for the grace period "
+        "chosen (default 24 hours), so each tool can be moved to the new one.",
     )
     company_webhook_security_update: companies_api.CompanyWebhookSecurityUpdatePayload = strawberry.mutation(
         resolver=companies_api.company_webhook_security_update,
-        description="Turn HMAC signing on or off, or rotate the HMAC secret.",
+        description="Choose which integrations must send signed requests, or rotate the HMAC secret (the "
+        "old one keeps verifying for the grace period chosen, default 24 hours).",
+    )
+    company_rotation_grace_end: companies_api.CompanyPayload = strawberry.mutation(
+        resolver=companies_api.company_rotation_grace_end,
+        description="Stop the API key and HMAC secret from before the last rotations now, once every tool "
+        "uses the new ones.",
     )
     company_rate_limit_update: companies_api.CompanyPayload = strawberry.mutation(
         resolver=companies_api.company_rate_limit_update, description="Change a company's webhook rate limit."

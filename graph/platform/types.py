@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -12,6 +12,9 @@ from strawberry.scalars import JSON
 from db import tables
 from graph.core import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, Node, connection, to_global_id
 from graph.incidents.loaders import loaders_for
+
+if TYPE_CHECKING:
+    from graph.platform.integrations import WebhookIntegration
 
 
 @strawberry.enum(description="What a user may do: see the permission matrix in the README.")
@@ -54,9 +57,19 @@ def user_type(row: tables.User) -> User:
 @strawberry.type(description="How a company's webhooks are authenticated.")
 class WebhookSecurity:
     hmac_enabled: bool = strawberry.field(
-        description="Whether requests must carry X-Timestamp and X-Signature."
+        description="Whether any integration requires X-Timestamp and X-Signature.",
+        deprecation_reason="Signing is set per integration: read `Company.integrations`.",
     )
     api_key_hint: str = strawberry.field(description="The first characters of the current API key.")
+    previous_api_key_hint: str | None = strawberry.field(
+        description="The first characters of the key before the last rotation, while it still works."
+    )
+    previous_api_key_expires_at: datetime | None = strawberry.field(
+        description="When the key before the last rotation stops working; null when it already has."
+    )
+    previous_hmac_secret_expires_at: datetime | None = strawberry.field(
+        description="When the HMAC secret before the last rotation stops verifying; null when it already has."
+    )
 
 
 @strawberry.type(description="Per-company webhook rate limit (token bucket shared by all server processes).")
@@ -93,6 +106,16 @@ class Company(Node):
     correlation: CorrelationConfig = strawberry.field(description="Correlation settings.")
     _row: strawberry.Private[Any]
 
+    @strawberry.field(
+        description="Its integrations, one per monitoring tool's ingest URL, with whether each must sign."
+    )
+    def integrations(
+        self,
+    ) -> list[Annotated[WebhookIntegration, strawberry.lazy("graph.platform.integrations")]]:
+        from graph.platform.integrations import integrations_of
+
+        return integrations_of(self._row)
+
     @strawberry.field(description="The company's assets, by name.")
     async def assets(
         self,
@@ -118,12 +141,28 @@ def _bounded(text: str | None, limit: int = 200) -> str | None:
     return text[:limit] if text else None
 
 
+def _still_valid(expires_at: datetime | None, now: datetime) -> datetime | None:
+    return expires_at if expires_at is not None and expires_at > now else None
+
+
+def webhook_security(row: tables.Company) -> WebhookSecurity:
+    now = datetime.now(UTC)
+    key_expires = _still_valid(row.previous_api_key_expires_at, now)
+    return WebhookSecurity(
+        hmac_enabled=bool(row.signed_integrations),
+        api_key_hint=row.api_key_hint,
+        previous_api_key_hint=row.previous_api_key_hint if key_expires else None,
+        previous_api_key_expires_at=key_expires,
+        previous_hmac_secret_expires_at=_still_valid(row.previous_hmac_secret_expires_at, now),
+    )
+
+
 def company_type(row: tables.Company) -> Company:
     return Company(
         id=to_global_id("Company", row.id),
         name=row.name,
         created_at=row.created_at,
-        webhook_security=WebhookSecurity(hmac_enabled=row.hmac_enabled, api_key_hint=row.api_key_hint),
+        webhook_security=webhook_security(row),
         rate_limit=RateLimit(per_second=row.rate_limit_per_second, burst=row.rate_limit_burst),
         correlation=CorrelationConfig(
             window_minutes=row.correlation_window_minutes,

@@ -143,10 +143,18 @@ class WebhookEndpoint:
         delivery_company.set(company.id)
 
         signature_hash = None
-        if company.hmac_enabled:
+        if company.requires_signature(tool):
             signature = _header(headers, b"x-signature")
+            now = time.time()
             try:
-                verify(company.hmac_secret, _header(headers, b"x-timestamp"), signature, body, time.time())
+                verify(
+                    company.hmac_secret,
+                    _header(headers, b"x-timestamp"),
+                    signature,
+                    body,
+                    now,
+                    previous=company.previous_secret(now),
+                )
             except SignatureError as exc:
                 return _error(403, str(exc))
             signature_hash = signature_fingerprint(signature or "")

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from domain.alerts import Tool
 from domain.rbac import Role
 from graph.core import from_global_id
 from tests.helpers import PASSWORD, MadeCompany, gid, unique
@@ -132,7 +133,8 @@ async def test_each_accepted_change_is_audited_with_actor_and_before_after(gql, 
     rotate = by_action["company.api_key_rotate"]
     assert rotate["before"]["api_key_hint"] != rotate["after"]["api_key_hint"]
     hmac = by_action["company.webhook_security_update"]
-    assert (hmac["before"]["hmac_enabled"], hmac["after"]["hmac_enabled"]) == (False, True)
+    assert hmac["before"]["signed_integrations"] == []
+    assert set(hmac["after"]["signed_integrations"]) == {t.value for t in Tool}
     assert (
         by_action["asset.update"]["before"]["is_critical"],
         by_action["asset.update"]["after"]["is_critical"],

@@ -305,14 +305,16 @@ async def test_hmac_expired_timestamp_is_403(client, factory, services):
     assert await count_alerts(services, company) == 0
 
 
-async def test_hmac_signature_made_with_the_old_secret_fails_after_rotation(client, factory, services, gql):
+async def test_hmac_signature_made_with_the_old_secret_fails_after_rotation_without_grace(
+    client, factory, services, gql
+):
     company = await factory.company()
     await enable_hmac(factory, company)
     admin = await factory.user(Role.MSP_ADMIN)
     async with event_heard(services, "system:companies"):  # the rotation reaches the key cache
         rotated = await gql(
-            "mutation($id: ID!) { companyWebhookSecurityUpdate(input: {id: $id, rotateSecret: true})"
-            " { hmacSecret userErrors { code } } }",
+            "mutation($id: ID!) { companyWebhookSecurityUpdate(input:"
+            " {id: $id, rotateSecret: true, gracePeriodHours: 0}) { hmacSecret userErrors { code } } }",
             {"id": gid("Company", company.id)},
             token=admin.token,
         )
@@ -494,13 +496,14 @@ async def test_a_refused_batch_takes_nothing_and_its_retry_after_is_honoured(cli
     assert await count_alerts(services, company) == 14
 
 
-async def test_a_rotated_api_key_stops_working(client, factory, services, gql):
+async def test_a_key_rotated_without_grace_period_stops_working(client, factory, services, gql):
     company = await factory.company()
     assert (await post(client, company, one())).status_code == 202
     admin = await factory.user(Role.MSP_ADMIN)
     async with event_heard(services, "system:companies"):  # the rotation reaches the key cache
         rotated = await gql(
-            "mutation($id: ID!) { companyApiKeyRotate(input: {id: $id}) { apiKey userErrors { code } } }",
+            "mutation($id: ID!) { companyApiKeyRotate(input: {id: $id, gracePeriodHours: 0})"
+            " { apiKey userErrors { code } } }",
             {"id": gid("Company", company.id)},
             token=admin.token,
         )
