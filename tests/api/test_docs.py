@@ -293,7 +293,8 @@ async def _fill(text: str, block: Block, server: DocsServer) -> str:
 
 
 def _uses_secret(block: Block) -> bool:
-    return bool(re.search(r"\b(AW_)?HMAC_SECRET\b|\bSECRET\b", block.text))
+    pattern = r"\b(AW_)?HMAC_SECRET\b|\bSECRET\b"
+    return any(re.search(pattern, text) for text in (block.text, *block.env.values()))
 
 
 # ---- runners, one per language -----------------------------------------------------------------
@@ -521,7 +522,13 @@ async def _first_event(server: DocsServer, source: str, token: str) -> dict[str,
 
 
 async def _tool_env(block: Block, server: DocsServer) -> dict[str, str]:
-    return {name: await _fill(value, block, server) for name, value in block.env.items()}
+    """The tool's parameters/macros from `run-env`, stand-ins replaced ($AW_HMAC_SECRET too: a tool
+    holds the secret as one of its own parameters)."""
+    filled = {name: await _fill(value, block, server) for name, value in block.env.items()}
+    if _uses_secret(block):
+        secret = _signed_company(server)[1]
+        filled = {name: re.sub(r"\$(AW_)?HMAC_SECRET\b", secret, value) for name, value in filled.items()}
+    return filled
 
 
 def _assert_received(block: Block, done: subprocess.CompletedProcess[str]) -> None:
@@ -563,6 +570,10 @@ class HttpRequest {{
     return out.slice(0, cut);
   }}
   getStatus() {{ return this.status; }}
+}}
+// Zabbix's global hmac(hash type, key, text): the HMAC as lower-case hex
+function hmac(type, key, text) {{
+  return require("crypto").createHmac(type, key).update(text, "utf8").digest("hex");
 }}
 const value = process.env.ZABBIX_VALUE;
 const result = (function (value) {{
