@@ -33,11 +33,10 @@ class RawRowsById:
     def __init__(self, model: Any, decode: Mapping[str, Callable[[Any], Any]] | None = None) -> None:
         self._columns = tuple((attr.key, attr.columns[0].name) for attr in sa_inspect(model).column_attrs)
         self._decode = dict(decode or {})
-        self._table = model.__tablename__
-        scoped, _ = scope_sql(TenantScope(None), f"{self._table}.company_id", 2)
+        table = model.__tablename__
         self._sql = (
-            f"SELECT {', '.join(name for _, name in self._columns)} FROM {self._table} "
-            f"WHERE id = ANY($1::uuid[]) AND {scoped} ORDER BY id"
+            f"SELECT {', '.join(name for _, name in self._columns)} FROM {table} "
+            f"WHERE id = ANY($1::uuid[]) AND {scope_sql(f'{table}.company_id', 2)} ORDER BY id"
         )
 
     async def __call__(
@@ -46,8 +45,8 @@ class RawRowsById:
         """The rows among `ids` of the companies `within` that `principal` may read."""
         if not ids or not within:
             return []
-        _, companies = scope_sql(tenant_scope(principal).within(within), f"{self._table}.company_id", 2)
-        records = await plain_fetch(pool, self._sql, ids, companies)
+        scope = tenant_scope(principal).within(within)
+        records = await plain_fetch(pool, self._sql, ids, scope.bind())
         decode = self._decode
         return [
             SimpleNamespace(
@@ -108,7 +107,7 @@ class ScopedRepository:
 
     def require(self, permission: Permission, company_id: uuid.UUID | None, what: str = "company") -> None:
         principal = self._principal()
-        if company_id is not None and not principal.can_see(company_id):
+        if company_id is not None and not tenant_scope(principal).allows(company_id):
             raise NotFound(f"{what} not found", field="id")
         if not principal.can(permission, company_id):
             raise PermissionDenied("you do not have permission to do this")

@@ -15,13 +15,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from db.repositories.alerts import AlertSearch, alert_rows
 from db.repositories.incidents import IncidentSearch, incident_rows
-from db.tables import Base
+from db.scope import scope_clause, scope_sql
+from db.tables import AuditEntry, Base
 from db.uow import UnitOfWork
 from domain.ids import uuid7
 from domain.rbac import SYSTEM, Principal, Role
+from domain.tenancy import TenantScope
 from tests import incident_rows as rows
 from tests.helpers import Factory, MadeCompany, gid, unique
 
@@ -36,6 +39,8 @@ class World:
     members: list[uuid.UUID] = field(default_factory=list)
     #: the asset name of the world's alerts and incidents: a search for it names no company
     marker: str = field(default_factory=lambda: unique("scope"))
+    #: an audit entry of no company (an MSP admin's creation)
+    msp_entry: int = 0
 
     def add(self, table: str, company: str, key: Any) -> None:
         self.rows.setdefault(table, {c: set() for c in COMPANIES})[company].add(key)
@@ -99,6 +104,10 @@ async def world(services: Any) -> World:
     for key, company_id in w.company.items():
         for entry in await services.pool.fetch("SELECT id FROM audit_log WHERE company_id = $1", company_id):
             w.add("audit_log", key, entry["id"])
+    msp = await factory.user(Role.MSP_ADMIN)
+    w.msp_entry = await services.pool.fetchval(
+        "SELECT id FROM audit_log WHERE entity_id = $1 AND company_id IS NULL", str(msp.id)
+    )
     return w
 
 
@@ -318,6 +327,48 @@ async def test_raw_and_orm_reads_of_a_table_agree_for_every_caller(services, wor
 
         # then every path answers the same rows
         assert len({frozenset(a) for a in answers.values()}) == 1, (caller, answers)
+
+
+SCOPES = {
+    "every company": lambda w: TenantScope(None),
+    "A and the deleted company": lambda w: TenantScope(frozenset({w.company["a"], w.company["gone"]})),
+    "no company": lambda w: TenantScope(frozenset()),
+}
+
+
+@pytest.mark.parametrize("keep_deleted", [False, True])
+@pytest.mark.parametrize("scope_name", list(SCOPES))
+async def test_the_clause_and_the_raw_fragment_select_the_same_rows(
+    services, world, scope_name, keep_deleted
+):
+    # given audit entries of A, B, the deleted company and of no company, and a scope
+    scope = SCOPES[scope_name](world)
+    ids = [*world.ids("audit_log"), world.msp_entry]
+
+    # when they are filtered by the scope's SQLAlchemy clause and by its raw-SQL fragment
+    async with services.sessionmaker() as session:
+        stmt = select(AuditEntry.id).where(
+            AuditEntry.id.in_(ids), scope_clause(scope, AuditEntry.company_id, keep_deleted=keep_deleted)
+        )
+        by_clause = set((await session.execute(stmt)).scalars())
+    fragment = scope_sql("audit_log.company_id", 2, keep_deleted=keep_deleted)
+    by_fragment = {
+        r["id"]
+        for r in await services.pool.fetch(
+            f"SELECT id FROM audit_log WHERE id = ANY($1::bigint[]) AND {fragment}", ids, scope.bind()
+        )
+    }
+
+    # then both give the scope's rows: never the deleted company's, unless kept for every company
+    rows_of = world.rows["audit_log"]
+    want = {
+        "every company": rows_of["a"]
+        | rows_of["b"]
+        | (rows_of["gone"] | {world.msp_entry} if keep_deleted else set()),
+        "A and the deleted company": rows_of["a"],
+        "no company": set(),
+    }[scope_name]
+    assert by_clause == by_fragment == want
 
 
 def test_every_tenant_table_has_a_scoped_read_or_is_internal():
