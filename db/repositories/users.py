@@ -87,7 +87,7 @@ class UserRepository(ScopedRepository):
         """Users the caller may read: everyone for MSP admins; else users sharing one of its companies."""
         principal = self._principal()
         stmt = select(User)
-        if not principal.all_companies:
+        if not self.tenant_scope().every_company:
             shared = self.scope(select(Membership.user_id), Membership.company_id)
             stmt = stmt.where(User.id.in_(shared) | (User.id == principal.user_id))
         return stmt
