@@ -6,10 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, false, insert, select
+from sqlalchemy import Select, insert, select
 
 from db.pagination import Page, paginate
 from db.repositories.base import ScopedRepository
+from db.scope import scope_clause
 from db.tables import AuditEntry
 from domain.rbac import Permission
 
@@ -50,15 +51,10 @@ class AuditRepository(ScopedRepository):
         return self._principal().can(Permission.AUDIT_READ)
 
     def _readable(self) -> Select[tuple[AuditEntry]]:
-        principal = self._principal()
-        stmt = select(AuditEntry)
-        if not principal.can(Permission.AUDIT_READ):
-            return stmt.where(false())
-        if not principal.all_companies:
-            # Company admins read their companies' entries; MSP-level entries stay with MSP admins.
-            allowed = principal.companies_with(Permission.AUDIT_READ, principal.company_ids)
-            stmt = stmt.where(AuditEntry.company_id.in_(allowed))
-        return stmt
+        # Company admins read their companies' entries, technicians none; MSP admins read every entry,
+        # the MSP-level ones (no company) and those of deleted companies (the log outlives them) too.
+        scope = self.tenant_scope(Permission.AUDIT_READ)
+        return select(AuditEntry).where(scope_clause(scope, AuditEntry.company_id, keep_deleted=True))
 
     def _filtered(
         self,

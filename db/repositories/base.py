@@ -12,16 +12,12 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import plain_fetch
-from db.tables import Company
+from db.scope import scope_clause, scope_sql
 from domain.errors import NotFound, PermissionDenied
 from domain.rbac import Permission, Principal
+from domain.tenancy import TenantScope, tenant_scope
 
 M = TypeVar("M")
-
-
-def readable_company_ids(principal: Principal) -> list[uuid.UUID] | None:
-    """The companies whose rows `principal` may read; None for all of them (MSP admins)."""
-    return None if principal.all_companies else list(principal.company_ids)
 
 
 class RawRowsById:
@@ -30,17 +26,17 @@ class RawRowsById:
     One round trip, no ORM session: a subscription delivers an event per change, and an ORM session
     per burst of events (checkout ping, transaction, identity map) was most of its latency and CPU.
     Rows come back as attribute rows shaped like the ORM's; `decode` turns a column's text (JSONB
-    arrives as text on the raw pool) into its value. The tenant scope is `readable`'s, within the
-    companies the caller subscribed to.
+    arrives as text on the raw pool) into its value. The tenant scope is `readable`'s (the same
+    `tenant_scope`, rendered by `db.scope`), within the companies the caller subscribed to.
     """
 
     def __init__(self, model: Any, decode: Mapping[str, Callable[[Any], Any]] | None = None) -> None:
         self._columns = tuple((attr.key, attr.columns[0].name) for attr in sa_inspect(model).column_attrs)
         self._decode = dict(decode or {})
+        table = model.__tablename__
         self._sql = (
-            f"SELECT {', '.join(name for _, name in self._columns)} FROM {model.__tablename__} "
-            "WHERE id = ANY($1::uuid[]) AND company_id = ANY($2::uuid[]) "
-            "AND ($3::uuid[] IS NULL OR company_id = ANY($3)) ORDER BY id"
+            f"SELECT {', '.join(name for _, name in self._columns)} FROM {table} "
+            f"WHERE id = ANY($1::uuid[]) AND {scope_sql(f'{table}.company_id', 2)} ORDER BY id"
         )
 
     async def __call__(
@@ -49,7 +45,8 @@ class RawRowsById:
         """The rows among `ids` of the companies `within` that `principal` may read."""
         if not ids or not within:
             return []
-        records = await plain_fetch(pool, self._sql, ids, within, readable_company_ids(principal))
+        scope = tenant_scope(principal).within(within)
+        records = await plain_fetch(pool, self._sql, ids, scope.bind())
         decode = self._decode
         return [
             SimpleNamespace(
@@ -66,7 +63,7 @@ class ScopedRepository:
     """Base for repositories of tenant-owned rows (`model.company_id`).
 
     `readable(model)` is the base statement for every read: MSP admins see all companies, others
-    only their memberships. Writes call `require(permission, company_id)`; a company the caller cannot
+    only their memberships (`domain.tenancy.tenant_scope`, rendered by `db.scope`). Writes call `require(permission, company_id)`; a company the caller cannot
     see answers NotFound, exactly as if it did not exist.
     """
 
@@ -79,22 +76,17 @@ class ScopedRepository:
             raise PermissionDenied("authentication required", code="UNAUTHENTICATED")
         return self.principal
 
-    def readable_company_ids(self) -> list[uuid.UUID] | None:
-        """The companies whose rows the caller may read; None for all of them (MSP admins)."""
-        return readable_company_ids(self._principal())
+    def tenant_scope(self, permission: Permission | None = None) -> TenantScope:
+        """The companies whose rows the caller may read (with `permission`, where it holds that)."""
+        return tenant_scope(self._principal(), permission)
 
-    def scope(self, stmt: Select[Any], company_column: Any) -> Select[Any]:
-        companies = self.readable_company_ids()
-        if companies is None:
-            # A deleted company's rows stay until the sweeper has purged them: nobody sees them meanwhile
-            # (members lost their memberships with the deletion; this is for MSP admins).
-            return stmt.where(
-                company_column.not_in(select(Company.id).where(Company.deleted_at.is_not(None)))
-            )
-        return stmt.where(company_column.in_(companies))
+    def scope(
+        self, stmt: Select[Any], company_column: Any, permission: Permission | None = None
+    ) -> Select[Any]:
+        return stmt.where(scope_clause(self.tenant_scope(permission), company_column))
 
-    def readable(self, model: type[M]) -> Select[tuple[M]]:
-        return self.scope(select(model), model.company_id)  # type: ignore[attr-defined]
+    def readable(self, model: type[M], permission: Permission | None = None) -> Select[tuple[M]]:
+        return self.scope(select(model), model.company_id, permission)  # type: ignore[attr-defined]
 
     def in_company(
         self,
@@ -109,13 +101,13 @@ class ScopedRepository:
         A company that could not be decoded, or that the caller may not read, gives nothing: exactly
         as a company that does not exist.
         """
-        if unknown or (company_id is not None and not self._principal().can(permission, company_id)):
+        if unknown or (company_id is not None and not self.tenant_scope(permission).allows(company_id)):
             return stmt.where(false())
         return stmt if company_id is None else stmt.where(column == company_id)
 
     def require(self, permission: Permission, company_id: uuid.UUID | None, what: str = "company") -> None:
         principal = self._principal()
-        if company_id is not None and not principal.can_see(company_id):
+        if company_id is not None and not tenant_scope(principal).allows(company_id):
             raise NotFound(f"{what} not found", field="id")
         if not principal.can(permission, company_id):
             raise PermissionDenied("you do not have permission to do this")

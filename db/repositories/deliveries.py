@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import false
-
 from db.pagination import Page, paginate
 from db.repositories.base import ScopedRepository
 from db.tables import WebhookDeliveryRecord
@@ -30,15 +28,12 @@ class DeliveryRepository(ScopedRepository):
         outcome: str | None = None,
     ) -> Page[WebhookDeliveryRecord]:
         """Newest first."""
-        principal = self._principal()
-        stmt = self.readable(WebhookDeliveryRecord)
-        if not principal.all_companies:
-            allowed = principal.companies_with(PERMISSION, principal.company_ids)
-            stmt = (
-                stmt.where(WebhookDeliveryRecord.company_id.in_(allowed)) if allowed else stmt.where(false())
-            )
         stmt = self.in_company(
-            stmt, WebhookDeliveryRecord.company_id, company_id, unknown_company, PERMISSION
+            self.readable(WebhookDeliveryRecord, PERMISSION),
+            WebhookDeliveryRecord.company_id,
+            company_id,
+            unknown_company,
+            PERMISSION,
         )
         if integration is not None:
             stmt = stmt.where(WebhookDeliveryRecord.integration == integration)

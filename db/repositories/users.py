@@ -87,8 +87,8 @@ class UserRepository(ScopedRepository):
         """Users the caller may read: everyone for MSP admins; else users sharing one of its companies."""
         principal = self._principal()
         stmt = select(User)
-        if not principal.all_companies:
-            shared = select(Membership.user_id).where(Membership.company_id.in_(principal.company_ids))
+        if not self.tenant_scope().every_company:
+            shared = self.scope(select(Membership.user_id), Membership.company_id)
             stmt = stmt.where(User.id.in_(shared) | (User.id == principal.user_id))
         return stmt
 
@@ -99,10 +99,9 @@ class UserRepository(ScopedRepository):
         return list((await self.session.execute(self._visible().where(User.id.in_(ids)))).scalars())
 
     async def company_ids_of(self, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
-        principal = self._principal()
-        stmt = select(Membership.user_id, Membership.company_id).where(Membership.user_id.in_(user_ids))
-        if not principal.all_companies:
-            stmt = stmt.where(Membership.company_id.in_(principal.company_ids))
+        stmt = self.scope(select(Membership.user_id, Membership.company_id), Membership.company_id).where(
+            Membership.user_id.in_(user_ids)
+        )
         out: dict[uuid.UUID, list[uuid.UUID]] = {u: [] for u in user_ids}
         for uid, cid in (await self.session.execute(stmt)).all():
             out[uid].append(cid)

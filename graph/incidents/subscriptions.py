@@ -22,6 +22,7 @@ from db.repositories.alerts import alert_rows
 from db.repositories.incidents import incident_rows
 from domain.incidents import IncidentChangeKind as DomainChangeKind
 from domain.rbac import Permission
+from domain.tenancy import tenant_scope
 from graph.core import PublicError, require_principal
 from graph.incidents.loaders import event_loaders, fresh_read
 from graph.incidents.queries import decode_id
@@ -40,14 +41,13 @@ COMPANY_ID_DESCRIPTION = "Only this company (global ID); omit for every company 
 async def _topics(
     info: strawberry.Info, company_id: str | None, name: str, permission: Permission
 ) -> set[str]:
-    principal = require_principal(info)
+    scope = tenant_scope(require_principal(info), permission)
     async with fresh_read(info.context) as uow:
         if company_id is None:
-            ids = await uow.companies.visible_ids()
-            return {topic(c, name) for c in ids if principal.can(permission, c)}
+            return {topic(c, name) for c in await uow.companies.visible_ids() if scope.allows(c)}
         key, _ = decode_id(company_id, "Company")
         found = key is not None and await uow.companies.get(key) is not None
-    if key is None or not found or not principal.can(permission, key):
+    if key is None or not found or not scope.allows(key):
         raise PublicError("company not found", "NOT_FOUND")
     return {topic(key, name)}
 

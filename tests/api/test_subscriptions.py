@@ -441,3 +441,28 @@ async def test_a_batched_event_naming_another_companys_incident_delivers_only_th
     assert event["incident"]["asset"] is None
     assert event["incident"]["alerts"] == {"edges": []}
     assert event["incident"]["priorityScore"] == 66.0  # high 60 + 3 alerts x 2, just created
+
+
+async def test_a_company_deleted_while_subscribed_delivers_nothing_more(servers, factory, services):
+    # given an MSP admin subscribed to every company's incidents, among them A's and B's
+    a, b = await factory.company(), await factory.company()
+    msp = await factory.user(Role.MSP_ADMIN)
+    mine = await rows.incident(services, a.id, asset_name="still-here")
+    gone = await rows.incident(services, b.id, asset_name="deleted-company-host")
+    async with connect(servers[0], msp.token) as socket:
+        await socket.subscribe("1", "subscription { incidentChanged { kind incident { id } } }")
+        is_probe = await probe_incident(services, a, socket)
+
+        # when B is deleted (its rows wait for the purge) and then changes of B's and A's incident
+        # are announced on their channels
+        async with factory.uow() as uow:
+            await uow.companies.delete(b.id)
+        await notify(services, topic(b.id, "incidents"), {"kind": "UPDATED", "id": str(gone)})
+        await notify(services, topic(a.id, "incidents"), {"kind": "UPDATED", "id": str(mine)})
+        payload = await socket.next_data(skip=is_probe)
+
+    # then only A's arrives: the deleted company's incident is read as every read reads it, as gone
+    assert payload["data"]["incidentChanged"] == {
+        "kind": "UPDATED",
+        "incident": {"id": gid("Incident", mine)},
+    }

@@ -1,0 +1,424 @@
+"""Every tenant read, through the repositories (ORM) and the raw-SQL readers alike, answers exactly
+the rows of `domain.tenancy.tenant_scope`: a company admin of A none of B's, an MSP admin both, and
+nobody a deleted company's (but the audit log's, for MSP admins).
+
+The cases run each read path over the same rows; a table with a `company_id` column must have a read
+path here or be listed as internal with the reason, so a new tenant table cannot skip scoping.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from db.repositories.alerts import AlertSearch, alert_rows
+from db.repositories.incidents import IncidentSearch, incident_rows
+from db.scope import scope_clause, scope_sql
+from db.tables import AuditEntry, Base
+from db.uow import UnitOfWork
+from domain.ids import uuid7
+from domain.rbac import SYSTEM, Principal, Role
+from domain.tenancy import TenantScope
+from tests import incident_rows as rows
+from tests.helpers import Factory, MadeCompany, gid, unique
+
+COMPANIES = ("a", "b", "gone")  # "gone" is deleted, its rows not purged yet
+
+
+@dataclass
+class World:
+    made: dict[str, MadeCompany]
+    #: table -> company key -> the keys of that company's rows, as the read paths answer them
+    rows: dict[str, dict[str, set[Any]]] = field(default_factory=dict)
+    members: list[uuid.UUID] = field(default_factory=list)
+    #: the asset name of the world's alerts and incidents: a search for it names no company
+    marker: str = field(default_factory=lambda: unique("scope"))
+    #: an audit entry of no company (an MSP admin's creation)
+    msp_entry: int = 0
+
+    def add(self, table: str, company: str, key: Any) -> None:
+        self.rows.setdefault(table, {c: set() for c in COMPANIES})[company].add(key)
+
+    def ids(self, table: str) -> list[Any]:
+        return sorted(k for keys in self.rows[table].values() for k in keys)
+
+    @property
+    def company(self) -> dict[str, uuid.UUID]:
+        return {c: m.id for c, m in self.made.items()}
+
+    def companies(self) -> list[uuid.UUID]:
+        return [self.made[c].id for c in COMPANIES]
+
+
+@pytest.fixture(scope="module")
+async def world(services: Any) -> World:
+    """Companies A, B and a deleted one, each with a row in every tenant table that has a read path."""
+    factory = Factory(services)
+    made = {c: await factory.company() for c in COMPANIES}
+    w = World(made)
+    now = datetime.now(UTC)
+    for key, company in made.items():
+        w.add("companies", key, company.id)
+        base = await factory.asset(company)
+        w.add("assets", key, base)
+        async with factory.uow() as uow:
+            dependent = await uow.assets.create(
+                company.id, {"name": f"app-{key}-{uuid.uuid4().hex[:6]}"}, [base]
+            )
+        w.add("assets", key, dependent.id)
+        w.add("asset_dependencies", key, (dependent.id, base))
+        incident = await rows.incident(services, company.id, asset_name=w.marker)
+        w.add("incidents", key, incident)
+        alert = await rows.alert(services, company.id, incident_id=incident, asset_name=w.marker)
+        w.add("alerts", key, alert)
+        w.add("incident_events", key, await rows.event(services, company.id, incident, "CREATED", now))
+        window = await services.pool.fetchval(
+            "INSERT INTO maintenance_windows (id, company_id, name, starts_at, ends_at)"
+            " VALUES ($1, $2, 'w', $3, $4) RETURNING id",
+            uuid7(),
+            company.id,
+            now,
+            now + timedelta(hours=1),
+        )
+        w.add("maintenance_windows", key, window)
+        delivery = await services.pool.fetchval(
+            "INSERT INTO webhook_delivery_log (company_id, integration, outcome, status, reason, at)"
+            " VALUES ($1, 'generic', 'accepted', 202, 'accepted', $2) RETURNING id",
+            company.id,
+            now,
+        )
+        w.add("webhook_delivery_log", key, delivery)
+        member = await factory.user(Role.TECHNICIAN, [company])
+        w.members.append(member.id)
+        w.add("memberships", key, (member.id, company.id))
+    async with factory.uow() as uow:
+        await uow.companies.delete(w.company["gone"])
+    # The deleted company's memberships went with it; its other rows wait for the purge.
+    w.rows["memberships"]["gone"] = set()
+    for key, company_id in w.company.items():
+        for entry in await services.pool.fetch("SELECT id FROM audit_log WHERE company_id = $1", company_id):
+            w.add("audit_log", key, entry["id"])
+    msp = await factory.user(Role.MSP_ADMIN)
+    w.msp_entry = await services.pool.fetchval(
+        "SELECT id FROM audit_log WHERE entity_id = $1 AND company_id IS NULL", str(msp.id)
+    )
+    return w
+
+
+Read = Callable[[Any, Principal, World], Awaitable[set[Any]]]
+
+
+@dataclass(frozen=True)
+class TenantRead:
+    table: str
+    path: str  # "orm" (a repository's statement) or "raw" (SQL text on the raw pool)
+    read: Read
+
+
+async def _in_uow(services: Any, principal: Principal, work: Callable[[UnitOfWork], Awaitable[Any]]) -> Any:
+    uow = UnitOfWork(services.sessionmaker, principal, services.cipher, "test")
+    async with uow:
+        return await work(uow)
+
+
+def orm(table: str, work: Callable[[UnitOfWork, World], Awaitable[Any]]) -> TenantRead:
+    """A read through the caller's repositories; rows are answered by their ids."""
+
+    async def read(services: Any, principal: Principal, w: World) -> set[Any]:
+        found = await _in_uow(services, principal, lambda uow: work(uow, w))
+        return {getattr(r, "id", r) for r in found}
+
+    return TenantRead(table, "orm", read)
+
+
+def _ids(rows_: Any) -> set[Any]:
+    return {r.id for r in rows_}
+
+
+async def _each(get: Callable[[Any], Awaitable[Any]], keys: list[Any]) -> set[Any]:
+    return {k for k in keys if await get(k) is not None}
+
+
+async def _pages(page: Callable[..., Awaitable[Any]], w: World) -> set[Any]:
+    """The rows of each company's page (a full run holds other tests' rows: ask per company)."""
+    out: set[Any] = set()
+    for company_id in w.companies():
+        out |= _ids((await page(company_id)).items)
+    return out
+
+
+async def _searched(uow: UnitOfWork, w: World, what: str) -> set[Any]:
+    """A page of alerts or incidents that names no company, only the world's marker."""
+    if what == "alerts":
+        return _ids((await uow.alerts.page(AlertSearch(text=w.marker), first=100, after=None)).items)
+    if what == "incidents":
+        page = await uow.incidents.page(IncidentSearch(text=w.marker), first=100, after=None)
+        return _ids(page.items)
+    scored = await uow.incidents.page_by_priority(
+        IncidentSearch(text=w.marker), first=100, after=None, now=datetime.now(UTC)
+    )
+    return {i.incident.id for i in scored.items}
+
+
+async def _dependencies(uow: UnitOfWork, w: World) -> set[Any]:
+    found = await uow.assets.dependencies([a for a, _ in w.ids("asset_dependencies")])
+    return {(a, d) for a, deps in found.items() for d in deps}
+
+
+async def _by_priority(uow: UnitOfWork, w: World) -> set[Any]:
+    out: set[Any] = set()
+    for company_id in w.companies():
+        page = await uow.incidents.page_by_priority(
+            IncidentSearch(company_id=company_id), first=100, after=None, now=datetime.now(UTC)
+        )
+        out |= {i.incident.id for i in page.items}
+    return out
+
+
+async def _timelines(uow: UnitOfWork, w: World) -> set[Any]:
+    pages = await uow.incidents.first_timelines(w.ids("incidents"), first=100)
+    return {e.id for page in pages.values() for e in page.items}
+
+
+async def _first_alerts(uow: UnitOfWork, w: World) -> set[Any]:
+    pages = await uow.alerts.first_for_incidents(w.ids("incidents"), first=100)
+    return {a.id for page in pages.values() for a in page.items}
+
+
+async def _memberships(uow: UnitOfWork, w: World) -> set[Any]:
+    found = await uow.users.company_ids_of(w.members)
+    return {(u, c) for u, companies in found.items() for c in companies}
+
+
+def raw(table: str, reader: Any) -> TenantRead:
+    async def read(services: Any, principal: Principal, w: World) -> set[Any]:
+        # Within every company of the world, as a subscription opened before the deletion asked.
+        return _ids(await reader(services.pool, principal, w.ids(table), w.companies()))
+
+    return TenantRead(table, "raw", read)
+
+
+READS: dict[str, TenantRead] = {
+    "companies.get_many": orm("companies", lambda uow, w: uow.companies.get_many(w.ids("companies"))),
+    "companies.get": orm("companies", lambda uow, w: _each(uow.companies.get, w.ids("companies"))),
+    "assets.get_many": orm("assets", lambda uow, w: uow.assets.get_many(w.ids("assets"))),
+    "assets.dependencies": orm("asset_dependencies", _dependencies),
+    "alerts.get": orm("alerts", lambda uow, w: _each(uow.alerts.get, w.ids("alerts"))),
+    "alerts.page": orm(
+        "alerts",
+        lambda uow, w: _pages(
+            lambda c: uow.alerts.page(AlertSearch(company_id=c), first=100, after=None),
+            w,
+        ),
+    ),
+    "alerts.page (no company named)": orm("alerts", lambda uow, w: _searched(uow, w, "alerts")),
+    "alerts.first_for_incidents": orm("alerts", _first_alerts),
+    "alert_rows (alertReceived)": raw("alerts", alert_rows),
+    "incidents.get_many": orm("incidents", lambda uow, w: uow.incidents.get_many(w.ids("incidents"))),
+    "incidents.page": orm(
+        "incidents",
+        lambda uow, w: _pages(
+            lambda c: uow.incidents.page(IncidentSearch(company_id=c), first=100, after=None),
+            w,
+        ),
+    ),
+    "incidents.page (no company named)": orm("incidents", lambda uow, w: _searched(uow, w, "incidents")),
+    "incidents.page_by_priority": orm("incidents", _by_priority),
+    "incidents.page_by_priority (no company named)": orm(
+        "incidents", lambda uow, w: _searched(uow, w, "priority")
+    ),
+    "incident_rows (incidentChanged)": raw("incidents", incident_rows),
+    "incidents.get_event": orm(
+        "incident_events",
+        lambda uow, w: _each(uow.incidents.get_event, w.ids("incident_events")),
+    ),
+    "incidents.first_timelines": orm("incident_events", _timelines),
+    "maintenance.get": orm(
+        "maintenance_windows",
+        lambda uow, w: _each(uow.maintenance.get, w.ids("maintenance_windows")),
+    ),
+    "maintenance.page": orm(
+        "maintenance_windows",
+        lambda uow, w: _pages(lambda c: uow.maintenance.page(c, first=100, after=None), w),
+    ),
+    "audit.get": orm("audit_log", lambda uow, w: _each(uow.audit.get, w.ids("audit_log"))),
+    "audit.page": orm(
+        "audit_log", lambda uow, w: _pages(lambda c: uow.audit.page(first=100, after=None, company_id=c), w)
+    ),
+    "deliveries.page": orm(
+        "webhook_delivery_log",
+        lambda uow, w: _pages(lambda c: uow.deliveries.page(first=100, after=None, company_id=c), w),
+    ),
+    "users.company_ids_of": orm("memberships", _memberships),
+}
+
+#: Tables with a `company_id` that no caller reads, and why.
+INTERNAL: dict[str, str] = {
+    "incident_changes": "the outbox: read by the reactions, which are system principals",
+    "reaction_inbox": "the reactions' claims: read by the workers only",
+    "webhook_deliveries": "webhook replay records: read by the ingest path of the company the API key names",
+    "rate_limit_buckets": "ingest rate limits: read by the ingest path of the company the API key names",
+    "correlation_quarantine": "the correlation worker's bookkeeping and /readyz (operators)",
+}
+
+#: Who may read each table beyond the plain scope: the audit log and the deliveries need a permission
+#: technicians lack, and the audit log keeps a deleted company's entries (for MSP admins).
+NEEDS_PERMISSION = {"audit_log", "webhook_delivery_log"}
+KEEPS_DELETED = {"audit_log"}
+
+
+def _principal(role: Role, *companies: uuid.UUID) -> Principal:
+    return Principal(uuid7(), f"{role.value}@example.com", role, frozenset(companies))
+
+
+def callers(w: World) -> dict[str, Principal]:
+    a, gone = w.company["a"], w.company["gone"]
+    return {
+        "company admin of A": _principal(Role.COMPANY_ADMIN, a),
+        "technician of A": _principal(Role.TECHNICIAN, a),
+        # A principal read before the deletion (a websocket's) still lists the deleted company.
+        "company admin of A and the deleted company": _principal(Role.COMPANY_ADMIN, a, gone),
+        "MSP admin": SYSTEM,
+    }
+
+
+def expected(w: World, table: str, caller: str) -> set[Any]:
+    """The rows of `table` the caller sees: A's; B's too for MSP admins; nothing of the deleted one."""
+    if caller == "MSP admin":
+        seen = ["a", "b", "gone"] if table in KEEPS_DELETED else ["a", "b"]
+    elif caller == "technician of A" and table in NEEDS_PERMISSION:
+        seen = []
+    else:
+        seen = ["a"]
+    return set().union(*(w.rows[table][c] for c in seen))
+
+
+CALLERS = ("company admin of A", "technician of A", "company admin of A and the deleted company", "MSP admin")
+CASES = [(name, caller) for name in READS for caller in CALLERS]
+
+
+@pytest.mark.parametrize(("name", "caller"), CASES, ids=[f"{n}-{c}" for n, c in CASES])
+async def test_every_tenant_read_answers_the_callers_scope(services, world, name, caller):
+    # given companies A, B and a deleted one, each with a row in every tenant table
+    read = READS[name]
+
+    # when the caller reads all of them through this path
+    seen = await read.read(services, callers(world)[caller], world)
+
+    # then it gets exactly the rows of its scope
+    assert seen == expected(world, read.table, caller)
+
+
+@pytest.mark.parametrize("table", sorted({r.table for r in READS.values() if r.path == "raw"}))
+async def test_raw_and_orm_reads_of_a_table_agree_for_every_caller(services, world, table):
+    # given a table read both through a repository and through raw SQL
+    paths = {name: r for name, r in READS.items() if r.table == table}
+    assert {r.path for r in paths.values()} == {"orm", "raw"}
+
+    for caller, principal in callers(world).items():
+        # when each caller reads the table's rows through every path
+        answers = {name: await r.read(services, principal, world) for name, r in paths.items()}
+
+        # then every path answers the same rows
+        assert len({frozenset(a) for a in answers.values()}) == 1, (caller, answers)
+
+
+SCOPES = {
+    "every company": lambda w: TenantScope(None),
+    "A and the deleted company": lambda w: TenantScope(frozenset({w.company["a"], w.company["gone"]})),
+    "no company": lambda w: TenantScope(frozenset()),
+}
+
+
+@pytest.mark.parametrize("keep_deleted", [False, True])
+@pytest.mark.parametrize("scope_name", list(SCOPES))
+async def test_the_clause_and_the_raw_fragment_select_the_same_rows(
+    services, world, scope_name, keep_deleted
+):
+    # given audit entries of A, B, the deleted company and of no company, and a scope
+    scope = SCOPES[scope_name](world)
+    ids = [*world.ids("audit_log"), world.msp_entry]
+
+    # when they are filtered by the scope's SQLAlchemy clause and by its raw-SQL fragment
+    async with services.sessionmaker() as session:
+        stmt = select(AuditEntry.id).where(
+            AuditEntry.id.in_(ids), scope_clause(scope, AuditEntry.company_id, keep_deleted=keep_deleted)
+        )
+        by_clause = set((await session.execute(stmt)).scalars())
+    fragment = scope_sql("audit_log.company_id", 2, keep_deleted=keep_deleted)
+    by_fragment = {
+        r["id"]
+        for r in await services.pool.fetch(
+            f"SELECT id FROM audit_log WHERE id = ANY($1::bigint[]) AND {fragment}", ids, scope.bind()
+        )
+    }
+
+    # then both give the scope's rows: never the deleted company's, unless kept for every company
+    rows_of = world.rows["audit_log"]
+    want = {
+        "every company": rows_of["a"]
+        | rows_of["b"]
+        | (rows_of["gone"] | {world.msp_entry} if keep_deleted else set()),
+        "A and the deleted company": rows_of["a"],
+        "no company": set(),
+    }[scope_name]
+    assert by_clause == by_fragment == want
+
+
+def test_every_tenant_table_has_a_scoped_read_or_is_internal():
+    # given every table of db.tables with a company_id column (a new one is included by itself)
+    tenant_tables = {t.name for t in Base.metadata.sorted_tables if "company_id" in t.c}
+    read = {r.table for r in READS.values()}
+
+    # then each is read through a scoped path tested above, or named internal with its reason
+    # (companies are scoped by their own id, not a company_id)
+    assert not read & set(INTERNAL)
+    assert tenant_tables == (read - {"companies"}) | set(INTERNAL)
+    assert all(reason.strip() for reason in INTERNAL.values())
+
+
+async def test_node_answers_null_for_another_companys_ids_and_an_msp_admin_reads_both(gql, world, factory):
+    # given a company admin of A, an MSP admin, and a global ID of every node kind in A, B and the
+    # deleted company
+    admin = await factory.user(Role.COMPANY_ADMIN, [world.made["a"]])
+    msp = await factory.user(Role.MSP_ADMIN)
+    kinds = {
+        "Company": "companies",
+        "Asset": "assets",
+        "Alert": "alerts",
+        "Incident": "incidents",
+        "IncidentEvent": "incident_events",
+        "MaintenanceWindow": "maintenance_windows",
+        "AuditEntry": "audit_log",
+    }
+
+    def of(*companies: str, kinds_: Any = None) -> set[tuple[str, Any]]:
+        return {
+            (kind, key)
+            for kind, table in kinds.items()
+            if kinds_ is None or kind in kinds_
+            for c in companies
+            for key in world.rows[table][c]
+        }
+
+    async def visible(token: str) -> set[tuple[str, Any]]:
+        out = set()
+        for kind, key in of(*COMPANIES):
+            body = await gql("query($id: ID!) { node(id: $id) { id } }", {"id": gid(kind, key)}, token=token)
+            assert "errors" not in body, body
+            if body["data"]["node"] is not None:
+                assert body["data"]["node"] == {"id": gid(kind, key)}
+                out.add((kind, key))
+        return out
+
+    # when each asks node(id:) for each of them
+    # then the admin reads A's and nothing of B's or the deleted company's; the MSP admin reads A's
+    # and B's, and of the deleted company only its audit entries
+    assert await visible(admin.token) == of("a")
+    assert await visible(msp.token) == of("a", "b") | of("gone", kinds_={"AuditEntry"})
