@@ -68,7 +68,8 @@ _TOPIC_PREFIX, _TOPIC_SUFFIX = topic("{}", "alerts").split("{}")
 # A whole batch in one statement, so one round trip and one implicit transaction (the committing
 # Sync): claim the idempotency keys (a key already stored, or being stored by a concurrent batch,
 # is skipped), insert the alerts of the requests whose keys were claimed (and of unkeyed ones),
-# announce them per company in NOTIFYs of at most NOTIFY_CHUNK ids (sent at commit), and read the
+# announce them per company in NOTIFYs of at most NOTIFY_CHUNK ids (sent at commit; built in SQL as
+# db.events.BusEvent's JSON, `{"topic", "kind": "RECEIVED", "ids"}`), and read the
 # stored answers of the keys that were already there (the statement's snapshot sees every earlier
 # commit; a key committed concurrently after it began is looked up again afterwards).
 WRITE_BATCH = f"""

@@ -7,8 +7,10 @@ the server shutting down or out of connections; through SQLAlchemy the same erro
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import asyncpg
-from sqlalchemy import exc as sa_exc
 
 _OUTAGES: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, unreachable; TimeoutError is one too
@@ -16,21 +18,26 @@ _OUTAGES: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections
-    sa_exc.TimeoutError,  # no pooled connection came free in time
-    sa_exc.InterfaceError,
 )
 
 
 def database_unavailable(error: BaseException) -> bool:
     """Whether `error` (or what it wraps) says the database cannot be used right now."""
+    # The worker process never imports SQLAlchemy; where it is not loaded, no error is one of its own.
+    sa_exc: Any = sys.modules.get("sqlalchemy.exc")
+    outages = _OUTAGES if sa_exc is None else (*_OUTAGES, sa_exc.TimeoutError, sa_exc.InterfaceError)
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, _OUTAGES):
+        if isinstance(current, outages):
             return True
-        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
-            return True
-        nxt = current.orig if isinstance(current, sa_exc.DBAPIError) else None
-        current = nxt if isinstance(nxt, BaseException) else (current.__cause__ or current.__context__)
+        wrapped = None
+        if sa_exc is not None and isinstance(current, sa_exc.DBAPIError):
+            if current.connection_invalidated:
+                return True
+            wrapped = current.orig
+        current = (
+            wrapped if isinstance(wrapped, BaseException) else (current.__cause__ or current.__context__)
+        )
     return False

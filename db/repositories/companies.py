@@ -1,4 +1,10 @@
-"""Companies (tenants): creation with credentials, settings, key rotation."""
+"""Companies (tenants): creation with credentials, settings, key rotation.
+
+Each change that makes what a process caches of a company stale (its API key, HMAC settings, rate
+limit, correlation settings, name, existence) publishes `company_changed` in the change's own
+transaction: every process's caches drop the company once it commits, whoever made the change (a
+mutation, the CLI, a test, a script through this repository).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from adapters.crypto import DataCipher, api_key_hash, api_key_hint, new_api_key, new_hmac_secret
+from db.events import COMPANY_CREDENTIALS, COMPANY_DELETED, COMPANY_SETTINGS, company_changed
 from db.pagination import Page, paginate
+from db.publishing import publish
 from db.repositories.audit import AuditRepository
 from db.repositories.base import ScopedRepository
 from db.tables import Company, Membership
@@ -126,6 +134,7 @@ class CompanyRepository(ScopedRepository):
             before=before,
             after=snapshot(company),
         )
+        await publish(self.session, company_changed(company.id, COMPANY_SETTINGS))
         return company
 
     async def update_settings(self, company_id: uuid.UUID, action: str, **changes: Any) -> Company:
@@ -142,6 +151,7 @@ class CompanyRepository(ScopedRepository):
         await self.audit.record(
             action, "company", company.id, company_id=company.id, before=before, after=snapshot(company)
         )
+        await publish(self.session, company_changed(company.id, COMPANY_SETTINGS))
         return company
 
     async def rotate_api_key(self, company_id: uuid.UUID) -> tuple[Company, Credentials]:
@@ -161,6 +171,7 @@ class CompanyRepository(ScopedRepository):
             before=before,
             after=snapshot(company),
         )
+        await publish(self.session, company_changed(company.id, COMPANY_CREDENTIALS))
         return company, Credentials(api_key=api_key, hmac_secret=None)
 
     async def set_webhook_security(
@@ -185,6 +196,7 @@ class CompanyRepository(ScopedRepository):
             before=before,
             after=snapshot(company) | {"hmac_secret_rotated": rotate_secret},
         )
+        await publish(self.session, company_changed(company.id, COMPANY_CREDENTIALS))
         return company, Credentials(api_key=None, hmac_secret=secret)
 
     async def visible_ids(self) -> list[uuid.UUID]:
@@ -206,4 +218,5 @@ class CompanyRepository(ScopedRepository):
         await self.session.execute(delete(Membership).where(Membership.company_id == company_id))
         await self.session.flush()
         await self.audit.record("company.delete", "company", company.id, company_id=company.id, before=before)
+        await publish(self.session, company_changed(company.id, COMPANY_DELETED))
         return company

@@ -127,7 +127,6 @@ async def company_api_key_rotate(
     async def work(uow: Any) -> dict[str, Any]:
         company_id = from_global_id(input.id, "Company")
         row, creds = await uow.companies.rotate_api_key(company_id)
-        await uow.notify("system:companies", {"kind": "credentials", "id": str(company_id)})
         return {"company": company_type(row), "api_key": creds.api_key}
 
     return await mutate(info, work, CompanyApiKeyRotatePayload)
@@ -162,7 +161,6 @@ async def company_webhook_security_update(
         row, creds = await uow.companies.set_webhook_security(
             company_id, input.hmac_enabled, input.rotate_secret
         )
-        await uow.notify("system:companies", {"kind": "credentials", "id": str(company_id)})
         return {"company": company_type(row), "hmac_secret": creds.hmac_secret}
 
     return await mutate(info, work, CompanyWebhookSecurityUpdatePayload)
@@ -191,7 +189,6 @@ async def company_rate_limit_update(
             rate_limit_per_second=input.per_second,
             rate_limit_burst=input.burst,
         )
-        await uow.notify("system:companies", {"kind": "settings", "id": str(company_id)})
         return {"company": company_type(row)}
 
     return await mutate(info, work, CompanyPayload)
@@ -220,7 +217,6 @@ async def company_delete(
     async def work(uow: Any) -> dict[str, Any]:
         company_id = from_global_id(input.id, "Company")
         await uow.companies.delete(company_id)
-        await uow.notify("system:companies", {"kind": "deleted", "id": str(company_id)})
         return {"deleted_company_id": input.id}
 
     return await mutate(info, work, CompanyDeletePayload)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from db.delivery_log import DeliveryRecorder
+from db.events import COMPANIES_TOPIC, BusEvent
 from db.ingest import AlertWriter
 from db.ratelimit import RateLimiter
 from db.webhook_auth import WebhookCompanyCache
@@ -26,12 +28,14 @@ class IngestService:
     def __post_init__(self) -> None:
         self.alerts = AlertIngest(self.limiter, self.writer)
 
-    def on_event(self, event: dict[str, Any]) -> None:
-        self.companies.on_event(event)
-        if event.get("topic") == "system:companies":
-            import uuid
-
-            try:
-                self.limiter.forget(uuid.UUID(str(event.get("id"))))
-            except ValueError:
-                pass
+    def on_event(self, event: BusEvent) -> None:
+        """Bus hook: a company's change, published by the repository that made it, drops what this
+        process cached of it (its API key lookup, its rate-limit lease)."""
+        if event.topic != COMPANIES_TOPIC:
+            return
+        # The key cache reads the event's wire fields.
+        self.companies.on_event({"topic": event.topic, "kind": event.kind, "id": event.id})
+        try:
+            self.limiter.forget(uuid.UUID(str(event.id)))
+        except ValueError:
+            pass

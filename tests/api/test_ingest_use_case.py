@@ -5,12 +5,9 @@ nothing half-written."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import orjson
-import pytest
 
 from domain.ingest import MAX_DELIVERY_ID
 from domain.rbac import Role
@@ -132,23 +129,6 @@ async def test_a_delivery_id_is_held_to_one_length_on_both_edges(client, factory
     ingested = await alert_ingest(client, admin.token, company, [DISK], delivery_id="i" * MAX_DELIVERY_ID)
     assert (accepted.status_code, ingested["userErrors"]) == (202, [])
     assert await stored(services, company) == (2, 2)
-
-
-@pytest.fixture
-async def second_app(settings, database_url) -> AsyncIterator[Any]:
-    """Another app instance on the test database, whose hot pool the test may take away."""
-    from graph.app import create_app
-
-    application = create_app(settings, database_url=database_url, migrate=False)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-async def second_client(second_app) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=second_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://replica") as c:
-        yield c
 
 
 async def test_a_database_outage_is_a_503_on_the_webhook_and_nothing_is_half_written(
