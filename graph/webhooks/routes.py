@@ -5,7 +5,9 @@ Order of checks, each answering precisely and storing nothing when it refuses:
 commit (group commit) → 202 with the alert ids. A repeated `X-Delivery-ID` gets the first answer
 (200, `Idempotent-Replay: true`), or 409 `delivery_id_reused` when it carries other alerts; a
 replayed signature under another delivery id gets 409. A batch larger than the company's burst
-gets 413 `batch_too_large` (no retry could ever fit it).
+gets 413 `batch_too_large` (no retry could ever fit it). From the delivery id on, the rules are the
+ingest use case's (`domain.ingest.AlertIngest`), which `alertIngest` shares; a database outage at any
+step (the key lookup included) is 503 with `Retry-After`, nothing stored.
 Other methods get 405, paths that name no integration 404.
 
 Every refusal is a log line (status, reason, integration, company when the key named one, and the
