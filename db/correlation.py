@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import orjson
 
-from db.events import topic
+from db.events import BusEvent, topic
 from domain.alerts import Category, Severity
 from domain.correlation import (
     CorrelationResult,
@@ -702,8 +702,7 @@ def _change_params(
     added to its timeline; a repeat that only bumps counters does not."""
     incidents: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    announced: dict[uuid.UUID, list[list[str]]] = defaultdict(list)
-    dumps = orjson.dumps
+    announced: dict[uuid.UUID, list[tuple[str, str]]] = defaultdict(list)
     for cid, ch in changes:
         s = ch.state
         status, severity = s.status.value, s.severity.value
@@ -750,12 +749,12 @@ def _change_params(
                     "data": e.data,
                 }
             )
-        announced[cid].append([str(s.id), ch.kind.value])
+        announced[cid].append((str(s.id), ch.kind.value))
     notes = []
     for cid, items in announced.items():
         for start in range(0, len(items), CHANGES_PER_NOTIFY):
-            chunk = items[start : start + CHANGES_PER_NOTIFY]
-            notes.append(dumps({"topic": topic(cid, "incidents"), "changes": chunk}).decode())
+            chunk = tuple(items[start : start + CHANGES_PER_NOTIFY])
+            notes.append(BusEvent(topic(cid, "incidents"), changes=chunk).to_json())
     return [_json(incidents), _json(events), notes]
 
 

@@ -1,9 +1,16 @@
-"""Postgres LISTEN/NOTIFY event bus.
+"""Postgres LISTEN/NOTIFY event bus, and the one shape of what travels on it (`BusEvent`).
 
 Events are thin (ids + kind) and published with `pg_notify` inside the committing transaction, so a
 subscriber on any server process hears exactly what committed. One dedicated connection per process
 LISTENs (asyncpg's pool would `UNLISTEN *` on release) and fans events out to bounded per-subscriber
 queues: a slow subscriber loses its oldest events, never delays the others.
+
+Every publisher sends a `BusEvent` (`db.publishing.publish` in a session's transaction, `BusEvent.to_json` for the
+raw-SQL writers' parameters); the ingest statement builds the same JSON in SQL from `EVENT_FIELDS`, and
+migration 0013's trigger sends the bare `{"topic": "system:reactions"}`. Every hook and subscriber gets
+`BusEvent`s. A change that makes an in-process cache stale (a company's API key, HMAC secret, limits,
+settings, deletion) is published by the repository that makes it, in its transaction, on
+COMPANIES_TOPIC: every process's caches hear it, whichever process or tool made the change.
 """
 
 from __future__ import annotations
@@ -30,20 +37,79 @@ def topic(company_id: Any, name: str) -> str:
     return f"company:{company_id}:{name}"
 
 
-def encode(topic_name: str, data: dict[str, Any]) -> str:
-    payload = orjson.dumps({"topic": topic_name, **data}).decode()
-    if len(payload.encode()) > MAX_PAYLOAD:
-        raise ValueError("event payload too large for NOTIFY")
-    return payload
+# Credentials, limits or settings of the company `id` changed (`kind` says which), or it was deleted:
+# every process drops what it cached about it.
+COMPANIES_TOPIC = "system:companies"
+COMPANY_CREDENTIALS, COMPANY_SETTINGS, COMPANY_DELETED = "credentials", "settings", "deleted"
+# The JSON fields of an event, in the order `BusEvent.to_json` writes them.
+EVENT_FIELDS = ("topic", "kind", "id", "ids", "changes")
+
+
+@dataclass(frozen=True, slots=True)
+class BusEvent:
+    """One notification: its `topic` and, as the topic needs, the `kind` of change and the `id` of one
+    row, the `ids` of many (alerts received), or `(incident id, change kind)` pairs (a worker batch)."""
+
+    topic: str
+    kind: str | None = None
+    id: str | None = None
+    ids: tuple[str, ...] = ()
+    changes: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> str:
+        """The NOTIFY payload (fields left empty are left out); ValueError when it would not fit."""
+        data: dict[str, Any] = {"topic": self.topic}
+        if self.kind is not None:
+            data["kind"] = self.kind
+        if self.id is not None:
+            data["id"] = self.id
+        if self.ids:
+            data["ids"] = self.ids
+        if self.changes:
+            data["changes"] = self.changes
+        payload = orjson.dumps(data)
+        if len(payload) > MAX_PAYLOAD:
+            raise ValueError("event payload too large for NOTIFY")
+        return payload.decode()
+
+    @classmethod
+    def from_json(cls, payload: str) -> BusEvent | None:
+        """The event of a NOTIFY payload; None for one that is not an event (malformed, mistyped)."""
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("topic"), str):
+            return None
+        kind, id_ = data.get("kind"), data.get("id")
+        ids, changes = data.get("ids") or (), data.get("changes") or ()
+        if not (
+            (kind is None or isinstance(kind, str))
+            and (id_ is None or isinstance(id_, str))
+            and isinstance(ids, list | tuple)
+            and all(isinstance(i, str) for i in ids)
+            and isinstance(changes, list | tuple)
+            and all(
+                isinstance(c, list) and len(c) == 2 and isinstance(c[0], str) and isinstance(c[1], str)
+                for c in changes
+            )
+        ):
+            return None
+        return cls(data["topic"], kind, id_, tuple(ids), tuple((c[0], c[1]) for c in changes))
+
+
+def company_changed(company_id: Any, kind: str) -> BusEvent:
+    """What the companies repository publishes when it changes something a process may have cached."""
+    return BusEvent(COMPANIES_TOPIC, kind=kind, id=str(company_id))
 
 
 @dataclass(eq=False)
 class Subscription:
     topics: frozenset[str]
-    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(maxsize=1000))
+    queue: asyncio.Queue[BusEvent] = field(default_factory=lambda: asyncio.Queue(maxsize=1000))
     dropped: int = 0
 
-    def offer(self, event: dict[str, Any]) -> None:
+    def offer(self, event: BusEvent) -> None:
         if self.queue.full():
             self.queue.get_nowait()  # drop the oldest: a slow reader must not block the bus
             self.dropped += 1
@@ -57,7 +123,7 @@ class EventBus:
         self._dsn = dsn
         self._conn: asyncpg.Connection | None = None
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
-        self._hooks: list[Callable[[dict[str, Any]], None]] = []
+        self._hooks: list[Callable[[BusEvent], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._closing = False
@@ -76,7 +142,7 @@ class EventBus:
             with contextlib.suppress(Exception):
                 await self._conn.close()
 
-    def add_hook(self, hook: Callable[[dict[str, Any]], None]) -> None:
+    def add_hook(self, hook: Callable[[BusEvent], None]) -> None:
         """Called for every event (in-process consumers such as the worker wake-up and caches)."""
         self._hooks.append(hook)
 
@@ -103,9 +169,8 @@ class EventBus:
         if not isinstance(payload, str):
             log.warning("ignoring a non-text event payload")
             return
-        try:
-            event = orjson.loads(payload)
-        except orjson.JSONDecodeError:
+        event = BusEvent.from_json(payload)
+        if event is None:
             log.warning("ignoring malformed event payload")
             return
         for hook in self._hooks:
@@ -113,7 +178,7 @@ class EventBus:
                 hook(event)
             except Exception:
                 log.exception("event hook failed")
-        for sub in list(self._subs.get(event.get("topic", ""), ())):
+        for sub in list(self._subs.get(event.topic, ())):
             sub.offer(event)
 
     @contextlib.asynccontextmanager

@@ -24,10 +24,12 @@ import orjson
 
 from db.events import topic
 from domain.alerts import NormalizedAlert, Tool
+from domain.errors import DomainError
 from domain.ids import uuid7
+from domain.ingest import AlertBatch, DeliveryReused, ReplayedSignature, ServiceUnavailable, StoredAlerts
 
 if TYPE_CHECKING:
-    from db.pool import Conn
+    from db.pool import Conn, Pooled
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,8 @@ _TOPIC_PREFIX, _TOPIC_SUFFIX = topic("{}", "alerts").split("{}")
 # A whole batch in one statement, so one round trip and one implicit transaction (the committing
 # Sync): claim the idempotency keys (a key already stored, or being stored by a concurrent batch,
 # is skipped), insert the alerts of the requests whose keys were claimed (and of unkeyed ones),
-# announce them per company in NOTIFYs of at most NOTIFY_CHUNK ids (sent at commit), and read the
+# announce them per company in NOTIFYs of at most NOTIFY_CHUNK ids (sent at commit; built in SQL as
+# db.events.BusEvent's JSON, `{"topic", "kind": "RECEIVED", "ids"}`), and read the
 # stored answers of the keys that were already there (the statement's snapshot sees every earlier
 # commit; a key committed concurrently after it began is looked up again afterwards).
 WRITE_BATCH = f"""
@@ -104,20 +107,16 @@ SELECT (SELECT count(*) FROM n) AS notified,
 """
 
 
-class ReplayedSignature(Exception):
-    """A signed request whose signature was already accepted under another delivery."""
-
-
-class DeliveryReused(Exception):
-    """A delivery key already used for a request that carried other alerts."""
-
-
 def content_hash(tool: Tool, alerts: list[NormalizedAlert]) -> str:
     """What a request carried, for telling a repeat (same hash) from a key reused for other alerts:
     the tool and each alert's raw payload (the tool's own objects, so event times a missing timestamp
     left to the clock do not count)."""
     text = orjson.dumps([tool.value, [a.raw for a in alerts]], option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(text).hexdigest()
+
+
+# What the webhook answers: the stored response (first answer for repeats).
+IngestResult = StoredAlerts
 
 
 @dataclass(slots=True)
@@ -129,14 +128,6 @@ class IngestRequest:
     content_hash: str | None = None  # see `content_hash`; compared for repeats of `delivery_key`
     alert_ids: list[uuid.UUID] = field(default_factory=list)
     future: asyncio.Future[IngestResult] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class IngestResult:
-    """What the webhook answers: the stored response (first answer for repeats)."""
-
-    response: dict[str, Any]
-    replayed: bool
 
 
 def _response(ids: list[uuid.UUID]) -> dict[str, Any]:
@@ -192,7 +183,7 @@ def _row(req: IngestRequest, key: str | None, alert: NormalizedAlert, alert_id: 
 
 
 class AlertWriter:
-    """Batches ingest requests into shared transactions."""
+    """Batches ingest requests into shared transactions: the `AlertStore` of `domain.ingest`."""
 
     # One committer by default: while its statement commits, the next requests gather, so batches
     # grow with the load. Three committers split the same flow into batches half as large (13 vs
@@ -221,6 +212,25 @@ class AlertWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
 
+    async def store(self, batch: AlertBatch) -> StoredAlerts:
+        """The port: commit `batch`; any failure but a refusal means nothing was committed."""
+        alerts = list(batch.alerts)
+        request = IngestRequest(
+            company_id=batch.company_id,
+            alerts=alerts,
+            delivery_key=batch.delivery_key,
+            signature_hash=batch.signature_hash,
+            content_hash=content_hash(batch.tool, alerts) if batch.delivery_key is not None else None,
+        )
+        try:
+            return await self.submit(request)
+        except DomainError:
+            raise
+        except Exception as exc:
+            # The batch's statement is its own transaction: when it failed, none of it is stored, and
+            # the committer logged why (a retry may succeed whether the database was away or not).
+            raise ServiceUnavailable() from exc
+
     async def submit(self, req: IngestRequest) -> IngestResult:
         """Queue `req` and wait until it is committed (or found to be a repeat)."""
         req.alert_ids = [uuid7() for _ in req.alerts]
@@ -230,45 +240,71 @@ class AlertWriter:
 
     async def _run(self) -> None:
         # Each committer keeps one connection for its whole life: no pool round trips (acquire,
-        # reset on release) between batches. A broken connection is replaced on the next batch.
-        while True:
-            conn = await self._pool.acquire()
-            try:
-                await self._serve(conn)
-            except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
-                log.warning("ingest connection lost; taking a new one")
-            finally:
+        # reset on release) between batches. A broken connection is replaced on the next batch, and
+        # while none can be had the waiting requests fail at once (their senders retry) instead of
+        # waiting for a committer that would otherwise have died with the connection attempt.
+        conn: Pooled | None = None
+        try:
+            while True:
+                batch = await self._next_batch()
+                try:
+                    try:
+                        conn = await self._connection(conn)
+                    except Exception as exc:
+                        log.warning("ingest cannot reach the database: %s", exc)
+                        conn = None
+                        for req in batch:
+                            if req.future and not req.future.done():
+                                req.future.set_exception(exc)
+                        continue
+                    await self._write(conn, batch)
+                finally:
+                    for _ in batch:
+                        self._queue.task_done()
+        finally:
+            if conn is not None:
                 with contextlib.suppress(Exception):
                     await self._pool.release(conn)
 
-    async def _serve(self, conn: Conn) -> None:
-        while True:
-            if conn.is_closed():
-                return
-            first = await self._queue.get()
-            batch = [first]
-            size = len(first.alerts)
-            while size < self._max_batch and not self._queue.empty():
-                nxt = self._queue.get_nowait()
-                batch.append(nxt)
-                size += len(nxt.alerts)
+    async def _connection(self, conn: Pooled | None) -> Pooled:
+        """`conn` while it works, else a new one from the pool (the broken one goes back to it)."""
+        if conn is not None:
             try:
-                await self._commit_with_retry(conn, batch)
-            except Exception:
-                # One bad request must not fail the others: commit them one by one.
-                log.exception(
-                    "ingest batch failed; retrying its requests one by one", extra={"requests": len(batch)}
-                )
-                for req in batch:
-                    try:
-                        await self._commit_with_retry(conn, [req])
-                    except Exception as exc:
-                        log.exception("ingest request failed")
-                        if req.future and not req.future.done():
-                            req.future.set_exception(exc)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+                if not conn.is_closed():
+                    return conn
+            except asyncpg.InterfaceError:  # the pool took back a connection whose server side is gone
+                pass
+            log.warning("ingest connection lost; taking a new one")
+            with contextlib.suppress(Exception):
+                await self._pool.release(conn)
+        return await self._pool.acquire()
+
+    async def _next_batch(self) -> list[IngestRequest]:
+        """Every request waiting (at least one, up to max_batch_alerts alerts)."""
+        first = await self._queue.get()
+        batch = [first]
+        size = len(first.alerts)
+        while size < self._max_batch and not self._queue.empty():
+            nxt = self._queue.get_nowait()
+            batch.append(nxt)
+            size += len(nxt.alerts)
+        return batch
+
+    async def _write(self, conn: Conn, batch: list[IngestRequest]) -> None:
+        try:
+            await self._commit_with_retry(conn, batch)
+        except Exception:
+            # One bad request must not fail the others: commit them one by one.
+            log.exception(
+                "ingest batch failed; retrying its requests one by one", extra={"requests": len(batch)}
+            )
+            for req in batch:
+                try:
+                    await self._commit_with_retry(conn, [req])
+                except Exception as exc:
+                    log.exception("ingest request failed")
+                    if req.future and not req.future.done():
+                        req.future.set_exception(exc)
 
     async def _commit_with_retry(self, conn: Conn, batch: list[IngestRequest]) -> None:
         for attempt in range(5):

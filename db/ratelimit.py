@@ -11,9 +11,12 @@ import asyncio
 import math
 import time
 import uuid
-from dataclasses import dataclass
 
 import asyncpg
+
+from db.outage import database_unavailable
+from domain.ingest import ServiceUnavailable
+from domain.ports import RateDecision
 
 LEASE_SECONDS = 1.0
 
@@ -42,16 +45,6 @@ ON CONFLICT (company_id) DO NOTHING
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """`allowed`, or when to retry; `too_large` when the request can never fit (more alerts than the
-    burst), so no retry time would ever be honoured."""
-
-    allowed: bool
-    retry_after: int = 0
-    too_large: bool = False
-
-
 class _Lease:
     __slots__ = ("tokens", "expires", "lock", "ensured")
 
@@ -72,35 +65,40 @@ class RateLimiter:
         """How many tokens to lease at once: a tenth of a second of rate, at most a tenth of the burst."""
         return max(1, min(int(burst // 10), math.ceil(rate * 0.1)))
 
-    async def acquire(self, company_id: uuid.UUID, n: int, rate: float, burst: int) -> Decision:
+    async def acquire(self, company_id: uuid.UUID, n: int, rate: float, burst: int) -> RateDecision:
         """Charge `n` tokens (one per alert) or none: a refusal says when `n` will be there."""
         if n > burst:
-            return Decision(False, too_large=True)
+            return RateDecision(False, too_large=True)
         lease = self._leases.get(company_id)
         if lease is None:
             lease = self._leases.setdefault(company_id, _Lease())
         now = time.monotonic()
         if lease.tokens >= n and now < lease.expires:
             lease.tokens -= n
-            return Decision(True)
+            return RateDecision(True)
         async with lease.lock:
             now = time.monotonic()
             if now >= lease.expires:
                 lease.tokens = 0.0  # an expired lease is forfeited, never carried over
             if lease.tokens >= n:
                 lease.tokens -= n
-                return Decision(True)
+                return RateDecision(True)
             need = n - lease.tokens
-            granted, available = await self._take(
-                company_id, need + self.chunk(rate, burst), need, rate, burst, lease
-            )
+            try:
+                granted, available = await self._take(
+                    company_id, need + self.chunk(rate, burst), need, rate, burst, lease
+                )
+            except Exception as exc:
+                if database_unavailable(exc):
+                    raise ServiceUnavailable() from exc
+                raise
             if granted:
                 lease.tokens += granted
                 lease.expires = time.monotonic() + LEASE_SECONDS
                 lease.tokens -= n
-                return Decision(True)
+                return RateDecision(True)
             # The local lease may be forfeited by then: the retry time counts on the bucket alone.
-            return Decision(False, retry_after=max(1, math.ceil((n - available) / rate)))
+            return RateDecision(False, retry_after=max(1, math.ceil((n - available) / rate)))
 
     async def _take(
         self, company_id: uuid.UUID, want: float, need: float, rate: float, burst: int, lease: _Lease

@@ -1,7 +1,7 @@
 """The unit of work: one transaction, the repositories scoped to the caller, and event publishing.
 
 `async with uow:` commits on success and rolls back on any exception; repositories never commit.
-Events published through `notify` are sent by Postgres only if the transaction commits.
+Events published through `publish` are sent by Postgres only if the transaction commits.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.crypto import DataCipher
-from db.events import encode
+from db.events import BusEvent
+from db.publishing import publish
 from db.repositories.audit import AuditRepository
 from db.repositories.companies import CompanyRepository
 from db.repositories.users import LoginThrottle, UserRepository
@@ -68,5 +68,9 @@ class UnitOfWork:
         await self.session.commit()
         await self.session.begin()
 
+    async def publish(self, event: BusEvent) -> None:
+        await publish(self.session, event)
+
     async def notify(self, topic_name: str, data: dict[str, Any]) -> None:
-        await self.session.execute(text("SELECT pg_notify('aw_events', :p)"), {"p": encode(topic_name, data)})
+        """`publish` for callers that still pass fields: only BusEvent's fields are accepted."""
+        await self.publish(BusEvent(topic_name, **data))

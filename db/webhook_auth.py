@@ -14,7 +14,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
@@ -104,11 +103,9 @@ class WebhookCompanyCache:
         """The clock the grace periods are read against (unix seconds)."""
         return self._clock()
 
-    def on_event(self, event: dict[str, Any]) -> None:
-        """Bus hook: forget a company whose credentials or settings changed anywhere."""
-        if event.get("topic") != "system:companies":
-            return
-        target = str(event.get("id"))
+    def forget(self, target: str) -> None:
+        """Forget a company (by id) whose credentials or settings changed anywhere; a miss cached for
+        an unknown key goes too, as the change may be the key that now exists."""
         for key, (_, company) in list(self._entries.items()):
             if company is None or str(company.id) == target:
                 self._entries.pop(key, None)

@@ -11,7 +11,12 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import uuid
+
+    from domain.ingest import AlertBatch, StoredAlerts
 
 
 class Clock(Protocol):
@@ -114,4 +119,30 @@ class Analysis:
 class Analyser(Protocol):
     async def analyse(self, request: AnalysisRequest) -> Analysis:
         """An analysis, or an exception: callers never let it block the incident's flow."""
+        ...
+
+
+# ---- alert ingest (the rate limit and the group-commit store, both in PostgreSQL) ------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    """`allowed`, or when to retry; `too_large` when the request can never fit (more alerts than the
+    burst), so no retry time would ever be honoured."""
+
+    allowed: bool
+    retry_after: int = 0
+    too_large: bool = False
+
+
+class RateLimit(Protocol):
+    async def acquire(self, company_id: uuid.UUID, n: int, rate: float, burst: int) -> RateDecision:
+        """Charge `n` tokens (one per alert) or none; raises ServiceUnavailable when it cannot tell."""
+        ...
+
+
+class AlertStore(Protocol):
+    async def store(self, batch: AlertBatch) -> StoredAlerts:
+        """Commit the batch (or find it is a repeat of its delivery id) before returning; raises
+        DeliveryReused, ReplayedSignature, or ServiceUnavailable when nothing could be committed."""
         ...

@@ -35,6 +35,7 @@ class ErrorCode(enum.Enum):
     INVALID_TRANSITION = "INVALID_TRANSITION"
     PAYLOAD_INVALID = "PAYLOAD_INVALID"
     RATE_LIMITED = "RATE_LIMITED"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
 @strawberry.type(description="Why a mutation could not be applied; nothing was changed.")

@@ -1,8 +1,9 @@
 """`alertIngest`: the generic webhook's alerts through GraphQL, under the same rules.
 
-The input is turned into the generic webhook JSON and goes through the same normaliser, the same
-per-company rate limiter and the same group-commit writer, so a `deliveryId` is one idempotency key
-shared with the webhook's `X-Delivery-ID`. Unlike the webhook, the caller is a signed-in user who needs
+The input is turned into the generic webhook JSON and goes through the same normaliser and the same
+use case (`domain.ingest.AlertIngest`: delivery id, batch and rate limits, group-commit store), so a
+`deliveryId` is one idempotency key shared with the webhook's `X-Delivery-ID`, and a database outage
+is the user error SERVICE_UNAVAILABLE where the webhook answers 503. Unlike the webhook, the caller is a signed-in user who needs
 `alert:ingest` on the company (company and MSP admins).
 """
 
@@ -14,9 +15,17 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from db.ingest import DeliveryReused, IngestRequest, content_hash
+from db.outage import database_unavailable
 from domain.alerts import PayloadError, Tool
-from domain.errors import DomainError, InvalidInput
+from domain.errors import DomainError
+from domain.ingest import (
+    DeliveryIdInvalid,
+    DeliveryReused,
+    IngestTenant,
+    RateLimited,
+    ServiceUnavailable,
+    check_delivery_key,
+)
 from domain.normalizers import NormalizeContext, normalize
 from graph.core import (
     USER_ERRORS_DESCRIPTION,
@@ -27,9 +36,7 @@ from graph.core import (
     user_error,
 )
 from graph.incidents.types import AlertStatus
-from graph.webhooks.answers import alert_global_ids, batch_too_large
-
-MAX_DELIVERY_ID = 200  # as the webhook's X-Delivery-ID
+from graph.webhooks.answers import alert_global_ids
 
 
 @strawberry.input(description="One alert, with the generic webhook's fields (see the integrations guide).")
@@ -125,14 +132,28 @@ async def alert_ingest(
     input: Annotated[AlertIngestInput, strawberry.argument(description="The mutation's input.")],
 ) -> AlertIngestPayload:
     require_principal(info)
+    try:
+        return await _ingest(info, input)
+    except ServiceUnavailable as exc:
+        return _refused(user_error(exc))
+    except Exception as exc:
+        # The company lookup meets an outage before the use case does: the same typed answer.
+        if database_unavailable(exc):
+            return _refused(user_error(ServiceUnavailable()))
+        raise
+
+
+async def _ingest(info: strawberry.Info, input: AlertIngestInput) -> AlertIngestPayload:
     ingest = info.context.services.ingest_service()
     try:
         company_id = from_global_id(input.company_id, "Company", field="companyId")
         async with info.context.uow() as uow:
             company = await uow.alerts.ingest_company(company_id)
-            rate, burst = company.rate_limit_per_second, company.rate_limit_burst
-        if input.delivery_id is not None and not 0 < len(input.delivery_id) <= MAX_DELIVERY_ID:
-            raise InvalidInput(f"must be 1 to {MAX_DELIVERY_ID} characters", field="deliveryId")
+            tenant = IngestTenant(company_id, company.rate_limit_per_second, company.rate_limit_burst)
+        check_delivery_key(input.delivery_id)
+    except DeliveryIdInvalid as exc:
+        exc.field = "deliveryId"
+        return _refused(user_error(exc))
     except DomainError as exc:
         return _refused(user_error(exc))
 
@@ -150,31 +171,10 @@ async def alert_ingest(
             )
         )
 
-    decision = await ingest.limiter.acquire(company_id, len(alerts), rate, burst)
-    if decision.too_large:
-        # No retry time would ever be honoured: say how large a batch may be.
-        return _refused(
-            UserError(
-                field="alerts", message=batch_too_large(len(alerts), burst), code=ErrorCode.PAYLOAD_INVALID
-            )
-        )
-    if not decision.allowed:
-        return _refused(
-            UserError(
-                field=None,
-                message=f"rate limit exceeded: retry in {decision.retry_after} s",
-                code=ErrorCode.RATE_LIMITED,
-            )
-        )
     try:
-        result = await ingest.writer.submit(
-            IngestRequest(
-                company_id=company_id,
-                alerts=alerts,
-                delivery_key=input.delivery_id,
-                content_hash=content_hash(Tool.GENERIC, alerts) if input.delivery_id is not None else None,
-            )
-        )
+        result = await ingest.alerts(tenant, Tool.GENERIC, alerts, delivery_key=input.delivery_id)
+    except RateLimited as exc:
+        return _refused(UserError(field=None, message=exc.message, code=ErrorCode.RATE_LIMITED))
     except DeliveryReused:
         return _refused(
             UserError(
@@ -184,6 +184,10 @@ async def alert_ingest(
                 code=ErrorCode.CONFLICT,
             )
         )
+    except ServiceUnavailable:
+        raise
+    except DomainError as exc:  # the batch larger than the burst
+        return _refused(user_error(exc))
     return AlertIngestPayload(
         alert_ids=[strawberry.ID(i) for i in alert_global_ids(result.response)],
         replayed=result.replayed,

@@ -29,6 +29,7 @@ import asyncpg
 
 from db import company_purge, delivery_log
 from db.correlation import CorrelationWorker
+from db.events import BusEvent
 from db.health import BEAT_SECONDS, LoopBeats
 from db.reactions import REACTIONS_TOPIC, Reaction, ReactionRunner
 from db.sweeps import IncidentSweeper
@@ -213,8 +214,8 @@ class ReactionLoop:
         self.poll = poll
         self.wake = asyncio.Event()
 
-        def on_event(event: dict[str, Any]) -> None:
-            if event.get("topic") == REACTIONS_TOPIC:
+        def on_event(event: BusEvent) -> None:
+            if event.topic == REACTIONS_TOPIC:
                 self.wake.set()
 
         services.bus.add_hook(on_event)
@@ -302,8 +303,8 @@ async def _release(pool: asyncpg.Pool, conn: Pooled) -> None:
 async def start_workers(services: Any, loops: list[LoopSpec] | None = None) -> list[asyncio.Task[None]]:
     wake = asyncio.Event()
 
-    def on_event(event: dict[str, Any]) -> None:
-        if str(event.get("topic", "")).endswith(":alerts"):
+    def on_event(event: BusEvent) -> None:
+        if event.topic.endswith(":alerts"):
             wake.set()
 
     services.bus.add_hook(on_event)

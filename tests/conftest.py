@@ -116,3 +116,21 @@ def factory(services: Any) -> Any:
     from tests.helpers import Factory
 
     return Factory(services)
+
+
+@pytest.fixture
+async def second_app(settings: Any, database_url: str) -> AsyncIterator[Any]:
+    """Another app instance on the test database (its own pools, bus and caches), as a second server
+    process would be: what one instance changes, the other must hear; its hot pool a test may take away."""
+    from graph.app import create_app
+
+    application = create_app(settings, database_url=database_url, migrate=False)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def second_client(second_app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=second_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://replica") as c:
+        yield c

@@ -1,4 +1,10 @@
-"""Companies (tenants): creation with credentials, settings, key rotation with a grace period."""
+"""Companies (tenants): creation with credentials, settings, key rotation with a grace period.
+
+Each change that makes what a process caches of a company stale (its API key, HMAC settings, rate
+limit, correlation settings, name, existence) publishes `company_changed` in the change's own
+transaction: every process's caches drop the company once it commits, whoever made the change (a
+mutation, the CLI, a test, a script through this repository).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from adapters.crypto import DataCipher, api_key_hash, api_key_hint, new_api_key, new_hmac_secret
+from db.events import COMPANY_CREDENTIALS, COMPANY_DELETED, COMPANY_SETTINGS, company_changed
 from db.pagination import Page, paginate
+from db.publishing import publish
 from db.repositories.audit import AuditRepository
 from db.repositories.base import ScopedRepository
 from db.tables import Company, Membership
@@ -139,6 +147,7 @@ class CompanyRepository(ScopedRepository):
             before=before,
             after=snapshot(company),
         )
+        await publish(self.session, company_changed(company.id, COMPANY_SETTINGS))
         return company
 
     async def update_settings(self, company_id: uuid.UUID, action: str, **changes: Any) -> Company:
@@ -155,6 +164,7 @@ class CompanyRepository(ScopedRepository):
         await self.audit.record(
             action, "company", company.id, company_id=company.id, before=before, after=snapshot(company)
         )
+        await publish(self.session, company_changed(company.id, COMPANY_SETTINGS))
         return company
 
     async def rotate_api_key(
@@ -188,6 +198,7 @@ class CompanyRepository(ScopedRepository):
             after=snapshot(company)
             | {"previous_key_expires_at": _expiry(company.previous_api_key_expires_at)},
         )
+        await publish(self.session, company_changed(company.id, COMPANY_CREDENTIALS))
         return company, Credentials(api_key=api_key, hmac_secret=None)
 
     async def set_webhook_security(
@@ -235,6 +246,7 @@ class CompanyRepository(ScopedRepository):
             before=before,
             after=snapshot(company) | extra,
         )
+        await publish(self.session, company_changed(company.id, COMPANY_CREDENTIALS))
         return company, Credentials(api_key=None, hmac_secret=secret)
 
     async def end_rotation_grace(self, company_id: uuid.UUID) -> Company:
@@ -260,6 +272,7 @@ class CompanyRepository(ScopedRepository):
             before=before,
             after={"previous_key_expires_at": None, "previous_secret_expires_at": None},
         )
+        await publish(self.session, company_changed(company.id, COMPANY_CREDENTIALS))
         return company
 
     async def visible_ids(self) -> list[uuid.UUID]:
@@ -283,6 +296,7 @@ class CompanyRepository(ScopedRepository):
         await self.session.execute(delete(Membership).where(Membership.company_id == company_id))
         await self.session.flush()
         await self.audit.record("company.delete", "company", company.id, company_id=company.id, before=before)
+        await publish(self.session, company_changed(company.id, COMPANY_DELETED))
         return company
 
 

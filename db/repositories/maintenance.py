@@ -1,4 +1,5 @@
-"""Maintenance windows of a company: scoped reads, creation (validated by the domain) and deletion."""
+"""Maintenance windows of a company: scoped reads, creation (validated by the domain) and deletion,
+each change announced on `company:{id}:maintenance` in its own transaction."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from db.events import BusEvent, topic
 from db.pagination import Page, paginate
+from db.publishing import publish
 from db.repositories.audit import AuditRepository
 from db.repositories.base import ScopedRepository
 from db.tables import Company, MaintenanceWindow
@@ -119,6 +122,9 @@ class MaintenanceRepository(ScopedRepository):
             company_id=company_id,
             after=window_snapshot(row),
         )
+        await publish(
+            self.session, BusEvent(topic(company_id, "maintenance"), kind="CREATED", id=str(row.id))
+        )
         return row
 
     async def delete(self, window_id: uuid.UUID) -> MaintenanceWindow:
@@ -135,5 +141,8 @@ class MaintenanceRepository(ScopedRepository):
             row.id,
             company_id=row.company_id,
             before=before,
+        )
+        await publish(
+            self.session, BusEvent(topic(row.company_id, "maintenance"), kind="DELETED", id=str(row.id))
         )
         return row

@@ -1,7 +1,8 @@
 """Mutations of the incident area: correlation settings, maintenance windows, working incidents.
 
-Each runs in one transaction (`mutate`); events are published with `uow.notify` inside it, so nothing
-is announced that did not commit.
+Each runs in one transaction (`mutate`); events are published inside it (by the repositories for
+settings and maintenance windows, with `uow.publish` for incident changes), so nothing is announced
+that did not commit.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 
 import strawberry
 
-from db.events import topic
+from db.events import BusEvent, topic
 from domain.correlation import CorrelationSettings
 from domain.errors import InvalidInput, NotFound
 from domain.ids import uuid7
@@ -111,7 +112,6 @@ async def correlation_config_update(
             auto_resolve_minutes=auto_resolve,
             auto_resolve_tools=tools,
         )
-        await uow.notify("system:companies", {"kind": "settings", "id": str(company_id)})
         return {"company": company_type(row)}
 
     return await mutate(info, work, CorrelationConfigUpdatePayload)
@@ -189,7 +189,6 @@ async def maintenance_window_create(
             signatures=frozenset(signatures),
         )
         row = await uow.maintenance.create(company_id, input.name, window, asset_names, signatures)
-        await uow.notify(topic(company_id, "maintenance"), {"kind": "CREATED", "id": str(row.id)})
         return {"maintenance_window": maintenance_window_type(row)}
 
     return await mutate(info, work, MaintenanceWindowCreatePayload)
@@ -214,7 +213,6 @@ async def maintenance_window_delete(
 ) -> MaintenanceWindowDeletePayload:
     async def work(uow: Any) -> dict[str, Any]:
         row = await uow.maintenance.delete(from_global_id(input.id, "MaintenanceWindow"))
-        await uow.notify(topic(row.company_id, "maintenance"), {"kind": "DELETED", "id": str(row.id)})
         return {"deleted_id": to_global_id("MaintenanceWindow", row.id)}
 
     return await mutate(info, work, MaintenanceWindowDeletePayload)
@@ -285,8 +283,8 @@ async def _work_incident(
         row, change = await uow.incidents.apply(from_global_id(global_id, "Incident"), action, note, now)
         if change.close_alerts:
             await uow.alerts.close_open_for_incident(row.id, row.company_id, now)
-        await uow.notify(
-            topic(row.company_id, "incidents"), {"kind": change.change_kind.value, "id": str(row.id)}
+        await uow.publish(
+            BusEvent(topic(row.company_id, "incidents"), kind=change.change_kind.value, id=str(row.id))
         )
         return {"incident": incident_type(row)}
 

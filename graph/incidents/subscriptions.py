@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import strawberry
 
-from db.events import topic
+from db.events import BusEvent, topic
 from db.repositories.alerts import alert_rows
 from db.repositories.incidents import incident_rows
 from domain.incidents import IncidentChangeKind as DomainChangeKind
@@ -78,16 +78,15 @@ async def _pause_if_busy(waiting: int = 0) -> None:
         _slice_started[0] = time.perf_counter()
 
 
-def _incident_changes(events: list[dict[str, Any]]) -> list[tuple[uuid.UUID, str]]:
+def _incident_changes(events: list[BusEvent]) -> list[tuple[uuid.UUID, str]]:
     """(incident id, kind) pairs from events: the worker announces a batch's changes in one event
-    (`changes: [[id, kind], ...]`), a technician's action one change (`id`, `kind`)."""
-    pairs: list[tuple[Any, Any]] = []
+    (`changes`), a technician's action one change (`id`, `kind`)."""
+    pairs: list[tuple[str | None, str | None]] = []
     for e in events:
-        changes = e.get("changes")
-        if isinstance(changes, list):
-            pairs.extend(c for c in changes if isinstance(c, list) and len(c) == 2)
+        if e.changes:
+            pairs.extend(e.changes)
         else:
-            pairs.append((e.get("id"), e.get("kind")))
+            pairs.append((e.id, e.kind))
     return [
         (incident_id, kind)
         for raw_id, kind in pairs
@@ -114,7 +113,7 @@ async def alert_received(
     async with info.context.services.bus.subscribe(topics) as sub:
         while True:
             event = await sub.queue.get()
-            ids = [i for i in map(_uuid, event.get("ids") or []) if i is not None]
+            ids = [i for i in map(_uuid, event.ids) if i is not None]
             if not ids:
                 continue
             info.context.event_started()

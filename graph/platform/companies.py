@@ -139,7 +139,6 @@ async def company_api_key_rotate(
     async def work(uow: Any) -> dict[str, Any]:
         company_id = from_global_id(input.id, "Company")
         row, creds = await uow.companies.rotate_api_key(company_id, input.grace_period_hours)
-        await uow.notify("system:companies", {"kind": "credentials", "id": str(company_id)})
         return {"company": company_type(row), "api_key": creds.api_key}
 
     return await mutate(info, work, CompanyApiKeyRotatePayload)
@@ -189,7 +188,6 @@ async def company_webhook_security_update(
             integrations=signing_changes(input.integrations),
             grace=input.grace_period_hours,
         )
-        await uow.notify("system:companies", {"kind": "credentials", "id": str(company_id)})
         return {"company": company_type(row), "hmac_secret": creds.hmac_secret}
 
     return await mutate(info, work, CompanyWebhookSecurityUpdatePayload)
@@ -207,7 +205,6 @@ async def company_rotation_grace_end(
     async def work(uow: Any) -> dict[str, Any]:
         company_id = from_global_id(input.id, "Company")
         row = await uow.companies.end_rotation_grace(company_id)
-        await uow.notify("system:companies", {"kind": "credentials", "id": str(company_id)})
         return {"company": company_type(row)}
 
     return await mutate(info, work, CompanyPayload)
@@ -236,7 +233,6 @@ async def company_rate_limit_update(
             rate_limit_per_second=input.per_second,
             rate_limit_burst=input.burst,
         )
-        await uow.notify("system:companies", {"kind": "settings", "id": str(company_id)})
         return {"company": company_type(row)}
 
     return await mutate(info, work, CompanyPayload)
@@ -265,7 +261,6 @@ async def company_delete(
     async def work(uow: Any) -> dict[str, Any]:
         company_id = from_global_id(input.id, "Company")
         await uow.companies.delete(company_id)
-        await uow.notify("system:companies", {"kind": "deleted", "id": str(company_id)})
         return {"deleted_company_id": input.id}
 
     return await mutate(info, work, CompanyDeletePayload)

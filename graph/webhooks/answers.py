@@ -16,14 +16,6 @@ from graph.core import to_global_id
 PAGERDUTY_MESSAGE = "Event processed"
 
 
-def batch_too_large(alerts: int, burst: int) -> str:
-    """Why a request with more alerts than the company's burst is refused (it could never fit)."""
-    return (
-        f"a request may carry at most {burst} alerts (the company's rate-limit burst) and this one "
-        f"has {alerts}: send smaller batches or raise the burst (companyRateLimitUpdate)"
-    )
-
-
 def too_large(burst: int) -> dict[str, Any]:
     """The machine-readable part of the 413 for a batch larger than the burst."""
     return {"code": "batch_too_large", "max_batch_alerts": burst}

@@ -5,7 +5,9 @@ Order of checks, each answering precisely and storing nothing when it refuses:
 commit (group commit) → 202 with the alert ids. A repeated `X-Delivery-ID` gets the first answer
 (200, `Idempotent-Replay: true`), or 409 `delivery_id_reused` when it carries other alerts; a
 replayed signature under another delivery id gets 409. A batch larger than the company's burst
-gets 413 `batch_too_large` (no retry could ever fit it).
+gets 413 `batch_too_large` (no retry could ever fit it). From the delivery id on, the rules are the
+ingest use case's (`domain.ingest.AlertIngest`), which `alertIngest` shares; a database outage at any
+step (the key lookup included) is 503 with `Retry-After`, nothing stored.
 Other methods get 405, paths that name no integration 404.
 
 Every refusal is a log line (status, reason, integration, company when the key named one, and the
@@ -25,18 +27,27 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from db.ingest import DeliveryReused, IngestRequest, ReplayedSignature, content_hash
+from db.outage import database_unavailable
 from domain.alerts import PayloadError, Tool
+from domain.ingest import (
+    BatchTooLarge,
+    DeliveryIdInvalid,
+    DeliveryReused,
+    IngestTenant,
+    RateLimited,
+    ReplayedSignature,
+    ServiceUnavailable,
+    check_delivery_key,
+)
 from domain.normalizers import NormalizeContext, normalize
 from domain.signing import SignatureError, signature_fingerprint, verify
 from graph.logs import request_id_for, request_id_var
-from graph.webhooks.answers import batch_too_large, ignored, received, too_large
+from graph.webhooks.answers import ignored, received, too_large
 from graph.webhooks.deliveries import delivery_company, note_delivery
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/api/webhooks/"
-MAX_DELIVERY_ID = 200
 DELIVERY_REUSED = (
     "X-Delivery-ID was already used for a request with other alerts: "
     "a retry must carry the same alerts, new alerts need a new delivery id"
@@ -63,6 +74,11 @@ def _error(status: int, message: str, **extra: Any) -> Reply:
     return Reply({"error": message, **extra}, status)
 
 
+def _unavailable(exc: ServiceUnavailable) -> Reply:
+    # Nothing was committed: the sender should retry (every tool does on 5xx).
+    return Reply({"error": exc.message}, 503, (("Retry-After", "1"),))
+
+
 class WebhookEndpoint:
     """A raw ASGI endpoint: the hot path skips Starlette's routing and middleware layers.
 
@@ -81,9 +97,15 @@ class WebhookEndpoint:
         try:
             try:
                 reply = await self.handle(scope, receive, headers)
-            except Exception:
-                log.exception("webhook request failed")
-                reply = _error(500, "internal server error", request_id=rid)
+            except Exception as exc:
+                # Whichever step met the outage (the key lookup, the limiter, the commit), the answer
+                # is the same 503 the ingest use case gives: nothing was stored, retry.
+                if database_unavailable(exc):
+                    log.warning("webhook request met a database outage: %s", exc)
+                    reply = _unavailable(ServiceUnavailable())
+                else:
+                    log.exception("webhook request failed")
+                    reply = _error(500, "internal server error", request_id=rid)
             if reply is None:
                 return  # the client went away
             if isinstance(reply, Response):
@@ -165,12 +187,10 @@ class WebhookEndpoint:
             return _error(400, "request body is not valid JSON")
 
         delivery_key = _header(headers, b"x-delivery-id")
-        if delivery_key is not None and not (0 < len(delivery_key) <= MAX_DELIVERY_ID):
-            return _error(
-                422,
-                "invalid payload",
-                errors=[{"field": "X-Delivery-ID", "message": f"must be 1 to {MAX_DELIVERY_ID} characters"}],
-            )
+        try:
+            check_delivery_key(delivery_key)
+        except DeliveryIdInvalid as exc:
+            return _error(422, "invalid payload", errors=[{"field": "X-Delivery-ID", "message": exc.message}])
 
         if tool is Tool.CLOUDWATCH:
             early = await ingest.sns.handle_envelope(payload)
@@ -192,38 +212,28 @@ class WebhookEndpoint:
         if not alerts:
             return Reply(ignored(tool, payload), 200)
 
-        decision = await ingest.limiter.acquire(
-            company.id, len(alerts), company.rate_per_second, company.rate_burst
-        )
-        if decision.too_large:
-            return _error(
-                413, batch_too_large(len(alerts), company.rate_burst), **too_large(company.rate_burst)
-            )
-        if not decision.allowed:
-            return Reply(
-                {"error": "rate limit exceeded", "retry_after": decision.retry_after},
-                429,
-                (("Retry-After", str(decision.retry_after)),),
-            )
-
         try:
-            result = await ingest.writer.submit(
-                IngestRequest(
-                    company_id=company.id,
-                    alerts=alerts,
-                    delivery_key=delivery_key,
-                    signature_hash=signature_hash,
-                    content_hash=content_hash(tool, alerts) if delivery_key is not None else None,
-                )
+            result = await ingest.alerts(
+                IngestTenant(company.id, company.rate_per_second, company.rate_burst),
+                tool,
+                alerts,
+                delivery_key=delivery_key,
+                signature_hash=signature_hash,
             )
-        except ReplayedSignature:
-            return _error(409, "this signed request was already accepted (replay)")
+        except BatchTooLarge as exc:
+            return _error(413, exc.message, **too_large(exc.burst))
+        except RateLimited as exc:
+            return Reply(
+                {"error": "rate limit exceeded", "retry_after": exc.retry_after},
+                429,
+                (("Retry-After", str(exc.retry_after)),),
+            )
+        except ReplayedSignature as exc:
+            return _error(409, exc.message)
         except DeliveryReused:
             return _error(409, DELIVERY_REUSED, code="delivery_id_reused")
-        except Exception:
-            # Nothing was committed: the sender should retry (every tool does on 5xx).
-            log.exception("ingest commit failed")
-            return Reply({"error": "temporarily unable to store alerts; retry"}, 503, (("Retry-After", "1"),))
+        except ServiceUnavailable as exc:
+            return _unavailable(exc)
         if result.replayed:
             return Reply(received(tool, result.response, alerts), 200, (("Idempotent-Replay", "true"),))
         return Reply(received(tool, result.response, alerts), 202)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event
 
-from db.events import topic
+from db.events import BusEvent, topic
 from db.tables import Incident
 from domain.rbac import Role
 from tests import incident_rows as rows
@@ -377,7 +377,7 @@ async def test_every_role_acknowledges_with_timeline_audit_and_event(gql, factor
         {"from": "NEW", "to": "ACKNOWLEDGED", "note": "on it"},
     )
     assert await rows.audit_actions(services, incident) == [("incident.acknowledge", user.email)]
-    assert published == {"topic": topic(company.id, "incidents"), "kind": "UPDATED", "id": str(incident)}
+    assert published == BusEvent(topic(company.id, "incidents"), kind="UPDATED", id=str(incident))
 
 
 async def test_timeline_shows_the_acting_technician(gql, factory, services):
@@ -434,7 +434,7 @@ async def test_acknowledging_a_resolved_incident_is_an_invalid_transition(gql, f
     assert (stored.status, stored.acknowledged_at, stored.resolved_at) == ("RESOLVED", None, resolved_at)
     assert await rows.timeline(services, resolved) == []
     assert await rows.audit_actions(services, resolved) == []
-    assert first_event["id"] == str(other)
+    assert first_event.id == str(other)
 
 
 async def test_resolve_closes_open_alerts_and_stops_flapping(gql, factory, services):
@@ -473,7 +473,7 @@ async def test_resolve_closes_open_alerts_and_stops_flapping(gql, factory, servi
         ("MANUALLY_RESOLVED", tech.id, {"from": "IN_PROGRESS", "to": "RESOLVED", "note": "rebooted"}),
         ("FLAPPING_STOPPED", tech.id, {}),
     ]
-    assert published == {"topic": topic(company.id, "incidents"), "kind": "RESOLVED", "id": str(incident)}
+    assert published == BusEvent(topic(company.id, "incidents"), kind="RESOLVED", id=str(incident))
 
 
 async def test_reopen_a_resolved_incident_and_not_an_open_one(gql, factory, services):

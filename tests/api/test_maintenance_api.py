@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from db.events import topic
+from db.events import BusEvent, topic
 from db.tables import Company
 from domain.rbac import Role
 from tests import incident_rows as rows
@@ -97,7 +97,7 @@ async def test_company_admin_creates_a_recurring_window_for_some_assets(gql, fac
         "until": "2027-06-30T00:00:00+00:00",
     }
     assert await rows.audit_actions(services, stored.id) == [("maintenance_window.create", admin.email)]
-    assert published == {"topic": topic(company.id, "maintenance"), "kind": "CREATED", "id": str(stored.id)}
+    assert published == BusEvent(topic(company.id, "maintenance"), kind="CREATED", id=str(stored.id))
 
 
 @pytest.mark.parametrize(
@@ -248,7 +248,7 @@ async def test_company_admin_updates_correlation_settings_and_turns_auto_resolve
     }
     stored = await rows.get(services, Company, company.id)
     assert (stored.correlation_window_minutes, stored.auto_resolve_minutes) == (15, None)
-    assert events == [{"topic": "system:companies", "kind": "settings", "id": str(company.id)}] * 2
+    assert events == [BusEvent("system:companies", kind="settings", id=str(company.id))] * 2
     assert [a for a, _ in await rows.audit_actions(services, company.id)][-2:] == [
         "company.correlation_update",
         "company.correlation_update",

@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from db.correlation import CorrelationWorker
+from db.events import BusEvent
 from db.events import topic as event_topic
 from db.ingest import IngestRequest
 from db.sweeps import IncidentSweeper
@@ -356,7 +357,7 @@ async def test_incident_events_are_announced_with_pg_notify(services, factory):
         await drain(services)
         event = await asyncio.wait_for(sub.queue.get(), timeout=5)
     [incident] = await incidents_of(services, company)
-    assert event == {"topic": topic, "changes": [[str(incident["id"]), "CREATED"]]}
+    assert event == BusEvent(topic, changes=((str(incident["id"]), "CREATED"),))
 
 
 async def test_a_batch_announces_its_changes_in_few_notifications_each_under_the_payload_limit(
@@ -375,8 +376,8 @@ async def test_a_batch_announces_its_changes_in_few_notifications_each_under_the
         events = [await asyncio.wait_for(sub.queue.get(), timeout=5) for _ in range(2)]
 
     # then two notifications announce every incident once, as CREATED
-    announced = [change for e in events for change in e["changes"]]
-    assert sorted(len(e["changes"]) for e in events) == [30, CHANGES_PER_NOTIFY]
+    announced = [change for e in events for change in e.changes]
+    assert sorted(len(e.changes) for e in events) == [30, CHANGES_PER_NOTIFY]
     assert sorted(i for i, _ in announced) == sorted(
         str(i["id"]) for i in await incidents_of(services, company)
     )
