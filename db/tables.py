@@ -128,6 +128,10 @@ class User(Base):
     category: Mapped[str | None] = mapped_column(String(32))
     on_call: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # Every token carries the generation it was issued under (claim `gen`); revoking a user's tokens
+    # (or deactivating the user) moves it on, so every earlier token stops verifying at once, with
+    # no clock involved (a timestamp against `iat` would mis-judge tokens of the same second).
+    token_generation: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -150,15 +154,17 @@ class Membership(Base):
 
 
 class LoginFailure(Base):
-    """Failed sign-ins, kept in the database so throttling holds across replicas."""
+    """Failed sign-ins, kept in the database so throttling holds across replicas. Counted per email
+    and source (the client's address), so failures from one place never lock the account elsewhere."""
 
     __tablename__ = "login_failures"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     email: Mapped[str] = mapped_column(String(254))
+    source: Mapped[str] = mapped_column(String(64), server_default=text("''"))
     at: Mapped[datetime] = _now()
 
-    __table_args__ = (Index("ix_login_failures_email_at", "email", "at"),)
+    __table_args__ = (Index("ix_login_failures_email_source_at", "email", "source", "at"),)
 
 
 class Asset(Base):

@@ -30,6 +30,7 @@ class Permission(enum.StrEnum):
     USER_CREATE_ADMIN = "user:create-company-admin"
     USER_CREATE_TECHNICIAN = "user:create-technician"
     USER_CREATE_MSP_ADMIN = "user:create-msp-admin"
+    USER_MANAGE = "user:manage"  # deactivate, reactivate, revoke tokens, lift the sign-in throttle
     AUDIT_READ = "audit:read"
     ALERT_READ = "alert:read"
     ALERT_INGEST = "alert:ingest"
@@ -47,6 +48,7 @@ _ADMIN_OWN = {
     Permission.USER_READ,
     Permission.USER_CREATE_ADMIN,
     Permission.USER_CREATE_TECHNICIAN,
+    Permission.USER_MANAGE,
     Permission.AUDIT_READ,
     Permission.ALERT_READ,
     Permission.ALERT_INGEST,
@@ -120,6 +122,21 @@ def permission_to_create(role: Role) -> Permission:
         Role.COMPANY_ADMIN: Permission.USER_CREATE_ADMIN,
         Role.TECHNICIAN: Permission.USER_CREATE_TECHNICIAN,
     }[role]
+
+
+def may_manage_user(principal: Principal, role: Role, company_ids: Iterable[uuid.UUID]) -> bool:
+    """Whether `principal` may deactivate, reactivate, unlock or revoke the tokens of a user of `role`
+    working for `company_ids`. MSP admins: anyone. Company admins: company admins and technicians all
+    of whose companies they hold `user:manage` on; an account is one for all its companies, so the
+    admin of one company cannot shut a person out of another company's work."""
+    if principal.all_companies:
+        return principal.can(Permission.USER_MANAGE)
+    companies = list(company_ids)
+    return (
+        role is not Role.MSP_ADMIN
+        and bool(companies)
+        and all(principal.can(Permission.USER_MANAGE, c) for c in companies)
+    )
 
 
 def matrix_markdown() -> str:

@@ -15,6 +15,7 @@ from graphql import GraphQLError
 from db.pagination import Page
 from domain.errors import DomainError, NotFound
 from domain.rbac import Principal
+from graph.tokens import AuthFailure, TokenError
 
 T = TypeVar("T")
 
@@ -60,14 +61,20 @@ class PublicError(GraphQLError):
         super().__init__(message, extensions={"code": code})
 
 
-def unauthenticated() -> PublicError:
-    return PublicError("Authentication required: send 'Authorization: Bearer <token>'.", "UNAUTHENTICATED")
+def unauthenticated(error: TokenError | None = None) -> PublicError:
+    """The error a field that needs a principal answers: `extensions.code` is `TOKEN_EXPIRED` or
+    `UNAUTHENTICATED`, `extensions.reason` says which case (see the README, Authentication errors)."""
+    error = error or TokenError(AuthFailure.MISSING)
+    public = PublicError(error.message, error.code)
+    if public.extensions is not None:
+        public.extensions["reason"] = error.reason.value
+    return public
 
 
 def require_principal(info: strawberry.Info) -> Principal:
     principal: Principal | None = info.context.principal
     if principal is None:
-        raise unauthenticated()
+        raise unauthenticated(getattr(info.context, "auth_error", None))
     return principal
 
 

@@ -6,13 +6,12 @@ import logging
 from typing import Any
 
 import orjson
-from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
 
+from graph import ws_auth
 from graph.context import Context, principal_from_authorization
 from graph.graphiql import graphiql_html
 from graph.logs import request_id_var
@@ -22,6 +21,9 @@ log = logging.getLogger(__name__)
 
 
 class GraphQLView(GraphQL):
+    graphql_transport_ws_handler_class = ws_auth.TransportWSHandler
+    graphql_ws_handler_class = ws_auth.LegacyWSHandler
+
     def __init__(self, schema: Any, services: Any, **kwargs: Any) -> None:
         super().__init__(schema, **kwargs)
         self.services = services
@@ -43,27 +45,21 @@ class GraphQLView(GraphQL):
             ctx = Context(self.services, None, request_id_var.get(), request)
             ctx.connection_params = {}  # type: ignore[attr-defined]
             return ctx
+        # A bad token is not refused here: the request runs without a principal and every field that
+        # needs one answers the token's error (`login` needs none, so an old header never blocks it).
         try:
             principal = await principal_from_authorization(
                 self.services, request.headers.get("authorization")
             )
         except TokenError as exc:
-            raise HTTPException(401, f"Unauthenticated: {exc}") from exc
+            return Context(self.services, None, request_id_var.get(), request, auth_error=exc)
         return Context(self.services, principal, request_id_var.get(), request)
 
     async def on_ws_connect(self, context: Context) -> Any:
-        """Authenticate a websocket from `connection_init`'s `{"authorization": "Bearer <jwt>"}`."""
+        """Authenticate a websocket from `connection_init`'s `{"authorization": "Bearer <jwt>"}`
+        (refused with close code 4401, see graph/ws_auth.py)."""
         params = getattr(context, "connection_params", None) or {}
-        header = params.get("authorization") or params.get("Authorization")
-        if not isinstance(header, str):
-            raise ConnectionRejectionError({"message": "authorization required"})
-        try:
-            principal = await principal_from_authorization(self.services, header)
-        except TokenError as exc:
-            raise ConnectionRejectionError({"message": str(exc)}) from exc
-        if principal is None:
-            raise ConnectionRejectionError({"message": "authorization required"})
-        context.principal = principal
+        await ws_auth.connect(context, params.get("authorization") or params.get("Authorization"))
         return None
 
     async def execute_operation(self, **kwargs: Any) -> Any:  # type: ignore[override]

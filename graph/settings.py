@@ -35,6 +35,9 @@ class Settings:
     bcrypt_rounds: int = 12
     # /readyz answers 503 once the oldest alert waiting for correlation is older than this.
     ready_max_lag_seconds: float = 60.0
+    # How often an open websocket re-checks its token and its user's access (a deactivation or a
+    # revocation closes it at once through an event; this catches what no event announces).
+    ws_recheck_seconds: float = 60.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -60,6 +63,7 @@ class Settings:
             db_pool_size=int(env.get("ALERTWHISPERER_DB_POOL_SIZE", 10)),
             bcrypt_rounds=max(4, min(16, int(env.get("ALERTWHISPERER_BCRYPT_ROUNDS", 12)))),
             ready_max_lag_seconds=float(env.get("ALERTWHISPERER_READY_MAX_LAG_SECONDS", 60)),
+            ws_recheck_seconds=max(0.1, float(env.get("ALERTWHISPERER_WS_RECHECK_SECONDS", 60))),
         )
 
 

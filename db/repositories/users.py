@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -15,10 +16,17 @@ from db.repositories.base import ScopedRepository
 from db.tables import Company, LoginFailure, Membership, User
 from domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from domain.ids import uuid7
-from domain.rbac import Permission, Principal, Role, permission_to_create
+from domain.rbac import Permission, Principal, Role, may_manage_user, permission_to_create
 
 THROTTLE_FAILURES = 5
 THROTTLE_WINDOW = timedelta(minutes=15)
+SOURCE_LENGTH = 64  # login_failures.source
+
+
+def access_topic(user_id: uuid.UUID) -> str:
+    """The event announcing that a user's tokens stopped working (deactivated, revoked): every
+    process closes that user's websockets when it hears it."""
+    return f"user:{user_id}:access"
 
 
 def user_snapshot(user: User, company_ids: list[uuid.UUID] | None = None) -> dict[str, Any]:
@@ -35,40 +43,72 @@ def user_snapshot(user: User, company_ids: list[uuid.UUID] | None = None) -> dic
     return snap
 
 
-async def load_principal(session: Any, user_id: uuid.UUID) -> Principal | None:
-    """The principal for a verified token's subject (None when the user is gone or inactive)."""
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A token's subject as the database has it now: who they are, and whether tokens still work."""
+
+    principal: Principal
+    active: bool
+    token_generation: int
+
+
+async def load_account(session: Any, user_id: uuid.UUID) -> Account | None:
+    """The account behind a verified token's subject (None when there is no such user). One query, the
+    one every authenticated request makes anyway: it also answers deactivation and revocation."""
     row = (
         await session.execute(
             select(
-                User.id, User.email, User.role, func.array_remove(func.array_agg(Membership.company_id), None)
+                User.id,
+                User.email,
+                User.role,
+                User.is_active,
+                User.token_generation,
+                func.array_remove(func.array_agg(Membership.company_id), None),
             )
             .outerjoin(Membership, Membership.user_id == User.id)
-            .where(User.id == user_id, User.is_active)
+            .where(User.id == user_id)
             .group_by(User.id)
         )
     ).one_or_none()
     if row is None:
         return None
-    return Principal(user_id=row[0], email=row[1], role=Role(row[2]), company_ids=frozenset(row[3] or ()))
+    principal = Principal(
+        user_id=row[0], email=row[1], role=Role(row[2]), company_ids=frozenset(row[5] or ())
+    )
+    return Account(principal=principal, active=bool(row[3]), token_generation=int(row[4]))
+
+
+async def load_principal(session: Any, user_id: uuid.UUID) -> Principal | None:
+    """The principal of an active user (None when the user is gone or inactive)."""
+    account = await load_account(session, user_id)
+    return account.principal if account is not None and account.active else None
 
 
 class LoginThrottle:
-    """After 5 failures for one email within 15 minutes, sign-ins for it are refused until the window passes."""
+    """After 5 failures for one email from one source (the client's address) within 15 minutes,
+    sign-ins for that email from that source are refused until the window passes. Other sources are
+    not affected: a stranger's guesses never lock the owner out (`userUnlock` clears every source)."""
 
     def __init__(self, session: Any) -> None:
         self.session = session
 
-    async def blocked(self, email: str) -> bool:
+    async def blocked(self, email: str, source: str) -> bool:
         stmt = select(func.count()).where(
-            LoginFailure.email == email.lower(), LoginFailure.at > func.now() - THROTTLE_WINDOW
+            LoginFailure.email == email.lower(),
+            LoginFailure.source == source,
+            LoginFailure.at > func.now() - THROTTLE_WINDOW,
         )
         return int((await self.session.execute(stmt)).scalar_one()) >= THROTTLE_FAILURES
 
-    async def record_failure(self, email: str) -> None:
-        await self.session.execute(insert(LoginFailure).values(email=email.lower()))
+    async def record_failure(self, email: str, source: str) -> None:
+        await self.session.execute(insert(LoginFailure).values(email=email.lower(), source=source))
 
-    async def clear(self, email: str) -> None:
-        await self.session.execute(delete(LoginFailure).where(LoginFailure.email == email.lower()))
+    async def clear(self, email: str, source: str | None = None) -> int:
+        """Forget the failures of `email` from `source` (from every source when None); how many."""
+        stmt = delete(LoginFailure).where(LoginFailure.email == email.lower())
+        if source is not None:
+            stmt = stmt.where(LoginFailure.source == source)
+        return int((await self.session.execute(stmt)).rowcount or 0)
 
 
 class UserRepository(ScopedRepository):
@@ -232,4 +272,81 @@ class UserRepository(ScopedRepository):
         user = await self.get(user_id)
         if user is None:
             raise NotFound("user not found", field="id")
+        return user
+
+    async def member_company_ids(self, user_id: uuid.UUID) -> list[uuid.UUID]:
+        """Every company the user works for (not only those the caller sees)."""
+        stmt = (
+            select(Membership.company_id).where(Membership.user_id == user_id).order_by(Membership.company_id)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def require_manageable(self, user_id: uuid.UUID) -> tuple[User, list[uuid.UUID]]:
+        """The user (locked for update) and all their companies, if the caller may manage them: a user
+        the caller cannot see is NotFound, one it sees but may not manage PermissionDenied."""
+        principal = self._principal()
+        user = (
+            await self.session.execute(self._visible().where(User.id == user_id).with_for_update())
+        ).scalar_one_or_none()
+        if user is None:
+            raise NotFound("user not found", field="id")
+        company_ids = await self.member_company_ids(user.id)
+        if not may_manage_user(principal, Role(user.role), company_ids):
+            raise PermissionDenied("you do not have permission to do this", field="id")
+        return user, company_ids
+
+    async def _audit_each_company(
+        self,
+        action: str,
+        user: User,
+        company_ids: list[uuid.UUID],
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        # One entry per company, so each company's admins see what happened to their people.
+        for cid in company_ids or [None]:
+            await self.audit.record(action, "user", user.id, company_id=cid, before=before, after=after)
+
+    async def set_active(self, user_id: uuid.UUID, active: bool) -> User:
+        """Deactivate or reactivate a user. Deactivating also revokes their tokens, so a reactivated
+        user signs in again instead of finding their old tokens working once more. Idempotent: a user
+        already in that state is answered as is, with no audit entry."""
+        user, company_ids = await self.require_manageable(user_id)
+        if not active and user.id == self._principal().user_id:
+            raise PermissionDenied("you cannot deactivate your own account", field="id")
+        if user.is_active == active:
+            return user
+        before = user_snapshot(user, company_ids)
+        user.is_active = active
+        if not active:
+            user.token_generation += 1  # the row is locked: no concurrent change is lost
+        user.updated_at = func.now()
+        await self.session.flush()
+        await self.session.refresh(user)
+        await self._audit_each_company(
+            "user.reactivate" if active else "user.deactivate",
+            user,
+            company_ids,
+            before,
+            user_snapshot(user, company_ids),
+        )
+        return user
+
+    async def revoke_tokens(self, user_id: uuid.UUID) -> User:
+        """Every token of the user issued until now stops working (they sign in again for a new one)."""
+        user, company_ids = await self.require_manageable(user_id)
+        user.token_generation += 1  # the row is locked: no concurrent change is lost
+        user.updated_at = func.now()
+        await self.session.flush()
+        await self.session.refresh(user)
+        await self._audit_each_company("user.revoke_tokens", user, company_ids, None, {"tokens": "revoked"})
+        return user
+
+    async def unlock(self, user_id: uuid.UUID, throttle: LoginThrottle) -> User:
+        """Clear the user's failed sign-ins from every source, lifting any throttle at once."""
+        user, company_ids = await self.require_manageable(user_id)
+        cleared = await throttle.clear(user.email)
+        await self._audit_each_company(
+            "user.unlock", user, company_ids, None, {"failed_sign_ins_cleared": cleared}
+        )
         return user

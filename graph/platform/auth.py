@@ -11,6 +11,7 @@ from adapters.crypto import DUMMY_PASSWORD_HASH, hash_password, verify_password
 from db.repositories.users import load_principal
 from domain.errors import InvalidInput, PermissionDenied
 from domain.passwords import check_password, normalize_email
+from graph.context import client_source
 from graph.core import (
     INPUT_DESCRIPTION,
     USER_ERRORS_DESCRIPTION,
@@ -78,8 +79,10 @@ async def login(
     if len(input.email) > 254 or len(input.password) > 128:
         return _invalid_credentials()
     email = input.email.strip().lower()
+    source = client_source(info.context.request)
     async with info.context.uow() as uow:
-        if await uow.login_throttle.blocked(email):
+        # Throttled per account and source: another address's failures never refuse this one.
+        if await uow.login_throttle.blocked(email, source):
             return LoginPayload(
                 user_errors=[
                     UserError(
@@ -93,15 +96,17 @@ async def login(
         candidate = user.password_hash if user is not None and user.is_active else DUMMY_PASSWORD_HASH
         ok = await anyio.to_thread.run_sync(verify_password, input.password, candidate)
         if not ok or user is None or not user.is_active:
-            await uow.login_throttle.record_failure(email)
+            await uow.login_throttle.record_failure(email, source)
             return _invalid_credentials()
-        await uow.login_throttle.clear(email)
+        await uow.login_throttle.clear(email, source)
         principal = await load_principal(uow.session, user.id)
-    token = services.tokens.issue(user.id, user.role)
+    token = services.tokens.issue(user.id, user.role, user.token_generation)
     # The rest of this operation (`login { user { companies { name } } }`) reads as the user who just
-    # signed in: the request came without a principal, so its fields would otherwise be refused.
+    # signed in: the request came without a principal (or with an old token), so its fields would
+    # otherwise be refused.
     await info.context.close()
     info.context.principal = principal
+    info.context.auth_error = None
     return LoginPayload(token=token, user=user_type(user), user_errors=[])
 
 

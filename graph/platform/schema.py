@@ -103,3 +103,23 @@ class PlatformMutation:
         resolver=users_api.user_create,
         description="Create a user: MSP admins create anyone; company admins create company admins and technicians of their own companies.",
     )
+    user_deactivate: users_api.UserPayload = strawberry.mutation(
+        resolver=users_api.user_deactivate,
+        description="Deactivate a user (MSP admins; company admins for users all of whose companies are "
+        "theirs): they cannot sign in, and their tokens stop working at once, open websockets included.",
+    )
+    user_reactivate: users_api.UserPayload = strawberry.mutation(
+        resolver=users_api.user_reactivate,
+        description="Let a deactivated user sign in again (who may: as `userDeactivate`); their old "
+        "tokens stay revoked.",
+    )
+    user_revoke_tokens: users_api.UserPayload = strawberry.mutation(
+        resolver=users_api.user_revoke_tokens,
+        description="Make every token issued to a user until now stop working, open websockets included "
+        "(who may: as `userDeactivate`); the user signs in again for a new one.",
+    )
+    user_unlock: users_api.UserPayload = strawberry.mutation(
+        resolver=users_api.user_unlock,
+        description="Clear a user's failed sign-ins from every source, lifting the sign-in throttle at "
+        "once (who may: as `userDeactivate`).",
+    )

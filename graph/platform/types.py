@@ -31,6 +31,9 @@ class User(Node):
     role: Role = strawberry.field(description="The user's role.")
     category: str | None = strawberry.field(description="Technician skill category (Network, Database, ...).")
     on_call: bool = strawberry.field(description="Whether the technician is on call now.")
+    active: bool = strawberry.field(
+        description="Whether the user may sign in (false once deactivated, see `userDeactivate`)."
+    )
     created_at: datetime = strawberry.field(description="When the account was created.")
     _row: strawberry.Private[Any]
 
@@ -49,6 +52,7 @@ def user_type(row: tables.User) -> User:
         role=Role(row.role),
         category=row.category,
         on_call=row.on_call,
+        active=row.is_active,
         created_at=row.created_at,
         _row=row,
     )

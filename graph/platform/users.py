@@ -11,6 +11,7 @@ import anyio
 import strawberry
 
 from adapters.crypto import hash_password
+from db.repositories.users import access_topic
 from domain.alerts import Category
 from domain.errors import DomainError, InvalidInput, NotFound
 from domain.passwords import check_password, normalize_email
@@ -206,3 +207,80 @@ async def user_create(
         return {"user": user_type(row)}
 
     return await mutate(info, work, UserCreatePayload)
+
+
+@strawberry.type(
+    description="Result of `userDeactivate`, `userReactivate`, `userRevokeTokens` and `userUnlock`."
+)
+class UserPayload:
+    user: User | None = strawberry.field(default=None, description="The user, as changed.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DESCRIPTION)
+
+
+@strawberry.input(description="The user to deactivate.")
+class UserDeactivateInput:
+    id: strawberry.ID = strawberry.field(description="The user's global ID.")
+
+
+@strawberry.input(description="The user to reactivate.")
+class UserReactivateInput:
+    id: strawberry.ID = strawberry.field(description="The user's global ID.")
+
+
+@strawberry.input(description="The user whose tokens to revoke.")
+class UserRevokeTokensInput:
+    id: strawberry.ID = strawberry.field(description="The user's global ID.")
+
+
+@strawberry.input(description="The user whose failed sign-ins to clear.")
+class UserUnlockInput:
+    id: strawberry.ID = strawberry.field(description="The user's global ID.")
+
+
+async def user_deactivate(
+    info: strawberry.Info,
+    input: Annotated[UserDeactivateInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> UserPayload:
+    async def work(uow: Any) -> dict[str, Any]:
+        user_id = from_global_id(input.id, "User")
+        row = await uow.users.set_active(user_id, False)
+        # Every process closes the user's open websockets when it hears this (HTTP needs no event:
+        # each request reads the user).
+        await uow.notify(access_topic(row.id), {"kind": "deactivated"})
+        return {"user": user_type(row)}
+
+    return await mutate(info, work, UserPayload)
+
+
+async def user_reactivate(
+    info: strawberry.Info,
+    input: Annotated[UserReactivateInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> UserPayload:
+    async def work(uow: Any) -> dict[str, Any]:
+        row = await uow.users.set_active(from_global_id(input.id, "User"), True)
+        return {"user": user_type(row)}
+
+    return await mutate(info, work, UserPayload)
+
+
+async def user_revoke_tokens(
+    info: strawberry.Info,
+    input: Annotated[UserRevokeTokensInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> UserPayload:
+    async def work(uow: Any) -> dict[str, Any]:
+        row = await uow.users.revoke_tokens(from_global_id(input.id, "User"))
+        await uow.notify(access_topic(row.id), {"kind": "revoked"})
+        return {"user": user_type(row)}
+
+    return await mutate(info, work, UserPayload)
+
+
+async def user_unlock(
+    info: strawberry.Info,
+    input: Annotated[UserUnlockInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> UserPayload:
+    async def work(uow: Any) -> dict[str, Any]:
+        row = await uow.users.unlock(from_global_id(input.id, "User"), uow.login_throttle)
+        return {"user": user_type(row)}
+
+    return await mutate(info, work, UserPayload)

@@ -484,5 +484,5 @@ async def test_asset_mutations_need_a_token(gql, factory, services):
 
     # then it is refused as unauthenticated and nothing is stored
     assert body["data"] is None
-    assert body["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED"}
+    assert body["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED", "reason": "missing"}
     assert await _assets(services, company.id) == []

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import uuid
 import warnings
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import jwt
 
 from domain.rbac import Role
@@ -36,6 +38,8 @@ TOO_MANY = [
     }
 ]
 UNAUTHENTICATED = "Authentication required: send 'Authorization: Bearer <token>'."
+INVALID_TOKEN = "Invalid token: sign in again (`login`) and send the new token."
+TEST_CLIENT_HOST = "127.0.0.1"  # httpx's ASGI transport's client address
 
 
 async def _failures(services, email: str) -> int:
@@ -46,9 +50,30 @@ async def _user_row(services, user_id):
     return await services.pool.fetchrow("SELECT email, name, password_hash FROM users WHERE id = $1", user_id)
 
 
-async def _post(client, token: str | None, query: str = "{ me { email } }"):
+async def _post(client, token: str | None, query: str = "{ me { email } }", variables=None):
     headers = {"authorization": f"Bearer {token}"} if token is not None else {}
-    return await client.post("/graphql", json={"query": query}, headers=headers)
+    return await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+
+
+def _refusal(resp) -> tuple[int, object, list[tuple[str, str, str]]]:
+    """HTTP status, data, and (message, code, reason) of each error."""
+    body = resp.json()
+    errors = [(e["message"], e["extensions"]["code"], e["extensions"]["reason"]) for e in body["errors"]]
+    return resp.status_code, body["data"], errors
+
+
+@contextlib.asynccontextmanager
+async def _client_from(app, host: str):
+    """An HTTP client whose requests come from `host`."""
+    transport = httpx.ASGITransport(app=app, client=(host, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+async def _login(client, email: str, password: str) -> dict:
+    resp = await _post(client, None, LOGIN, {"e": email, "p": password})
+    assert resp.status_code == 200, resp.text
+    return resp.json()["data"]["login"]
 
 
 def _claims(user_id, settings, **overrides):
@@ -87,7 +112,7 @@ async def test_login_returns_a_24h_token_for_the_user(gql, factory, settings, se
     )
     assert claims["sub"] == str(user.id)
     assert claims["exp"] - claims["iat"] == 24 * 3600
-    assert services.tokens.verify(result["token"]) == user.id
+    assert services.tokens.verify(result["token"]).user_id == user.id
     me = await gql("{ me { email } }", token=result["token"])
     assert me == {"data": {"me": {"email": user.email}}}
 
@@ -171,8 +196,10 @@ async def test_throttle_lifts_after_the_window(gql, factory, services):
     # given five failures that happened 16 minutes ago (the window is 15)
     user = await factory.user(Role.TECHNICIAN, [await factory.company()])
     await services.pool.execute(
-        "INSERT INTO login_failures (email, at) SELECT $1, now() - interval '16 minutes' FROM generate_series(1, 5)",
+        "INSERT INTO login_failures (email, source, at)"
+        " SELECT $1, $2, now() - interval '16 minutes' FROM generate_series(1, 5)",
         user.email,
+        TEST_CLIENT_HOST,
     )
 
     # when the user signs in with the right password
@@ -188,8 +215,10 @@ async def test_throttle_still_holds_inside_the_window(gql, factory, services):
     # given five failures 14 minutes ago
     user = await factory.user(Role.TECHNICIAN, [await factory.company()])
     await services.pool.execute(
-        "INSERT INTO login_failures (email, at) SELECT $1, now() - interval '14 minutes' FROM generate_series(1, 5)",
+        "INSERT INTO login_failures (email, source, at)"
+        " SELECT $1, $2, now() - interval '14 minutes' FROM generate_series(1, 5)",
         user.email,
+        TEST_CLIENT_HOST,
     )
 
     # when the user signs in with the right password
@@ -197,6 +226,58 @@ async def test_throttle_still_holds_inside_the_window(gql, factory, services):
 
     # then it is still refused
     assert body["data"]["login"]["userErrors"] == TOO_MANY
+
+
+async def test_failures_from_one_source_never_block_the_right_password_from_another(app, factory, services):
+    # given an account someone at 203.0.113.9 guessed at five times, so that source is throttled
+    user = await factory.user(Role.MSP_ADMIN)
+    async with _client_from(app, "203.0.113.9") as stranger, _client_from(app, "198.51.100.7") as owner:
+        for _ in range(5):
+            assert (await _login(stranger, user.email, "guess-12345"))["userErrors"] == INVALID_CREDENTIALS
+        assert (await _login(stranger, user.email, PASSWORD))["userErrors"] == TOO_MANY
+
+        # when the owner signs in with the right password from elsewhere
+        mine = await _login(owner, user.email, PASSWORD)
+
+        # then they get a token, while the guessing source stays throttled (the owner's sign-in does
+        # not clear its failures) and only its failures are counted against it
+        assert mine["userErrors"] == []
+        assert services.tokens.verify(mine["token"]).user_id == user.id
+        assert (await _login(stranger, user.email, PASSWORD))["userErrors"] == TOO_MANY
+    rows = await services.pool.fetch(
+        "SELECT source, count(*) AS n FROM login_failures WHERE email = $1 GROUP BY source", user.email
+    )
+    assert [(r["source"], r["n"]) for r in rows] == [("203.0.113.9", 5)]
+
+
+async def test_a_sources_own_failures_still_throttle_it(app, factory):
+    # given a user who mistyped five times from their own address
+    user = await factory.user(Role.TECHNICIAN, [await factory.company()])
+    async with _client_from(app, "192.0.2.44") as laptop, _client_from(app, "192.0.2.45") as phone:
+        for _ in range(5):
+            await _login(laptop, user.email, "wrong-password-1")
+
+        # when they try again from there with the right password, and from their phone
+        from_laptop = await _login(laptop, user.email, PASSWORD)
+        from_phone = await _login(phone, user.email, PASSWORD)
+
+    # then the laptop waits out the window, the phone signs in
+    assert from_laptop == {"token": None, "user": None, "userErrors": TOO_MANY}
+    assert from_phone["userErrors"] == []
+
+
+async def test_the_failure_source_is_the_client_address_cut_to_64_characters(app, factory, services):
+    # given a client whose address (as a proxy may report it) is longer than the column
+    user = await factory.user(Role.TECHNICIAN, [await factory.company()])
+    long_host = "2001:db8:" + "a" * 100
+
+    # when it fails to sign in
+    async with _client_from(app, long_host) as client:
+        await _login(client, user.email, "wrong-password-1")
+
+    # then the failure is stored under the first 64 characters of its address
+    sources = await services.pool.fetch("SELECT source FROM login_failures WHERE email = $1", user.email)
+    assert [r["source"] for r in sources] == [long_host[:64]]
 
 
 # ---- tokens ----
@@ -226,7 +307,7 @@ async def test_missing_token_cannot_mutate(gql, factory, services):
     assert await services.pool.fetchval("SELECT count(*) FROM companies WHERE name = $1", name) == 0
 
 
-async def test_expired_token_is_401(client, factory, services):
+async def test_expired_token_is_a_typed_token_expired_error(client, factory, services):
     # given a token issued 25 hours ago
     user = await factory.user(Role.MSP_ADMIN)
     token = services.tokens.issue(user.id, "msp_admin", now=datetime.now(UTC) - timedelta(hours=25))
@@ -234,11 +315,21 @@ async def test_expired_token_is_401(client, factory, services):
     # when it is used
     resp = await _post(client, token)
 
-    # then the request is refused as expired
-    assert (resp.status_code, resp.text) == (401, "Unauthenticated: token expired")
+    # then the answer is the GraphQL error every authentication problem gets, coded TOKEN_EXPIRED
+    assert _refusal(resp) == (
+        200,
+        None,
+        [
+            (
+                "Token expired: sign in again (`login`) and send the new token.",
+                "TOKEN_EXPIRED",
+                "token_expired",
+            )
+        ],
+    )
 
 
-async def test_tampered_token_is_401(client, factory):
+async def test_tampered_token_is_unauthenticated(client, factory):
     # given a valid token whose payload is edited to claim another subject
     user = await factory.user(Role.TECHNICIAN, [await factory.company()])
     admin = await factory.user(Role.MSP_ADMIN)
@@ -254,7 +345,7 @@ async def test_tampered_token_is_401(client, factory):
     resp = await _post(client, f"{header}.{forged}.{signature}")
 
     # then it is refused
-    assert (resp.status_code, resp.text) == (401, "Unauthenticated: invalid token")
+    assert _refusal(resp) == (200, None, [(INVALID_TOKEN, "UNAUTHENTICATED", "invalid_token")])
 
 
 async def test_other_algorithms_are_refused_even_with_our_secret(client, factory, settings):
@@ -269,10 +360,12 @@ async def test_other_algorithms_are_refused_even_with_our_secret(client, factory
     responses = [await _post(client, t) for t in (hs512, unsigned)]
 
     # then both are refused: only HS256 is accepted
-    assert [(r.status_code, r.text) for r in responses] == [(401, "Unauthenticated: invalid token")] * 2
+    assert [_refusal(r) for r in responses] == [
+        (200, None, [(INVALID_TOKEN, "UNAUTHENTICATED", "invalid_token")])
+    ] * 2
 
 
-async def test_wrong_audience_or_issuer_is_401(client, factory, settings):
+async def test_wrong_audience_or_issuer_is_unauthenticated(client, factory, settings):
     # given tokens signed with our secret but for another audience, from another issuer, or without exp
     user = await factory.user(Role.MSP_ADMIN)
     tokens = [
@@ -283,16 +376,19 @@ async def test_wrong_audience_or_issuer_is_401(client, factory, settings):
             settings.jwt_secret,
             algorithm="HS256",
         ),
+        jwt.encode(_claims(user.id, settings, gen="0"), settings.jwt_secret, algorithm="HS256"),
     ]
 
     # when each is used
     responses = [await _post(client, t) for t in tokens]
 
     # then each is refused
-    assert [(r.status_code, r.text) for r in responses] == [(401, "Unauthenticated: invalid token")] * 3
+    assert [_refusal(r) for r in responses] == [
+        (200, None, [(INVALID_TOKEN, "UNAUTHENTICATED", "invalid_token")])
+    ] * 4
 
 
-async def test_token_of_unknown_or_deactivated_user_is_401(client, factory, services, settings):
+async def test_token_of_unknown_or_deactivated_user_is_unauthenticated(client, factory, services, settings):
     # given a valid token for a user id that does not exist, and one of a deactivated user
     ghost = jwt.encode(_claims(uuid.uuid4(), settings), settings.jwt_secret, algorithm="HS256")
     user = await factory.user(Role.TECHNICIAN, [await factory.company()])
@@ -301,11 +397,14 @@ async def test_token_of_unknown_or_deactivated_user_is_401(client, factory, serv
     # when each is used
     responses = [await _post(client, t) for t in (ghost, user.token)]
 
-    # then both are refused
-    assert [(r.status_code, r.text) for r in responses] == [(401, "Unauthenticated: invalid token")] * 2
+    # then both are refused, each saying why
+    assert [_refusal(r) for r in responses] == [
+        (200, None, [(INVALID_TOKEN, "UNAUTHENTICATED", "invalid_token")]),
+        (200, None, [("This account is deactivated.", "UNAUTHENTICATED", "user_deactivated")]),
+    ]
 
 
-async def test_non_bearer_authorization_is_401(client, factory):
+async def test_non_bearer_authorization_is_unauthenticated(client, factory):
     # given a valid token sent with the wrong scheme
     user = await factory.user(Role.MSP_ADMIN)
 
@@ -314,8 +413,69 @@ async def test_non_bearer_authorization_is_401(client, factory):
         "/graphql", json={"query": "{ me { email } }"}, headers={"authorization": f"Basic {user.token}"}
     )
 
-    # then it is refused
-    assert resp.status_code == 401
+    # then it is refused, saying the header is at fault
+    assert _refusal(resp) == (
+        200,
+        None,
+        [
+            (
+                "Authentication required: the Authorization header must be 'Bearer <token>'.",
+                "UNAUTHENTICATED",
+                "malformed_header",
+            )
+        ],
+    )
+
+
+async def test_every_field_that_needs_a_caller_answers_the_tokens_error(client, factory, services):
+    # given an expired token
+    user = await factory.user(Role.MSP_ADMIN)
+    token = services.tokens.issue(user.id, "msp_admin", now=datetime.now(UTC) - timedelta(hours=25))
+
+    # when it asks for two root fields and tries a mutation
+    query = await _post(client, token, '{ a: company(id: "x") { id } b: company(id: "y") { id } }')
+    name = unique("Expired")
+    mutation = await _post(
+        client,
+        token,
+        "mutation($n: String!) { companyCreate(input: {name: $n}) { company { id } } }",
+        {"n": name},
+    )
+
+    # then each field carries TOKEN_EXPIRED, and nothing is stored
+    assert [e["extensions"]["code"] for e in query.json()["errors"]] == ["TOKEN_EXPIRED"] * 2
+    assert [e["extensions"]["code"] for e in mutation.json()["errors"]] == ["TOKEN_EXPIRED"]
+    assert await services.pool.fetchval("SELECT count(*) FROM companies WHERE name = $1", name) == 0
+
+
+async def test_login_works_whatever_old_authorization_header_is_sent(client, factory, services, settings):
+    # given a user, and the headers a client may still send: an expired token, garbage, another scheme
+    user = await factory.user(Role.TECHNICIAN, [await factory.company()])
+    expired = services.tokens.issue(user.id, "technician", now=datetime.now(UTC) - timedelta(hours=25))
+    headers = [f"Bearer {expired}", "Bearer not-a-jwt", "Basic dXNlcjpwdw=="]
+
+    # when they sign in with each header still set, asking for their companies too
+    answers = []
+    for header in headers:
+        resp = await client.post(
+            "/graphql",
+            json={
+                "query": "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p})"
+                " { token user { email companies { id } } userErrors { code } } }",
+                "variables": {"e": user.email, "p": PASSWORD},
+            },
+            headers={"authorization": header},
+        )
+        answers.append((resp.status_code, resp.json()))
+
+    # then each sign-in works and its token is good
+    for status, body in answers:
+        assert status == 200
+        assert "errors" not in body, body
+        login = body["data"]["login"]
+        assert (login["userErrors"], login["user"]["email"]) == ([], user.email)
+        me = await _post(client, login["token"])
+        assert me.json() == {"data": {"me": {"email": user.email}}}
 
 
 # ---- me, profile, password ----

@@ -114,6 +114,16 @@ OPERATIONS: dict[str, Operation] = {
         _mutation("userCreate", "UserCreateInput", "user { id }"),
         _new_user("TECHNICIAN", with_company=True),
     ),
+    "userUnlock": Operation(
+        Permission.USER_MANAGE,
+        _mutation("userUnlock", "UserUnlockInput", "user { id }"),
+        lambda w: {"i": {"id": gid("User", w.users[Role.TECHNICIAN].id)}},
+    ),
+    "userDeactivate": Operation(
+        Permission.USER_MANAGE,
+        _mutation("userDeactivate", "UserDeactivateInput", "user { id active }"),
+        lambda w: {"i": {"id": gid("User", w.users[Role.TECHNICIAN].id)}},
+    ),
     "company": Operation(
         Permission.COMPANY_READ,
         "query($id: ID!) { company(id: $id) { id name } }",

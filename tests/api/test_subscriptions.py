@@ -360,10 +360,10 @@ async def test_bad_or_missing_token_in_connection_init_is_rejected(servers, toke
         )
         await ws.send(orjson.dumps({"type": "connection_init", "payload": payload}).decode())
 
-        # then the server closes with 4403 Forbidden
+        # then the server closes with 4401, the reason being the code an HTTP request would get
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
-    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "Forbidden")
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4401, "UNAUTHENTICATED")
 
 
 async def test_legacy_graphql_ws_protocol_delivers_events(servers, factory, services):
@@ -402,10 +402,17 @@ async def test_legacy_protocol_rejects_a_bad_token(servers):
         )
         error = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
 
-        # then the server answers connection_error and closes
-        with pytest.raises(websockets.ConnectionClosed):
+        # then the server answers connection_error with the code, and closes 4401
+        with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
-    assert error == {"type": "connection_error", "payload": {"message": "invalid token"}}
+    assert error == {
+        "type": "connection_error",
+        "payload": {
+            "message": "Invalid token: sign in again (`login`) and send the new token.",
+            "code": "UNAUTHENTICATED",
+        },
+    }
+    assert closed.value.rcvd.code == 4401
 
 
 async def test_a_batched_event_naming_another_companys_incident_delivers_only_the_own_one(
