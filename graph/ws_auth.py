@@ -27,6 +27,7 @@ from typing import Any
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
+from db.events import COMPANIES_TOPIC, COMPANY_DELETED, BusEvent
 from db.repositories.users import access_topic
 from domain.rbac import Principal
 from graph.context import Context, authenticate
@@ -83,7 +84,7 @@ class AccessWatch:
         if principal is None:
             return
         services = context.services
-        topics = {access_topic(principal.user_id), "system:companies"}
+        topics = {access_topic(principal.user_id), COMPANIES_TOPIC}
         try:
             async with services.bus.subscribe(topics) as sub:
                 while True:
@@ -97,7 +98,7 @@ class AccessWatch:
         except Exception:
             log.exception("websocket access watch failed")
 
-    async def _wait(self, queue: asyncio.Queue[dict[str, Any]], interval: float) -> None:
+    async def _wait(self, queue: asyncio.Queue[BusEvent], interval: float) -> None:
         """Until the next check is due: the interval, the token's expiry, or an access event."""
         timeout = interval
         if self.context.expires_at is not None:
@@ -108,7 +109,7 @@ class AccessWatch:
                 while True:
                     event = await queue.get()
                     # Of the companies' events, only a deletion takes memberships away.
-                    if event.get("topic") != "system:companies" or event.get("kind") == "deleted":
+                    if event.topic != COMPANIES_TOPIC or event.kind == COMPANY_DELETED:
                         return
 
     async def check(self) -> tuple[int, str] | None:

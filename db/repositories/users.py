@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy import delete, false, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from db.events import BusEvent
 from db.pagination import Page, paginate
+from db.publishing import publish
 from db.repositories.audit import AuditRepository
 from db.repositories.base import ScopedRepository
 from db.tables import Company, LoginFailure, Membership, User
@@ -330,6 +332,10 @@ class UserRepository(ScopedRepository):
             before,
             user_snapshot(user, company_ids),
         )
+        if not active:
+            # Every process closes the user's open websockets when it hears this, once it commits
+            # (HTTP needs no event: each request reads the user).
+            await publish(self.session, BusEvent(access_topic(user.id), kind="deactivated"))
         return user
 
     async def revoke_tokens(self, user_id: uuid.UUID) -> User:
@@ -340,6 +346,7 @@ class UserRepository(ScopedRepository):
         await self.session.flush()
         await self.session.refresh(user)
         await self._audit_each_company("user.revoke_tokens", user, company_ids, None, {"tokens": "revoked"})
+        await publish(self.session, BusEvent(access_topic(user.id), kind="revoked"))
         return user
 
     async def unlock(self, user_id: uuid.UUID, throttle: LoginThrottle) -> User:

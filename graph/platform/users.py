@@ -11,7 +11,6 @@ import anyio
 import strawberry
 
 from adapters.crypto import hash_password
-from db.repositories.users import access_topic
 from domain.alerts import Category
 from domain.errors import DomainError, InvalidInput, NotFound
 from domain.passwords import check_password, normalize_email
@@ -244,9 +243,6 @@ async def user_deactivate(
     async def work(uow: Any) -> dict[str, Any]:
         user_id = from_global_id(input.id, "User")
         row = await uow.users.set_active(user_id, False)
-        # Every process closes the user's open websockets when it hears this (HTTP needs no event:
-        # each request reads the user).
-        await uow.notify(access_topic(row.id), {"kind": "deactivated"})
         return {"user": user_type(row)}
 
     return await mutate(info, work, UserPayload)
@@ -269,7 +265,6 @@ async def user_revoke_tokens(
 ) -> UserPayload:
     async def work(uow: Any) -> dict[str, Any]:
         row = await uow.users.revoke_tokens(from_global_id(input.id, "User"))
-        await uow.notify(access_topic(row.id), {"kind": "revoked"})
         return {"user": user_type(row)}
 
     return await mutate(info, work, UserPayload)

@@ -14,6 +14,7 @@ run is marked in the markdown, see `tests/docs_blocks.py`):
 | `<token>`, `<jwt>`, `$TOKEN` | the demo MSP admin's token (or the `run-as` user's); GraphQL blocks are sent with it |
 | `<company id>` | a company made for the block (so deleting it harms no other block) |
 | `<incident id>` | an incident the demo company's webhook and the correlation worker just opened |
+| `<user id>` | a technician made for the block, in a company of its own (so deactivating them harms no other block) |
 
 - shell blocks run in bash (`set -euo pipefail`) with the project's bin directory on `PATH` (so
   `alertwhisperer …` is the CLI), `DATABASE_URL` and `ALERTWHISPERER_HOME` of the server; `curl`
@@ -213,6 +214,20 @@ def _signed_company(server: DocsServer) -> tuple[str, str]:
     return server.cache["signed"]  # type: ignore[no-any-return]
 
 
+def _fresh_user(server: DocsServer) -> str:
+    """A new technician's global ID, in a company made for them."""
+    email = f"docs-{uuid.uuid4().hex[:8]}@example.com"
+    made = _graphql(
+        server,
+        f'mutation {{ userCreate(input: {{email: "{email}", name: "Docs Technician", '
+        f'password: "docs-pass-123", role: TECHNICIAN, companyIds: ["{_fresh_company(server)}"]}}) '
+        "{ user { id } userErrors { message } } }",
+        server.token,
+    )["data"]["userCreate"]
+    assert made["userErrors"] == [], made
+    return str(made["user"]["id"])
+
+
 def _fresh_company(server: DocsServer, key: bool = False) -> str:
     """A new company's global ID (or, with `key`, its webhook API key)."""
     made = _graphql(
@@ -287,6 +302,8 @@ async def _fill(text: str, block: Block, server: DocsServer) -> str:
         text = text.replace(placeholder, _token(server, block))
     while "<company id>" in text:
         text = text.replace("<company id>", _fresh_company(server), 1)
+    while "<user id>" in text:
+        text = text.replace("<user id>", _fresh_user(server), 1)
     if "<incident id>" in text:
         text = text.replace("<incident id>", await _fresh_incident(server))
     return text

@@ -37,9 +37,9 @@ def _scratch_database(database_url: str) -> Iterator[tuple[str, Config]]:
 
 
 def test_the_company_wide_switch_becomes_signing_on_every_integration_and_back(database_url):
-    # given a database before 0018 with a company that had HMAC on and one that had it off
+    # given a database before 0018 (at 0017) with a company that had HMAC on and one that had it off
     with _scratch_database(database_url) as (url, cfg):
-        command.upgrade(cfg, "0016")
+        command.upgrade(cfg, "0017")
         for name, enabled in (("signs", True), ("does not sign", False)):
             asyncio.run(
                 _run(
@@ -62,6 +62,6 @@ def test_the_company_wide_switch_becomes_signing_on_every_integration_and_back(d
         assert signed == {"signs": {t.value for t in Tool}, "does not sign": set()}
 
         # and a downgrade turns the switch back on only where some integration required signing
-        command.downgrade(cfg, "0016")
+        command.downgrade(cfg, "0017")
         rows = asyncio.run(_run(url, "SELECT name, hmac_enabled FROM companies"))
         assert {r["name"]: r["hmac_enabled"] for r in rows} == {"signs": True, "does not sign": False}
