@@ -7,10 +7,12 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from db.outage import database_unavailable
 from graph import ws_auth
 from graph.context import Context, principal_from_authorization
 from graph.graphiql import graphiql_html
@@ -18,6 +20,12 @@ from graph.logs import request_id_var
 from graph.tokens import TokenError
 
 log = logging.getLogger(__name__)
+
+UNAVAILABLE_MESSAGE = "temporarily unable to reach the database; retry"
+
+
+class _DatabaseUnavailable(Exception):
+    """The caller could not be read because the database is down: the request never ran."""
 
 
 class GraphQLView(GraphQL):
@@ -27,6 +35,18 @@ class GraphQLView(GraphQL):
     def __init__(self, schema: Any, services: Any, **kwargs: Any) -> None:
         super().__init__(schema, **kwargs)
         self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except _DatabaseUnavailable:
+            # As the webhook answers an outage: 503 with Retry-After, in the GraphQL error shape with
+            # the code the mutations use, so a client retries instead of reporting a bug.
+            body = {
+                "data": None,
+                "errors": [{"message": UNAVAILABLE_MESSAGE, "extensions": {"code": "SERVICE_UNAVAILABLE"}}],
+            }
+            await JSONResponse(body, status_code=503, headers={"Retry-After": "1"})(scope, receive, send)
 
     @property
     def graphql_ide_html(self) -> str:
@@ -53,6 +73,11 @@ class GraphQLView(GraphQL):
             )
         except TokenError as exc:
             return Context(self.services, None, request_id_var.get(), request, auth_error=exc)
+        except Exception as exc:
+            if database_unavailable(exc):
+                log.warning("database unavailable while reading the caller", exc_info=True)
+                raise _DatabaseUnavailable from exc
+            raise
         return Context(self.services, principal, request_id_var.get(), request)
 
     async def on_ws_connect(self, context: Context) -> Any:

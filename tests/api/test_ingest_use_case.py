@@ -8,7 +8,9 @@ import asyncio
 from typing import Any
 
 import orjson
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from db.engine import create_sessionmaker
 from domain.ingest import MAX_DELIVERY_ID
 from domain.rbac import Role
 
@@ -195,4 +197,41 @@ async def test_a_database_outage_is_a_typed_error_on_alert_ingest_and_nothing_is
         False,
         [],
         (1, 1),
+    )
+
+
+async def test_a_database_outage_before_the_caller_is_read_is_a_503_on_graphql(
+    second_app, second_client, factory
+):
+    # given a company admin's token
+    company = await factory.company()
+    admin = await factory.user(Role.COMPANY_ADMIN, [company])
+
+    # when the instance cannot reach the database at all (its sessions point at a port nobody
+    # listens on, as when the server is down), so the caller's row cannot be read
+    services = second_app.state.services
+    unreachable = create_async_engine("postgresql+asyncpg://postgres@127.0.0.1:1/postgres")
+    services.sessionmaker = create_sessionmaker(unreachable)
+    try:
+        resp = await second_client.post(
+            "/graphql",
+            json={"query": "{ me { email } }"},
+            headers={"authorization": f"Bearer {admin.token}"},
+        )
+    finally:
+        await unreachable.dispose()
+
+    # then the answer says to retry, in the GraphQL error shape, and no internal error
+    assert (resp.status_code, resp.headers["retry-after"], resp.json()) == (
+        503,
+        "1",
+        {
+            "data": None,
+            "errors": [
+                {
+                    "message": "temporarily unable to reach the database; retry",
+                    "extensions": {"code": "SERVICE_UNAVAILABLE"},
+                }
+            ],
+        },
     )
