@@ -5,14 +5,12 @@ clock, SSM Run Command, reconciling by comment, and AWS errors translated (botoc
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
 from moto.ssm.models import ssm_backends
 
 from adapters.aws import AwsSessions, client_config
@@ -38,30 +36,6 @@ class Clock:
 
     def now(self) -> datetime:
         return self.at
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Only the environment points boto3 at moto: the adapter sets no endpoint."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_STS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAPLATFORM00000000")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "platform-secret")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    return moto_server
 
 
 class AssumeRoleCalls:
