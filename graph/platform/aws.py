@@ -17,6 +17,7 @@ import strawberry
 from db.repositories.aws_settings import last4
 from domain.aws import AWS_ERROR_CODES, AwsError, check_access
 from domain.errors import DomainError
+from domain.rbac import Permission
 from graph.core import INPUT_DESCRIPTION, USER_ERRORS_DESCRIPTION, from_global_id, require_principal
 from graph.platform.types import Company, company_type
 
@@ -54,8 +55,6 @@ def company_aws_type(row: Any | None) -> CompanyAws:
 
 async def company_aws(info: strawberry.Info, company_id: uuid.UUID) -> CompanyAws | None:
     """`Company.aws`: null for a caller who may not manage the company's AWS access."""
-    from domain.rbac import Permission
-
     principal = require_principal(info)
     if not principal.can(Permission.COMPANY_AWS, company_id):
         return None

@@ -213,3 +213,10 @@ async def test_an_unreachable_endpoint_is_unavailable(monkeypatch):
     with pytest.raises(AwsError) as caught:
         await sessions.identity(uuid.uuid4(), KEYS)
     assert caught.value.code == "AWS_UNAVAILABLE"
+
+
+def test_decrypted_access_never_shows_its_secrets_when_printed_or_logged():
+    shown = repr(KEYS) + str(ROLE) + f"{KEYS!r}"
+    assert KEYS.secret_access_key not in shown
+    assert "ext-42" not in shown
+    assert ROLE.role_arn in shown
