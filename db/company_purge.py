@@ -37,6 +37,7 @@ PURGED = (
     "maintenance_windows",
     "asset_dependencies",
     "assets",
+    "company_aws_settings",
     "memberships",
 )
 

@@ -577,3 +577,31 @@ class BackgroundLoop(Base):
     __table_args__ = (
         CheckConstraint("state IN ('running', 'failing', 'failed_to_start', 'stopped')", name="state_known"),
     )
+
+
+class CompanyAwsSettings(Base):
+    """How the platform reaches a company's AWS account (`domain.aws.AwsAccess`): an IAM role assumed
+    with an external id, or an access key pair. The secret key and the external id are encrypted with
+    the data key (Fernet tokens); the key id is not a secret and is kept in clear for its last 4."""
+
+    __tablename__ = "company_aws_settings"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    auth_type: Mapped[str] = mapped_column(String(16))
+    region: Mapped[str] = mapped_column(String(32))
+    role_arn: Mapped[str | None] = mapped_column(String(2048))
+    external_id_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    access_key_id: Mapped[str | None] = mapped_column(String(20))
+    secret_access_key_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint(
+            "(auth_type = 'role' AND role_arn IS NOT NULL AND external_id_enc IS NOT NULL"
+            " AND access_key_id IS NULL AND secret_access_key_enc IS NULL)"
+            " OR (auth_type = 'access_key' AND access_key_id IS NOT NULL AND secret_access_key_enc IS NOT NULL"
+            " AND role_arn IS NULL AND external_id_enc IS NULL)",
+            name="one_auth_type",
+        ),
+    )

@@ -8,8 +8,8 @@ in tests, moto-backed ones. Nothing here does I/O.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -45,33 +45,50 @@ class CommandState(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RemoteCommand:
-    """A runbook step to run on one or more instances (an SSM document and its parameters).
+    """A runbook step to run on one or more instances: an SSM document (`AWS-RunShellScript`,
+    `AWS-RunPowerShellScript`) with its commands.
 
-    `idempotency_key` makes a retried send of the same step one command, not two.
+    `comment` names the execution: after a crash between sending and storing the command id, the
+    command is found again through it (`RemoteExecutor.find_by_comment`) instead of being sent twice.
     """
 
     instance_ids: Sequence[str]
     document: str
-    parameters: Mapping[str, Sequence[str]]
-    idempotency_key: str
-    comment: str = ""
+    commands: Sequence[str]
+    comment: str
     timeout_seconds: int = 600
 
 
 @dataclass(frozen=True, slots=True)
-class CommandStatus:
-    command_id: str
+class Invocation:
+    """One instance's run of a command: its state, the provider's own status word, bounded output."""
+
+    instance_id: str
     state: CommandState
-    output: str = ""
-    per_instance: Mapping[str, CommandState] = field(default_factory=dict)
+    status_detail: str
+    stdout: str = ""
+    stderr: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 class RemoteExecutor(Protocol):
+    """Runs commands on a company's instances (AWS Systems Manager Run Command).
+
+    Provider errors arrive as `domain.aws.AwsError` with a code (access denied, throttled...).
+    """
+
     async def send(self, command: RemoteCommand) -> str:
-        """Start the command; its id (the same id again for the same idempotency key)."""
+        """Start the command; its id."""
         ...
 
-    async def status(self, command_id: str) -> CommandStatus: ...
+    async def invocations(self, command_id: str) -> list[Invocation]:
+        """Each targeted instance's invocation so far (an instance not reached yet is PENDING)."""
+        ...
+
+    async def find_by_comment(self, comment: str) -> list[str]:
+        """Ids of the commands sent with exactly this comment, newest first."""
+        ...
 
 
 # ---- notifications (AWS SES) ------------------------------------------------------------------------

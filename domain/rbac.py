@@ -24,6 +24,7 @@ class Permission(enum.StrEnum):
     COMPANY_DELETE = "company:delete"  # the company and all its data (MSP admins)
     COMPANY_SETTINGS = "company:settings"  # webhook security, rate limit, correlation, SLA
     COMPANY_CREDENTIALS = "company:credentials"  # rotate API key / HMAC secret
+    COMPANY_AWS = "company:aws"  # read, set, test and clear the company's AWS access
     ASSET_READ = "asset:read"
     ASSET_WRITE = "asset:write"
     USER_READ = "user:read"
@@ -43,6 +44,7 @@ _ADMIN_OWN = {
     Permission.COMPANY_READ,
     Permission.COMPANY_SETTINGS,
     Permission.COMPANY_CREDENTIALS,
+    Permission.COMPANY_AWS,
     Permission.ASSET_READ,
     Permission.ASSET_WRITE,
     Permission.USER_READ,

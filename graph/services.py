@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from adapters.aws import AwsSessions
 from adapters.clock import SystemClock
 from adapters.crypto import DataCipher
 from db.engine import asyncpg_dsn, create_engine, create_pool, create_sessionmaker
@@ -44,6 +45,11 @@ class Services:
     executor: RemoteExecutor | None = None
     mailer: Mailer | None = None
     analyser: Analyser | None = None
+    # Companies' AWS credentials and clients (set by build_services, on the services' clock).
+    aws: AwsSessions = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.aws = AwsSessions(self.clock)
 
     def ingest_service(self) -> IngestService:
         if self.ingest is None:

@@ -21,6 +21,9 @@ from db.engine import asyncpg_dsn
 from db.migrate import upgrade_to_head
 from tests.helpers import with_database
 
+# moto's server and the AWS environment pointing boto3 at it (`aws_env`).
+pytest_plugins = ["tests.moto_aws"]
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRETS = {
     "ALERTWHISPERER_JWT_SECRET": "test-jwt-secret-" + "x" * 32,

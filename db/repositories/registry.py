@@ -8,11 +8,13 @@ from typing import Any
 def attach(uow: Any) -> None:
     from db.repositories.alerts import AlertRepository
     from db.repositories.assets import AssetRepository
+    from db.repositories.aws_settings import AwsSettingsRepository
     from db.repositories.deliveries import DeliveryRepository
     from db.repositories.incidents import IncidentRepository
     from db.repositories.maintenance import MaintenanceRepository
 
     uow.assets = AssetRepository(uow.session, uow.principal, uow.audit)
+    uow.aws = AwsSettingsRepository(uow.session, uow.principal, uow.audit, uow.cipher)
     uow.alerts = AlertRepository(uow.session, uow.principal)
     uow.deliveries = DeliveryRepository(uow.session, uow.principal)
     uow.incidents = IncidentRepository(uow.session, uow.principal, uow.audit)

@@ -8,6 +8,7 @@ from graph.core import Connection
 from graph.platform import assets as assets_api
 from graph.platform import audit as audit_api
 from graph.platform import auth as auth_api
+from graph.platform import aws as aws_api
 from graph.platform import companies as companies_api
 from graph.platform import deliveries as deliveries_api
 from graph.platform import users as users_api
@@ -86,6 +87,21 @@ class PlatformMutation:
     )
     company_rate_limit_update: companies_api.CompanyPayload = strawberry.mutation(
         resolver=companies_api.company_rate_limit_update, description="Change a company's webhook rate limit."
+    )
+    company_aws_update: aws_api.CompanyAwsPayload = strawberry.mutation(
+        resolver=aws_api.company_aws_update,
+        description="Set how the platform reaches a company's AWS account: an IAM role with an external id "
+        "(preferred) or an access key pair (MSP admins, the company's admins). Secrets are stored "
+        "encrypted and never returned.",
+    )
+    company_aws_clear: aws_api.CompanyAwsPayload = strawberry.mutation(
+        resolver=aws_api.company_aws_clear,
+        description="Remove a company's AWS access (MSP admins, the company's admins).",
+    )
+    company_aws_test: aws_api.CompanyAwsTestPayload = strawberry.mutation(
+        resolver=aws_api.company_aws_test,
+        description="Check a company's AWS access with STS GetCallerIdentity (the role is assumed first): "
+        "the account and ARN, or a typed error.",
     )
     asset_create: assets_api.AssetCreatePayload = strawberry.mutation(
         resolver=assets_api.asset_create,

@@ -14,6 +14,7 @@ from graph.core import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, Node, c
 from graph.incidents.loaders import loaders_for
 
 if TYPE_CHECKING:
+    from graph.platform.aws import CompanyAws
     from graph.platform.integrations import WebhookIntegration
 
 
@@ -119,6 +120,17 @@ class Company(Node):
         from graph.platform.integrations import integrations_of
 
         return integrations_of(self._row)
+
+    @strawberry.field(
+        description="How the platform reaches the company's AWS account, without secrets (null for "
+        "callers who may not manage it)."
+    )
+    async def aws(
+        self, info: strawberry.Info
+    ) -> Annotated[CompanyAws, strawberry.lazy("graph.platform.aws")] | None:
+        from graph.platform.aws import company_aws
+
+        return await company_aws(info, self._row.id)
 
     @strawberry.field(description="The company's assets, by name.")
     async def assets(

@@ -12,6 +12,7 @@ import orjson
 from db import company_purge
 from db.correlation import CorrelationWorker
 from db.tables import Base
+from domain.aws import AwsAccess, AwsAuthType
 from domain.rbac import Role
 from tests.helpers import event_heard
 
@@ -67,6 +68,16 @@ async def populate(client, factory, services, company) -> None:
     await services.ingest_service().deliveries.flush()
     while (await CorrelationWorker(services.pool).run_once()).alerts:
         pass
+    async with factory.uow() as uow:
+        await uow.aws.set(
+            company.id,
+            AwsAccess(
+                "eu-west-1",
+                AwsAuthType.ACCESS_KEY,
+                access_key_id="AKIA" + "A" * 16,
+                secret_access_key="s" * 40,
+            ),
+        )
     await services.pool.execute(
         "INSERT INTO correlation_quarantine (company_id, error, retry_at) VALUES ($1, 'x', now())", company.id
     )

@@ -84,6 +84,18 @@ OPERATIONS: dict[str, Operation] = {
         _mutation("companyRateLimitUpdate", "CompanyRateLimitUpdateInput", "company { id }"),
         lambda w: {"i": {"id": w.company.gid, "perSecond": 7.5, "burst": 9}},
     ),
+    "companyAwsUpdate": Operation(
+        Permission.COMPANY_AWS,
+        _mutation("companyAwsUpdate", "CompanyAwsUpdateInput", "company { id }"),
+        lambda w: {
+            "i": {
+                "companyId": w.company.gid,
+                "region": "eu-west-1",
+                "roleArn": "arn:aws:iam::111122223333:role/AlertWhisperer",
+                "externalId": w.marker,
+            }
+        },
+    ),
     "assetCreate": Operation(
         Permission.ASSET_WRITE,
         _mutation("assetCreate", "AssetCreateInput", "asset { id }"),
@@ -181,6 +193,7 @@ SELECT
   (SELECT json_agg(e ORDER BY e.asset_id, e.depends_on_id)::text FROM asset_dependencies e WHERE e.company_id = $1)
     AS edges,
   (SELECT json_agg(m ORDER BY m.user_id)::text FROM memberships m WHERE m.company_id = $1) AS members,
+  (SELECT row_to_json(s)::text FROM company_aws_settings s WHERE s.company_id = $1) AS aws,
   (SELECT count(*) FROM companies WHERE name = $2) + (SELECT count(*) FROM users WHERE email LIKE $2 || '%') AS named,
   (SELECT count(*) FROM audit_log WHERE actor_id = $3) AS audit
 """

@@ -22,6 +22,7 @@ from db.repositories.incidents import IncidentSearch, incident_rows
 from db.scope import scope_clause, scope_sql
 from db.tables import AuditEntry, Base
 from db.uow import UnitOfWork
+from domain.aws import AwsAccess, AwsAuthType
 from domain.ids import uuid7
 from domain.rbac import SYSTEM, Principal, Role
 from domain.tenancy import TenantScope
@@ -94,6 +95,9 @@ async def world(services: Any) -> World:
             now,
         )
         w.add("webhook_delivery_log", key, delivery)
+        async with factory.uow() as uow:
+            await uow.aws.set(company.id, AwsAccess("eu-west-1", AwsAuthType.ROLE, ROLE_ARN, "ext-" + key))
+        w.add("company_aws_settings", key, company.id)
         member = await factory.user(Role.TECHNICIAN, [company])
         w.members.append(member.id)
         w.add("memberships", key, (member.id, company.id))
@@ -110,6 +114,8 @@ async def world(services: Any) -> World:
     )
     return w
 
+
+ROLE_ARN = "arn:aws:iam::111122223333:role/AlertWhisperer"
 
 Read = Callable[[Any, Principal, World], Awaitable[set[Any]]]
 
@@ -256,6 +262,7 @@ READS: dict[str, TenantRead] = {
         lambda uow, w: _pages(lambda c: uow.deliveries.page(first=100, after=None, company_id=c), w),
     ),
     "users.company_ids_of": orm("memberships", _memberships),
+    "aws.get": orm("company_aws_settings", lambda uow, w: _each(uow.aws.get, w.ids("company_aws_settings"))),
 }
 
 #: Tables with a `company_id` that no caller reads, and why.
@@ -267,9 +274,9 @@ INTERNAL: dict[str, str] = {
     "correlation_quarantine": "the correlation worker's bookkeeping and /readyz (operators)",
 }
 
-#: Who may read each table beyond the plain scope: the audit log and the deliveries need a permission
+#: Who may read each table beyond the plain scope: the audit log, the deliveries and the AWS settings need a permission
 #: technicians lack, and the audit log keeps a deleted company's entries (for MSP admins).
-NEEDS_PERMISSION = {"audit_log", "webhook_delivery_log"}
+NEEDS_PERMISSION = {"audit_log", "webhook_delivery_log", "company_aws_settings"}
 KEEPS_DELETED = {"audit_log"}
 
 
