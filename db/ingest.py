@@ -186,9 +186,9 @@ class AlertWriter:
     """Batches ingest requests into shared transactions: the `AlertStore` of `domain.ingest`."""
 
     # One committer by default: while its statement commits, the next requests gather, so batches
-    # grow with the load. Three committers split the same flow into batches half as large (13 vs
-    # 28 requests in the benchmark's single-alert phase), and each statement has a fixed cost in
-    # Postgres (~0.7 ms of CPU on a slow machine): one gave 12-20% more alerts/s, 25-40% less p99.
+    # grow with the load. More committers split the same flow into smaller batches, and each
+    # statement has a fixed cost in Postgres, so they lower throughput and raise latency (the
+    # figures are in bench/README.md, "Where the comments' figures went").
     def __init__(self, pool: asyncpg.Pool, committers: int = 1, max_batch_alerts: int = 5000) -> None:
         self._pool = pool
         self._queue: asyncio.Queue[IngestRequest] = asyncio.Queue()

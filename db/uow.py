@@ -63,11 +63,6 @@ class UnitOfWork:
         finally:
             await self.session.close()
 
-    async def commit_now(self) -> None:
-        """Commit what is done so far and start a new transaction (for records that must survive a failure)."""
-        await self.session.commit()
-        await self.session.begin()
-
     async def publish(self, event: BusEvent) -> None:
         await publish(self.session, event)
 
