@@ -190,7 +190,6 @@ _INCIDENT_COLUMNS = {
     "first_alert_at": "timestamptz",
     "last_alert_at": "timestamptz",
     "resolved_at": "timestamptz",
-    "priority_score": "float8",
     "created_at": "timestamptz",
 }
 _EVENT_COLUMNS = {
@@ -734,7 +733,6 @@ def _change_params(
                 "first_alert_at": s.first_alert_at,
                 "last_alert_at": s.last_alert_at,
                 "resolved_at": s.resolved_at,
-                "priority_score": s.priority_score(now),
                 "created_at": s.created_at,
             }
         )

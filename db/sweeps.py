@@ -1,12 +1,11 @@
 """Periodic upkeep, one process at a time (the sweeper loop's advisory lock): auto-resolve quiet
-incidents, refresh decaying stored priority scores, expire old idempotency records and prune the
+incidents, expire old idempotency records and prune the
 outbox. Auto-resolve is a correlation rule (`domain.correlation.auto_resolve`) written by the same
 set-based writer as the worker's batches (`write_incident_changes`), outbox row included.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -18,16 +17,12 @@ if TYPE_CHECKING:
 
 from db.correlation import (
     INCIDENT_FIELDS,
-    SEVERITY_BY_VALUE,
     settings_from_row,
     state_from_row,
     write_incident_changes,
 )
 from domain.correlation import auto_resolve, due_for_auto_resolve
 from domain.incidents import AUTO_RESOLVE_ACTOR
-from domain.priority import AGE_DECAY_CAP_HOURS, priority_score
-
-STORED_SCORE_TOLERANCE = 0.5  # points of drift before the sweeper rewrites a stored priority score
 
 # Closing an incident closes its open alerts: auto-resolve and a person's resolve both go through
 # `close_open_alerts`, so they close the same alerts.
@@ -62,7 +57,7 @@ FOR UPDATE OF i SKIP LOCKED
 
 
 class IncidentSweeper:
-    """Periodic upkeep: auto-resolve quiet incidents, refresh decaying priority scores, expire old deliveries."""
+    """Periodic upkeep: auto-resolve quiet incidents, expire old deliveries."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -82,43 +77,6 @@ class IncidentSweeper:
                 await write_incident_changes(conn, changes, now, before, AUTO_RESOLVE_ACTOR)
                 await close_open_alerts(conn, [ch.state.id for _, ch in changes], now)
             return len(changes)
-
-    async def refresh_priorities(self, now: datetime | None = None, chunk: int = 500) -> int:
-        """Rewrite stored scores that have drifted by STORED_SCORE_TOLERANCE or more through age decay.
-
-        The stored score only orders `incidents(sort: PRIORITY)`; the `priorityScore` field is always
-        exact. Decay stops after AGE_DECAY_CAP_HOURS, so only younger open incidents (with an hour to
-        spare) are looked at, and each is
-        rewritten about twice an hour instead of on every sweep: with tens of thousands of open
-        incidents, rewriting all of them every 30 s was a constant write load that also held row
-        locks the correlation worker waits on. Writes go in short transactions of `chunk` rows.
-        """
-        now = now or datetime.now(UTC)
-        rows = await self.pool.fetch(
-            "SELECT id, severity, critical_asset, alert_count, tool_sources, created_at, priority_score "
-            "FROM incidents WHERE status <> 'RESOLVED' AND created_at > $1",
-            now - timedelta(hours=AGE_DECAY_CAP_HOURS + 1),
-        )
-        updates = []
-        for start in range(0, len(rows), chunk):
-            if start:
-                await asyncio.sleep(0)  # tens of thousands of rows: let correlation batches in between
-            for r in rows[start : start + chunk]:
-                score = priority_score(SEVERITY_BY_VALUE[r[1]], r[2], r[3], len(r[4] or ()), r[5], now)
-                if abs(score - r[6]) >= STORED_SCORE_TOLERANCE:
-                    updates.append((r[0], score))
-        written = 0
-        for start in range(0, len(updates), chunk):
-            part = updates[start : start + chunk]
-            result = await self.pool.execute(
-                "UPDATE incidents i SET priority_score = k.score "
-                "FROM unnest($1::uuid[], $2::float8[]) k(id, score) "
-                "WHERE i.id = k.id AND i.status <> 'RESOLVED'",
-                [u[0] for u in part],
-                [u[1] for u in part],
-            )
-            written += int(result.split()[-1])
-        return written
 
     async def prune_changes(self, older_than: timedelta = timedelta(days=30), limit: int = 5000) -> int:
         """Drop outbox rows older than `older_than` that no reaction still waits for (dead letters

@@ -375,12 +375,12 @@ class Alert(Base):
 # so `incidents(orderBy: PRIORITY)` sorts by the live score (`db/repositories/incidents.py` decays it
 # at the query's time) through an index. tests/integration/test_priority_order.py holds it to the domain.
 PRIORITY_BASE_SQL = (
-    "(CASE severity "
+    f"(CASE WHEN status = 'RESOLVED' THEN {priority.AGE_DECAY_CAP_HOURS:g} ELSE LEAST(CASE severity "
     + " ".join(f"WHEN '{s.value}' THEN {v:g}" for s, v in priority.SEVERITY_BASE.items())
     + f" END + CASE WHEN critical_asset THEN {priority.CRITICAL_ASSET_BONUS:g} ELSE 0 END"
     + f" + LEAST({priority.POINTS_PER_ALERT:g} * GREATEST(alert_count, 0), {priority.ALERT_POINTS_CAP:g})"
     + f" + CASE WHEN cardinality(tool_sources) >= 2 THEN {priority.MULTI_TOOL_BONUS:g} ELSE 0 END"
-    + ")::double precision"
+    + f", {priority.MAX_SCORE:g}) END)::double precision"
 )
 
 
@@ -407,9 +407,7 @@ class Incident(Base):
     critical_asset: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     first_alert_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_alert_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # The score as of the incident's last write (the sweeper refreshes it as it decays). Nothing sorts
-    # by it: `orderBy: PRIORITY` decays `priority_base` at the query's time, as `priorityScore` does.
-    priority_score: Mapped[float] = mapped_column(Float)
+    # No stored score: `priorityScore` and `orderBy: PRIORITY` both decay this at the time they are read.
     priority_base: Mapped[float] = mapped_column(Float, Computed(PRIORITY_BASE_SQL, persisted=True))
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_by: Mapped[uuid.UUID | None] = mapped_column()

@@ -167,7 +167,13 @@ class IncidentState:
 
     def priority_score(self, now: datetime) -> float:
         return priority_score(
-            self.severity, self.critical_asset, self.alert_count, len(self.tool_sources), self.created_at, now
+            self.severity,
+            self.critical_asset,
+            self.alert_count,
+            len(self.tool_sources),
+            self.created_at,
+            now,
+            resolved=self.status == _RESOLVED,
         )
 
     def copy(self) -> IncidentState:

@@ -1,12 +1,18 @@
-"""Incident priority: how urgently a technician should look at an incident.
+"""Incident priority: how urgently a technician should look at an incident, on a 0..100 scale.
 
 score = severity base (low 10, medium 30, high 60, critical 90)
         + 20 if the asset is critical
         + 2 per alert, at most 20
         + 10 if two or more tools report it
+        capped at 100 (a critical incident on a critical asset reaches the top with few alerts)
         - 1 per hour of age, at most 10 (age never negative)
-rounded to 2 decimals. `priority_base` is the score without the age term, for SQL that decays it
-(`base - LEAST(GREATEST(age_hours, 0), AGE_DECAY_CAP_HOURS)`).
+rounded to 2 decimals, so an open incident scores 0 to 100. A resolved incident scores 0: nothing is
+left to look at, and it sorts after every open incident; reopening it gives it its live score back.
+
+`priority_base` is the score without the age term, for SQL that decays it
+(`base - LEAST(GREATEST(age_hours, 0), AGE_DECAY_CAP_HOURS)`) and sorts incidents past the cap by
+the base alone. A resolved incident's base is AGE_DECAY_CAP_HOURS, the value that decays to its 0, so
+that order holds for resolved incidents too (the SQL scores a resolved incident 0 at any age).
 """
 
 from __future__ import annotations
@@ -24,17 +30,23 @@ POINTS_PER_ALERT = 2.0
 ALERT_POINTS_CAP = 20.0
 MULTI_TOOL_BONUS = 10.0
 AGE_DECAY_CAP_HOURS = 10.0
+MAX_SCORE = 100.0
+RESOLVED_SCORE = 0.0
 
 
-def priority_base(severity: Severity, critical_asset: bool, alert_count: int, tool_count: int) -> float:
-    """The score before age decay."""
+def priority_base(
+    severity: Severity, critical_asset: bool, alert_count: int, tool_count: int, resolved: bool = False
+) -> float:
+    """The score before age decay: at most MAX_SCORE; AGE_DECAY_CAP_HOURS for a resolved incident."""
+    if resolved:
+        return AGE_DECAY_CAP_HOURS
     score = SEVERITY_BASE[severity]
     if critical_asset:
         score += CRITICAL_ASSET_BONUS
     score += min(POINTS_PER_ALERT * max(alert_count, 0), ALERT_POINTS_CAP)
     if tool_count >= 2:
         score += MULTI_TOOL_BONUS
-    return score
+    return min(score, MAX_SCORE)
 
 
 def priority_score(
@@ -44,8 +56,12 @@ def priority_score(
     tool_count: int,
     created_at: datetime,
     now: datetime,
+    resolved: bool = False,
 ) -> float:
-    """The score at `now`: the base minus one point per hour since `created_at`, at most 10."""
+    """The score at `now`, 0..100: the base minus one point per hour since `created_at`, at most 10;
+    RESOLVED_SCORE (0) for a resolved incident."""
+    if resolved:
+        return RESOLVED_SCORE
     age_hours = max((now - created_at).total_seconds() / 3600, 0.0)
     base = priority_base(severity, critical_asset, alert_count, tool_count)
     return round(base - min(age_hours, AGE_DECAY_CAP_HOURS), 2)

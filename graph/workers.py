@@ -5,9 +5,8 @@
 - reaction:<name>: one per reaction to incident changes (`db.reactions`), woken by the outbox's
   NOTIFY and a 1 s poll.
 - sweeper: every 30 s, one process at a time (advisory lock), auto-resolves quiet incidents,
-  refreshes decaying priority scores, expires old idempotency records and keeps the recent
-  webhook deliveries of each company and integration bounded, and purges deleted companies in
-  batches (for at most 5 s a round).
+  expires old idempotency records, keeps the recent webhook deliveries of each company and
+  integration bounded, and purges deleted companies in batches (for at most 5 s a round).
 
 Each loop is a `LoopSpec` in LOOPS, run by `run_loop`: one way to start, step, back off after an
 error, and say how it is doing (`db.health.LoopBeats`, read by `/readyz`). A loop that cannot start
@@ -177,7 +176,6 @@ class SweeperLoop:
                 return False  # another process sweeps this round
             try:
                 resolved = await self.sweeper.auto_resolve()
-                refreshed = await self.sweeper.refresh_priorities()
                 expired = await self.sweeper.expire_deliveries()
                 pruned = await self.sweeper.prune_changes()
                 records = await delivery_log.prune(self.pool)
@@ -187,7 +185,6 @@ class SweeperLoop:
                         "sweep",
                         extra={
                             "auto_resolved": resolved,
-                            "rescored": refreshed,
                             "deliveries_expired": expired,
                             "changes_pruned": pruned,
                             "delivery_records_pruned": records,

@@ -32,7 +32,6 @@ async def incident(services: Any, company_id: uuid.UUID, **fields: Any) -> uuid.
         "flap_times": [],
         "first_alert_at": now,
         "last_alert_at": now,
-        "priority_score": 62.0,
         "created_at": now,
         "updated_at": now,
     } | fields

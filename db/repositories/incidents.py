@@ -16,6 +16,7 @@ from sqlalchemy import (
     Select,
     and_,
     any_,
+    case,
     cast,
     func,
     literal,
@@ -32,7 +33,7 @@ from db.repositories.base import RawRowsById, ScopedRepository
 from db.tables import Incident, IncidentChangeRecord, IncidentEvent
 from domain.errors import InvalidInput, NotFound
 from domain.incidents import IncidentAction, IncidentStatus, ManualChange, manual_change
-from domain.priority import AGE_DECAY_CAP_HOURS
+from domain.priority import AGE_DECAY_CAP_HOURS, RESOLVED_SCORE
 from domain.rbac import Permission
 
 NOTE_MAX = 2000
@@ -314,10 +315,15 @@ def _priority_cursor(after: str) -> tuple[datetime, float, uuid.UUID]:
 
 def _score_at(at: Any) -> ColumnElement[float]:
     """`domain.priority.priority_score` at `at`, in SQL: the base minus one point per hour of age
-    (never negative, at most the cap), rounded to 2 decimals as the domain rounds."""
+    (never negative, at most the cap), rounded to 2 decimals as the domain rounds; 0 once resolved.
+
+    A resolved incident's base is the cap, so past the cap its score is `priority_base - cap` like
+    every other incident's, which `page_by_priority` relies on to read those by the index alone."""
     age_hours = func.extract("epoch", at - Incident.created_at) / 3600
     decay = func.least(func.greatest(age_hours, 0), AGE_DECAY_CAP_HOURS)
-    return cast(func.round(cast(Incident.priority_base - decay, Numeric), 2), Float)
+    live = cast(func.round(cast(Incident.priority_base - decay, Numeric), 2), Float)
+    resolved = Incident.status == IncidentStatus.RESOLVED.value
+    return case((resolved, literal(RESOLVED_SCORE, Float)), else_=live)
 
 
 def _id_after(last_id: uuid.UUID, descending: bool) -> ColumnElement[bool]:

@@ -185,7 +185,6 @@ async def test_incident_detail_has_live_priority_alerts_and_timeline(gql, factor
         duplicate_count=1,
         tool_sources=["datadog", "grafana"],
         created_at=created,
-        priority_score=0.0,
     )
     times = [created + timedelta(minutes=m) for m in (0, 1, 2)]
     alert_ids = [
@@ -222,10 +221,10 @@ async def test_incident_detail_has_live_priority_alerts_and_timeline(gql, factor
         token=tech.token,
     )
 
-    # then every field is there; the score is computed now: 90 + 20 + 6 + 10 - 3 hours (stored 0 ignored)
+    # then every field is there; the score is computed now: 90 + 20 + 6 + 10, capped at 100, - 3 hours
     got = body["data"]["incident"]
     assert "errors" not in body
-    assert got["priorityScore"] == pytest.approx(123.0, abs=0.02)
+    assert got["priorityScore"] == pytest.approx(97.0, abs=0.02)
     assert (got["status"], got["severity"], got["category"], got["alertCount"], got["duplicateCount"]) == (
         "NEW",
         "CRITICAL",

@@ -93,7 +93,6 @@ def incident_row(company_id, incident_id, at) -> dict:
         "flap_times": [],
         "first_alert_at": at,
         "last_alert_at": at,
-        "priority_score": 66.0,
         "created_at": at,
         "updated_at": at,
     }

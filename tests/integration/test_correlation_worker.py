@@ -85,8 +85,8 @@ async def test_alerts_of_one_asset_and_signature_from_two_tools_form_one_inciden
     assert incident["alert_count"] == 2
     assert sorted(incident["tool_sources"]) == ["datadog", "zabbix"]
     assert incident["critical_asset"] is True
-    # high 60 + critical 20 + 2 alerts * 2 + two tools 10 - 0 h decay
-    assert incident["priority_score"] == 94.0
+    # high 60 + critical 20 + 2 alerts * 2 + two tools 10 (before age decay)
+    assert incident["priority_base"] == 94.0
     rows = await services.pool.fetch(
         "SELECT incident_id, correlated_at FROM alerts WHERE company_id = $1", company.id
     )
@@ -496,32 +496,6 @@ async def test_fingerprints_and_tools_with_any_characters_are_stored_as_sent(ser
     assert incident["tool_sources"] == ["generic"]
 
 
-async def test_the_sweeper_rewrites_only_stored_scores_that_drifted_half_a_point(services, factory):
-    from tests import incident_rows as rows
-
-    # given three incidents opened three hours ago (high, one alert, one tool: exact score 62 - 3 = 59)
-    company = await factory.company()
-    now = datetime.now(UTC)
-    opened = now - timedelta(hours=3)
-    drifted = await rows.incident(services, company.id, created_at=opened, priority_score=62.0)
-    close = await rows.incident(services, company.id, created_at=opened, priority_score=59.3)
-    resolved = await rows.incident(
-        services, company.id, created_at=opened, priority_score=62.0, status="RESOLVED", resolved_at=opened
-    )
-
-    # when the sweeper refreshes stored scores
-    await IncidentSweeper(services.pool).refresh_priorities(now=now)
-
-    # then only the open one that drifted by half a point or more is rewritten, to the exact score
-    stored = {
-        r["id"]: r["priority_score"]
-        for r in await services.pool.fetch(
-            "SELECT id, priority_score FROM incidents WHERE company_id = $1", company.id
-        )
-    }
-    assert stored == {drifted: 59.0, close: 59.3, resolved: 62.0}
-
-
 async def _correlated(services, alert_ids: list[uuid.UUID]) -> bool:
     pending = await services.pool.fetchval(
         "SELECT count(*) FROM alerts WHERE id = ANY($1::uuid[]) AND correlated_at IS NULL", alert_ids
@@ -649,9 +623,9 @@ async def test_the_worker_replans_as_its_tables_grow_from_empty_and_looks_rows_u
         await conn.execute(
             "INSERT INTO incidents (id, company_id, correlation_key, asset_name, signature, status, "
             "severity, category, alert_count, tool_sources, active_fingerprints, flap_times, critical_asset, "
-            "first_alert_at, last_alert_at, priority_score, updated_at) "
+            "first_alert_at, last_alert_at, updated_at) "
             "SELECT gen_random_uuid(), $1, 'k' || g, 'a' || g, 's', 'NEW', 'high', 'Server', 1, "
-            "'{generic}', ARRAY['f' || g], '{}', false, now(), now(), 30, now() "
+            "'{generic}', ARRAY['f' || g], '{}', false, now(), now(), now() "
             "FROM generate_series(1, 5000) g",
             company,
         )

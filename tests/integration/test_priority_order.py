@@ -22,8 +22,8 @@ AGES = (-1.0, 0.0, 0.25, 5.5, 9.99, 10.0, 30.0)
 async def grid_of_incidents(services, company_id) -> dict:
     """One incident per severity, critical flag, alert count, tool count and age; each one's fields."""
     made = {}
-    for severity, critical, alerts, tools, age in itertools.product(
-        Severity, (False, True), (0, 1, 9, 10, 50), (0, 1, 2, 3), AGES
+    for severity, critical, alerts, tools, age, status in itertools.product(
+        Severity, (False, True), (0, 1, 9, 10, 50), (0, 1, 2, 3), AGES, ("NEW", "RESOLVED")
     ):
         incident_id = uuid7()
         created = T - timedelta(hours=age)
@@ -33,7 +33,7 @@ async def grid_of_incidents(services, company_id) -> dict:
             "correlation_key": f"k-{incident_id}",
             "asset_name": "web-01",
             "signature": "HighCPU",
-            "status": "NEW",
+            "status": status,
             "severity": severity.value,
             "category": "Server",
             "alert_count": alerts,
@@ -43,7 +43,6 @@ async def grid_of_incidents(services, company_id) -> dict:
             "critical_asset": critical,
             "first_alert_at": created,
             "last_alert_at": created,
-            "priority_score": 0.0,  # stale on purpose: the order must not depend on it
             "created_at": created,
             "updated_at": created,
         }
@@ -60,6 +59,7 @@ def domain_score(row: dict, at: datetime) -> float:
         len(row["tool_sources"]),
         row["created_at"],
         at,
+        resolved=row["status"] == "RESOLVED",
     )
 
 
@@ -85,8 +85,8 @@ async def read_all(factory, company_id, *, descending: bool, first: int, nows: l
 async def test_the_sql_order_is_the_domain_score_then_id_over_every_kind_of_incident(
     services, factory, descending
 ):
-    # given 1,120 incidents: every severity, critical flag, alert and tool count, at ages either side
-    # of the decay cap, all with a stale stored score
+    # given 2,240 incidents: every severity, critical flag, alert and tool count, at ages either side
+    # of the decay cap, open and resolved
     company = await factory.company()
     made = await grid_of_incidents(services, company.id)
 

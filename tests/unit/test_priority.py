@@ -3,6 +3,8 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain.alerts import Severity
 from domain.priority import priority_base, priority_score
@@ -35,9 +37,31 @@ def test_two_or_more_tools_add_10() -> None:
     assert priority_score(Severity.MEDIUM, False, 2, 3, T0, T0) == 44.0
 
 
-def test_everything_together_at_the_maximum() -> None:
-    # 90 + 20 + 20 + 10
-    assert priority_score(Severity.CRITICAL, True, 100, 4, T0, T0) == 140.0
+def test_everything_together_is_capped_at_100() -> None:
+    # 90 + 20 + 20 + 10 = 140, on a 0..100 scale / then 100, and the age decay starts from 100
+    assert priority_score(Severity.CRITICAL, True, 100, 4, T0, T0) == 100.0
+    assert priority_score(Severity.CRITICAL, True, 100, 4, T0, T0 + timedelta(hours=3)) == 97.0
+    assert priority_base(Severity.CRITICAL, True, 100, 4) == 100.0
+
+
+@given(
+    severity=st.sampled_from(Severity),
+    critical=st.booleans(),
+    alerts=st.integers(min_value=-(10**9), max_value=10**9),
+    tools=st.integers(min_value=0, max_value=1000),
+    age=st.timedeltas(min_value=timedelta(days=-3650), max_value=timedelta(days=3650)),
+)
+def test_a_score_is_always_between_0_and_100(
+    severity: Severity, critical: bool, alerts: int, tools: int, age: timedelta
+) -> None:
+    # given any severity, flags, counts and age, a clock behind the creation included / then 0..100
+    assert 0.0 <= priority_score(severity, critical, alerts, tools, T0, T0 + age) <= 100.0
+
+
+def test_a_resolved_incident_scores_0_at_any_age() -> None:
+    # given the loudest possible incident, resolved / then it needs nobody's attention: 0
+    for age in (timedelta(0), timedelta(hours=3), timedelta(days=30)):
+        assert priority_score(Severity.CRITICAL, True, 100, 4, T0, T0 + age, resolved=True) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -61,5 +85,5 @@ def test_age_is_never_negative() -> None:
 
 
 def test_priority_base_has_no_age_term() -> None:
-    assert priority_base(Severity.CRITICAL, True, 3, 2) == 126.0
+    assert priority_base(Severity.HIGH, True, 3, 2) == 96.0
     assert priority_base(Severity.LOW, False, 0, 1) == 10.0
