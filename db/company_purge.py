@@ -37,6 +37,8 @@ PURGED = (
     "maintenance_windows",
     "asset_dependencies",
     "assets",
+    "runbook_versions",
+    "runbooks",
     "memberships",
 )
 
