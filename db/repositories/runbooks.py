@@ -110,6 +110,13 @@ class RunbookRepository(ScopedRepository):
         stmt = self._readable().where(Runbook.id == runbook_id)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def get_current(self, runbook_id: uuid.UUID) -> tuple[Runbook, RunbookVersion] | None:
+        """A readable runbook with its current version."""
+        runbook = await self.get(runbook_id)
+        if runbook is None:
+            return None
+        return runbook, (await self.current_versions([runbook]))[runbook.id]
+
     async def current_versions(self, runbooks: list[Runbook]) -> dict[uuid.UUID, RunbookVersion]:
         """Each runbook's current version, by runbook id (one statement)."""
         if not runbooks:

@@ -13,6 +13,7 @@ from db import company_purge
 from db.correlation import CorrelationWorker
 from db.tables import Base
 from domain.rbac import Role
+from domain.runbook_library import LIBRARY
 from tests.helpers import event_heard
 
 DELETE = "mutation($i: CompanyDeleteInput!) { companyDelete(input: $i) { deletedCompanyId userErrors { code field message } } }"
@@ -70,6 +71,8 @@ async def populate(client, factory, services, company) -> None:
     await services.pool.execute(
         "INSERT INTO correlation_quarantine (company_id, error, retry_at) VALUES ($1, 'x', now())", company.id
     )
+    async with factory.uow() as uow:
+        await uow.runbooks.create(company.id, LIBRARY[0])
 
 
 async def counts(services, company_id, *, others: bool) -> dict[str, int]:
