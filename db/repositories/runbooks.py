@@ -127,17 +127,41 @@ class RunbookRepository(ScopedRepository):
         )
         return {v.runbook_id: v for v in (await self.session.execute(stmt)).scalars()}
 
-    async def versions(self, runbook_id: uuid.UUID, first: int = 20) -> list[RunbookVersion]:
-        """A readable runbook's versions, newest first (at most `MAX_VERSIONS`)."""
+    async def versions(
+        self, runbook_ids: list[uuid.UUID], first: int = 20
+    ) -> dict[uuid.UUID, list[RunbookVersion]]:
+        """Each readable runbook's versions, newest first (at most `first`, capped at `MAX_VERSIONS`),
+        in one statement for the whole page."""
         limit = max(0, min(first, MAX_VERSIONS))
+        out: dict[uuid.UUID, list[RunbookVersion]] = {i: [] for i in runbook_ids}
+        if not runbook_ids or not limit:
+            return out
+        rank = (
+            func.row_number()
+            .over(partition_by=RunbookVersion.runbook_id, order_by=RunbookVersion.version.desc())
+            .label("rank")
+        )
+        ranked = (
+            select(RunbookVersion.runbook_id, RunbookVersion.version, rank)
+            .join(Runbook, Runbook.id == RunbookVersion.runbook_id)
+            .where(RunbookVersion.runbook_id.in_(runbook_ids), self._visible(Runbook.company_id))
+            .subquery()
+        )
         stmt = (
             select(RunbookVersion)
-            .join(Runbook, Runbook.id == RunbookVersion.runbook_id)
-            .where(RunbookVersion.runbook_id == runbook_id, self._visible(Runbook.company_id))
-            .order_by(RunbookVersion.version.desc())
-            .limit(limit)
+            .join(
+                ranked,
+                and_(
+                    ranked.c.runbook_id == RunbookVersion.runbook_id,
+                    ranked.c.version == RunbookVersion.version,
+                ),
+            )
+            .where(ranked.c.rank <= limit)
+            .order_by(RunbookVersion.runbook_id, RunbookVersion.version.desc())
         )
-        return list((await self.session.execute(stmt)).scalars())
+        for v in (await self.session.execute(stmt)).scalars():
+            out[v.runbook_id].append(v)
+        return out
 
     async def version(self, runbook_id: uuid.UUID, version: int) -> RunbookVersion | None:
         """One version of a readable runbook (what an execution ran)."""
@@ -220,7 +244,7 @@ class RunbookRepository(ScopedRepository):
                 version=v.version,
                 auto_approve=v.auto_approve,
             )
-            for r, v in (await self.session.execute(stmt)).tuples()
+            for r, v in (await self.session.execute(stmt)).all()
         ]
 
     # ---- writes ---------------------------------------------------------------------------------

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
+from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
 from db import tables
@@ -134,7 +136,16 @@ async def _versions(
     first: Annotated[int, strawberry.argument(description="How many, 1 to 100 (default 20).")] = 20,
 ) -> list[RunbookVersion]:
     repo = await runbook_repository(info)
-    return [version_type(v) for v in await repo.versions(root._row.id, first)]
+    key = f"runbook_versions:{first}"
+    loader = info.context.loaders.get(key)
+    if loader is None:
+
+        async def load(ids: list[uuid.UUID]) -> list[list[tables.RunbookVersion]]:
+            found = await repo.versions(list(ids), first)
+            return [found[i] for i in ids]
+
+        loader = info.context.loaders.setdefault(key, DataLoader(load))
+    return [version_type(v) for v in await loader.load(root._row.id)]
 
 
 @strawberry.type(description="A runbook: a fix for known alerts, run on assets through AWS Systems Manager.")
