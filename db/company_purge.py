@@ -38,6 +38,8 @@ PURGED = (
     "asset_dependencies",
     "assets",
     "company_aws_settings",
+    "runbook_versions",
+    "runbooks",
     "memberships",
 )
 

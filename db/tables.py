@@ -178,6 +178,8 @@ class Asset(Base):
     type: Mapped[str] = mapped_column(String(40), server_default=text("'server'"))
     ip_address: Mapped[str | None] = mapped_column(String(45))
     cloud_instance_id: Mapped[str | None] = mapped_column(String(64))
+    # LINUX or WINDOWS: which runbooks can run on it (and through which SSM document); unknown: none.
+    platform: Mapped[str | None] = mapped_column(String(10))
     # The monitoring tools' own id for the asset (a CMDB id, New Relic's entity guid): an alert whose
     # `asset_id` equals it is this asset's, whatever name the tool gives.
     external_id: Mapped[str | None] = mapped_column(String(255))
@@ -198,6 +200,7 @@ class Asset(Base):
             postgresql_where=text("external_id IS NOT NULL"),
         ),
         UniqueConstraint("company_id", "id", name="uq_assets_company_id_id"),
+        CheckConstraint("platform IN ('LINUX', 'WINDOWS')", name="platform_known"),
     )
 
 
@@ -602,4 +605,87 @@ class CompanyAwsSettings(Base):
             " AND role_arn IS NULL AND external_id_enc IS NULL)",
             name="one_auth_type",
         ),
+    )
+
+
+# ---- remediation ---------------------------------------------------------------------------------
+
+RUNBOOK_CATEGORIES = ("INFRASTRUCTURE", "SERVICES", "SECURITY", "DATABASE")
+RUNBOOK_RISKS = ("LOW", "MEDIUM", "HIGH")
+PLATFORMS = ("LINUX", "WINDOWS")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Runbook(Base):
+    """A runbook: its identity and which version is current. A company's own, or global (no company:
+    the MSP's library, offered to every company). Its content lives in `runbook_versions`."""
+
+    __tablename__ = "runbooks"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120))  # the current version's, for ordering and uniqueness
+    category: Mapped[str] = mapped_column(String(20))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint(_one_of("category", RUNBOOK_CATEGORIES), name="category_known"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        # One live runbook of a name per company, and one in the global library.
+        Index(
+            "uq_runbooks_company_lower_name",
+            "company_id",
+            func.lower(text("name")),
+            unique=True,
+            postgresql_where=text("company_id IS NOT NULL AND archived_at IS NULL"),
+        ),
+        Index(
+            "uq_runbooks_global_lower_name",
+            func.lower(text("name")),
+            unique=True,
+            postgresql_where=text("company_id IS NULL AND archived_at IS NULL"),
+        ),
+        Index("ix_runbooks_company_name", "company_id", "name", "id"),
+    )
+
+
+class RunbookVersion(Base):
+    """One immutable version of a runbook's content. Every change adds one; an execution names the
+    version it ran, so old versions are kept and stay readable."""
+
+    __tablename__ = "runbook_versions"
+
+    runbook_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("runbooks.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    category: Mapped[str] = mapped_column(String(20))
+    signatures: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    signature_patterns: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    risk: Mapped[str] = mapped_column(String(10))
+    platform: Mapped[str] = mapped_column(String(10))
+    commands: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    # [{"name", "type": STRING|INTEGER|BOOLEAN, "default", "description", "allowedPattern"}]
+    parameters: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    health_check: Mapped[str | None] = mapped_column(Text)
+    auto_approve: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    timeout_seconds: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[uuid.UUID | None] = mapped_column()
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint(_one_of("category", RUNBOOK_CATEGORIES), name="category_known"),
+        CheckConstraint(_one_of("risk", RUNBOOK_RISKS), name="risk_known"),
+        CheckConstraint(_one_of("platform", PLATFORMS), name="platform_known"),
+        CheckConstraint("timeout_seconds BETWEEN 30 AND 7200", name="timeout_bounded"),
+        CheckConstraint("cardinality(commands) BETWEEN 1 AND 50", name="commands_bounded"),
     )

@@ -38,6 +38,9 @@ class Permission(enum.StrEnum):
     INCIDENT_READ = "incident:read"
     INCIDENT_WORK = "incident:work"  # acknowledge, resolve, reopen
     MAINTENANCE_MANAGE = "maintenance:manage"
+    RUNBOOK_READ = "runbook:read"  # the company's own runbooks and the global library
+    RUNBOOK_WRITE = "runbook:write"  # create, update, archive the company's own runbooks
+    RUNBOOK_LIBRARY = "runbook:library"  # the global library, offered to every company (MSP admins)
 
 
 _ADMIN_OWN = {
@@ -57,6 +60,8 @@ _ADMIN_OWN = {
     Permission.INCIDENT_READ,
     Permission.INCIDENT_WORK,
     Permission.MAINTENANCE_MANAGE,
+    Permission.RUNBOOK_READ,
+    Permission.RUNBOOK_WRITE,
 }
 _TECHNICIAN_OWN = {
     Permission.COMPANY_READ,
@@ -65,6 +70,7 @@ _TECHNICIAN_OWN = {
     Permission.ALERT_READ,
     Permission.INCIDENT_READ,
     Permission.INCIDENT_WORK,
+    Permission.RUNBOOK_READ,
 }
 
 #: Which permissions each role holds. MSP admins hold all of them on every company; the others only
@@ -76,7 +82,9 @@ MATRIX: dict[Role, frozenset[Permission]] = {
 }
 
 #: Permissions that are not about one company (creating companies, MSP-wide users).
-GLOBAL_PERMISSIONS = frozenset({Permission.COMPANY_CREATE, Permission.USER_CREATE_MSP_ADMIN})
+GLOBAL_PERMISSIONS = frozenset(
+    {Permission.COMPANY_CREATE, Permission.USER_CREATE_MSP_ADMIN, Permission.RUNBOOK_LIBRARY}
+)
 
 
 @dataclass(frozen=True, slots=True)

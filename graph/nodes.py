@@ -25,6 +25,7 @@ def _key(kind: str, raw: str) -> uuid.UUID | int | None:
 async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
     from graph.incidents.types import alert_type, incident_event_type, incident_type, maintenance_window_type
     from graph.platform.types import asset_type, audit_type, company_type, user_type
+    from graph.remediation.types import runbook_type
 
     require_principal(info)
     kind, raw = parse_global_id(global_id)
@@ -42,6 +43,7 @@ async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
         "Incident": (uow.incidents.get, incident_type),
         "IncidentEvent": (uow.incidents.get_event, incident_event_type),
         "MaintenanceWindow": (uow.maintenance.get, maintenance_window_type),
+        "Runbook": (uow.runbooks.get_current, lambda found: runbook_type(*found)),
     }
     resolvers.update(getattr(uow, "node_resolvers", lambda: {})())
     entry = resolvers.get(kind)

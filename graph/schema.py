@@ -27,6 +27,8 @@ from graph.ingest_graphql import IngestMutation
 from graph.platform.schema import PlatformMutation, PlatformQuery
 from graph.platform.types import Asset, AuditEntry, Company, User
 from graph.query_cost import MAX_QUERY_COST, QueryCostLimiter
+from graph.remediation.schema import RemediationMutation, RemediationQuery
+from graph.remediation.types import Runbook
 
 log = logging.getLogger("graph.errors")
 
@@ -46,7 +48,7 @@ class _MaskErrors(MaskErrors):
 
 
 @strawberry.type(description="Read the MSP's data. Every list is a Relay connection with keyset cursors.")
-class Query(PlatformQuery, IncidentQuery):
+class Query(PlatformQuery, IncidentQuery, RemediationQuery):
     @strawberry.field(description="Any object by its global ID (null if it does not exist or is not yours).")
     async def node(
         self,
@@ -61,7 +63,7 @@ class Query(PlatformQuery, IncidentQuery):
 @strawberry.type(
     description="Change the MSP's data. Each mutation takes one `input` and returns `userErrors`."
 )
-class Mutation(PlatformMutation, IncidentMutation, IngestMutation):
+class Mutation(PlatformMutation, IncidentMutation, IngestMutation, RemediationMutation):
     pass
 
 
@@ -140,7 +142,7 @@ def build_schema(extra_extensions: list[Any] | None = None) -> strawberry.Schema
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Company, User, Asset, AuditEntry, Alert, Incident, IncidentEvent, MaintenanceWindow],
+        types=[Company, User, Asset, AuditEntry, Alert, Incident, IncidentEvent, MaintenanceWindow, Runbook],
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: ParserCache(maxsize=512),

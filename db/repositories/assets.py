@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from db.pagination import Page, paginate
 from db.repositories.audit import AuditRepository
 from db.repositories.base import ScopedRepository
-from db.tables import Asset, AssetDependency, Company
+from db.tables import PLATFORMS, Asset, AssetDependency, Company
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.ids import uuid7
 from domain.rbac import Permission
@@ -29,6 +29,7 @@ def asset_snapshot(asset: Asset, depends_on: list[uuid.UUID] | None = None) -> d
         "type": asset.type,
         "ip_address": asset.ip_address,
         "cloud_instance_id": asset.cloud_instance_id,
+        "platform": asset.platform,
         "external_id": asset.external_id,
         "tags": asset.tags,
         "is_critical": asset.is_critical,
@@ -85,6 +86,8 @@ def validate_asset_fields(fields: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInput("must be at most 64 characters", field="cloudInstanceId")
         if out["cloud_instance_id"] is not None and not _storable(out["cloud_instance_id"]):
             raise InvalidInput("must not contain NUL characters", field="cloudInstanceId")
+    if "platform" in out and out["platform"] not in (None, *PLATFORMS):
+        raise InvalidInput(f"must be one of {', '.join(PLATFORMS)}", field="platform")
     if "external_id" in out:
         out["external_id"] = _optional_text(out["external_id"])
         if out["external_id"] is not None and len(out["external_id"]) > 255:

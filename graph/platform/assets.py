@@ -18,6 +18,7 @@ from graph.core import (
     to_global_id,
 )
 from graph.platform.types import EXTERNAL_ID_DESCRIPTION, Asset, asset_type
+from graph.remediation.platforms import Platform
 
 TYPE_DESCRIPTION = "server, database, network, storage, application, container, cloud or other."
 
@@ -38,6 +39,9 @@ class AssetCreateInput:
     ip_address: str | None = strawberry.field(default=None, description="IPv4 or IPv6 address.")
     cloud_instance_id: str | None = strawberry.field(
         default=None, description="Cloud instance id, the AWS SSM target (up to 64 characters)."
+    )
+    platform: Platform | None = strawberry.field(
+        default=None, description="Its operating system (which runbooks can run on it); null if unknown."
     )
     external_id: str | None = strawberry.field(
         default=None, description=EXTERNAL_ID_DESCRIPTION + " Up to 255 characters, unique per company."
@@ -72,6 +76,7 @@ async def asset_create(
             "type": input.type,
             "ip_address": input.ip_address,
             "cloud_instance_id": input.cloud_instance_id,
+            "platform": input.platform.name if input.platform else None,
             "external_id": input.external_id,
             "tags": {} if input.tags is None else input.tags,
             "is_critical": input.is_critical,
@@ -96,6 +101,9 @@ class AssetUpdateInput:
     )
     cloud_instance_id: str | None = strawberry.field(
         default=strawberry.UNSET, description="New cloud instance id; null clears it."
+    )
+    platform: Platform | None = strawberry.field(
+        default=strawberry.UNSET, description="New operating system; null clears it."
     )
     external_id: str | None = strawberry.field(
         default=strawberry.UNSET, description="New external id (see `Asset.externalId`); null clears it."
@@ -129,6 +137,8 @@ def _update_fields(
         value = getattr(input, key)
         if value is not strawberry.UNSET:
             fields[key] = value
+    if input.platform is not strawberry.UNSET:
+        fields["platform"] = input.platform.name if input.platform else None
     return fields
 
 

@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 from db import tables
 from graph.core import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, Node, connection, to_global_id
 from graph.incidents.loaders import loaders_for
+from graph.remediation.platforms import Platform
 
 if TYPE_CHECKING:
     from graph.platform.aws import CompanyAws
@@ -206,6 +207,9 @@ class Asset(Node):
     )
     ip_address: str | None = strawberry.field(description="IP address, if known.")
     cloud_instance_id: str | None = strawberry.field(description="Cloud instance id (the AWS SSM target).")
+    platform: Platform | None = strawberry.field(
+        description="Its operating system: which runbooks can run on it; null if unknown (none can)."
+    )
     external_id: str | None = strawberry.field(description=EXTERNAL_ID_DESCRIPTION)
     tags: JSON = strawberry.field(description="Free-form key/value tags.")
     is_critical: bool = strawberry.field(description="Critical assets add 20 to incident priority.")
@@ -234,6 +238,7 @@ def asset_type(row: tables.Asset) -> Asset:
         type=row.type,
         ip_address=row.ip_address,
         cloud_instance_id=row.cloud_instance_id,
+        platform=Platform[row.platform] if row.platform else None,
         external_id=row.external_id,
         tags=row.tags or {},
         is_critical=row.is_critical,

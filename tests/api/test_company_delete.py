@@ -14,6 +14,7 @@ from db.correlation import CorrelationWorker
 from db.tables import Base
 from domain.aws import AwsAccess, AwsAuthType
 from domain.rbac import Role
+from domain.runbook_library import LIBRARY
 from tests.helpers import event_heard
 
 DELETE = "mutation($i: CompanyDeleteInput!) { companyDelete(input: $i) { deletedCompanyId userErrors { code field message } } }"
@@ -81,6 +82,8 @@ async def populate(client, factory, services, company) -> None:
     await services.pool.execute(
         "INSERT INTO correlation_quarantine (company_id, error, retry_at) VALUES ($1, 'x', now())", company.id
     )
+    async with factory.uow() as uow:
+        await uow.runbooks.create(company.id, LIBRARY[0])
 
 
 async def counts(services, company_id, *, others: bool) -> dict[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event, insert
@@ -204,3 +205,33 @@ async def test_incident_alerts_next_page_continues_from_its_cursor_in_a_batched_
     alerts = body["data"]["incident"]["alerts"]
     assert [a["message"] for a in alerts["nodes"]] == messages[newest["id"]][2:]
     assert alerts["pageInfo"]["hasNextPage"] is False
+
+
+RUNBOOKS = (
+    'query($c: ID, $n: Int) { runbooks(companyId: $c, first: $n, filter: {text: "qc-"}) { nodes { name '
+    "company { name } versions(first: 5) { version } } } }"
+)
+
+
+async def test_runbook_list_with_companies_and_versions_takes_the_same_statements_for_2_and_10(
+    gql, factory, services
+):
+    # given a company with 10 runbooks of two versions each
+    from domain.runbook_library import LIBRARY
+
+    company = await factory.company()
+    admin = await factory.user(Role.COMPANY_ADMIN, [company])
+    async with factory.uow() as uow:
+        for i in range(10):
+            runbook, _ = await uow.runbooks.create(company.id, replace(LIBRARY[0], name=f"qc-{i:02}"))
+            await uow.runbooks.update(runbook.id, {"timeout_seconds": 300})
+
+    # when 2 and then 10 are listed with their company and versions
+    _, small = await statements_for(gql, services, RUNBOOKS, {"c": company.gid, "n": 2}, admin.token)
+    body, large = await statements_for(gql, services, RUNBOOKS, {"c": company.gid, "n": 10}, admin.token)
+
+    # then the count is the same
+    nodes = body["data"]["runbooks"]["nodes"]
+    assert len(nodes) == 10
+    assert all([v["version"] for v in n["versions"]] == [2, 1] for n in nodes)
+    assert len(large) == len(small)

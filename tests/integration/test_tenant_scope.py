@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from db.uow import UnitOfWork
 from domain.aws import AwsAccess, AwsAuthType
 from domain.ids import uuid7
 from domain.rbac import SYSTEM, Principal, Role
+from domain.runbook_library import LIBRARY
 from domain.tenancy import TenantScope
 from tests import incident_rows as rows
 from tests.helpers import Factory, MadeCompany, gid, unique
@@ -98,6 +99,10 @@ async def world(services: Any) -> World:
         async with factory.uow() as uow:
             await uow.aws.set(company.id, AwsAccess("eu-west-1", AwsAuthType.ROLE, ROLE_ARN, "ext-" + key))
         w.add("company_aws_settings", key, company.id)
+        async with factory.uow() as uow:
+            runbook, version = await uow.runbooks.create(company.id, replace(LIBRARY[0], name=unique("rb")))
+        w.add("runbooks", key, runbook.id)
+        w.add("runbook_versions", key, (runbook.id, version.version))
         member = await factory.user(Role.TECHNICIAN, [company])
         w.members.append(member.id)
         w.add("memberships", key, (member.id, company.id))
@@ -202,6 +207,26 @@ async def _memberships(uow: UnitOfWork, w: World) -> set[Any]:
     return {(u, c) for u, companies in found.items() for c in companies}
 
 
+async def _runbook_pages(uow: UnitOfWork, w: World) -> set[Any]:
+    # Each company's list holds the global library too: only the world's own rows are counted.
+    out: set[Any] = set()
+    for company_id in [None, *w.companies()]:
+        out |= _ids((await uow.runbooks.page(company_id=company_id, first=100, after=None)).items)
+    return out & set(w.ids("runbooks"))
+
+
+async def _runbook_candidates(uow: UnitOfWork, w: World) -> set[Any]:
+    out: set[Any] = set()
+    for company_id in w.companies():
+        out |= _ids(await uow.runbooks.candidates(company_id))
+    return out & set(w.ids("runbooks"))
+
+
+async def _runbook_versions(uow: UnitOfWork, w: World) -> set[Any]:
+    found = await uow.runbooks.versions([r for r, _ in w.ids("runbook_versions")])
+    return {(v.runbook_id, v.version) for versions in found.values() for v in versions}
+
+
 def raw(table: str, reader: Any) -> TenantRead:
     async def read(services: Any, principal: Principal, w: World) -> set[Any]:
         # Within every company of the world, as a subscription opened before the deletion asked.
@@ -263,6 +288,10 @@ READS: dict[str, TenantRead] = {
     ),
     "users.company_ids_of": orm("memberships", _memberships),
     "aws.get": orm("company_aws_settings", lambda uow, w: _each(uow.aws.get, w.ids("company_aws_settings"))),
+    "runbooks.get": orm("runbooks", lambda uow, w: _each(uow.runbooks.get, w.ids("runbooks"))),
+    "runbooks.page": orm("runbooks", _runbook_pages),
+    "runbooks.candidates": orm("runbooks", _runbook_candidates),
+    "runbooks.versions": orm("runbook_versions", _runbook_versions),
 }
 
 #: Tables with a `company_id` that no caller reads, and why.
@@ -403,6 +432,7 @@ async def test_node_answers_null_for_another_companys_ids_and_an_msp_admin_reads
         "IncidentEvent": "incident_events",
         "MaintenanceWindow": "maintenance_windows",
         "AuditEntry": "audit_log",
+        "Runbook": "runbooks",
     }
 
     def of(*companies: str, kinds_: Any = None) -> set[tuple[str, Any]]:

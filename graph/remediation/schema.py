@@ -1,0 +1,39 @@
+"""Root fields of the remediation area (merged into the schema's Query and Mutation)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from graph.core import Connection
+from graph.remediation import mutations, queries
+from graph.remediation.types import Runbook
+
+
+@strawberry.type
+class RemediationQuery:
+    runbooks: Connection[Runbook] = strawberry.field(
+        resolver=queries.runbooks,
+        description="Runbooks you may see (the global library and your companies' own), by name; "
+        "archived ones only when the filter asks.",
+    )
+    runbook: Runbook | None = strawberry.field(
+        resolver=queries.runbook,
+        description="One runbook by global ID, archived or not (null if it does not exist or is not yours).",
+    )
+
+
+@strawberry.type
+class RemediationMutation:
+    runbook_create: mutations.RunbookCreatePayload = strawberry.mutation(
+        resolver=mutations.runbook_create,
+        description="Create a runbook: company admins for their companies, MSP admins for any company or "
+        "the global library.",
+    )
+    runbook_update: mutations.RunbookUpdatePayload = strawberry.mutation(
+        resolver=mutations.runbook_update,
+        description="Change a runbook: the change becomes its next version; earlier versions stay readable.",
+    )
+    runbook_archive: mutations.RunbookArchivePayload = strawberry.mutation(
+        resolver=mutations.runbook_archive,
+        description="Take a runbook out of use: it no longer matches alerts nor lists by default.",
+    )
