@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 
 from domain.errors import InvalidInput
-from graph.core import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, Edge, PageInfo, require_principal
+from graph.core import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, require_principal
 from graph.incidents.queries import decode_id
 from graph.remediation.types import (
     Platform,
@@ -61,19 +61,7 @@ async def runbooks(
         after=after,
     )
     versions = await repo.current_versions(page.items)
-    edges = [
-        Edge(cursor=c, node=runbook_type(r, versions[r.id]))
-        for r, c in zip(page.items, page.cursors, strict=True)
-    ]
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=page.has_next,
-            has_previous_page=page.has_previous,
-            start_cursor=page.cursors[0] if page.cursors else None,
-            end_cursor=page.cursors[-1] if page.cursors else None,
-        ),
-    )
+    return connection(page, lambda r: runbook_type(r, versions[r.id]))
 
 
 async def runbook(
