@@ -166,11 +166,22 @@ def _check_value(param: RunbookParameter, value: Any, field_name: str) -> str | 
     return value
 
 
+# A repeated group that itself repeats (`(a+)+`, `(\w*)*`, `(x{1,9}){2,}`): the shape of catastrophic
+# backtracking. Python's `re` has no timeout, and the decisions match every alert against these.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
+
+
 def _compile(pattern: str, field_name: str) -> re.Pattern[str]:
     try:
-        return re.compile(pattern)
+        compiled = re.compile(pattern)
     except re.error as exc:
         raise InvalidInput(f"{pattern!r} is not a valid regular expression: {exc}", field=field_name) from exc
+    if _NESTED_QUANTIFIER.search(pattern):
+        raise InvalidInput(
+            f"{pattern!r} repeats a repeated group, which can take exponential time to match",
+            field=field_name,
+        )
+    return compiled
 
 
 def references(command: str) -> list[str]:

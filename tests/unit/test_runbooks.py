@@ -109,6 +109,16 @@ def test_patterns_must_compile() -> None:
     assert _refused(replace(BASE, parameters=(bad_allowed,))).field == "parameters"
 
 
+def test_patterns_that_can_backtrack_exponentially_are_refused() -> None:
+    for pattern in ("(a+)+$", r"(\w*)*x", "(x{1,9}){2,}", "(?:ab*)+"):
+        error = _refused(replace(BASE, signature_patterns=(pattern,)))
+        assert error.field == "signaturePatterns"
+        assert (
+            error.message == f"{pattern!r} repeats a repeated group, which can take exponential time to match"
+        )
+    assert validate(replace(BASE, signature_patterns=("(disk|volume).*(full|low)+",))).signature_patterns
+
+
 def test_the_timeout_is_bounded() -> None:
     for seconds in (29, 7201):
         error = _refused(replace(BASE, timeout_seconds=seconds))
@@ -304,3 +314,20 @@ def test_the_migration_seeds_exactly_the_library() -> None:
         for s in LIBRARY
     ]
     assert seeded == expected
+
+
+def test_the_library_path_parameters_refuse_traversal_and_system_folders() -> None:
+    webroot = next(s for s in LIBRARY if s.name == "Web root permission fix (Linux)")
+    acl = next(s for s in LIBRARY if s.name == "ACL reset to inherited (Windows)")
+    for spec, value in (
+        (webroot, "/var/www/../../etc"),
+        (webroot, "/etc"),
+        (acl, "C:\\Windows"),
+        (acl, "c:\\windows\\system32"),
+        (acl, "D:\\App\\..\\..\\Windows"),
+    ):
+        with pytest.raises(InvalidInput, match="path must match"):
+            render(spec.commands, spec.parameters, {"path": value}, spec.platform)
+    assert render(webroot.commands, webroot.parameters, {"path": "/srv/shop"}, Platform.LINUX)[0] == (
+        "chown -R www-data:www-data /srv/shop"
+    )
