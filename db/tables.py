@@ -88,6 +88,7 @@ class Company(Base):
     auto_resolve_tools: Mapped[list[str]] = mapped_column(
         ARRAY(String(32)), server_default=text("ARRAY['splunk']::varchar[]")
     )
+    # Unread until the SLA clocks (issue 17) take it over: per-severity response/resolve targets.
     sla_policy: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     # Set by companyDelete: the company is gone from every API surface at once, and the sweeper purges
     # its rows in batches (db/company_purge.py) before it deletes this one.
@@ -415,6 +416,7 @@ class Incident(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_by: Mapped[uuid.UUID | None] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Unwritten until assignment (issue 16) takes it over: the technician the incident is assigned to.
     assigned_to: Mapped[uuid.UUID | None] = mapped_column()
     # Bumped by every write of the incident; a change in `incident_changes` carries the version it
     # made, so a reaction can tell a stale change from the latest.
