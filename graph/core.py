@@ -46,12 +46,16 @@ class UserError:
     code: ErrorCode = strawberry.field(description="Machine-readable reason.")
 
 
-def user_error(exc: DomainError) -> UserError:
+def user_error(
+    exc: DomainError, codes: type[enum.Enum] = ErrorCode, error_type: Callable[..., Any] = UserError
+) -> Any:
+    """`exc` as a `userErrors` entry: `error_type` with its code from `codes` (an area with codes of its
+    own passes both); a code the enum lacks reads as INVALID_INPUT."""
     try:
-        code = ErrorCode(exc.code)
+        code = codes(exc.code)
     except ValueError:
-        code = ErrorCode.INVALID_INPUT
-    return UserError(field=exc.field, message=exc.message, code=code)
+        code = codes("INVALID_INPUT")
+    return error_type(field=exc.field, message=exc.message, code=code)
 
 
 class PublicError(GraphQLError):
@@ -164,14 +168,20 @@ AFTER_DESCRIPTION = "Cursor after which the page starts (`pageInfo.endCursor`)."
 P = TypeVar("P")
 
 
-async def mutate(info: strawberry.Info, work: Callable[[Any], Any], payload: Callable[..., P]) -> P:
-    """Run `work(uow)` in one transaction; a DomainError becomes `userErrors` and nothing is written."""
+async def mutate(
+    info: strawberry.Info,
+    work: Callable[[Any], Any],
+    payload: Callable[..., P],
+    error: Callable[[DomainError], Any] = user_error,
+) -> P:
+    """Run `work(uow)` in one transaction; a DomainError becomes `userErrors` (through `error`) and
+    nothing is written."""
     require_principal(info)
     try:
         async with info.context.uow() as uow:
             fields = await work(uow)
     except DomainError as exc:
-        return payload(user_errors=[user_error(exc)])
+        return payload(user_errors=[error(exc)])
     return payload(user_errors=[], **fields)
 
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import strawberry
 
@@ -18,7 +17,14 @@ from db.repositories.aws_settings import last4
 from domain.aws import AWS_ERROR_CODES, AwsError, check_access
 from domain.errors import DomainError
 from domain.rbac import Permission
-from graph.core import INPUT_DESCRIPTION, USER_ERRORS_DESCRIPTION, from_global_id, require_principal
+from graph.core import (
+    INPUT_DESCRIPTION,
+    USER_ERRORS_DESCRIPTION,
+    from_global_id,
+    mutate,
+    require_principal,
+    user_error,
+)
 from graph.platform.types import Company, company_type
 
 
@@ -95,23 +101,7 @@ class CompanyAwsError:
 
 
 def aws_error(exc: DomainError) -> CompanyAwsError:
-    try:
-        code = CompanyAwsErrorCode(exc.code)
-    except ValueError:
-        code = CompanyAwsErrorCode.INVALID_INPUT
-    return CompanyAwsError(field=exc.field, message=exc.message, code=code)
-
-
-async def _mutate(
-    info: strawberry.Info, work: Callable[[Any], Awaitable[dict[str, Any]]]
-) -> CompanyAwsPayload:
-    require_principal(info)
-    try:
-        async with info.context.uow() as uow:
-            fields = await work(uow)
-    except DomainError as exc:
-        return CompanyAwsPayload(user_errors=[aws_error(exc)])
-    return CompanyAwsPayload(user_errors=[], **fields)
+    return cast(CompanyAwsError, user_error(exc, CompanyAwsErrorCode, CompanyAwsError))
 
 
 @strawberry.input(
@@ -153,7 +143,7 @@ async def company_aws_update(
         await uow.aws.set(company_id, access)
         return {"company": company_type(await uow.companies.get(company_id))}
 
-    return await _mutate(info, work)
+    return await mutate(info, work, CompanyAwsPayload, aws_error)
 
 
 @strawberry.input(description="Which company's AWS access to act on.")
@@ -171,7 +161,7 @@ async def company_aws_clear(
         info.context.services.aws.forget(company_id)
         return {"company": company_type(await uow.companies.get(company_id))}
 
-    return await _mutate(info, work)
+    return await mutate(info, work, CompanyAwsPayload, aws_error)
 
 
 @strawberry.type(description="Result of `companyAwsTest`: who the company's credentials act as in AWS.")
