@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import uuid
 from datetime import datetime
@@ -78,10 +79,10 @@ def _parameters(raw: list[dict[str, Any]]) -> list[RunbookParameter]:
     ]
 
 
-@strawberry.type(description="One immutable version of a runbook's content; every change adds one.")
-class RunbookVersion:
-    version: int = strawberry.field(description="Version number, 1 for the first.")
-    name: str = strawberry.field(description="Name in this version.")
+@strawberry.type(description="What a runbook does, as one of its versions holds it.")
+class RunbookContent:
+    """The fields a runbook and each of its versions both show (a base class, not a schema type)."""
+
     description: str = strawberry.field(description="What the runbook does and when to use it.")
     category: RunbookCategory = strawberry.field(description="What it fixes.")
     signatures: list[str] = strawberry.field(
@@ -101,6 +102,12 @@ class RunbookVersion:
         description="A LOW-risk runbook with this set runs without approval."
     )
     timeout_seconds: int = strawberry.field(description="Longest the commands may run (30 to 7200 seconds).")
+
+
+@strawberry.type(description="One immutable version of a runbook's content; every change adds one.")
+class RunbookVersion(RunbookContent):
+    version: int = strawberry.field(description="Version number, 1 for the first.")
+    name: str = strawberry.field(description="Name in this version.")
     created_at: datetime = strawberry.field(description="When this version was made.")
 
 
@@ -149,29 +156,10 @@ async def _versions(
 
 
 @strawberry.type(description="A runbook: a fix for known alerts, run on assets through AWS Systems Manager.")
-class Runbook(Node):
+class Runbook(Node, RunbookContent):
     name: str = strawberry.field(
         description="Name (unique among live runbooks of its company or the library)."
     )
-    description: str = strawberry.field(description="What the runbook does and when to use it.")
-    category: RunbookCategory = strawberry.field(description="What it fixes.")
-    signatures: list[str] = strawberry.field(
-        description="Alert signatures it fixes (exact, case-insensitive)."
-    )
-    signature_patterns: list[str] = strawberry.field(
-        description="Regular expressions matched against alert signatures (case-insensitive search)."
-    )
-    risk: RunbookRisk = strawberry.field(description="How much it can break.")
-    platform: Platform = strawberry.field(description="The operating system its commands run on.")
-    commands: list[str] = strawberry.field(description="The commands, run in order as one script.")
-    parameters: list[RunbookParameter] = strawberry.field(description="Typed values the commands take.")
-    health_check: str | None = strawberry.field(
-        description="Command run after the action: exit status 0 means healthy."
-    )
-    auto_approve: bool = strawberry.field(
-        description="A LOW-risk runbook with this set runs without approval."
-    )
-    timeout_seconds: int = strawberry.field(description="Longest the commands may run (30 to 7200 seconds).")
     version: int = strawberry.field(description="The current version's number.")
     archived_at: datetime | None = strawberry.field(
         description="When it was archived (out of use; its versions stay readable); null if live."
@@ -189,22 +177,15 @@ class Runbook(Node):
     )
 
 
+CONTENT_FIELDS = tuple(f.name for f in dataclasses.fields(RunbookContent))
+
+
 def runbook_type(row: tables.Runbook, version: tables.RunbookVersion) -> Runbook:
     v = version_type(version)
     return Runbook(
         id=to_global_id("Runbook", row.id),
         name=v.name,
-        description=v.description,
-        category=v.category,
-        signatures=v.signatures,
-        signature_patterns=v.signature_patterns,
-        risk=v.risk,
-        platform=v.platform,
-        commands=v.commands,
-        parameters=v.parameters,
-        health_check=v.health_check,
-        auto_approve=v.auto_approve,
-        timeout_seconds=v.timeout_seconds,
+        **{f: getattr(v, f) for f in CONTENT_FIELDS},
         version=row.version,
         archived_at=row.archived_at,
         created_at=row.created_at,
