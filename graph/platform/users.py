@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any
 
 import anyio
@@ -236,46 +236,42 @@ class UserUnlockInput:
     id: strawberry.ID = strawberry.field(description="The user's global ID.")
 
 
+async def _change_user(
+    info: strawberry.Info, user_gid: strawberry.ID, change: Callable[[Any, uuid.UUID], Awaitable[Any]]
+) -> UserPayload:
+    """The housekeeping mutations: `change(uow, user_id)` returns the changed user row."""
+
+    async def work(uow: Any) -> dict[str, Any]:
+        return {"user": user_type(await change(uow, from_global_id(user_gid, "User")))}
+
+    return await mutate(info, work, UserPayload)
+
+
 async def user_deactivate(
     info: strawberry.Info,
     input: Annotated[UserDeactivateInput, strawberry.argument(description=INPUT_DESCRIPTION)],
 ) -> UserPayload:
-    async def work(uow: Any) -> dict[str, Any]:
-        user_id = from_global_id(input.id, "User")
-        row = await uow.users.set_active(user_id, False)
-        return {"user": user_type(row)}
-
-    return await mutate(info, work, UserPayload)
+    return await _change_user(info, input.id, lambda uow, user_id: uow.users.set_active(user_id, False))
 
 
 async def user_reactivate(
     info: strawberry.Info,
     input: Annotated[UserReactivateInput, strawberry.argument(description=INPUT_DESCRIPTION)],
 ) -> UserPayload:
-    async def work(uow: Any) -> dict[str, Any]:
-        row = await uow.users.set_active(from_global_id(input.id, "User"), True)
-        return {"user": user_type(row)}
-
-    return await mutate(info, work, UserPayload)
+    return await _change_user(info, input.id, lambda uow, user_id: uow.users.set_active(user_id, True))
 
 
 async def user_revoke_tokens(
     info: strawberry.Info,
     input: Annotated[UserRevokeTokensInput, strawberry.argument(description=INPUT_DESCRIPTION)],
 ) -> UserPayload:
-    async def work(uow: Any) -> dict[str, Any]:
-        row = await uow.users.revoke_tokens(from_global_id(input.id, "User"))
-        return {"user": user_type(row)}
-
-    return await mutate(info, work, UserPayload)
+    return await _change_user(info, input.id, lambda uow, user_id: uow.users.revoke_tokens(user_id))
 
 
 async def user_unlock(
     info: strawberry.Info,
     input: Annotated[UserUnlockInput, strawberry.argument(description=INPUT_DESCRIPTION)],
 ) -> UserPayload:
-    async def work(uow: Any) -> dict[str, Any]:
-        row = await uow.users.unlock(from_global_id(input.id, "User"), uow.login_throttle)
-        return {"user": user_type(row)}
-
-    return await mutate(info, work, UserPayload)
+    return await _change_user(
+        info, input.id, lambda uow, user_id: uow.users.unlock(user_id, uow.login_throttle)
+    )
