@@ -9,7 +9,7 @@ mutation, the CLI, a test, a script through this repository).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -158,13 +158,7 @@ class CompanyRepository(ScopedRepository):
             if key not in SETTINGS_FIELDS:
                 raise ValueError(key)
             setattr(company, key, value)
-        company.updated_at = func.now()
-        await self.session.flush()
-        await self.session.refresh(company)
-        await self.audit.record(
-            action, "company", company.id, company_id=company.id, before=before, after=snapshot(company)
-        )
-        await publish(self.session, company_changed(company.id, COMPANY_SETTINGS))
+        await self._saved(company, action, COMPANY_SETTINGS, before)
         return company
 
     async def rotate_api_key(
@@ -186,19 +180,13 @@ class CompanyRepository(ScopedRepository):
             _forget_previous_key(company)
         company.api_key_hash = api_key_hash(api_key)
         company.api_key_hint = api_key_hint(api_key)
-        company.updated_at = func.now()
-        await self.session.flush()
-        await self.session.refresh(company)
-        await self.audit.record(
+        await self._saved(
+            company,
             "company.api_key_rotate",
-            "company",
-            company.id,
-            company_id=company.id,
-            before=before,
-            after=snapshot(company)
-            | {"previous_key_expires_at": _expiry(company.previous_api_key_expires_at)},
+            COMPANY_CREDENTIALS,
+            before,
+            lambda c: snapshot(c) | {"previous_key_expires_at": _expiry(c.previous_api_key_expires_at)},
         )
-        await publish(self.session, company_changed(company.id, COMPANY_CREDENTIALS))
         return company, Credentials(api_key=api_key, hmac_secret=None)
 
     async def set_webhook_security(
@@ -233,20 +221,13 @@ class CompanyRepository(ScopedRepository):
             else:
                 _forget_previous_secret(company)
             company.hmac_secret_enc = self.cipher.encrypt(secret)
-        company.updated_at = func.now()
-        await self.session.flush()
-        await self.session.refresh(company)
-        if rotate_secret:
-            extra["previous_secret_expires_at"] = _expiry(company.previous_hmac_secret_expires_at)
-        await self.audit.record(
-            "company.webhook_security_update",
-            "company",
-            company.id,
-            company_id=company.id,
-            before=before,
-            after=snapshot(company) | extra,
-        )
-        await publish(self.session, company_changed(company.id, COMPANY_CREDENTIALS))
+
+        def after(c: Company) -> dict[str, Any]:
+            if rotate_secret:
+                extra["previous_secret_expires_at"] = _expiry(c.previous_hmac_secret_expires_at)
+            return snapshot(c) | extra
+
+        await self._saved(company, "company.webhook_security_update", COMPANY_CREDENTIALS, before, after)
         return company, Credentials(api_key=None, hmac_secret=secret)
 
     async def end_rotation_grace(self, company_id: uuid.UUID) -> Company:
@@ -261,19 +242,32 @@ class CompanyRepository(ScopedRepository):
         }
         _forget_previous_key(company)
         _forget_previous_secret(company)
+        await self._saved(
+            company,
+            "company.rotation_grace_end",
+            COMPANY_CREDENTIALS,
+            before,
+            lambda c: {"previous_key_expires_at": None, "previous_secret_expires_at": None},
+        )
+        return company
+
+    async def _saved(
+        self,
+        company: Company,
+        action: str,
+        kind: str,
+        before: dict[str, Any],
+        after: Callable[[Company], dict[str, Any]] = snapshot,
+    ) -> None:
+        """Write a change to `company`, audit it (`after` reads the row as stored) and announce it in
+        the same transaction, so every process's caches drop the company once it commits."""
         company.updated_at = func.now()
         await self.session.flush()
         await self.session.refresh(company)
         await self.audit.record(
-            "company.rotation_grace_end",
-            "company",
-            company.id,
-            company_id=company.id,
-            before=before,
-            after={"previous_key_expires_at": None, "previous_secret_expires_at": None},
+            action, "company", company.id, company_id=company.id, before=before, after=after(company)
         )
-        await publish(self.session, company_changed(company.id, COMPANY_CREDENTIALS))
-        return company
+        await publish(self.session, company_changed(company.id, kind))
 
     async def visible_ids(self) -> list[uuid.UUID]:
         stmt = self.scope(select(Company.id), Company.id)
