@@ -38,6 +38,9 @@ PURGED = (
     "asset_dependencies",
     "assets",
     "company_aws_settings",
+    "notifications",
+    "remediation_invocations",
+    "remediation_executions",  # before the runbook versions they name
     "runbook_versions",
     "runbooks",
     "memberships",

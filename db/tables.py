@@ -90,6 +90,11 @@ class Company(Base):
     )
     # Unread until the SLA clocks (issue 17) take it over: per-severity response/resolve targets.
     sla_policy: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    # Remediation (issue 15): whether matched runbooks may run at all, whether a critical asset always
+    # needs an admin's approval, and how long an approval request waits before the incident escalates.
+    auto_remediation_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    approval_on_critical_assets: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    approval_expiry_minutes: Mapped[int] = mapped_column(Integer, server_default=text("60"))
     # Set by companyDelete: the company is gone from every API surface at once, and the sweeper purges
     # its rows in batches (db/company_purge.py) before it deletes this one.
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -112,6 +117,7 @@ class Company(Base):
         ),
         CheckConstraint("correlation_window_minutes BETWEEN 5 AND 15", name="window_range"),
         CheckConstraint("rate_limit_per_second > 0 AND rate_limit_burst >= 1", name="rate_limit_positive"),
+        CheckConstraint("approval_expiry_minutes BETWEEN 5 AND 10080", name="approval_expiry_range"),
     )
 
 
@@ -416,6 +422,8 @@ class Incident(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_by: Mapped[uuid.UUID | None] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Resolved by a runbook that ran (and passed its health check), not by a person or the monitor.
+    auto_remediated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     # Unwritten until assignment (issue 16) takes it over: the technician the incident is assigned to.
     assigned_to: Mapped[uuid.UUID | None] = mapped_column()
     # Bumped by every write of the incident; a change in `incident_changes` carries the version it
@@ -690,4 +698,140 @@ class RunbookVersion(Base):
         CheckConstraint(_one_of("platform", PLATFORMS), name="platform_known"),
         CheckConstraint("timeout_seconds BETWEEN 30 AND 7200", name="timeout_bounded"),
         CheckConstraint("cardinality(commands) BETWEEN 1 AND 50", name="commands_bounded"),
+    )
+
+
+EXECUTION_STATUSES = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED")
+# Where the executor is: sending the action, polling it, sending the health check, polling that, done.
+EXECUTION_PHASES = ("send", "poll", "health_send", "health_poll", "done")
+
+
+class RemediationExecution(Base):
+    """One run of one runbook version on one or more instances, committed before anything is sent.
+
+    What runs is frozen here (document, rendered commands, health check, timeout), so a later edit of
+    the runbook changes nothing in flight. `approval_id` is unique: one approval starts at most one
+    execution. `phase` and `next_check_at` drive the executor loop, which claims due rows with
+    SKIP LOCKED; `command_id` is stored once SendCommand answered (the `Comment` names the execution,
+    so a crash in between is reconciled, never sent twice). `held` is set once it is known whether the
+    fix held (False: the problem came back inside the company's window).
+    """
+
+    __tablename__ = "remediation_executions"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    incident_id: Mapped[uuid.UUID | None] = mapped_column()
+    runbook_id: Mapped[uuid.UUID] = mapped_column()
+    runbook_version: Mapped[int] = mapped_column(Integer)
+    approval_id: Mapped[uuid.UUID | None] = mapped_column(unique=True)
+    asset_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)), server_default=text("'{}'"))
+    instance_ids: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    document: Mapped[str] = mapped_column(String(64))
+    commands: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    health_check: Mapped[str | None] = mapped_column(Text)
+    timeout_seconds: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12), server_default=text("'PENDING'"))
+    phase: Mapped[str] = mapped_column(String(16), server_default=text("'send'"))
+    command_id: Mapped[str | None] = mapped_column(String(64))
+    health_command_id: Mapped[str | None] = mapped_column(String(64))
+    simulated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    started_by: Mapped[str] = mapped_column(String(100))  # `user:<id>` or `system:<name>`
+    error: Mapped[str | None] = mapped_column(Text)
+    held: Mapped[bool | None] = mapped_column(Boolean)
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_check_at: Mapped[datetime] = _now()
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", EXECUTION_STATUSES), name="status_known"),
+        CheckConstraint(_one_of("phase", EXECUTION_PHASES), name="phase_known"),
+        CheckConstraint("cardinality(instance_ids) BETWEEN 1 AND 50", name="instances_bounded"),
+        ForeignKeyConstraint(
+            ["runbook_id", "runbook_version"],
+            ["runbook_versions.runbook_id", "runbook_versions.version"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_remediation_executions_company_created", "company_id", "created_at", "id"),
+        Index("ix_remediation_executions_incident", "incident_id", "created_at"),
+        Index("ix_remediation_executions_due", "next_check_at", postgresql_where=text("phase <> 'done'")),
+    )
+
+
+class RemediationInvocation(Base):
+    """One instance's run of an execution's action or health check, as the executor last saw it;
+    output bounded."""
+
+    __tablename__ = "remediation_invocations"
+
+    execution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("remediation_executions.id", ondelete="CASCADE"), primary_key=True
+    )
+    step: Mapped[str] = mapped_column(String(12), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column()
+    status: Mapped[str] = mapped_column(String(12))
+    status_detail: Mapped[str] = mapped_column(String(64), server_default=text("''"))
+    stdout: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    stderr: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (CheckConstraint("step IN ('action', 'health_check')", name="step_known"),)
+
+
+# ---- notifications -------------------------------------------------------------------------------
+
+EMAIL_STATES = ("none", "pending", "sending", "sent", "failed")
+
+
+class Notification(Base):
+    """One in-app notification for one user, and the state of its email (`none`: in-app only).
+
+    Written by whatever tells people (assignment, escalation, approval requests, SLA) through
+    `db.notifications.enqueue` in the transaction of the change it announces; the mailer loop claims
+    `pending` emails. `dedup_key` makes a retried producer (a reaction's second attempt) add nothing.
+    """
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    incident_id: Mapped[uuid.UUID | None] = mapped_column()
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    dedup_key: Mapped[str | None] = mapped_column(String(200))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    email_state: Mapped[str] = mapped_column(String(10), server_default=text("'none'"))
+    email_attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    email_error: Mapped[str | None] = mapped_column(Text)
+    email_message_id: Mapped[str | None] = mapped_column(String(200))
+    email_next_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint(_one_of("email_state", EMAIL_STATES), name="email_state_known"),
+        Index("ix_notifications_user_created", "user_id", "created_at", "id"),
+        Index("ix_notifications_user_unread", "user_id", "id", postgresql_where=text("read_at IS NULL")),
+        Index(
+            "ix_notifications_email_due",
+            "email_next_at",
+            postgresql_where=text("email_state IN ('pending', 'sending')"),
+        ),
+        Index(
+            "uq_notifications_user_dedup",
+            "user_id",
+            "dedup_key",
+            unique=True,
+            postgresql_where=text("dedup_key IS NOT NULL"),
+        ),
     )

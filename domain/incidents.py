@@ -51,6 +51,19 @@ class IncidentEventKind(enum.StrEnum):
     WAITING_ON_CLIENT = "WAITING_ON_CLIENT"
     ASSIGNED = "ASSIGNED"
     COMMENT = "COMMENT"
+    # Remediation (issue 15): the decision, its approval, the run and whether the fix held.
+    DECIDED = "DECIDED"
+    APPROVAL_REQUESTED = "APPROVAL_REQUESTED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
+    REMEDIATION_STARTED = "REMEDIATION_STARTED"
+    REMEDIATION_SUCCEEDED = "REMEDIATION_SUCCEEDED"
+    REMEDIATION_FAILED = "REMEDIATION_FAILED"
+    REMEDIATION_NOT_HELD = "REMEDIATION_NOT_HELD"
+    # SLA clocks (issue 17).
+    SLA_WARNING = "SLA_WARNING"
+    SLA_BREACHED = "SLA_BREACHED"
 
 
 class IncidentChangeKind(enum.StrEnum):
@@ -142,6 +155,9 @@ class ManualChange:
     resolved_at: datetime | None
     resolved: bool
     close_alerts: bool
+    # True: resolved by a runbook that ran and passed its health check; False: cleared (a reopen);
+    # None: unchanged.
+    auto_remediated: bool | None = None
 
 
 def manual_change(
@@ -151,13 +167,20 @@ def manual_change(
     action: IncidentAction,
     note: str | None,
     now: datetime,
+    *,
+    remediated: bool = False,
+    data: Mapping[str, Any] | None = None,
 ) -> ManualChange:
-    """The change `action` makes to an incident that is `status` (InvalidTransition if not allowed)."""
+    """The change `action` makes to an incident that is `status` (InvalidTransition if not allowed).
+
+    `remediated`: a resolve by a runbook that ran (the incident becomes autoRemediated). `data`: more
+    JSON-ready facts for the timeline entry (the execution, the reason of an escalation).
+    """
     after = transition(status, action)
-    data: dict[str, Any] = {"from": status.value, "to": after.value}
+    entry: dict[str, Any] = {"from": status.value, "to": after.value, **(data or {})}
     if note:
-        data["note"] = note
-    events = [TimelineEvent(TRANSITIONS[action].event, now, data=data)]
+        entry["note"] = note
+    events = [TimelineEvent(TRANSITIONS[action].event, now, data=entry)]
     resolved = after is _S.RESOLVED
     if resolved and flapping:
         # As auto-resolve does: a closed incident is no longer flapping.
@@ -171,6 +194,7 @@ def manual_change(
         resolved_at=now if resolved else (None if action is IncidentAction.REOPEN else resolved_at),
         resolved=resolved,
         close_alerts=resolved,
+        auto_remediated=remediated if resolved else (False if action is IncidentAction.REOPEN else None),
     )
 
 
@@ -190,3 +214,6 @@ def reopen(status: IncidentStatus) -> IncidentStatus:
 # them; a person is `user:<id>` (`Principal.actor`).
 CORRELATION_ACTOR = "system:correlation"
 AUTO_RESOLVE_ACTOR = "system:auto-resolve"
+DECISION_ACTOR = "system:decisions"
+REMEDIATION_ACTOR = "system:remediation"
+SLA_ACTOR = "system:sla"

@@ -250,6 +250,8 @@ class IncidentRepository(ScopedRepository):
         if change.resolved:
             incident.active_fingerprints = []
             incident.flapping = False
+        if change.auto_remediated is not None:
+            incident.auto_remediated = change.auto_remediated
         incident.resolved_at = change.resolved_at
         incident.status = change.status.value
         incident.updated_at = now

@@ -11,6 +11,8 @@ import orjson
 
 from db import company_purge
 from db.correlation import CorrelationWorker
+from db.executions import ExecutionRequest, enqueue_execution
+from db.notifications import enqueue
 from db.tables import Base
 from domain.aws import AwsAccess, AwsAuthType
 from domain.rbac import Role
@@ -83,7 +85,31 @@ async def populate(client, factory, services, company) -> None:
         "INSERT INTO correlation_quarantine (company_id, error, retry_at) VALUES ($1, 'x', now())", company.id
     )
     async with factory.uow() as uow:
-        await uow.runbooks.create(company.id, LIBRARY[0])
+        runbook, version = await uow.runbooks.create(company.id, LIBRARY[0])
+    async with services.pool.acquire() as conn, conn.transaction():
+        execution = await enqueue_execution(
+            conn,
+            ExecutionRequest(
+                company_id=company.id,
+                runbook_id=runbook.id,
+                runbook_version=version.version,
+                instance_ids=["i-0abc"],
+                document="AWS-RunShellScript",
+                commands=["df -h"],
+                timeout_seconds=600,
+                started_by="system:test",
+            ),
+            now,
+        )
+        await conn.execute(
+            "INSERT INTO remediation_invocations (execution_id, step, instance_id, company_id, status)"
+            " VALUES ($1, 'action', 'i-0abc', $2, 'PENDING')",
+            execution,
+            company.id,
+        )
+        await enqueue(
+            conn, company_id=company.id, user_ids=[admin.id], kind="TEST", subject="s", body="b", now=now
+        )
 
 
 async def counts(services, company_id, *, others: bool) -> dict[str, int]:

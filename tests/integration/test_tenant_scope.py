@@ -301,6 +301,10 @@ INTERNAL: dict[str, str] = {
     "webhook_deliveries": "webhook replay records: read by the ingest path of the company the API key names",
     "rate_limit_buckets": "ingest rate limits: read by the ingest path of the company the API key names",
     "correlation_quarantine": "the correlation worker's bookkeeping and /readyz (operators)",
+    # Until the API reads them (issues 15 and 16 move each to READS with its scoped read):
+    "remediation_executions": "written and read by the executor loop only, a system principal",
+    "remediation_invocations": "written and read by the executor loop only, a system principal",
+    "notifications": "written by producers and read by the mailer loop only, system principals",
 }
 
 #: Who may read each table beyond the plain scope: the audit log, the deliveries and the AWS settings need a permission
