@@ -1,5 +1,6 @@
-"""The incident writer for automated principals on a raw connection: reactions (decisions,
-remediation, SLA) change incidents through `apply_action`, in the transaction that claimed their work.
+"""The incident writer: every status change of an incident, by a person (`IncidentRepository.apply`,
+in the unit of work's transaction) or by an automated principal (reactions: decisions, remediation,
+SLA, in the transaction that claimed their work), goes through `apply_action` on a raw connection.
 
 It applies the same rule as a person's action (`domain.incidents.manual_change`): status, timeline,
 the outbox row, closing the open alerts on a resolve, and the `incidents` bus event. A transition the
@@ -32,6 +33,7 @@ UPDATE = """
 UPDATE incidents SET
     status = $2, resolved_at = $3, updated_at = $4, version = version + 1,
     acknowledged_at = CASE WHEN $5 THEN $4 ELSE acknowledged_at END,
+    acknowledged_by = CASE WHEN $5 THEN $8::uuid ELSE acknowledged_by END,
     active_fingerprints = CASE WHEN $6 THEN '{}'::varchar[] ELSE active_fingerprints END,
     flapping = CASE WHEN $6 THEN false ELSE flapping END,
     auto_remediated = coalesce($7, auto_remediated)
@@ -67,12 +69,17 @@ async def apply_action(
     note: str | None = None,
     data: Mapping[str, Any] | None = None,
     remediated: bool = False,
+    actor_id: uuid.UUID | None = None,
+    strict: bool = False,
 ) -> AppliedChange | None:
-    """Apply `action` for the automated `actor` (`system:<name>`); None when the incident is gone or
-    its status does not allow the action (nothing is written then)."""
+    """Apply `action` for `actor`: an automated principal (`system:<name>`, named on the timeline
+    entry), or the person `actor_id` (`user:<id>`). None when the incident is gone or its status does
+    not allow the action (nothing is written then); `strict` raises InvalidTransition instead, for a
+    person, who is told why."""
     row = await conn.fetchrow(LOCK, incident_id)
     if row is None:
         return None
+    facts = dict(data or {}) if actor_id is not None else {"actor": actor, **(data or {})}
     try:
         change = manual_change(
             IncidentStatus(row["status"]),
@@ -82,9 +89,11 @@ async def apply_action(
             note,
             now,
             remediated=remediated,
-            data={"actor": actor, **(data or {})},
+            data=facts,
         )
     except InvalidTransition:
+        if strict:
+            raise
         return None
     company_id: uuid.UUID = row["company_id"]
     version = await conn.fetchval(
@@ -96,10 +105,11 @@ async def apply_action(
         change.acknowledged,
         change.resolved,
         change.auto_remediated,
+        actor_id,
     )
     for event in change.events:
         await conn.execute(
-            EVENT, company_id, incident_id, event.kind.value, event.at, None, _json(event.data)
+            EVENT, company_id, incident_id, event.kind.value, event.at, actor_id, _json(event.data)
         )
     await conn.execute(
         CHANGE,

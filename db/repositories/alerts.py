@@ -13,7 +13,6 @@ from sqlalchemy import ColumnElement, func, or_, select
 
 from db.pagination import Page, first_pages, paginate
 from db.repositories.base import RawRowsById, ScopedRepository
-from db.sweeps import close_open_alerts
 from db.tables import Alert, Company
 from domain.errors import NotFound
 from domain.rbac import Permission
@@ -136,18 +135,6 @@ class AlertRepository(ScopedRepository):
             [Alert.event_time, Alert.id],
             first=first,
         )
-
-    async def close_open_for_incident(
-        self, incident_id: uuid.UUID, company_id: uuid.UUID, at: datetime
-    ) -> int:
-        """Mark the incident's still-open firing alerts resolved at `at`; returns how many.
-
-        The same statement as auto-resolve's (`db.sweeps.close_open_alerts`), in this unit of work's
-        transaction.
-        """
-        self.require(Permission.INCIDENT_WORK, company_id, what="incident")
-        raw = await (await self.session.connection()).get_raw_connection()
-        return await close_open_alerts(raw.driver_connection, [incident_id], at)
 
     async def ingest_company(self, company_id: uuid.UUID) -> Company:
         """The company alerts are ingested for, if the caller may ingest for it (else NotFound / denied)."""

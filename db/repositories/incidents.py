@@ -26,13 +26,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
+from db.incident_writer import apply_action
 from db.pagination import Page, check_first, decode_cursor, encode_cursor, first_pages, paginate
 from db.repositories.alerts import AlertSearch, search_clauses
 from db.repositories.audit import AuditRepository
 from db.repositories.base import RawRowsById, ScopedRepository
-from db.tables import Incident, IncidentChangeRecord, IncidentEvent
+from db.tables import Incident, IncidentEvent
 from domain.errors import InvalidInput, NotFound
-from domain.incidents import IncidentAction, IncidentStatus, ManualChange, manual_change
+from domain.incidents import IncidentAction, IncidentStatus, ManualChange
 from domain.priority import AGE_DECAY_CAP_HOURS, RESOLVED_SCORE
 from domain.rbac import Permission
 
@@ -228,62 +229,32 @@ class IncidentRepository(ScopedRepository):
     async def apply(
         self, incident_id: uuid.UUID, action: IncidentAction, note: str | None, now: datetime
     ) -> tuple[Incident, ManualChange]:
-        """A person's action on an incident (`domain.incidents.manual_change`), applied as a whole:
-        fields, timeline entries with the actor, the outbox row and the audit entry.
-
-        The caller closes the open alerts when `change.close_alerts` and publishes the change.
-        """
+        """A person's action on an incident (`domain.incidents.manual_change`), applied as a whole by
+        the one incident writer (`db.incident_writer.apply_action`: fields, timeline entries with the
+        actor, the outbox row, closing the open alerts, the bus event), plus the audit entry."""
         note = check_note(note)
-        stmt = self.readable(Incident).where(Incident.id == incident_id).with_for_update()
-        incident = (await self.session.execute(stmt)).scalar_one_or_none()
-        if incident is None:
+        stmt = self.scope(select(Incident.company_id), Incident.company_id).where(Incident.id == incident_id)
+        company_id = (await self.session.execute(stmt)).scalar_one_or_none()
+        if company_id is None:
             raise NotFound("incident not found", field="id")
-        self.require(Permission.INCIDENT_WORK, incident.company_id, what="incident")
-        change = manual_change(
-            IncidentStatus(incident.status), incident.flapping, incident.resolved_at, action, note, now
-        )
+        self.require(Permission.INCIDENT_WORK, company_id, what="incident")
         principal = self._principal()
-        actor = None if principal.is_system else principal.user_id
-        if change.acknowledged:
-            incident.acknowledged_at = now
-            incident.acknowledged_by = actor
-        if change.resolved:
-            incident.active_fingerprints = []
-            incident.flapping = False
-        if change.auto_remediated is not None:
-            incident.auto_remediated = change.auto_remediated
-        incident.resolved_at = change.resolved_at
-        incident.status = change.status.value
-        incident.updated_at = now
-        incident.version = Incident.version + 1
-        for event in change.events:
-            self.session.add(
-                IncidentEvent(
-                    company_id=incident.company_id,
-                    incident_id=incident.id,
-                    kind=event.kind.value,
-                    at=event.at,
-                    actor_id=actor,
-                    data=event.data,
-                )
-            )
-        await self.session.flush()
-        await self.session.refresh(incident, ["version"])
-        self.session.add(
-            IncidentChangeRecord(
-                company_id=incident.company_id,
-                incident_id=incident.id,
-                version=incident.version,
-                kind=change.change_kind.value,
-                before_status=change.before.value,
-                after_status=change.status.value,
-                before_severity=incident.severity,
-                after_severity=incident.severity,
-                actor=principal.actor,
-                at=now,
-            )
+        raw = await (await self.session.connection()).get_raw_connection()
+        applied = await apply_action(
+            raw.driver_connection,
+            incident_id,
+            action,
+            principal.actor,
+            now,
+            note=note,
+            actor_id=None if principal.is_system else principal.user_id,
+            strict=True,
         )
-        await self.session.flush()
+        if applied is None:  # deleted between the read and the lock
+            raise NotFound("incident not found", field="id")
+        change = applied.change
+        incident = await self.session.get(Incident, incident_id, populate_existing=True)
+        assert incident is not None
         await self.audit.record(
             f"incident.{action.value}",
             "incident",

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 import strawberry
 
-from db.events import BusEvent, topic
 from domain.correlation import CorrelationSettings
 from domain.errors import InvalidInput, NotFound
 from domain.ids import uuid7
@@ -280,12 +279,8 @@ async def _work_incident(
 ) -> IncidentPayload:
     async def work(uow: Any) -> dict[str, Any]:
         now = datetime.now(UTC)
-        row, change = await uow.incidents.apply(from_global_id(global_id, "Incident"), action, note, now)
-        if change.close_alerts:
-            await uow.alerts.close_open_for_incident(row.id, row.company_id, now)
-        await uow.publish(
-            BusEvent(topic(row.company_id, "incidents"), kind=change.change_kind.value, id=str(row.id))
-        )
+        # The writer closes the open alerts of a resolved incident and announces the change itself.
+        row, _ = await uow.incidents.apply(from_global_id(global_id, "Incident"), action, note, now)
         return {"incident": incident_type(row)}
 
     return await mutate(info, work, IncidentPayload)
