@@ -7,7 +7,6 @@ Events published through `publish` are sent by Postgres only if the transaction 
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -65,7 +64,3 @@ class UnitOfWork:
 
     async def publish(self, event: BusEvent) -> None:
         await publish(self.session, event)
-
-    async def notify(self, topic_name: str, data: dict[str, Any]) -> None:
-        """`publish` for callers that still pass fields: only BusEvent's fields are accepted."""
-        await self.publish(BusEvent(topic_name, **data))
