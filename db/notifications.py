@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from db.events import BusEvent
+from domain.notifications import NotificationKind
 
 if TYPE_CHECKING:
     from db.pool import Conn
@@ -69,6 +70,7 @@ async def enqueue(
 ) -> list[int]:
     """One notification per user (none twice for the same `dedup_key`); the ids added. `email`: the
     producer wants it mailed (the mailer still honours each user's preferences)."""
+    kind = NotificationKind(kind).value  # a producer's typo fails its own attempt, never a reader's
     if not user_ids:
         return []
     rows = await conn.fetch(

@@ -139,6 +139,8 @@ class User(Base):
     # (or deactivating the user) moves it on, so every earlier token stops verifying at once, with
     # no clock involved (a timestamp against `iat` would mis-judge tokens of the same second).
     token_generation: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # The notification kinds emailed to this user (`domain.notifications`); NULL: every kind.
+    notification_email_kinds: Mapped[list[str] | None] = mapped_column(ARRAY(String(32)))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -822,6 +824,13 @@ class Notification(Base):
         CheckConstraint(_one_of("email_state", EMAIL_STATES), name="email_state_known"),
         Index("ix_notifications_user_created", "user_id", "created_at", "id"),
         Index("ix_notifications_user_unread", "user_id", "id", postgresql_where=text("read_at IS NULL")),
+        Index(
+            "ix_notifications_company_email_failed",
+            "company_id",
+            "created_at",
+            "id",
+            postgresql_where=text("email_state = 'failed'"),
+        ),
         Index(
             "ix_notifications_email_due",
             "email_next_at",

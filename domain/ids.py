@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import random
 import time
@@ -24,3 +25,8 @@ def uuid7() -> uuid.UUID:
     value |= 0x2 << 62  # variant 10
     value |= rand & 0x3FFF_FFFF_FFFF_FFFF  # rand_b (62 bits)
     return uuid.UUID(int=value)
+
+
+def global_id(type_name: str, id_: uuid.UUID | int | str) -> str:
+    """The API's opaque global ID of an object (`node(id:)` takes it): base64url of `Type:id`."""
+    return base64.urlsafe_b64encode(f"{type_name}:{id_}".encode()).decode().rstrip("=")

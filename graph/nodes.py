@@ -10,7 +10,7 @@ import strawberry
 from graph.core import parse_global_id, require_principal
 
 #: Node types keyed by an integer (identity column) rather than a UUID.
-INTEGER_KEYED = frozenset({"AuditEntry", "IncidentEvent"})
+INTEGER_KEYED = frozenset({"AuditEntry", "IncidentEvent", "Notification"})
 
 
 def _key(kind: str, raw: str) -> uuid.UUID | int | None:
@@ -24,6 +24,7 @@ def _key(kind: str, raw: str) -> uuid.UUID | int | None:
 
 async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
     from graph.incidents.types import alert_type, incident_event_type, incident_type, maintenance_window_type
+    from graph.notifications.types import notification_type
     from graph.platform.types import asset_type, audit_type, company_type, user_type
     from graph.remediation.types import runbook_type
 
@@ -44,6 +45,8 @@ async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
         "IncidentEvent": (uow.incidents.get_event, incident_event_type),
         "MaintenanceWindow": (uow.maintenance.get, maintenance_window_type),
         "Runbook": (uow.runbooks.get_current, lambda found: runbook_type(*found)),
+        # Only your own (an MSP admin's node(id:) of someone else's notification is null too).
+        "Notification": (uow.notifications.get, notification_type),
     }
     resolvers.update(getattr(uow, "node_resolvers", lambda: {})())
     entry = resolvers.get(kind)

@@ -24,6 +24,8 @@ from graph.core import Node, PublicError
 from graph.incidents.schema import IncidentMutation, IncidentQuery, IncidentSubscription
 from graph.incidents.types import Alert, Incident, IncidentEvent, MaintenanceWindow
 from graph.ingest_graphql import IngestMutation
+from graph.notifications.schema import NotificationMutation, NotificationQuery, NotificationSubscription
+from graph.notifications.types import Notification
 from graph.platform.schema import PlatformMutation, PlatformQuery
 from graph.platform.types import Asset, AuditEntry, Company, User
 from graph.query_cost import MAX_QUERY_COST, QueryCostLimiter
@@ -48,7 +50,7 @@ class _MaskErrors(MaskErrors):
 
 
 @strawberry.type(description="Read the MSP's data. Every list is a Relay connection with keyset cursors.")
-class Query(PlatformQuery, IncidentQuery, RemediationQuery):
+class Query(PlatformQuery, IncidentQuery, RemediationQuery, NotificationQuery):
     @strawberry.field(description="Any object by its global ID (null if it does not exist or is not yours).")
     async def node(
         self,
@@ -63,12 +65,12 @@ class Query(PlatformQuery, IncidentQuery, RemediationQuery):
 @strawberry.type(
     description="Change the MSP's data. Each mutation takes one `input` and returns `userErrors`."
 )
-class Mutation(PlatformMutation, IncidentMutation, IngestMutation, RemediationMutation):
+class Mutation(PlatformMutation, IncidentMutation, IngestMutation, RemediationMutation, NotificationMutation):
     pass
 
 
 @strawberry.type(description="Live updates (graphql-transport-ws or graphql-ws); token in `connection_init`.")
-class Subscription(IncidentSubscription):
+class Subscription(IncidentSubscription, NotificationSubscription):
     pass
 
 
@@ -142,7 +144,18 @@ def build_schema(extra_extensions: list[Any] | None = None) -> strawberry.Schema
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Company, User, Asset, AuditEntry, Alert, Incident, IncidentEvent, MaintenanceWindow, Runbook],
+        types=[
+            Company,
+            User,
+            Asset,
+            AuditEntry,
+            Alert,
+            Incident,
+            IncidentEvent,
+            MaintenanceWindow,
+            Runbook,
+            Notification,
+        ],
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: ParserCache(maxsize=512),

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from adapters.aws import AwsSessions
 from adapters.clock import SystemClock
 from adapters.crypto import DataCipher
+from adapters.ses import ses_mailer
 from db.engine import asyncpg_dsn, create_engine, create_pool, create_sessionmaker
 from db.events import EventBus
 from domain.ports import Analyser, Clock, Mailer, RemoteExecutor
@@ -75,6 +76,7 @@ async def build_services(settings: Settings, database_url: str | None = None) ->
         tokens=TokenService(
             settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience, settings.token_ttl_seconds
         ),
+        mailer=ses_mailer(settings.email_from, settings.ses_region),
     )
     try:
         yield services

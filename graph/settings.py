@@ -38,6 +38,12 @@ class Settings:
     # How often an open websocket re-checks its token and its user's access (a deactivation or a
     # revocation closes it at once through an event; this catches what no event announces).
     ws_recheck_seconds: float = 60.0
+    # Notification emails go out through AWS SES from this verified sender; unset: in-app only.
+    email_from: str | None = None
+    # SES's region (else boto3's own, AWS_REGION...; else us-east-1).
+    ses_region: str | None = None
+    # Where people open the web app: emails link to `<public_url>/incidents/<id>`.
+    public_url: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -64,6 +70,9 @@ class Settings:
             bcrypt_rounds=max(4, min(16, int(env.get("ALERTWHISPERER_BCRYPT_ROUNDS", 12)))),
             ready_max_lag_seconds=float(env.get("ALERTWHISPERER_READY_MAX_LAG_SECONDS", 60)),
             ws_recheck_seconds=max(0.1, float(env.get("ALERTWHISPERER_WS_RECHECK_SECONDS", 60))),
+            email_from=env.get("ALERTWHISPERER_EMAIL_FROM") or None,
+            ses_region=env.get("ALERTWHISPERER_SES_REGION") or None,
+            public_url=env.get("ALERTWHISPERER_PUBLIC_URL") or None,
         )
 
 

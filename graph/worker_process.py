@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 
 from adapters.clock import SystemClock
+from adapters.ses import ses_mailer
 from db.events import EventBus
 from db.pool import asyncpg_dsn, create_pool
 from domain.ports import Analyser, Clock, Mailer, RemoteExecutor
@@ -54,7 +55,13 @@ async def build_worker_services(settings: Settings, url: str) -> AsyncIterator[W
     bus = EventBus(asyncpg_dsn(url))
     await bus.start()
     try:
-        yield WorkerServices(settings=settings, database_url=url, pool=pool, bus=bus)
+        yield WorkerServices(
+            settings=settings,
+            database_url=url,
+            pool=pool,
+            bus=bus,
+            mailer=ses_mailer(settings.email_from, settings.ses_region),
+        )
     finally:
         await bus.stop()
         await pool.close()

@@ -4,6 +4,8 @@
   waits on a lost notification), it drains uncorrelated alerts batch by batch.
 - reaction:<name>: one per reaction to incident changes (`db.reactions`), woken by the outbox's
   NOTIFY and a 1 s poll.
+- mailer: sends notification emails after their change committed (`db.mailer`), woken by the
+  `system:emails` NOTIFY and a 5 s poll.
 - sweeper: every 30 s, one process at a time (advisory lock), auto-resolves quiet incidents,
   expires old idempotency records, keeps the recent webhook deliveries of each company and
   integration bounded, and purges deleted companies in batches (for at most 5 s a round).
@@ -28,8 +30,11 @@ import asyncpg
 
 from db import company_purge, delivery_log
 from db.correlation import CorrelationWorker
+from db.escalation_notices import EscalationNotices
 from db.events import BusEvent
 from db.health import BEAT_SECONDS, LoopBeats
+from db.mailer import MailerRun
+from db.notifications import EMAILS_TOPIC
 from db.reactions import REACTIONS_TOPIC, Reaction, ReactionRunner
 from db.sweeps import IncidentSweeper
 
@@ -41,6 +46,7 @@ log = logging.getLogger(__name__)
 SWEEP_LOCK = 7461002
 SWEEP_SECONDS = 30.0
 POLL_SECONDS = 1.0
+MAILER_POLL_SECONDS = 5.0
 GATHER_SECONDS = 0.005
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
@@ -240,9 +246,40 @@ def reaction_loop(make: Callable[[Any], Reaction], name: str) -> LoopSpec:
     return LoopSpec(f"reaction:{name}", start)
 
 
+class MailerLoop:
+    """Sends notification emails (`db.mailer`): woken by the NOTIFY a new email sends, and by a poll
+    (retries fall due without one)."""
+
+    def __init__(self, services: Any, poll: float = MAILER_POLL_SECONDS) -> None:
+        self.run = MailerRun(services.pool, services.mailer, services.settings.public_url)
+        self.clock = services.clock
+        self.poll = poll
+        self.wake = asyncio.Event()
+
+        def on_event(event: BusEvent) -> None:
+            if event.topic == EMAILS_TOPIC:
+                self.wake.set()
+
+        services.bus.add_hook(on_event)
+
+    async def step(self) -> bool:
+        self.wake.clear()
+        stats = await self.run.run_once(self.clock.now())
+        return stats.claimed >= self.run.batch
+
+    async def idle(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout=self.poll)
+
+    async def close(self) -> None:
+        return None
+
+
 # The reactions to incident changes (decisions, notifications, SLA clocks...) join LOOPS here, one
 # `reaction_loop(...)` each.
-REACTIONS: list[LoopSpec] = []
+REACTIONS: list[LoopSpec] = [
+    reaction_loop(lambda services: EscalationNotices(), EscalationNotices.name),
+]
 
 
 async def _start_correlation(services: Any, wake: asyncio.Event) -> LoopBody:
@@ -253,9 +290,14 @@ async def _start_sweeper(services: Any, wake: asyncio.Event) -> LoopBody:
     return SweeperLoop(services)
 
 
+async def _start_mailer(services: Any, wake: asyncio.Event) -> LoopBody:
+    return MailerLoop(services)
+
+
 LOOPS: list[LoopSpec] = [
     LoopSpec("correlation", _start_correlation),
     LoopSpec("sweeper", _start_sweeper),
+    LoopSpec("mailer", _start_mailer),
     *REACTIONS,
 ]
 

@@ -12,6 +12,7 @@ def attach(uow: Any) -> None:
     from db.repositories.deliveries import DeliveryRepository
     from db.repositories.incidents import IncidentRepository
     from db.repositories.maintenance import MaintenanceRepository
+    from db.repositories.notifications import NotificationRepository
     from db.repositories.runbooks import RunbookRepository
 
     uow.assets = AssetRepository(uow.session, uow.principal, uow.audit)
@@ -20,4 +21,5 @@ def attach(uow: Any) -> None:
     uow.deliveries = DeliveryRepository(uow.session, uow.principal)
     uow.incidents = IncidentRepository(uow.session, uow.principal, uow.audit)
     uow.maintenance = MaintenanceRepository(uow.session, uow.principal, uow.audit)
+    uow.notifications = NotificationRepository(uow.session, uow.principal)
     uow.runbooks = RunbookRepository(uow.session, uow.principal, uow.audit)
