@@ -106,6 +106,13 @@ async def world(services: Any) -> World:
         member = await factory.user(Role.TECHNICIAN, [company])
         w.members.append(member.id)
         w.add("memberships", key, (member.id, company.id))
+        notification = await services.pool.fetchval(
+            "INSERT INTO notifications (company_id, user_id, kind, subject, body, email_state, email_error)"
+            " VALUES ($1, $2, 'ASSIGNED', 's', 'b', 'failed', 'AWS_ERROR: refused') RETURNING id",
+            company.id,
+            member.id,
+        )
+        w.add("notifications", key, notification)
     async with factory.uow() as uow:
         await uow.companies.delete(w.company["gone"])
     # The deleted company's memberships went with it; its other rows wait for the purge.
@@ -292,6 +299,15 @@ READS: dict[str, TenantRead] = {
     "runbooks.page": orm("runbooks", _runbook_pages),
     "runbooks.candidates": orm("runbooks", _runbook_candidates),
     "runbooks.versions": orm("runbook_versions", _runbook_versions),
+    "notifications.failed_emails": orm(
+        "notifications",
+        lambda uow, w: _pages(
+            lambda c: uow.notifications.failed_emails(
+                company_id=c, unknown_company=False, first=100, after=None
+            ),
+            w,
+        ),
+    ),
 }
 
 #: Tables with a `company_id` that no caller reads, and why.
@@ -304,12 +320,11 @@ INTERNAL: dict[str, str] = {
     # Until the API reads them (issues 15 and 16 move each to READS with its scoped read):
     "remediation_executions": "written and read by the executor loop only, a system principal",
     "remediation_invocations": "written and read by the executor loop only, a system principal",
-    "notifications": "written by producers and read by the mailer loop only, system principals",
 }
 
-#: Who may read each table beyond the plain scope: the audit log, the deliveries and the AWS settings need a permission
-#: technicians lack, and the audit log keeps a deleted company's entries (for MSP admins).
-NEEDS_PERMISSION = {"audit_log", "webhook_delivery_log", "company_aws_settings"}
+#: Who may read each table beyond the plain scope: the audit log, the deliveries, the AWS settings and failed
+#: notification emails need a permission technicians lack, and the audit log keeps a deleted company's entries (for MSP admins).
+NEEDS_PERMISSION = {"audit_log", "webhook_delivery_log", "company_aws_settings", "notifications"}
 KEEPS_DELETED = {"audit_log"}
 
 
