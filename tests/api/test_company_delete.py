@@ -108,7 +108,7 @@ async def populate(client, factory, services, company) -> None:
             company.id,
         )
         await enqueue(
-            conn, company_id=company.id, user_ids=[admin.id], kind="TEST", subject="s", body="b", now=now
+            conn, company_id=company.id, user_ids=[admin.id], kind="ASSIGNED", subject="s", body="b", now=now
         )
 
 
