@@ -139,6 +139,14 @@ class User(Base):
     # (or deactivating the user) moves it on, so every earlier token stops verifying at once, with
     # no clock involved (a timestamp against `iat` would mis-judge tokens of the same second).
     token_generation: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # A technician's profile (`domain.assignment`): the alert categories they handle (`category` is the
+    # single skill older clients set; the migration carried it here), their time zone, how many open
+    # incidents they take at most, whether they take new ones, and when they last got one.
+    skills: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default=text("'{}'"))
+    timezone: Mapped[str] = mapped_column(String(64), server_default=text("'UTC'"))
+    max_concurrent_incidents: Mapped[int] = mapped_column(Integer, server_default=text("5"))
+    assignable: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    last_assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The notification kinds emailed to this user (`domain.notifications`); NULL: every kind.
     notification_email_kinds: Mapped[list[str] | None] = mapped_column(ARRAY(String(32)))
     created_at: Mapped[datetime] = _now()
@@ -147,6 +155,7 @@ class User(Base):
     __table_args__ = (
         Index("uq_users_lower_email", func.lower(text("email")), unique=True),
         CheckConstraint("role IN ('msp_admin', 'company_admin', 'technician')", name="role_known"),
+        CheckConstraint("max_concurrent_incidents BETWEEN 1 AND 100", name="max_concurrent_bounded"),
     )
 
 
@@ -426,8 +435,9 @@ class Incident(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Resolved by a runbook that ran (and passed its health check), not by a person or the monitor.
     auto_remediated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    # Unwritten until assignment (issue 16) takes it over: the technician the incident is assigned to.
+    # The technician the incident is assigned to (`db.assignment`), and since when.
     assigned_to: Mapped[uuid.UUID | None] = mapped_column()
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Bumped by every write of the incident; a change in `incident_changes` carries the version it
     # made, so a reaction can tell a stale change from the latest.
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
@@ -444,6 +454,11 @@ class Incident(Base):
         Index("ix_incidents_company_priority_base", "company_id", "priority_base", "id"),
         Index(
             "ix_incidents_open", "company_id", "last_alert_at", postgresql_where=text("status <> 'RESOLVED'")
+        ),
+        Index(
+            "ix_incidents_assigned_open",
+            "assigned_to",
+            postgresql_where=text("assigned_to IS NOT NULL AND status <> 'RESOLVED'"),
         ),
     )
 

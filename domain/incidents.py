@@ -50,6 +50,7 @@ class IncidentEventKind(enum.StrEnum):
     WORK_STARTED = "WORK_STARTED"
     WAITING_ON_CLIENT = "WAITING_ON_CLIENT"
     ASSIGNED = "ASSIGNED"
+    UNASSIGNED = "UNASSIGNED"  # it needed a person and nobody could take it (the admins were told)
     COMMENT = "COMMENT"
     # Remediation (issue 15): the decision, its approval, the run and whether the fix held.
     DECIDED = "DECIDED"
@@ -217,3 +218,4 @@ AUTO_RESOLVE_ACTOR = "system:auto-resolve"
 DECISION_ACTOR = "system:decisions"
 REMEDIATION_ACTOR = "system:remediation"
 SLA_ACTOR = "system:sla"
+ASSIGNMENT_ACTOR = "system:assignment"

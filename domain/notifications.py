@@ -23,6 +23,7 @@ class NotificationKind(enum.StrEnum):
     """The events that tell people."""
 
     ASSIGNED = "ASSIGNED"
+    UNASSIGNED = "UNASSIGNED"
     ESCALATED = "ESCALATED"
     APPROVAL_REQUESTED = "APPROVAL_REQUESTED"
     REMEDIATION_FAILED = "REMEDIATION_FAILED"

@@ -36,7 +36,9 @@ class Permission(enum.StrEnum):
     ALERT_READ = "alert:read"
     ALERT_INGEST = "alert:ingest"
     INCIDENT_READ = "incident:read"
-    INCIDENT_WORK = "incident:work"  # acknowledge, resolve, reopen
+    INCIDENT_WORK = "incident:work"  # acknowledge, resolve, reopen, comment
+    INCIDENT_ASSIGN = "incident:assign"  # assign and reassign incidents to technicians
+    TECHNICIAN_MANAGE = "technician:manage"  # skills, maximum of incidents, whether they take new ones
     MAINTENANCE_MANAGE = "maintenance:manage"
     RUNBOOK_READ = "runbook:read"  # the company's own runbooks and the global library
     RUNBOOK_WRITE = "runbook:write"  # create, update, archive the company's own runbooks
@@ -59,6 +61,8 @@ _ADMIN_OWN = {
     Permission.ALERT_INGEST,
     Permission.INCIDENT_READ,
     Permission.INCIDENT_WORK,
+    Permission.INCIDENT_ASSIGN,
+    Permission.TECHNICIAN_MANAGE,
     Permission.MAINTENANCE_MANAGE,
     Permission.RUNBOOK_READ,
     Permission.RUNBOOK_WRITE,

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import asyncpg
 
 from db import company_purge, delivery_log
+from db.assignment import AutoAssignment
 from db.correlation import CorrelationWorker
 from db.escalation_notices import EscalationNotices
 from db.events import BusEvent
@@ -279,6 +280,7 @@ class MailerLoop:
 # `reaction_loop(...)` each.
 REACTIONS: list[LoopSpec] = [
     reaction_loop(lambda services: EscalationNotices(), EscalationNotices.name),
+    reaction_loop(lambda services: AutoAssignment(), AutoAssignment.name),
 ]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 def attach(uow: Any) -> None:
     from db.repositories.alerts import AlertRepository
     from db.repositories.assets import AssetRepository
+    from db.repositories.assignments import AssignmentRepository
     from db.repositories.aws_settings import AwsSettingsRepository
     from db.repositories.deliveries import DeliveryRepository
     from db.repositories.incidents import IncidentRepository
@@ -16,6 +17,7 @@ def attach(uow: Any) -> None:
     from db.repositories.runbooks import RunbookRepository
 
     uow.assets = AssetRepository(uow.session, uow.principal, uow.audit)
+    uow.assignments = AssignmentRepository(uow.session, uow.principal, uow.audit)
     uow.aws = AwsSettingsRepository(uow.session, uow.principal, uow.audit, uow.cipher)
     uow.alerts = AlertRepository(uow.session, uow.principal)
     uow.deliveries = DeliveryRepository(uow.session, uow.principal)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from graph.core import Connection
-from graph.incidents import mutations, queries, subscriptions
+from graph.incidents import assignment, mutations, queries, subscriptions
 from graph.incidents.types import Alert, Incident, IncidentChangedEvent, MaintenanceWindow
 
 
@@ -69,6 +69,19 @@ class IncidentMutation:
     )
     incident_reopen: mutations.IncidentPayload = strawberry.mutation(
         resolver=mutations.incident_reopen, description="Reopen a resolved incident (status NEW)."
+    )
+    incident_assign: mutations.IncidentPayload = strawberry.mutation(
+        resolver=assignment.incident_assign,
+        description="Give an unassigned open incident to a technician of its company (company and MSP admins); "
+        "they are notified.",
+    )
+    incident_reassign: mutations.IncidentPayload = strawberry.mutation(
+        resolver=assignment.incident_reassign,
+        description="Move an assigned open incident to another technician of its company (company and MSP admins).",
+    )
+    incident_comment: mutations.IncidentPayload = strawberry.mutation(
+        resolver=assignment.incident_comment,
+        description="Add a comment to an incident's timeline (whoever works its incidents).",
     )
 
 

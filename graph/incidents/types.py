@@ -234,6 +234,17 @@ class Incident(Node):
         row = await (await loaders_for(info, self._loaders)).company.load(self._row.company_id)
         return company_type(row) if row else None
 
+    @strawberry.field(description="The technician it is assigned to (null: nobody yet).")
+    async def assignee(self, info: strawberry.Info) -> User | None:
+        if self._row.assigned_to is None:
+            return None
+        row = await (await loaders_for(info, self._loaders)).user.load(self._row.assigned_to)
+        return user_type(row) if row else None
+
+    @strawberry.field(description="When the current assignee got it.")
+    def assigned_at(self) -> datetime | None:
+        return self._row.assigned_at
+
     @strawberry.field(description="The inventory asset (null when its alerts named no known asset).")
     async def asset(self, info: strawberry.Info) -> Asset | None:
         if self._row.asset_id is None:

@@ -21,6 +21,10 @@ class NotificationKind(enum.Enum):
     ASSIGNED = strawberry.enum_value(
         DomainKind.ASSIGNED.value, description="An incident was assigned to you."
     )
+    UNASSIGNED = strawberry.enum_value(
+        DomainKind.UNASSIGNED.value,
+        description="An incident of your company needs a person and no technician could take it.",
+    )
     ESCALATED = strawberry.enum_value(
         DomainKind.ESCALATED.value,
         description="An incident was escalated to a person (by a technician, a decision, a failed or "

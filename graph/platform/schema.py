@@ -11,6 +11,7 @@ from graph.platform import auth as auth_api
 from graph.platform import aws as aws_api
 from graph.platform import companies as companies_api
 from graph.platform import deliveries as deliveries_api
+from graph.platform import technicians as technicians_api
 from graph.platform import users as users_api
 from graph.platform.types import AuditEntry, Company, User
 
@@ -49,6 +50,11 @@ class PlatformQuery:
 
 @strawberry.type
 class PlatformMutation:
+    technician_update: technicians_api.TechnicianUpdatePayload = strawberry.mutation(
+        resolver=technicians_api.technician_update,
+        description="Change a technician's skills, time zone, maximum of open incidents or availability "
+        "(their admins, as for `userDeactivate`; technicians their own time zone).",
+    )
     login: auth_api.LoginPayload = strawberry.mutation(
         resolver=auth_api.login, description="Sign in; returns a JWT."
     )

@@ -31,8 +31,27 @@ class User(Node):
     email: str = strawberry.field(description="Sign-in email, unique.")
     name: str = strawberry.field(description="Display name.")
     role: Role = strawberry.field(description="The user's role.")
-    category: str | None = strawberry.field(description="Technician skill category (Network, Database, ...).")
-    on_call: bool = strawberry.field(description="Whether the technician is on call now.")
+    category: str | None = strawberry.field(
+        description="Technician skill category (Network, Database, ...).",
+        deprecation_reason="A technician has several skills: read `skills`.",
+    )
+    on_call: bool = strawberry.field(
+        description="The technician's old on-call flag.",
+        deprecation_reason="On call is a matter of schedules: read `onCallNow(companyId:)`.",
+    )
+    skills: list[str] = strawberry.field(
+        description="The alert categories the technician handles (empty for admins)."
+    )
+    timezone: str = strawberry.field(description="IANA time zone the person works in.")
+    max_concurrent_incidents: int = strawberry.field(
+        description="Open incidents the technician takes at most; automatic assignment skips them at it."
+    )
+    assignable: bool = strawberry.field(
+        description="Whether the technician takes new incidents (false: on leave, training...)."
+    )
+    last_assigned_at: datetime | None = strawberry.field(
+        description="When an incident was last assigned to them (ties go to who waited longest)."
+    )
     active: bool = strawberry.field(
         description="Whether the user may sign in (false once deactivated, see `userDeactivate`)."
     )
@@ -54,6 +73,11 @@ def user_type(row: tables.User) -> User:
         role=Role(row.role),
         category=row.category,
         on_call=row.on_call,
+        skills=list(row.skills or []),
+        timezone=row.timezone,
+        max_concurrent_incidents=row.max_concurrent_incidents,
+        assignable=row.assignable,
+        last_assigned_at=row.last_assigned_at,
         active=row.is_active,
         created_at=row.created_at,
         _row=row,
