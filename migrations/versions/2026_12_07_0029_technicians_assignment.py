@@ -41,6 +41,8 @@ def upgrade() -> None:
     )
     op.execute("UPDATE users SET skills = ARRAY[category] WHERE category IS NOT NULL")
     op.add_column('incidents', sa.Column('assigned_at', sa.DateTime(timezone=True), nullable=True))
+    # As every column of this hot table (0008): ANALYZE samples 3,000 rows, not 30,000.
+    op.execute('ALTER TABLE incidents ALTER COLUMN assigned_at SET STATISTICS 10')
     op.create_index(
         'ix_incidents_assigned_open',
         'incidents',
