@@ -859,3 +859,42 @@ class Notification(Base):
             postgresql_where=text("dedup_key IS NOT NULL"),
         ),
     )
+
+
+# ---- analysis ------------------------------------------------------------------------------------
+
+PATTERN_TYPES = ("ALERT_STORM", "FLAPPING", "CYCLIC", "PERSISTENT", "CASCADING_FAILURE", "ISOLATED")
+ANALYSIS_SOURCES = ("RULES", "BEDROCK", "GEMINI")
+
+
+class IncidentAnalysis(Base):
+    """The latest analysis of an incident (`domain.analysis`), written by the `analysis` reaction."""
+
+    __tablename__ = "incident_analyses"
+
+    incident_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    pattern_type: Mapped[str] = mapped_column(String(20))
+    root_cause: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[float] = mapped_column(Float)
+    explanation: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(10), server_default=text("'RULES'"))
+    model: Mapped[str | None] = mapped_column(String(100))
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    suggested_runbook_id: Mapped[uuid.UUID | None] = mapped_column()
+    root_incident_id: Mapped[uuid.UUID | None] = mapped_column()
+    blast_radius: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    incident_version: Mapped[int] = mapped_column(Integer)
+    analyzed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(_one_of("pattern_type", PATTERN_TYPES), name="pattern_known"),
+        CheckConstraint(_one_of("source", ANALYSIS_SOURCES), name="source_known"),
+        CheckConstraint("confidence BETWEEN 0 AND 1", name="confidence_range"),
+        Index(
+            "ix_incident_analyses_root",
+            "root_incident_id",
+            postgresql_where=text("root_incident_id IS NOT NULL"),
+        ),
+    )

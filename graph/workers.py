@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import asyncpg
 
 from db import company_purge, delivery_log
+from db.analysis import IncidentAnalysisReaction
 from db.assignment import AutoAssignment
 from db.correlation import CorrelationWorker
 from db.escalation_notices import EscalationNotices
@@ -281,6 +282,7 @@ class MailerLoop:
 REACTIONS: list[LoopSpec] = [
     reaction_loop(lambda services: EscalationNotices(), EscalationNotices.name),
     reaction_loop(lambda services: AutoAssignment(), AutoAssignment.name),
+    reaction_loop(lambda services: IncidentAnalysisReaction(), IncidentAnalysisReaction.name),
 ]
 
 

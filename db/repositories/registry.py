@@ -7,6 +7,7 @@ from typing import Any
 
 def attach(uow: Any) -> None:
     from db.repositories.alerts import AlertRepository
+    from db.repositories.analyses import AnalysisRepository
     from db.repositories.assets import AssetRepository
     from db.repositories.assignments import AssignmentRepository
     from db.repositories.aws_settings import AwsSettingsRepository
@@ -16,6 +17,7 @@ def attach(uow: Any) -> None:
     from db.repositories.notifications import NotificationRepository
     from db.repositories.runbooks import RunbookRepository
 
+    uow.analyses = AnalysisRepository(uow.session, uow.principal)
     uow.assets = AssetRepository(uow.session, uow.principal, uow.audit)
     uow.assignments = AssignmentRepository(uow.session, uow.principal, uow.audit)
     uow.aws = AwsSettingsRepository(uow.session, uow.principal, uow.audit, uow.cipher)

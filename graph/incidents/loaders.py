@@ -79,6 +79,22 @@ class IncidentLoaders:
         return DataLoader(self._user_companies)
 
     @functools.cached_property
+    def analysis(self) -> DataLoader[uuid.UUID, Any]:
+        async def load(ids: list[uuid.UUID]) -> list[Any]:
+            found = {a.incident_id: a for a in await self.uow.analyses.for_incidents(list(ids))}
+            return [found.get(i) for i in ids]
+
+        return DataLoader(load)
+
+    @functools.cached_property
+    def related_incidents(self) -> DataLoader[uuid.UUID, list[uuid.UUID]]:
+        async def load(ids: list[uuid.UUID]) -> list[list[uuid.UUID]]:
+            found = await self.uow.analyses.downstream_of(list(ids))
+            return [found.get(i, []) for i in ids]
+
+        return DataLoader(load)
+
+    @functools.cached_property
     def dependencies(self) -> DataLoader[uuid.UUID, list[uuid.UUID]]:
         return DataLoader(self._dependencies)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -19,6 +19,9 @@ from domain.priority import priority_score
 from graph.core import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, Node, connection, to_global_id
 from graph.incidents.loaders import IncidentLoaders, loaders_for
 from graph.platform.types import Asset, Company, User, asset_type, company_type, user_type
+
+if TYPE_CHECKING:
+    from graph.incidents.analysis import IncidentAnalysis
 
 
 def _mirror(name: str, source: type[enum.Enum], description: str) -> Any:
@@ -244,6 +247,35 @@ class Incident(Node):
     @strawberry.field(description="When the current assignee got it.")
     def assigned_at(self) -> datetime | None:
         return self._row.assigned_at
+
+    @strawberry.field(description="Its pattern, likely root cause and explanation (null until analysed).")
+    async def analysis(
+        self, info: strawberry.Info
+    ) -> Annotated[IncidentAnalysis, strawberry.lazy("graph.incidents.analysis")] | None:
+        from graph.incidents.analysis import analysis_type
+
+        row = await (await loaders_for(info, self._loaders)).analysis.load(self._row.id)
+        return analysis_type(row) if row else None
+
+    @strawberry.field(
+        description="In a cascade, the incident on the most upstream asset: the likely root cause (null otherwise)."
+    )
+    async def root_incident(self, info: strawberry.Info) -> Incident | None:
+        loaders = await loaders_for(info, self._loaders)
+        analysis = await loaders.analysis.load(self._row.id)
+        if analysis is None or analysis.root_incident_id is None:
+            return None
+        row = await loaders.incident.load(analysis.root_incident_id)
+        return incident_type(row, self._loaders) if row else None
+
+    @strawberry.field(
+        description="On a cascade's root: the downstream incidents it likely caused (at most 100)."
+    )
+    async def related_incidents(self, info: strawberry.Info) -> list[Incident]:
+        loaders = await loaders_for(info, self._loaders)
+        ids = await loaders.related_incidents.load(self._row.id)
+        rows = await loaders.incident.load_many(ids)
+        return [incident_type(r, self._loaders) for r in rows if r is not None]
 
     @strawberry.field(description="The inventory asset (null when its alerts named no known asset).")
     async def asset(self, info: strawberry.Info) -> Asset | None:
