@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from db.incident_writer import announce
-from domain.analysis import MAX_FIRINGS, Analysis, IncidentFacts, Related, analyze
+from domain.analysis import MAX_FIRINGS, PERSISTENT_AFTER, Analysis, IncidentFacts, Related, analyze
 from domain.runbooks import best_runbook
 
 if TYPE_CHECKING:
@@ -75,15 +75,25 @@ STORED = "SELECT pattern_type, root_incident_id, blast_radius, confidence FROM i
 UPSERT = """
 INSERT INTO incident_analyses (incident_id, company_id, pattern_type, root_cause, confidence, explanation,
                                source, suggested_runbook_id, root_incident_id, blast_radius, details,
-                               incident_version, analyzed_at)
-VALUES ($1, $2, $3, $4, $5, $6, 'RULES', $7, $8, $9, $10::jsonb, $11, $12)
+                               incident_version, analyzed_at, alert_count)
+VALUES ($1, $2, $3, $4, $5, $6, 'RULES', $7, $8, $9, $10::jsonb, $11, $12, $13)
 ON CONFLICT (incident_id) DO UPDATE SET
     pattern_type = EXCLUDED.pattern_type, root_cause = EXCLUDED.root_cause,
     confidence = EXCLUDED.confidence, explanation = EXCLUDED.explanation, source = 'RULES',
     model = NULL, latency_ms = NULL, suggested_runbook_id = EXCLUDED.suggested_runbook_id,
     root_incident_id = EXCLUDED.root_incident_id, blast_radius = EXCLUDED.blast_radius,
     details = EXCLUDED.details, incident_version = EXCLUDED.incident_version,
-    analyzed_at = EXCLUDED.analyzed_at
+    analyzed_at = EXCLUDED.analyzed_at, alert_count = EXCLUDED.alert_count
+"""
+# Open incidents whose analysis is behind: more alerts since (repeats write no outbox row, so a storm
+# of repeats or a cycle of one fingerprint shows only here), or open long enough to be persistent.
+STALE = """
+SELECT i.id FROM incidents i JOIN incident_analyses a ON a.incident_id = i.id
+WHERE i.status <> 'RESOLVED'
+  AND (i.alert_count > a.alert_count
+       OR (a.pattern_type = 'ISOLATED' AND i.first_alert_at <= $1))
+ORDER BY i.last_alert_at
+LIMIT $2
 """
 
 
@@ -167,6 +177,7 @@ async def analyse_incident(
         orjson.dumps(result.details, default=str).decode(),
         row["version"],
         now,
+        row["alert_count"],
     )
     if before is None or (before["pattern_type"], before["root_incident_id"], before["blast_radius"]) != (
         result.pattern.value,
@@ -187,3 +198,14 @@ class IncidentAnalysisReaction:
         if current is None or current > change.version:
             return  # gone, or a later change will analyse it as it is then
         await analyse_incident(conn, change.incident_id, change.at)
+
+
+async def reanalyse_stale(pool: Any, now: datetime, limit: int = 200) -> int:
+    """Analyse again the open incidents whose analysis is behind (see STALE); how many. Run by the
+    sweeper, one process at a time."""
+    async with pool.acquire() as conn:
+        ids = [r["id"] for r in await conn.fetch(STALE, now - PERSISTENT_AFTER, limit)]
+        for incident_id in ids:
+            async with conn.transaction():
+                await analyse_incident(conn, incident_id, now)
+    return len(ids)

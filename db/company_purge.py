@@ -39,6 +39,7 @@ PURGED = (
     "assets",
     "company_aws_settings",
     "notifications",
+    "incident_analyses",
     "remediation_invocations",
     "remediation_executions",  # before the runbook versions they name
     "runbook_versions",

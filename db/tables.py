@@ -886,6 +886,8 @@ class IncidentAnalysis(Base):
     blast_radius: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     incident_version: Mapped[int] = mapped_column(Integer)
+    # The incident's alert count when analysed: repeats write no outbox row, so the sweeper compares.
+    alert_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     analyzed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (

@@ -7,6 +7,7 @@
 - mailer: sends notification emails after their change committed (`db.mailer`), woken by the
   `system:emails` NOTIFY and a 5 s poll.
 - sweeper: every 30 s, one process at a time (advisory lock), auto-resolves quiet incidents,
+  re-analyses open incidents whose analysis is behind (repeats write no outbox row),
   expires old idempotency records, keeps the recent webhook deliveries of each company and
   integration bounded, and purges deleted companies in batches (for at most 5 s a round).
 
@@ -24,12 +25,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 
 from db import company_purge, delivery_log
-from db.analysis import IncidentAnalysisReaction
+from db.analysis import IncidentAnalysisReaction, reanalyse_stale
 from db.assignment import AutoAssignment
 from db.correlation import CorrelationWorker
 from db.escalation_notices import EscalationNotices
@@ -188,7 +190,8 @@ class SweeperLoop:
                 pruned = await self.sweeper.prune_changes()
                 records = await delivery_log.prune(self.pool)
                 purged = await company_purge.purge(self.pool)
-                if resolved or expired or pruned or records or purged:
+                reanalysed = await reanalyse_stale(self.pool, datetime.now(UTC))
+                if resolved or expired or pruned or records or purged or reanalysed:
                     log.info(
                         "sweep",
                         extra={
@@ -197,6 +200,7 @@ class SweeperLoop:
                             "changes_pruned": pruned,
                             "delivery_records_pruned": records,
                             "company_purge_batches": purged,
+                            "incidents_reanalysed": reanalysed,
                         },
                     )
             finally:

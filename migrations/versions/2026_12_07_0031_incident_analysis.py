@@ -1,6 +1,7 @@
 """Incident analysis: the latest pattern, root cause and explanation of each incident
 
-One row per incident, replaced by each analysis (`source` says which analyser wrote it: the rules, or
+One row per incident, replaced by each analysis (`alert_count`: the incident's count it saw, so the
+sweeper re-analyses incidents whose repeats, which write no outbox row, changed the picture) (`source` says which analyser wrote it: the rules, or
 an LLM whose answer passed validation). `root_incident_id` points a cascade's downstream incidents at
 its root; the index answers a root's `relatedIncidents`.
 
@@ -40,6 +41,7 @@ def upgrade() -> None:
         sa.Column('blast_radius', sa.Integer(), server_default=sa.text('0'), nullable=False),
         sa.Column('details', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
         sa.Column('incident_version', sa.Integer(), nullable=False),
+        sa.Column('alert_count', sa.Integer(), server_default=sa.text('0'), nullable=False),
         sa.Column('analyzed_at', sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(f'pattern_type IN {PATTERNS}', name=op.f('ck_incident_analyses_pattern_known')),
         sa.CheckConstraint("source IN ('RULES', 'BEDROCK', 'GEMINI')", name=op.f('ck_incident_analyses_source_known')),

@@ -110,6 +110,14 @@ async def populate(client, factory, services, company) -> None:
         await enqueue(
             conn, company_id=company.id, user_ids=[admin.id], kind="ASSIGNED", subject="s", body="b", now=now
         )
+        incident = await conn.fetchval("SELECT id FROM incidents WHERE company_id = $1 LIMIT 1", company.id)
+        await conn.execute(
+            "INSERT INTO incident_analyses (incident_id, company_id, pattern_type, root_cause, confidence,"
+            " explanation, incident_version, analyzed_at) VALUES ($1, $2, 'ISOLATED', 'x', 0.5, 'x', 1, $3)",
+            incident,
+            company.id,
+            now,
+        )
 
 
 async def counts(services, company_id, *, others: bool) -> dict[str, int]:

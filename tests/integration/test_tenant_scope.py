@@ -77,6 +77,13 @@ async def world(services: Any) -> World:
         w.add("asset_dependencies", key, (dependent.id, base))
         incident = await rows.incident(services, company.id, asset_name=w.marker)
         w.add("incidents", key, incident)
+        await services.pool.execute(
+            "INSERT INTO incident_analyses (incident_id, company_id, pattern_type, root_cause, confidence,"
+            " explanation, incident_version, analyzed_at) VALUES ($1, $2, 'ISOLATED', 'x', 0.5, 'x', 1, now())",
+            incident,
+            company.id,
+        )
+        w.add("incident_analyses", key, incident)
         alert = await rows.alert(services, company.id, incident_id=incident, asset_name=w.marker)
         w.add("alerts", key, alert)
         w.add("incident_events", key, await rows.event(services, company.id, incident, "CREATED", now))
@@ -234,6 +241,10 @@ async def _runbook_versions(uow: UnitOfWork, w: World) -> set[Any]:
     return {(v.runbook_id, v.version) for versions in found.values() for v in versions}
 
 
+async def _analysed(uow: UnitOfWork, w: World) -> set[Any]:
+    return {a.incident_id for a in await uow.analyses.for_incidents(w.ids("incident_analyses"))}
+
+
 def raw(table: str, reader: Any) -> TenantRead:
     async def read(services: Any, principal: Principal, w: World) -> set[Any]:
         # Within every company of the world, as a subscription opened before the deletion asked.
@@ -299,6 +310,10 @@ READS: dict[str, TenantRead] = {
     "runbooks.page": orm("runbooks", _runbook_pages),
     "runbooks.candidates": orm("runbooks", _runbook_candidates),
     "runbooks.versions": orm("runbook_versions", _runbook_versions),
+    "analyses.for_incidents": orm(
+        "incident_analyses",
+        lambda uow, w: _analysed(uow, w),
+    ),
     "notifications.failed_emails": orm(
         "notifications",
         lambda uow, w: _pages(
