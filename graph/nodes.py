@@ -25,6 +25,7 @@ def _key(kind: str, raw: str) -> uuid.UUID | int | None:
 async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
     from graph.incidents.types import alert_type, incident_event_type, incident_type, maintenance_window_type
     from graph.platform.types import asset_type, audit_type, company_type, user_type
+    from graph.remediation.executions import execution_by_id, execution_type
     from graph.remediation.types import runbook_type
 
     require_principal(info)
@@ -44,6 +45,7 @@ async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
         "IncidentEvent": (uow.incidents.get_event, incident_event_type),
         "MaintenanceWindow": (uow.maintenance.get, maintenance_window_type),
         "Runbook": (uow.runbooks.get_current, lambda found: runbook_type(*found)),
+        "Execution": (execution_by_id(uow), execution_type),
     }
     resolvers.update(getattr(uow, "node_resolvers", lambda: {})())
     entry = resolvers.get(kind)

@@ -27,7 +27,7 @@ from graph.ingest_graphql import IngestMutation
 from graph.platform.schema import PlatformMutation, PlatformQuery
 from graph.platform.types import Asset, AuditEntry, Company, User
 from graph.query_cost import MAX_QUERY_COST, QueryCostLimiter
-from graph.remediation.schema import RemediationMutation, RemediationQuery
+from graph.remediation.schema import RemediationMutation, RemediationQuery, RemediationSubscription
 from graph.remediation.types import Runbook
 
 log = logging.getLogger("graph.errors")
@@ -68,7 +68,7 @@ class Mutation(PlatformMutation, IncidentMutation, IngestMutation, RemediationMu
 
 
 @strawberry.type(description="Live updates (graphql-transport-ws or graphql-ws); token in `connection_init`.")
-class Subscription(IncidentSubscription):
+class Subscription(IncidentSubscription, RemediationSubscription):
     pass
 
 
