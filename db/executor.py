@@ -50,6 +50,8 @@ FIRST_POLL_SECONDS = 2.0
 MAX_POLL_SECONDS = 30.0
 # The executor's own tries of one AWS step (after botocore's retries) before the execution fails.
 MAX_AWS_ATTEMPTS = 6
+# Claims of one step that ended in no outcome at all (a crash, an unexpected error) before it fails.
+MAX_CLAIMS = 10
 FIRST_RETRY_SECONDS = 5.0
 MAX_RETRY_SECONDS = 120.0
 # AWS errors no retry can mend: the execution fails at once.
@@ -202,7 +204,12 @@ class Executor:
         now = now or datetime.now(UTC)
         leased, access = await self.claim(now)
         for execution in leased:
-            await self.advance(execution, access.get(execution.company_id), now)
+            try:
+                await self.advance(execution, access.get(execution.company_id), now)
+            except Exception:
+                # Not this batch's end: the others go on, and this one is claimed again once its
+                # lease runs out (at most MAX_CLAIMS times).
+                log.exception("execution %s: step failed; retried after its lease", execution.id)
         return len(leased)
 
     async def claim(self, now: datetime) -> tuple[list[Leased], dict[uuid.UUID, AwsAccess]]:
@@ -237,6 +244,10 @@ class Executor:
         """One step of one leased execution: send or poll, and write what came of it."""
         if access is None:
             await self._finish(execution, "FAILED", NO_ACCESS, now)
+            return
+        if execution.attempts > MAX_CLAIMS:
+            error = f"gave up after {MAX_CLAIMS} attempts that did not finish"
+            await self._finish(execution, "FAILED", error, now)
             return
         remote = self.remote(execution.company_id, access)
         try:

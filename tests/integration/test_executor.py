@@ -298,7 +298,7 @@ async def test_a_crash_between_send_and_store_does_not_send_twice(services, fact
     execution = await _start(services, company, t0, incident=incident)
     sessions = AwsSessions(Clock())
 
-    class Crash(Exception):
+    class Crash(BaseException):  # as a killed process: nothing after it runs
         pass
 
     def crashing(company_id: uuid.UUID, access: Any) -> Any:
@@ -338,6 +338,31 @@ async def test_a_crash_between_send_and_store_does_not_send_twice(services, fact
     assert (await _row(services, execution))["status"] == "SUCCEEDED"
     assert len(_commands(comment_of(execution, "action"))) == 1
     assert (await _timeline(services, incident)).count("REMEDIATION_STARTED") == 1
+
+
+async def test_a_step_that_keeps_failing_unexpectedly_fails_the_execution_in_the_end(
+    services, factory, aws_env
+):
+    company = await _aws_company(services, factory)
+    incident = await rows.incident(services, company.id)
+    t0 = datetime.now(UTC)
+    execution = await _start(services, company, t0, incident=incident)
+
+    class Broken:
+        async def send(self, command: Any) -> str:
+            raise RuntimeError("a bug")
+
+    broken = Executor(services.pool, lambda company_id, access: Broken(), services.cipher.decrypt, batch=100)
+    # every claim ends in the error (logged, the batch goes on), each after the lease of the last
+    for n in range(10):
+        await broken.run_once(t0 + LEASE * n)
+        row = await _row(services, execution)
+        assert (row["status"], row["attempts"]) == ("PENDING", n + 1)
+    await broken.run_once(t0 + LEASE * 10)
+
+    row = await _row(services, execution)
+    assert (row["status"], row["error"]) == ("FAILED", "gave up after 10 attempts that did not finish")
+    assert await services.pool.fetchval("SELECT status FROM incidents WHERE id = $1", incident) == "ESCALATED"
 
 
 async def test_a_failing_health_check_escalates(services, factory, aws_env):
@@ -543,3 +568,29 @@ async def test_a_reopen_after_a_person_resolved_judges_no_remediation(services, 
 
     assert (await _row(services, execution))["held"] is None
     assert "REMEDIATION_NOT_HELD" not in await _timeline(services, incident)
+
+
+@pytest.mark.parametrize(
+    ("aws_code", "error"),
+    [
+        ("AccessDeniedException", "AWS_ACCESS_DENIED: AWS answered AccessDeniedException: not allowed"),
+        ("InvalidInstanceId", "AWS_INVALID_INSTANCE: AWS answered InvalidInstanceId: not allowed"),
+    ],
+)
+async def test_an_aws_refusal_no_retry_can_mend_fails_at_once(services, factory, aws_env, aws_code, error):
+    company = await _aws_company(services, factory)
+    incident = await rows.incident(services, company.id)
+    t0 = datetime.now(UTC)
+    execution = await _start(services, company, t0, incident=incident)
+    sessions = AwsSessions(Clock())
+    client = sessions.client_sync(company.id, ACCESS, "ssm")
+
+    with Stubber(client) as stub:
+        stub.add_client_error("send_command", service_error_code=aws_code, service_message="not allowed")
+        await _executor(services, sessions).run_once(t0)
+        stub.assert_no_pending_responses()
+
+    row = await _row(services, execution)
+    assert (row["status"], row["error"], row["command_id"]) == ("FAILED", error, None)
+    assert await services.pool.fetchval("SELECT status FROM incidents WHERE id = $1", incident) == "ESCALATED"
+    assert _commands(comment_of(execution, "action")) == []
