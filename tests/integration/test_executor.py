@@ -594,3 +594,19 @@ async def test_an_aws_refusal_no_retry_can_mend_fails_at_once(services, factory,
     assert (row["status"], row["error"], row["command_id"]) == ("FAILED", error, None)
     assert await services.pool.fetchval("SELECT status FROM incidents WHERE id = $1", incident) == "ESCALATED"
     assert _commands(comment_of(execution, "action")) == []
+
+
+async def test_two_processes_claiming_at_once_send_one_command(services, factory, aws_env):
+    # given one due execution and two executors (as two worker processes)
+    company = await _aws_company(services, factory)
+    t0 = datetime.now(UTC)
+    execution = await _start(services, company, t0)
+    first, second = _executor(services), _executor(services)
+
+    # when both step at the same moment
+    await asyncio.gather(first.run_once(t0), second.run_once(t0))
+
+    # then one of them sent it, once
+    assert len(_commands(comment_of(execution, "action"))) == 1
+    row = await _row(services, execution)
+    assert (row["status"], row["attempts"]) == ("RUNNING", 0)
