@@ -171,6 +171,10 @@ ON CONFLICT (execution_id, step, instance_id) DO UPDATE SET
     status = excluded.status, status_detail = excluded.status_detail, stdout = excluded.stdout,
     stderr = excluded.stderr, started_at = excluded.started_at, finished_at = excluded.finished_at,
     updated_at = excluded.updated_at
+WHERE (remediation_invocations.status, remediation_invocations.status_detail, remediation_invocations.stdout,
+       remediation_invocations.stderr, remediation_invocations.started_at, remediation_invocations.finished_at)
+      IS DISTINCT FROM (excluded.status, excluded.status_detail, excluded.stdout, excluded.stderr,
+                        excluded.started_at, excluded.finished_at)
 """
 NOTIFY = "SELECT pg_notify('aw_events', $1)"
 
@@ -318,20 +322,23 @@ class Executor:
         async with self.pool.acquire() as conn, conn.transaction():
             if not await self._still_ours(conn, execution):
                 return self._lost(execution)
+            changed = False
             for i in invocations:
-                await conn.execute(
-                    INVOCATION,
-                    execution.id,
-                    step,
-                    i.instance_id,
-                    execution.company_id,
-                    i.state.value,
-                    i.status_detail[:64],
-                    i.stdout,
-                    i.stderr,
-                    i.started_at,
-                    i.finished_at,
-                    now,
+                changed |= _updated(
+                    await conn.execute(
+                        INVOCATION,
+                        execution.id,
+                        step,
+                        i.instance_id,
+                        execution.company_id,
+                        i.state.value,
+                        i.status_detail[:64],
+                        i.stdout,
+                        i.stderr,
+                        i.started_at,
+                        i.finished_at,
+                        now,
+                    )
                 )
             if pending:
                 if execution.deadline_at is not None and now >= execution.deadline_at:
@@ -344,7 +351,8 @@ class Executor:
                 if execution.deadline_at is not None:
                     next_poll = min(next_poll, execution.deadline_at)  # the timeout is not overslept
                 await conn.execute(WAIT, *self._guard(execution), execution.phase, next_poll, now)
-                await self._announce(conn, execution, "RUNNING")
+                if changed:  # a poll that saw nothing new announces nothing
+                    await self._announce(conn, execution, "RUNNING")
                 return
             failed = [i for i in invocations if i.state is not CommandState.SUCCEEDED]
             if not failed:

@@ -610,3 +610,33 @@ async def test_two_processes_claiming_at_once_send_one_command(services, factory
     assert len(_commands(comment_of(execution, "action"))) == 1
     row = await _row(services, execution)
     assert (row["status"], row["attempts"]) == ("RUNNING", 0)
+
+
+async def test_a_poll_that_sees_nothing_new_announces_nothing(services, factory, aws_env):
+    company = await _aws_company(services, factory)
+    t0 = datetime.now(UTC)
+    execution = await _start(services, company, t0, instances=(I1,))
+    executor = _executor(services)
+    await executor.run_once(t0)
+    command_id = (await _row(services, execution))["command_id"]
+    _edit(command_id, I1, "InProgress")
+    await executor.run_once(t0 + timedelta(seconds=2))  # the first sight of the invocation
+    stored = (await _invocations(services, execution))[("action", I1)]["updated_at"]
+
+    remediation = topic(company.id, "remediation")
+    async with services.bus.subscribe({remediation}) as sub:
+        # when a poll finds the invocation as it was, then one finds it with new output
+        await executor.run_once(t0 + timedelta(seconds=4))
+        await services.pool.execute(
+            "SELECT pg_notify('aw_events', $1)", f'{{"topic": "{remediation}", "kind": "SENTINEL"}}'
+        )
+        _edit(command_id, I1, "InProgress", StandardOutputContent="half way\n")
+        await executor.run_once(t0 + timedelta(seconds=8))
+
+        # then the first poll published nothing (the sentinel comes first), the second its change
+        async with asyncio.timeout(5):
+            kinds = [(await sub.queue.get()).kind, (await sub.queue.get()).kind]
+    assert kinds == ["SENTINEL", "RUNNING"]
+    seen = (await _invocations(services, execution))[("action", I1)]
+    assert seen["stdout"] == "half way\n"
+    assert seen["updated_at"] > stored
