@@ -340,3 +340,22 @@ async def test_an_execution_page_with_its_relations_takes_the_same_statements_fo
     assert len(nodes) == 10
     assert all(len(n["invocations"]) == 1 and n["incident"]["executions"] == [{"id": n["id"]}] for n in nodes)
     assert len(small) == len(large)
+
+
+async def test_incident_executions_refuses_a_size_over_100(services, factory, gql):
+    company = await factory.company()
+    tech = await factory.user(Role.TECHNICIAN, [company])
+    incident = await rows.incident(services, company.id)
+
+    body = await gql(
+        "query($id: ID!) { incident(id: $id) { id executions(first: 101) { id } } }",
+        {"id": gid("Incident", incident)},
+        token=tech.token,
+    )
+
+    (error,) = body["errors"]
+    assert (error["message"], error["extensions"]["code"], error["path"]) == (
+        "must be between 0 and 100",
+        "INVALID_INPUT",
+        ["incident", "executions"],
+    )
