@@ -20,6 +20,7 @@ Simulated executions (demo mode) are not this executor's: it leaves them alone.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -59,6 +60,9 @@ FATAL_AWS_CODES = frozenset(
     {"AWS_ACCESS_DENIED", "AWS_INVALID_CREDENTIALS", "AWS_INVALID_INSTANCE", "AWS_INVALID_DOCUMENT"}
 )
 NO_ACCESS = "the company has no AWS access set (it was removed after this run was started)"
+UNREADABLE_ACCESS = (
+    "the company's AWS secrets cannot be decrypted with the data key: set its AWS access again"
+)
 # Statuses a run may end in, worst first: several instances ending differently end it as the worst.
 ENDINGS = (
     (CommandState.FAILED, "FAILED"),
@@ -207,16 +211,21 @@ class Executor:
         """Claim up to `batch` due executions and take each one step on; the number claimed."""
         now = now or datetime.now(UTC)
         leased, access = await self.claim(now)
-        for execution in leased:
+
+        async def one(execution: Leased) -> None:
             try:
                 await self.advance(execution, access.get(execution.company_id), now)
             except Exception:
-                # Not this batch's end: the others go on, and this one is claimed again once its
+                # Not the batch's end: the others go on, and this one is claimed again once its
                 # lease runs out (at most MAX_CLAIMS times).
                 log.exception("execution %s: step failed; retried after its lease", execution.id)
+
+        # Side by side, so every claimed execution is handled well within its lease (one after
+        # the other, slow AWS answers could outlast the lease of the batch's last ones).
+        await asyncio.gather(*(one(e) for e in leased))
         return len(leased)
 
-    async def claim(self, now: datetime) -> tuple[list[Leased], dict[uuid.UUID, AwsAccess]]:
+    async def claim(self, now: datetime) -> tuple[list[Leased], dict[uuid.UUID, AwsAccess | str]]:
         """Lease the due executions (committed at once) and read their companies' AWS access."""
         async with self.pool.acquire() as conn:
             async with conn.transaction():
@@ -225,7 +234,14 @@ class Executor:
             if not leased:
                 return [], {}
             settings = await conn.fetch(ACCESS, list({e.company_id for e in leased}))
-        return leased, {r["company_id"]: self._access(r) for r in settings}
+        return leased, {r["company_id"]: self._readable_access(r) for r in settings}
+
+    def _readable_access(self, row: asyncpg.Record) -> AwsAccess | str:
+        try:
+            return self._access(row)
+        except Exception:  # a secret the data key cannot open fails that company's runs, not the batch
+            log.exception("company %s: its AWS settings cannot be decrypted", row["company_id"])
+            return UNREADABLE_ACCESS
 
     def _access(self, row: asyncpg.Record) -> AwsAccess:
         # The same reading as `db.repositories.aws_settings.access_of`, on a raw row: the worker
@@ -244,10 +260,11 @@ class Executor:
             secret_access_key=self.decrypt(row["secret_access_key_enc"]),
         )
 
-    async def advance(self, execution: Leased, access: AwsAccess | None, now: datetime) -> None:
-        """One step of one leased execution: send or poll, and write what came of it."""
-        if access is None:
-            await self._finish(execution, "FAILED", NO_ACCESS, now)
+    async def advance(self, execution: Leased, access: AwsAccess | str | None, now: datetime) -> None:
+        """One step of one leased execution: send or poll, and write what came of it. `access`: the
+        company's, or why there is none usable."""
+        if access is None or isinstance(access, str):
+            await self._finish(execution, "FAILED", access or NO_ACCESS, now)
             return
         if execution.attempts > MAX_CLAIMS:
             error = f"gave up after {MAX_CLAIMS} attempts that did not finish"

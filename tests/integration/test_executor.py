@@ -640,3 +640,27 @@ async def test_a_poll_that_sees_nothing_new_announces_nothing(services, factory,
     seen = (await _invocations(services, execution))[("action", I1)]
     assert seen["stdout"] == "half way\n"
     assert seen["updated_at"] > stored
+
+
+async def test_secrets_the_data_key_cannot_open_fail_that_companys_runs_only(services, factory, aws_env):
+    # given a company whose stored secret was encrypted with another key, and a healthy company
+    broken = await _aws_company(services, factory)
+    await services.pool.execute(
+        "UPDATE company_aws_settings SET secret_access_key_enc = $2 WHERE company_id = $1",
+        broken.id,
+        b"not-a-fernet-token",
+    )
+    healthy = await _aws_company(services, factory)
+    t0 = datetime.now(UTC)
+    stuck = await _start(services, broken, t0)
+    fine = await _start(services, healthy, t0)
+
+    await _executor(services).run_once(t0)
+
+    row = await _row(services, stuck)
+    assert (row["status"], row["error"]) == (
+        "FAILED",
+        "the company's AWS secrets cannot be decrypted with the data key: set its AWS access again",
+    )
+    assert _commands(comment_of(stuck, "action")) == []
+    assert (await _row(services, fine))["status"] == "RUNNING"
