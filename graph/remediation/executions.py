@@ -134,6 +134,7 @@ def _runbook_loader(loaders: IncidentLoaders) -> DataLoader[Any, Any]:
     async def load(ids: list[uuid.UUID]) -> list[Any]:
         uow: Any = loaders.uow
         repo = uow.runbooks
+        # The runbooks the caller may see (the repository's own visibility), a whole page at once.
         rows = list(
             (await repo.session.execute(repo._readable().where(tables.Runbook.id.in_(ids)))).scalars()
         )
