@@ -777,6 +777,12 @@ class RemediationExecution(Base):
         Index("ix_remediation_executions_company_created", "company_id", "created_at", "id"),
         Index("ix_remediation_executions_incident", "incident_id", "created_at"),
         Index("ix_remediation_executions_due", "next_check_at", postgresql_where=text("phase <> 'done'")),
+        # The held sweep (`db.remediation_held.settle_held`): succeeded runs not yet judged.
+        Index(
+            "ix_remediation_executions_unsettled",
+            "finished_at",
+            postgresql_where=text("status = 'SUCCEEDED' AND held IS NULL"),
+        ),
     )
 
 

@@ -26,6 +26,7 @@ async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
     from graph.incidents.types import alert_type, incident_event_type, incident_type, maintenance_window_type
     from graph.notifications.types import notification_type
     from graph.platform.types import asset_type, audit_type, company_type, user_type
+    from graph.remediation.executions import execution_by_id, execution_type
     from graph.remediation.types import runbook_type
 
     require_principal(info)
@@ -47,6 +48,7 @@ async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
         "Runbook": (uow.runbooks.get_current, lambda found: runbook_type(*found)),
         # Only your own (an MSP admin's node(id:) of someone else's notification is null too).
         "Notification": (uow.notifications.get, notification_type),
+        "Execution": (execution_by_id(uow), execution_type),
     }
     resolvers.update(getattr(uow, "node_resolvers", lambda: {})())
     entry = resolvers.get(kind)

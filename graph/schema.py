@@ -29,7 +29,7 @@ from graph.notifications.types import Notification
 from graph.platform.schema import PlatformMutation, PlatformQuery
 from graph.platform.types import Asset, AuditEntry, Company, User
 from graph.query_cost import MAX_QUERY_COST, QueryCostLimiter
-from graph.remediation.schema import RemediationMutation, RemediationQuery
+from graph.remediation.schema import RemediationMutation, RemediationQuery, RemediationSubscription
 from graph.remediation.types import Runbook
 
 log = logging.getLogger("graph.errors")
@@ -70,7 +70,7 @@ class Mutation(PlatformMutation, IncidentMutation, IngestMutation, RemediationMu
 
 
 @strawberry.type(description="Live updates (graphql-transport-ws or graphql-ws); token in `connection_init`.")
-class Subscription(IncidentSubscription, NotificationSubscription):
+class Subscription(IncidentSubscription, NotificationSubscription, RemediationSubscription):
     pass
 
 

@@ -6,6 +6,8 @@
   NOTIFY and a 1 s poll.
 - mailer: sends notification emails after their change committed (`db.mailer`), woken by the
   `system:emails` NOTIFY and a 5 s poll.
+- executor: remediation executions through SSM (`db.executor`), woken by `system:executions` and a
+  1 s poll; every 30 s it also settles which succeeded remediations held (`db.remediation_held`).
 - sweeper: every 30 s, one process at a time (advisory lock), auto-resolves quiet incidents,
   re-analyses open incidents whose analysis is behind (repeats write no outbox row),
   expires old idempotency records, keeps the recent webhook deliveries of each company and
@@ -36,14 +38,19 @@ from db.assignment import AutoAssignment
 from db.correlation import CorrelationWorker
 from db.escalation_notices import EscalationNotices
 from db.events import BusEvent
+from db.executions import EXECUTIONS_TOPIC
+from db.executor import Executor
 from db.health import BEAT_SECONDS, LoopBeats
 from db.mailer import MailerRun
 from db.notifications import EMAILS_TOPIC
 from db.reactions import REACTIONS_TOPIC, Reaction, ReactionRunner
+from db.remediation_held import RemediationHeld, settle_held
 from db.sweeps import IncidentSweeper
 
 if TYPE_CHECKING:
     from db.pool import Conn, Pooled
+    from domain.aws import AwsAccess
+    from domain.ports import RemoteExecutor
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +248,67 @@ class ReactionLoop:
         return None
 
 
+class ExecutorLoop:
+    """Drives remediation executions (`db.executor.Executor`), woken by EXECUTIONS_TOPIC and a poll
+    (polls and retries fall due without a notification).
+
+    boto3 and the data key's cipher are loaded on the first execution, not at start: an idle worker
+    holds neither (the API's `Services` already has its `aws` sessions, and they are used).
+    """
+
+    def __init__(self, services: Any, poll: float = POLL_SECONDS, held_every: float = SWEEP_SECONDS) -> None:
+        self.services = services
+        self.poll = poll
+        self.held_every = held_every
+        self._held_at = 0.0
+        self._sessions: Any = None
+        self._cipher: Any = None
+        self.executor = Executor(services.pool, self._remote, self._decrypt)
+        self.wake = asyncio.Event()
+
+        def on_event(event: BusEvent) -> None:
+            if event.topic == EXECUTIONS_TOPIC:
+                self.wake.set()
+
+        services.bus.add_hook(on_event)
+
+    def _remote(self, company_id: Any, access: AwsAccess) -> RemoteExecutor:
+        if self._sessions is None:
+            sessions = getattr(self.services, "aws", None)
+            if sessions is None:
+                from adapters.aws import AwsSessions
+
+                sessions = AwsSessions(self.services.clock)
+            self._sessions = sessions
+        executor: RemoteExecutor = self._sessions.executor(company_id, access)
+        return executor
+
+    def _decrypt(self, token: bytes) -> str:
+        if self._cipher is None:
+            cipher = getattr(self.services, "cipher", None)
+            if cipher is None:
+                from adapters.crypto import DataCipher
+
+                cipher = DataCipher(self.services.settings.data_key)
+            self._cipher = cipher
+        text: str = self._cipher.decrypt(token)
+        return text
+
+    async def step(self) -> bool:
+        self.wake.clear()
+        if time.monotonic() - self._held_at >= self.held_every:
+            await settle_held(self.services.pool, self.services.clock.now())
+            self._held_at = time.monotonic()
+        return await self.executor.run_once(self.services.clock.now()) >= self.executor.batch
+
+    async def idle(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout=self.poll)
+
+    async def close(self) -> None:
+        return None
+
+
 def reaction_loop(make: Callable[[Any], Reaction], name: str) -> LoopSpec:
     """The LoopSpec of a reaction: `make(services)` builds it; it registers before its first step."""
 
@@ -287,11 +355,16 @@ REACTIONS: list[LoopSpec] = [
     reaction_loop(lambda services: EscalationNotices(), EscalationNotices.name),
     reaction_loop(lambda services: AutoAssignment(), AutoAssignment.name),
     reaction_loop(lambda services: IncidentAnalysisReaction(), IncidentAnalysisReaction.name),
+    reaction_loop(lambda services: RemediationHeld(), RemediationHeld.name),
 ]
 
 
 async def _start_correlation(services: Any, wake: asyncio.Event) -> LoopBody:
     return CorrelationLoop(services, wake)
+
+
+async def _start_executor(services: Any, wake: asyncio.Event) -> LoopBody:
+    return ExecutorLoop(services)
 
 
 async def _start_sweeper(services: Any, wake: asyncio.Event) -> LoopBody:
@@ -306,6 +379,7 @@ LOOPS: list[LoopSpec] = [
     LoopSpec("correlation", _start_correlation),
     LoopSpec("sweeper", _start_sweeper),
     LoopSpec("mailer", _start_mailer),
+    LoopSpec("executor", _start_executor),
     *REACTIONS,
 ]
 

@@ -22,6 +22,7 @@ from graph.platform.types import Asset, Company, User, asset_type, company_type,
 
 if TYPE_CHECKING:
     from graph.incidents.analysis import IncidentAnalysis
+    from graph.remediation.executions import Execution
 
 
 def _mirror(name: str, source: type[enum.Enum], description: str) -> Any:
@@ -307,6 +308,22 @@ class Incident(Node):
         loaders = await loaders_for(info, self._loaders)
         page = await loaders.incident_timeline.load((self._row.id, first, after))
         return connection(page, lambda row: incident_event_type(row, self._loaders))
+
+    @strawberry.field(
+        description="Resolved by a runbook that ran and passed its health check (false again once reopened)."
+    )
+    def auto_remediated(self) -> bool:
+        return bool(self._row.auto_remediated)
+
+    @strawberry.field(description="The remediations run for it, newest first.")
+    async def executions(
+        self,
+        info: strawberry.Info,
+        first: Annotated[int, strawberry.argument(description="How many, 0 to 100 (default 20).")] = 20,
+    ) -> list[Annotated[Execution, strawberry.lazy("graph.remediation.executions")]]:
+        from graph.remediation.executions import incident_executions
+
+        return await incident_executions(info, self._row.id, first, self._loaders)
 
 
 def incident_type(

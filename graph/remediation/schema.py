@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 import strawberry
 
 from graph.core import Connection
+from graph.remediation import executions as execution_fields
 from graph.remediation import mutations, queries
+from graph.remediation.executions import Execution
 from graph.remediation.types import Runbook
 
 
@@ -19,6 +23,14 @@ class RemediationQuery:
     runbook: Runbook | None = strawberry.field(
         resolver=queries.runbook,
         description="One runbook by global ID, archived or not (null if it does not exist or is not yours).",
+    )
+    executions: Connection[Execution] = strawberry.field(
+        resolver=execution_fields.executions,
+        description="Remediation executions of the companies whose incidents you may see, newest first.",
+    )
+    execution: Execution | None = strawberry.field(
+        resolver=execution_fields.execution,
+        description="One execution by global ID (null if it does not exist or is not yours).",
     )
 
 
@@ -36,4 +48,13 @@ class RemediationMutation:
     runbook_archive: mutations.RunbookArchivePayload = strawberry.mutation(
         resolver=mutations.runbook_archive,
         description="Take a runbook out of use: it no longer matches alerts nor lists by default.",
+    )
+
+
+@strawberry.type
+class RemediationSubscription:
+    remediation_changed: AsyncGenerator[Execution, None] = strawberry.subscription(
+        resolver=execution_fields.remediation_changed,
+        description="Every change of an execution (sent, polled, ended, judged held) in your companies "
+        "(or one company), as it commits.",
     )

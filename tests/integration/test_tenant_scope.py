@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from db.executions import ExecutionRequest, enqueue_execution
 from db.repositories.alerts import AlertSearch, alert_rows
+from db.repositories.executions import ExecutionRepository
 from db.repositories.incidents import IncidentSearch, incident_rows
 from db.scope import scope_clause, scope_sql
 from db.tables import AuditEntry, Base
@@ -110,6 +112,28 @@ async def world(services: Any) -> World:
             runbook, version = await uow.runbooks.create(company.id, replace(LIBRARY[0], name=unique("rb")))
         w.add("runbooks", key, runbook.id)
         w.add("runbook_versions", key, (runbook.id, version.version))
+        request = ExecutionRequest(
+            company.id,
+            runbook.id,
+            version.version,
+            ["i-0123456789abcdef0"],
+            "AWS-RunShellScript",
+            ["true"],
+            60,
+            "system:test",
+            incident_id=incident,
+            simulated=True,  # simulated: no executor takes it
+        )
+        async with services.pool.acquire() as conn, conn.transaction():
+            execution = await enqueue_execution(conn, request, now)
+            await conn.execute(
+                "INSERT INTO remediation_invocations (execution_id, step, instance_id, company_id, status)"
+                " VALUES ($1, 'action', 'i-0123456789abcdef0', $2, 'SUCCEEDED')",
+                execution,
+                company.id,
+            )
+        w.add("remediation_executions", key, execution)
+        w.add("remediation_invocations", key, execution)
         member = await factory.user(Role.TECHNICIAN, [company])
         w.members.append(member.id)
         w.add("memberships", key, (member.id, company.id))
@@ -243,6 +267,25 @@ async def _runbook_versions(uow: UnitOfWork, w: World) -> set[Any]:
 
 async def _analysed(uow: UnitOfWork, w: World) -> set[Any]:
     return {a.incident_id for a in await uow.analyses.for_incidents(w.ids("incident_analyses"))}
+def _executions(uow: UnitOfWork) -> ExecutionRepository:
+    return ExecutionRepository(uow.session, uow.principal)
+
+
+async def _execution_pages(uow: UnitOfWork, w: World) -> set[Any]:
+    out: set[Any] = set()
+    for company_id in [None, *w.companies()]:
+        out |= _ids((await _executions(uow).page(company_id=company_id, first=100, after=None)).items)
+    return out & set(w.ids("remediation_executions"))
+
+
+async def _incident_executions(uow: UnitOfWork, w: World) -> set[Any]:
+    found = await _executions(uow).for_incidents(w.ids("incidents"), 100)
+    return {e.id for executions in found.values() for e in executions}
+
+
+async def _invocations(uow: UnitOfWork, w: World) -> set[Any]:
+    found = await _executions(uow).invocations(w.ids("remediation_executions"))
+    return {i.execution_id for invocations in found.values() for i in invocations}
 
 
 def raw(table: str, reader: Any) -> TenantRead:
@@ -323,6 +366,13 @@ READS: dict[str, TenantRead] = {
             w,
         ),
     ),
+    "executions.get": orm(
+        "remediation_executions",
+        lambda uow, w: _each(_executions(uow).get, w.ids("remediation_executions")),
+    ),
+    "executions.page": orm("remediation_executions", _execution_pages),
+    "executions.for_incidents": orm("remediation_executions", _incident_executions),
+    "executions.invocations": orm("remediation_invocations", _invocations),
 }
 
 #: Tables with a `company_id` that no caller reads, and why.
@@ -335,6 +385,7 @@ INTERNAL: dict[str, str] = {
     # Until the API reads them (issues 15 and 16 move each to READS with its scoped read):
     "remediation_executions": "written and read by the executor loop only, a system principal",
     "remediation_invocations": "written and read by the executor loop only, a system principal",
+    "notifications": "written by producers and read by the mailer loop only, system principals",
 }
 
 #: Who may read each table beyond the plain scope: the audit log, the deliveries, the AWS settings and failed
@@ -467,6 +518,7 @@ async def test_node_answers_null_for_another_companys_ids_and_an_msp_admin_reads
         "MaintenanceWindow": "maintenance_windows",
         "AuditEntry": "audit_log",
         "Runbook": "runbooks",
+        "Execution": "remediation_executions",
     }
 
     def of(*companies: str, kinds_: Any = None) -> set[tuple[str, Any]]:
