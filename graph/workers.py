@@ -37,6 +37,7 @@ from db.correlation import CorrelationWorker
 from db.escalation_notices import EscalationNotices
 from db.events import BusEvent
 from db.health import BEAT_SECONDS, LoopBeats
+from db.llm_analysis import LlmAnalysisReaction
 from db.mailer import MailerRun
 from db.notifications import EMAILS_TOPIC
 from db.reactions import REACTIONS_TOPIC, Reaction, ReactionRunner
@@ -218,8 +219,10 @@ class ReactionLoop:
     """Drives one reaction: woken by the NOTIFY the outbox trigger sends, and by a poll (retries fall
     due without a notification, and a notification can be lost)."""
 
-    def __init__(self, services: Any, reaction: Reaction, poll: float = POLL_SECONDS) -> None:
-        self.runner = ReactionRunner(services.pool, reaction)
+    def __init__(
+        self, services: Any, reaction: Reaction, poll: float = POLL_SECONDS, batch: int = 20
+    ) -> None:
+        self.runner = ReactionRunner(services.pool, reaction, batch=batch)
         self.poll = poll
         self.wake = asyncio.Event()
 
@@ -241,11 +244,11 @@ class ReactionLoop:
         return None
 
 
-def reaction_loop(make: Callable[[Any], Reaction], name: str) -> LoopSpec:
+def reaction_loop(make: Callable[[Any], Reaction], name: str, batch: int = 20) -> LoopSpec:
     """The LoopSpec of a reaction: `make(services)` builds it; it registers before its first step."""
 
     async def start(services: Any, wake: asyncio.Event) -> LoopBody:
-        loop = ReactionLoop(services, make(services))
+        loop = ReactionLoop(services, make(services), batch=batch)
         await loop.runner.register()
         return loop
 
@@ -287,6 +290,14 @@ REACTIONS: list[LoopSpec] = [
     reaction_loop(lambda services: EscalationNotices(), EscalationNotices.name),
     reaction_loop(lambda services: AutoAssignment(), AutoAssignment.name),
     reaction_loop(lambda services: IncidentAnalysisReaction(), IncidentAnalysisReaction.name),
+    # One change at a time: a model call takes seconds, and the claim holds only this change.
+    reaction_loop(
+        lambda services: LlmAnalysisReaction(
+            services.analysers, services.settings.llm_min_priority, services.settings.llm_timeout_seconds
+        ),
+        LlmAnalysisReaction.name,
+        batch=1,
+    ),
 ]
 
 
