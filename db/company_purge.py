@@ -40,6 +40,9 @@ PURGED = (
     "company_aws_settings",
     "notifications",
     "incident_analyses",
+    "incident_llm_analyses",
+    "llm_usage",
+    "llm_cache",
     "remediation_invocations",
     "remediation_executions",  # before the runbook versions they name
     "runbook_versions",

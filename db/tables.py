@@ -7,7 +7,7 @@ lazy-loaded behind a resolver's back.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Computed,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -95,6 +96,9 @@ class Company(Base):
     auto_remediation_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     approval_on_critical_assets: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     approval_expiry_minutes: Mapped[int] = mapped_column(Integer, server_default=text("60"))
+    # LLM analysis (issue 18): off by default; tokens a month it may spend.
+    llm_analysis_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    llm_monthly_token_budget: Mapped[int] = mapped_column(Integer, server_default=text("200000"))
     # Set by companyDelete: the company is gone from every API surface at once, and the sweeper purges
     # its rows in batches (db/company_purge.py) before it deletes this one.
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -118,6 +122,7 @@ class Company(Base):
         CheckConstraint("correlation_window_minutes BETWEEN 5 AND 15", name="window_range"),
         CheckConstraint("rate_limit_per_second > 0 AND rate_limit_burst >= 1", name="rate_limit_positive"),
         CheckConstraint("approval_expiry_minutes BETWEEN 5 AND 10080", name="approval_expiry_range"),
+        CheckConstraint("llm_monthly_token_budget BETWEEN 0 AND 100000000", name="llm_budget_range"),
     )
 
 
@@ -906,3 +911,70 @@ class IncidentAnalysis(Base):
             postgresql_where=text("root_incident_id IS NOT NULL"),
         ),
     )
+
+
+class IncidentLlmAnalysis(Base):
+    """The latest LLM answer for an incident that passed validation, or why there is none (`error`)."""
+
+    __tablename__ = "incident_llm_analyses"
+
+    incident_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    source: Mapped[str | None] = mapped_column(String(10))
+    model: Mapped[str | None] = mapped_column(String(100))
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    pattern_type: Mapped[str | None] = mapped_column(String(20))
+    root_cause: Mapped[str | None] = mapped_column(Text)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    explanation: Mapped[str | None] = mapped_column(Text)
+    suggested_runbook_id: Mapped[uuid.UUID | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
+    tokens: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    prompt: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    incident_version: Mapped[int] = mapped_column(Integer)
+    analyzed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(
+            "pattern_type IS NULL OR " + _one_of("pattern_type", PATTERN_TYPES), name="pattern_known"
+        ),
+        CheckConstraint("source IS NULL OR source IN ('BEDROCK', 'GEMINI')", name="source_known"),
+    )
+
+
+class LlmUsage(Base):
+    """Tokens a company's LLM analyses used in a month (against `companies.llm_monthly_token_budget`)."""
+
+    __tablename__ = "llm_usage"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    tokens: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    calls: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class LlmCache(Base):
+    """LLM answers by the content of their prompt (`domain.llm.cache_key`)."""
+
+    __tablename__ = "llm_cache"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(10))
+    model: Mapped[str] = mapped_column(String(100))
+    answer: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+
+
+class LlmBreaker(Base):
+    """A provider's circuit breaker, shared by every process (`domain.llm.after_failure`)."""
+
+    __tablename__ = "llm_breakers"
+
+    provider: Mapped[str] = mapped_column(String(10), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    open_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -114,29 +114,31 @@ class Mailer(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class AnalysisRequest:
-    """What an analyser is told about an incident (no secrets, no raw payloads)."""
+class LlmReply:
+    """A model's answer: its text (validated by `domain.llm.parse_answer`) and what it cost."""
 
-    incident_id: str
-    summary: str
-    signature: str
-    asset_name: str
-    severity: str
-    recent_messages: Sequence[str] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Analysis:
-    root_cause: str
-    suggested_actions: Sequence[str]
-    confidence: float  # 0..1
+    text: str
     model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    stop_reason: str = ""
+
+
+class LlmError(Exception):
+    """The provider refused, failed or timed out; `reason` is short and safe to store."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class Analyser(Protocol):
-    async def analyse(self, request: AnalysisRequest) -> Analysis:
-        """An analysis, or an exception: callers never let it block the incident's flow."""
-        ...
+    """An LLM behind one shape: a system text and a prompt in, a reply out (or LlmError)."""
+
+    source: str  # "BEDROCK" or "GEMINI", as `incident.analysis.source` names it
+    model: str
+
+    async def complete(self, system: str, prompt: str, seconds: float) -> LlmReply: ...
 
 
 # ---- alert ingest (the rate limit and the group-commit store, both in PostgreSQL) ------------------

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from adapters.aws import AwsSessions
 from adapters.clock import SystemClock
 from adapters.crypto import DataCipher
+from adapters.llm import llm_analysers
 from adapters.ses import ses_mailer
 from db.engine import asyncpg_dsn, create_engine, create_pool, create_sessionmaker
 from db.events import EventBus
@@ -45,7 +46,8 @@ class Services:
     # The outbound ports the lifecycle reactions use; None until their adapters are configured.
     executor: RemoteExecutor | None = None
     mailer: Mailer | None = None
-    analyser: Analyser | None = None
+    # The LLMs, in the order they are tried (none configured: the rules alone).
+    analysers: list[Analyser] = field(default_factory=list)
     # Companies' AWS credentials and clients (set by build_services, on the services' clock).
     aws: AwsSessions = field(init=False)
 
@@ -77,6 +79,7 @@ async def build_services(settings: Settings, database_url: str | None = None) ->
             settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience, settings.token_ttl_seconds
         ),
         mailer=ses_mailer(settings.email_from, settings.ses_region),
+        analysers=llm_analysers(settings),
     )
     try:
         yield services

@@ -44,6 +44,14 @@ class Settings:
     ses_region: str | None = None
     # Where people open the web app: emails link to `<public_url>/incidents/<id>`.
     public_url: str | None = None
+    # LLM analysis (companies opt in): Bedrock's model id ("" turns Bedrock off), then Gemini's.
+    bedrock_model: str = "anthropic.claude-3-5-haiku-20241022-v1:0"
+    bedrock_region: str | None = None
+    gemini_api_key: str | None = None
+    gemini_model: str = "gemini-2.0-flash"
+    gemini_base_url: str | None = None
+    llm_timeout_seconds: float = 20.0
+    llm_min_priority: float = 60.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -73,6 +81,13 @@ class Settings:
             email_from=env.get("ALERTWHISPERER_EMAIL_FROM") or None,
             ses_region=env.get("ALERTWHISPERER_SES_REGION") or None,
             public_url=env.get("ALERTWHISPERER_PUBLIC_URL") or None,
+            bedrock_model=env.get("ALERTWHISPERER_BEDROCK_MODEL", "anthropic.claude-3-5-haiku-20241022-v1:0"),
+            bedrock_region=env.get("ALERTWHISPERER_BEDROCK_REGION") or None,
+            gemini_api_key=env.get("ALERTWHISPERER_GEMINI_API_KEY") or None,
+            gemini_model=env.get("ALERTWHISPERER_GEMINI_MODEL") or "gemini-2.0-flash",
+            gemini_base_url=env.get("ALERTWHISPERER_GEMINI_BASE_URL") or None,
+            llm_timeout_seconds=max(1.0, float(env.get("ALERTWHISPERER_LLM_TIMEOUT_SECONDS", 20))),
+            llm_min_priority=float(env.get("ALERTWHISPERER_LLM_MIN_PRIORITY", 60)),
         )
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 
 from adapters.clock import SystemClock
+from adapters.llm import llm_analysers
 from adapters.ses import ses_mailer
 from db.events import EventBus
 from db.pool import asyncpg_dsn, create_pool
@@ -46,7 +47,8 @@ class WorkerServices:
     clock: Clock = field(default_factory=SystemClock)
     executor: RemoteExecutor | None = None
     mailer: Mailer | None = None
-    analyser: Analyser | None = None
+    # The LLMs, in the order they are tried (none configured: the rules alone).
+    analysers: list[Analyser] = field(default_factory=list)
 
 
 @contextlib.asynccontextmanager
@@ -61,6 +63,7 @@ async def build_worker_services(settings: Settings, url: str) -> AsyncIterator[W
             pool=pool,
             bus=bus,
             mailer=ses_mailer(settings.email_from, settings.ses_region),
+            analysers=llm_analysers(settings),
         )
     finally:
         await bus.stop()

@@ -41,6 +41,7 @@ from db.events import BusEvent
 from db.executions import EXECUTIONS_TOPIC
 from db.executor import Executor
 from db.health import BEAT_SECONDS, LoopBeats
+from db.llm_analysis import LlmAnalysisReaction
 from db.mailer import MailerRun
 from db.notifications import EMAILS_TOPIC
 from db.reactions import REACTIONS_TOPIC, Reaction, ReactionRunner
@@ -225,8 +226,10 @@ class ReactionLoop:
     """Drives one reaction: woken by the NOTIFY the outbox trigger sends, and by a poll (retries fall
     due without a notification, and a notification can be lost)."""
 
-    def __init__(self, services: Any, reaction: Reaction, poll: float = POLL_SECONDS) -> None:
-        self.runner = ReactionRunner(services.pool, reaction)
+    def __init__(
+        self, services: Any, reaction: Reaction, poll: float = POLL_SECONDS, batch: int = 20
+    ) -> None:
+        self.runner = ReactionRunner(services.pool, reaction, batch=batch)
         self.poll = poll
         self.wake = asyncio.Event()
 
@@ -309,11 +312,11 @@ class ExecutorLoop:
         return None
 
 
-def reaction_loop(make: Callable[[Any], Reaction], name: str) -> LoopSpec:
+def reaction_loop(make: Callable[[Any], Reaction], name: str, batch: int = 20) -> LoopSpec:
     """The LoopSpec of a reaction: `make(services)` builds it; it registers before its first step."""
 
     async def start(services: Any, wake: asyncio.Event) -> LoopBody:
-        loop = ReactionLoop(services, make(services))
+        loop = ReactionLoop(services, make(services), batch=batch)
         await loop.runner.register()
         return loop
 
@@ -356,6 +359,14 @@ REACTIONS: list[LoopSpec] = [
     reaction_loop(lambda services: AutoAssignment(), AutoAssignment.name),
     reaction_loop(lambda services: IncidentAnalysisReaction(), IncidentAnalysisReaction.name),
     reaction_loop(lambda services: RemediationHeld(), RemediationHeld.name),
+    # One change at a time: a model call takes seconds, and the claim holds only this change.
+    reaction_loop(
+        lambda services: LlmAnalysisReaction(
+            services.analysers, services.settings.llm_min_priority, services.settings.llm_timeout_seconds
+        ),
+        LlmAnalysisReaction.name,
+        batch=1,
+    ),
 ]
 
 

@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import select
 
 from db.repositories.base import ScopedRepository
-from db.tables import IncidentAnalysis
+from db.tables import IncidentAnalysis, IncidentLlmAnalysis
 
 MAX_RELATED = 100
 
@@ -33,3 +33,9 @@ class AnalysisRepository(ScopedRepository):
             if root is not None and len(found[root]) < MAX_RELATED:
                 found[root].append(row.incident_id)
         return found
+
+    async def llm_for_incidents(self, ids: list[uuid.UUID]) -> list[IncidentLlmAnalysis]:
+        stmt = self.scope(select(IncidentLlmAnalysis), IncidentLlmAnalysis.company_id).where(
+            IncidentLlmAnalysis.incident_id.in_(ids)
+        )
+        return list((await self.session.execute(stmt)).scalars())

@@ -39,6 +39,8 @@ SETTINGS_FIELDS = (
     "flap_window_minutes",
     "auto_resolve_minutes",
     "auto_resolve_tools",
+    "llm_analysis_enabled",
+    "llm_monthly_token_budget",
 )
 
 

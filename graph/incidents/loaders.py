@@ -87,6 +87,14 @@ class IncidentLoaders:
         return DataLoader(load)
 
     @functools.cached_property
+    def llm_analysis(self) -> DataLoader[uuid.UUID, Any]:
+        async def load(ids: list[uuid.UUID]) -> list[Any]:
+            found = {a.incident_id: a for a in await self.uow.analyses.llm_for_incidents(list(ids))}
+            return [found.get(i) for i in ids]
+
+        return DataLoader(load)
+
+    @functools.cached_property
     def related_incidents(self) -> DataLoader[uuid.UUID, list[uuid.UUID]]:
         async def load(ids: list[uuid.UUID]) -> list[list[uuid.UUID]]:
             found = await self.uow.analyses.downstream_of(list(ids))

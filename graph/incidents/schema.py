@@ -5,12 +5,17 @@ from __future__ import annotations
 import strawberry
 
 from graph.core import Connection
-from graph.incidents import assignment, mutations, queries, subscriptions
+from graph.incidents import analysis, assignment, mutations, queries, subscriptions
 from graph.incidents.types import Alert, Incident, IncidentChangedEvent, MaintenanceWindow
 
 
 @strawberry.type
 class IncidentQuery:
+    analysis_settings: analysis.AnalysisSettings | None = strawberry.field(
+        resolver=analysis.analysis_settings,
+        description="A company's LLM analysis settings and this month's usage (company and MSP admins; null "
+        "otherwise).",
+    )
     alerts: Connection[Alert] = strawberry.field(
         resolver=queries.alerts, description="Alerts you may see, newest received first."
     )
@@ -78,6 +83,11 @@ class IncidentMutation:
     incident_reassign: mutations.IncidentPayload = strawberry.mutation(
         resolver=assignment.incident_reassign,
         description="Move an assigned open incident to another technician of its company (company and MSP admins).",
+    )
+    company_analysis_update: analysis.CompanyAnalysisUpdatePayload = strawberry.mutation(
+        resolver=analysis.company_analysis_update,
+        description="Turn LLM analysis of a company's incidents on or off and set its monthly token budget "
+        "(company and MSP admins).",
     )
     incident_comment: mutations.IncidentPayload = strawberry.mutation(
         resolver=assignment.incident_comment,

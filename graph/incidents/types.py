@@ -255,8 +255,9 @@ class Incident(Node):
     ) -> Annotated[IncidentAnalysis, strawberry.lazy("graph.incidents.analysis")] | None:
         from graph.incidents.analysis import analysis_type
 
-        row = await (await loaders_for(info, self._loaders)).analysis.load(self._row.id)
-        return analysis_type(row) if row else None
+        loaders = await loaders_for(info, self._loaders)
+        row = await loaders.analysis.load(self._row.id)
+        return analysis_type(row, await loaders.llm_analysis.load(self._row.id)) if row else None
 
     @strawberry.field(
         description="In a cascade, the incident on the most upstream asset: the likely root cause (null otherwise)."

@@ -118,6 +118,22 @@ async def populate(client, factory, services, company) -> None:
             company.id,
             now,
         )
+        await conn.execute(
+            "INSERT INTO incident_llm_analyses (incident_id, company_id, error, incident_version, analyzed_at)"
+            " VALUES ($1, $2, 'x', 1, $3)",
+            incident,
+            company.id,
+            now,
+        )
+        await conn.execute(
+            "INSERT INTO llm_usage (company_id, month, tokens) VALUES ($1, date_trunc('month', $2::timestamptz), 5)",
+            company.id,
+            now,
+        )
+        await conn.execute(
+            "INSERT INTO llm_cache (company_id, key, source, model, answer) VALUES ($1, 'k', 'GEMINI', 'm', '{}')",
+            company.id,
+        )
 
 
 async def counts(services, company_id, *, others: bool) -> dict[str, int]:

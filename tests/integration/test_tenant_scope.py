@@ -86,6 +86,13 @@ async def world(services: Any) -> World:
             company.id,
         )
         w.add("incident_analyses", key, incident)
+        await services.pool.execute(
+            "INSERT INTO incident_llm_analyses (incident_id, company_id, error, incident_version, analyzed_at)"
+            " VALUES ($1, $2, 'x', 1, now())",
+            incident,
+            company.id,
+        )
+        w.add("incident_llm_analyses", key, incident)
         alert = await rows.alert(services, company.id, incident_id=incident, asset_name=w.marker)
         w.add("alerts", key, alert)
         w.add("incident_events", key, await rows.event(services, company.id, incident, "CREATED", now))
@@ -288,6 +295,10 @@ async def _invocations(uow: UnitOfWork, w: World) -> set[Any]:
     return {i.execution_id for invocations in found.values() for i in invocations}
 
 
+async def _llm_analysed(uow: UnitOfWork, w: World) -> set[Any]:
+    return {a.incident_id for a in await uow.analyses.llm_for_incidents(w.ids("incident_llm_analyses"))}
+
+
 def raw(table: str, reader: Any) -> TenantRead:
     async def read(services: Any, principal: Principal, w: World) -> set[Any]:
         # Within every company of the world, as a subscription opened before the deletion asked.
@@ -353,6 +364,10 @@ READS: dict[str, TenantRead] = {
     "runbooks.page": orm("runbooks", _runbook_pages),
     "runbooks.candidates": orm("runbooks", _runbook_candidates),
     "runbooks.versions": orm("runbook_versions", _runbook_versions),
+    "analyses.llm_for_incidents": orm(
+        "incident_llm_analyses",
+        lambda uow, w: _llm_analysed(uow, w),
+    ),
     "analyses.for_incidents": orm(
         "incident_analyses",
         lambda uow, w: _analysed(uow, w),
@@ -382,6 +397,8 @@ INTERNAL: dict[str, str] = {
     "webhook_deliveries": "webhook replay records: read by the ingest path of the company the API key names",
     "rate_limit_buckets": "ingest rate limits: read by the ingest path of the company the API key names",
     "correlation_quarantine": "the correlation worker's bookkeeping and /readyz (operators)",
+    "llm_usage": "the LLM reaction's budget; analysisSettings reads one company's after checking company:settings",
+    "llm_cache": "LLM answers by prompt content: read by the LLM reaction only",
     # Until the API reads them (issues 15 and 16 move each to READS with its scoped read):
     "remediation_executions": "written and read by the executor loop only, a system principal",
     "remediation_invocations": "written and read by the executor loop only, a system principal",
