@@ -274,6 +274,8 @@ async def _runbook_versions(uow: UnitOfWork, w: World) -> set[Any]:
 
 async def _analysed(uow: UnitOfWork, w: World) -> set[Any]:
     return {a.incident_id for a in await uow.analyses.for_incidents(w.ids("incident_analyses"))}
+
+
 def _executions(uow: UnitOfWork) -> ExecutionRepository:
     return ExecutionRepository(uow.session, uow.principal)
 
