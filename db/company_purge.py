@@ -39,6 +39,8 @@ PURGED = (
     "assets",
     "company_aws_settings",
     "notifications",
+    "incident_decisions",
+    "remediation_approvals",  # before the runbook versions they name
     "remediation_invocations",
     "remediation_executions",  # before the runbook versions they name
     "runbook_versions",

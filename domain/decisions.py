@@ -42,6 +42,7 @@ class DecisionReason(enum.StrEnum):
     HIGH_RISK = "HIGH_RISK"
     NO_INSTANCE_ID = "NO_INSTANCE_ID"
     NO_AWS_SETTINGS = "NO_AWS_SETTINGS"
+    NEEDS_PARAMETERS = "NEEDS_PARAMETERS"
     REMEDIATION_DISABLED = "REMEDIATION_DISABLED"
 
 
@@ -67,6 +68,8 @@ class DecisionRunbook:
     name: str
     risk: str
     auto_approve: bool
+    #: Parameters without a default: nobody is there to give them, so it cannot run unattended.
+    missing_parameters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +148,11 @@ def decide(
         return escalate(
             DecisionReason.NO_AWS_SETTINGS,
             f"{matched}, but the company has no AWS settings to run it through SSM; a technician takes it",
+        )
+    if runbook.missing_parameters:
+        return escalate(
+            DecisionReason.NEEDS_PARAMETERS,
+            f"{matched}, but it needs values for {', '.join(runbook.missing_parameters)}; a technician takes it",
         )
     target = f"on {incident.instance_id} through SSM"
     if needs_approval(risk, runbook.auto_approve):

@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import asyncpg
 
 from db import company_purge, delivery_log
+from db.approvals import ApprovalExpiryLoop
 from db.correlation import CorrelationWorker
+from db.decisions import DecisionReaction
 from db.events import BusEvent
 from db.health import BEAT_SECONDS, LoopBeats
 from db.reactions import REACTIONS_TOPIC, Reaction, ReactionRunner
@@ -242,7 +244,9 @@ def reaction_loop(make: Callable[[Any], Reaction], name: str) -> LoopSpec:
 
 # The reactions to incident changes (decisions, notifications, SLA clocks...) join LOOPS here, one
 # `reaction_loop(...)` each.
-REACTIONS: list[LoopSpec] = []
+REACTIONS: list[LoopSpec] = [
+    reaction_loop(lambda services: DecisionReaction(), "decisions"),
+]
 
 
 async def _start_correlation(services: Any, wake: asyncio.Event) -> LoopBody:
@@ -253,9 +257,14 @@ async def _start_sweeper(services: Any, wake: asyncio.Event) -> LoopBody:
     return SweeperLoop(services)
 
 
+async def _start_approval_expiry(services: Any, wake: asyncio.Event) -> LoopBody:
+    return ApprovalExpiryLoop(services.pool)
+
+
 LOOPS: list[LoopSpec] = [
     LoopSpec("correlation", _start_correlation),
     LoopSpec("sweeper", _start_sweeper),
+    LoopSpec("approval-expiry", _start_approval_expiry),
     *REACTIONS,
 ]
 

@@ -110,6 +110,25 @@ async def populate(client, factory, services, company) -> None:
         await enqueue(
             conn, company_id=company.id, user_ids=[admin.id], kind="TEST", subject="s", body="b", now=now
         )
+        incident = await conn.fetchval("SELECT id FROM incidents WHERE company_id = $1 LIMIT 1", company.id)
+        await conn.execute(
+            "INSERT INTO incident_decisions (incident_id, company_id, action, approval_required, reason,"
+            " priority_score, explanation, decided_at, decided_for_version)"
+            " VALUES ($1, $2, 'ESCALATE_TO_TECHNICIAN', false, 'NO_RUNBOOK', 1, 'x', $3, 1)",
+            incident,
+            company.id,
+            now,
+        )
+        await conn.execute(
+            "INSERT INTO remediation_approvals (id, company_id, incident_id, runbook_id, runbook_version,"
+            " instance_ids, requested_by, requested_at, expires_at)"
+            " VALUES (gen_random_uuid(), $1, $2, $3, $4, '{i-0abc}', 'system:test', $5, $5)",
+            company.id,
+            incident,
+            runbook.id,
+            version.version,
+            now,
+        )
 
 
 async def counts(services, company_id, *, others: bool) -> dict[str, int]:

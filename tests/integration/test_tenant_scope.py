@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from db.repositories.alerts import AlertSearch, alert_rows
 from db.repositories.incidents import IncidentSearch, incident_rows
+from db.repositories.remediation import ApprovalRepository, DecisionRepository
 from db.scope import scope_clause, scope_sql
 from db.tables import AuditEntry, Base
 from db.uow import UnitOfWork
@@ -103,6 +104,27 @@ async def world(services: Any) -> World:
             runbook, version = await uow.runbooks.create(company.id, replace(LIBRARY[0], name=unique("rb")))
         w.add("runbooks", key, runbook.id)
         w.add("runbook_versions", key, (runbook.id, version.version))
+        await services.pool.execute(
+            "INSERT INTO incident_decisions (incident_id, company_id, action, approval_required, reason,"
+            " priority_score, explanation, decided_at, decided_for_version)"
+            " VALUES ($1, $2, 'ESCALATE_TO_TECHNICIAN', false, 'NO_RUNBOOK', 1, 'x', $3, 1)",
+            incident,
+            company.id,
+            now,
+        )
+        w.add("incident_decisions", key, incident)
+        approval = await services.pool.fetchval(
+            "INSERT INTO remediation_approvals (id, company_id, incident_id, runbook_id, runbook_version,"
+            " instance_ids, requested_by, requested_at, expires_at)"
+            " VALUES ($1, $2, $3, $4, 1, '{i-1}', 'system:decisions', $5, $6) RETURNING id",
+            uuid7(),
+            company.id,
+            incident,
+            runbook.id,
+            now,
+            now + timedelta(hours=1),
+        )
+        w.add("remediation_approvals", key, approval)
         member = await factory.user(Role.TECHNICIAN, [company])
         w.members.append(member.id)
         w.add("memberships", key, (member.id, company.id))
@@ -227,6 +249,15 @@ async def _runbook_versions(uow: UnitOfWork, w: World) -> set[Any]:
     return {(v.runbook_id, v.version) for versions in found.values() for v in versions}
 
 
+async def _decisions(uow: UnitOfWork, w: World) -> set[Any]:
+    found = await DecisionRepository(uow.session, uow.principal).for_incidents(w.ids("incident_decisions"))
+    return {d.incident_id for d in found}
+
+
+def _approvals(uow: UnitOfWork) -> ApprovalRepository:
+    return ApprovalRepository(uow.session, uow.principal)
+
+
 def raw(table: str, reader: Any) -> TenantRead:
     async def read(services: Any, principal: Principal, w: World) -> set[Any]:
         # Within every company of the world, as a subscription opened before the deletion asked.
@@ -292,6 +323,17 @@ READS: dict[str, TenantRead] = {
     "runbooks.page": orm("runbooks", _runbook_pages),
     "runbooks.candidates": orm("runbooks", _runbook_candidates),
     "runbooks.versions": orm("runbook_versions", _runbook_versions),
+    "decisions.for_incidents": orm("incident_decisions", _decisions),
+    "approvals.get": orm(
+        "remediation_approvals", lambda uow, w: _each(_approvals(uow).get, w.ids("remediation_approvals"))
+    ),
+    "approvals.get_many": orm(
+        "remediation_approvals", lambda uow, w: _approvals(uow).get_many(w.ids("remediation_approvals"))
+    ),
+    "approvals.page": orm(
+        "remediation_approvals",
+        lambda uow, w: _pages(lambda c: _approvals(uow).page(c, first=100, after=None), w),
+    ),
 }
 
 #: Tables with a `company_id` that no caller reads, and why.

@@ -195,3 +195,12 @@ def test_a_technician_cannot_start_a_high_risk_runbook() -> None:
 
     assert caught.value.code == "PERMISSION_DENIED"
     assert caught.value.field == "runbookId"
+
+
+def test_a_runbook_with_parameters_nobody_can_fill_in_escalates() -> None:
+    runbook = replace(CLEANUP, missing_parameters=("service", "port"))
+
+    decision = decide(INCIDENT, runbook, SETTINGS, aws_configured=True)
+
+    assert (decision.action, decision.reason) == (ESCALATE, DecisionReason.NEEDS_PARAMETERS)
+    assert "needs values for service, port" in decision.explanation
