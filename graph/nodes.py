@@ -23,8 +23,10 @@ def _key(kind: str, raw: str) -> uuid.UUID | int | None:
 
 
 async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
+    from db.repositories.remediation import ApprovalRepository
     from graph.incidents.types import alert_type, incident_event_type, incident_type, maintenance_window_type
     from graph.platform.types import asset_type, audit_type, company_type, user_type
+    from graph.remediation.approvals import approval_type
     from graph.remediation.types import runbook_type
 
     require_principal(info)
@@ -44,6 +46,7 @@ async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
         "IncidentEvent": (uow.incidents.get_event, incident_event_type),
         "MaintenanceWindow": (uow.maintenance.get, maintenance_window_type),
         "Runbook": (uow.runbooks.get_current, lambda found: runbook_type(*found)),
+        "RemediationApproval": (ApprovalRepository(uow.session, uow.principal).get, approval_type),
     }
     resolvers.update(getattr(uow, "node_resolvers", lambda: {})())
     entry = resolvers.get(kind)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -19,6 +19,9 @@ from domain.priority import priority_score
 from graph.core import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, Node, connection, to_global_id
 from graph.incidents.loaders import IncidentLoaders, loaders_for
 from graph.platform.types import Asset, Company, User, asset_type, company_type, user_type
+
+if TYPE_CHECKING:
+    from graph.remediation.decisions import IncidentDecision
 
 
 def _mirror(name: str, source: type[enum.Enum], description: str) -> Any:
@@ -240,6 +243,16 @@ class Incident(Node):
             return None
         row = await (await loaders_for(info, self._loaders)).asset.load(self._row.asset_id)
         return asset_type(row) if row else None
+
+    @strawberry.field(
+        description="The latest decision on it: run a runbook, or hand it to a technician (null before one)."
+    )
+    async def decision(
+        self, info: strawberry.Info
+    ) -> Annotated[IncidentDecision, strawberry.lazy("graph.remediation.decisions")] | None:
+        from graph.remediation.decisions import load_decision
+
+        return await load_decision(info, self._row.id, self._loaders)
 
     @strawberry.field(description="Its alerts, oldest event first.")
     async def alerts(
