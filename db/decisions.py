@@ -42,39 +42,52 @@ if TYPE_CHECKING:
 
 REACTION_NAME = "decisions"
 
+# One round trip: the incident with its asset, company settings, AWS settings, latest decision and
+# whether a run is under way, each row joined with one live runbook the company can use (its own and
+# the global library, current version, of the asset's platform): the candidates `best_runbook` ranks.
+# No candidate: one row whose rb_ columns are null.
 FACTS = """
-SELECT i.company_id, i.asset_id, i.status, i.severity, i.signature, i.asset_name, i.critical_asset, i.priority_base,
-       a.cloud_instance_id, a.platform, coalesce(a.is_critical, false) AS asset_critical,
-       c.auto_remediation_enabled, c.approval_on_critical_assets, c.approval_expiry_minutes,
-       EXISTS (SELECT 1 FROM company_aws_settings s WHERE s.company_id = i.company_id) AS aws_configured,
-       d.decided_for_version,
-       EXISTS (SELECT 1 FROM remediation_approvals p WHERE p.incident_id = i.id AND p.status = 'PENDING')
-       OR EXISTS (SELECT 1 FROM remediation_executions e WHERE e.incident_id = i.id AND e.phase <> 'done')
-           AS busy
-FROM incidents i
-JOIN companies c ON c.id = i.company_id AND c.deleted_at IS NULL
-LEFT JOIN assets a ON a.id = i.asset_id AND a.company_id = i.company_id
-LEFT JOIN incident_decisions d ON d.incident_id = i.id
-WHERE i.id = $1
+WITH f AS (
+    SELECT i.id, i.company_id, i.asset_id, i.status, i.severity, i.signature, i.asset_name, i.critical_asset,
+           i.priority_base, a.cloud_instance_id, a.platform, coalesce(a.is_critical, false) AS asset_critical,
+           c.auto_remediation_enabled, c.approval_on_critical_assets, c.approval_expiry_minutes,
+           EXISTS (SELECT 1 FROM company_aws_settings s WHERE s.company_id = i.company_id) AS aws_configured,
+           d.decided_for_version,
+           EXISTS (SELECT 1 FROM remediation_approvals p WHERE p.incident_id = i.id AND p.status = 'PENDING')
+           OR EXISTS (SELECT 1 FROM remediation_executions e WHERE e.incident_id = i.id AND e.phase <> 'done')
+               AS busy
+    FROM incidents i
+    JOIN companies c ON c.id = i.company_id AND c.deleted_at IS NULL
+    LEFT JOIN assets a ON a.id = i.asset_id AND a.company_id = i.company_id
+    LEFT JOIN incident_decisions d ON d.incident_id = i.id
+    WHERE i.id = $1
+)
+SELECT f.*, rb.* FROM f LEFT JOIN LATERAL (
+    SELECT r.id AS rb_id, r.company_id AS rb_company_id, r.archived_at AS rb_archived_at,
+           v.version AS rb_version, v.name AS rb_name, v.platform AS rb_platform, v.risk AS rb_risk,
+           v.signatures AS rb_signatures, v.signature_patterns AS rb_signature_patterns,
+           v.auto_approve AS rb_auto_approve, v.commands AS rb_commands, v.parameters::text AS rb_parameters,
+           v.health_check AS rb_health_check, v.timeout_seconds AS rb_timeout_seconds
+    FROM runbooks r JOIN runbook_versions v ON v.runbook_id = r.id AND v.version = r.version
+    WHERE (r.company_id IS NULL OR r.company_id = f.company_id) AND r.archived_at IS NULL
+      AND v.platform = f.platform AND f.status <> 'RESOLVED'
+) rb ON true
 """
-# The live runbooks the company can use (its own and the global library), current versions, of the
-# asset's platform: the candidates `best_runbook` ranks.
-CANDIDATES = """
-SELECT r.id, r.company_id, r.archived_at, v.version, v.name, v.platform, v.risk, v.signatures,
-       v.signature_patterns, v.auto_approve, v.commands, v.parameters::text AS parameters, v.health_check,
-       v.timeout_seconds
-FROM runbooks r JOIN runbook_versions v ON v.runbook_id = r.id AND v.version = r.version
-WHERE (r.company_id IS NULL OR r.company_id = $1) AND r.archived_at IS NULL AND v.platform = $2
-"""
+# The decision and its DECIDED timeline entry, in one statement.
 STORE = """
-INSERT INTO incident_decisions (incident_id, company_id, action, runbook_id, runbook_version,
-    approval_required, reason, priority_score, explanation, decided_at, decided_for_version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-ON CONFLICT (incident_id) DO UPDATE SET
-    action = EXCLUDED.action, runbook_id = EXCLUDED.runbook_id, runbook_version = EXCLUDED.runbook_version,
-    approval_required = EXCLUDED.approval_required, reason = EXCLUDED.reason,
-    priority_score = EXCLUDED.priority_score, explanation = EXCLUDED.explanation,
-    decided_at = EXCLUDED.decided_at, decided_for_version = EXCLUDED.decided_for_version
+WITH stored AS (
+    INSERT INTO incident_decisions (incident_id, company_id, action, runbook_id, runbook_version,
+        approval_required, reason, priority_score, explanation, decided_at, decided_for_version)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    ON CONFLICT (incident_id) DO UPDATE SET
+        action = EXCLUDED.action, runbook_id = EXCLUDED.runbook_id, runbook_version = EXCLUDED.runbook_version,
+        approval_required = EXCLUDED.approval_required, reason = EXCLUDED.reason,
+        priority_score = EXCLUDED.priority_score, explanation = EXCLUDED.explanation,
+        decided_at = EXCLUDED.decided_at, decided_for_version = EXCLUDED.decided_for_version
+    RETURNING incident_id
+)
+INSERT INTO incident_events (company_id, incident_id, kind, at, actor_id, data)
+SELECT $2, incident_id, 'DECIDED', $10, NULL, $12::jsonb FROM stored
 """
 REQUEST_APPROVAL = """
 INSERT INTO remediation_approvals (id, company_id, incident_id, runbook_id, runbook_version, asset_ids,
@@ -110,22 +123,22 @@ class CandidateRunbook:
         return [p.name for p in self.parameters if p.default is None]
 
 
-def _candidate(r: Any) -> CandidateRunbook:
+def _candidate(r: Any, prefix: str = "") -> CandidateRunbook:
     return CandidateRunbook(
-        id=r["id"],
-        company_id=r["company_id"],
-        archived_at=r["archived_at"],
-        version=r["version"],
-        name=r["name"],
-        platform=r["platform"],
-        risk=r["risk"],
-        signatures=r["signatures"],
-        signature_patterns=r["signature_patterns"],
-        auto_approve=r["auto_approve"],
-        commands=r["commands"],
-        parameters=tuple(RunbookParameter.from_json(p) for p in orjson.loads(r["parameters"])),
-        health_check=r["health_check"],
-        timeout_seconds=r["timeout_seconds"],
+        id=r[prefix + "id"],
+        company_id=r[prefix + "company_id"],
+        archived_at=r[prefix + "archived_at"],
+        version=r[prefix + "version"],
+        name=r[prefix + "name"],
+        platform=r[prefix + "platform"],
+        risk=r[prefix + "risk"],
+        signatures=r[prefix + "signatures"],
+        signature_patterns=r[prefix + "signature_patterns"],
+        auto_approve=r[prefix + "auto_approve"],
+        commands=r[prefix + "commands"],
+        parameters=tuple(RunbookParameter.from_json(p) for p in orjson.loads(r[prefix + "parameters"])),
+        health_check=r[prefix + "health_check"],
+        timeout_seconds=r[prefix + "timeout_seconds"],
     )
 
 
@@ -152,8 +165,15 @@ def _severity_rose(change: IncidentChange) -> bool:
 
 
 async def store_decision(
-    conn: Conn, incident_id: uuid.UUID, company_id: uuid.UUID, decision: Decision, now: datetime, version: int
+    conn: Conn,
+    incident_id: uuid.UUID,
+    company_id: uuid.UUID,
+    decision: Decision,
+    now: datetime,
+    version: int,
+    data: Mapping[str, Any],
 ) -> None:
+    """The incident's latest decision, and its DECIDED timeline entry (`data`)."""
     rb = decision.runbook
     await conn.execute(
         STORE,
@@ -168,6 +188,7 @@ async def store_decision(
         decision.explanation,
         now,
         version,
+        orjson.dumps(dict(data), default=str).decode(),
     )
 
 
@@ -199,7 +220,8 @@ class DecisionReaction:
     async def handle(self, conn: Conn, change: IncidentChange) -> None:
         if not wants_decision(change):
             return
-        facts = await conn.fetchrow(FACTS, change.incident_id)
+        rows = await conn.fetch(FACTS, change.incident_id)
+        facts = rows[0] if rows else None
         if facts is None or facts["status"] == IncidentStatus.RESOLVED.value:
             return  # gone, or resolved meanwhile: nothing left to decide
         if facts["decided_for_version"] is not None and facts["decided_for_version"] >= change.version:
@@ -207,9 +229,7 @@ class DecisionReaction:
         now: datetime = self.clock() if self.clock else change.at
         company_id: uuid.UUID = facts["company_id"]
         platform = facts["platform"]
-        candidates = (
-            [_candidate(r) for r in await conn.fetch(CANDIDATES, company_id, platform)] if platform else []
-        )
+        candidates = [_candidate(r, "rb_") for r in rows if r["rb_id"] is not None]
         best = best_runbook(candidates, company_id, facts["signature"], platform)
         incident = DecisionIncident(
             signature=facts["signature"],
@@ -238,7 +258,6 @@ class DecisionReaction:
             else None
         )
         decision = decide(incident, runbook, settings, bool(facts["aws_configured"]))
-        await store_decision(conn, change.incident_id, company_id, decision, now, change.version)
         data = decision_data(decision)
         if _severity_rose(change):
             data["trigger"] = "SEVERITY_RAISED"
@@ -249,7 +268,7 @@ class DecisionReaction:
         busy = bool(facts["busy"]) and decision.action.value == "EXECUTE_RUNBOOK"
         if busy:
             data["note"] = "a run of this incident is already under way or awaiting approval"
-        await add_timeline(conn, company_id, change.incident_id, IncidentEventKind.DECIDED, now, data)
+        await store_decision(conn, change.incident_id, company_id, decision, now, change.version, data)
         if busy:
             return
         if decision.action.value == "ESCALATE_TO_TECHNICIAN":

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -567,3 +567,47 @@ async def test_the_decisions_reaction_is_registered_as_a_background_loop():
     names = {spec.name for spec in LOOPS}
     assert f"reaction:{REACTION_NAME}" in names
     assert "approval-expiry" in names
+
+
+# ---- statement counts ----------------------------------------------------------------------------
+
+INCIDENT_DECISIONS = (
+    "query($c: ID, $n: Int) { incidents(companyId: $c, first: $n) { nodes { id decision { action"
+    " runbook { id name } } } } }"
+)
+APPROVAL_PAGE = (
+    "query($c: ID, $n: Int) { remediationApprovals(companyId: $c, first: $n) { nodes { id"
+    " incident { id } runbook { name } decidedBy { id } company { name } } } }"
+)
+
+
+async def test_decisions_and_approvals_load_in_batches(gql, factory, services):
+    from tests.api.test_query_counts import statements_for
+
+    # given a company with 6 decided incidents, each with a request (half of them decided)
+    t = await tenant(factory, services)
+    approvals = []
+    for i in range(6):
+        incident = await rows.incident(services, t.company.id, asset_id=t.asset)
+        await services.pool.execute(
+            "INSERT INTO incident_decisions (incident_id, company_id, action, runbook_id, runbook_version,"
+            " approval_required, reason, priority_score, explanation, decided_at, decided_for_version)"
+            " VALUES ($1, $2, 'EXECUTE_RUNBOOK', $3, 1, true, 'APPROVAL_REQUIRED', 40, 'x', now(), 1)",
+            incident,
+            t.company.id,
+            t.runbook,
+        )
+        approvals.append(await pending(services, replace(t, incident=incident)))
+        if i % 2:
+            await gql(REJECT, {"i": {"id": gid("RemediationApproval", approvals[-1])}}, t.admin.token)
+
+    # when 2 and then 6 are listed with their related rows
+    counts = []
+    for query in (INCIDENT_DECISIONS, APPROVAL_PAGE):
+        _, small = await statements_for(gql, services, query, {"c": t.company.gid, "n": 2}, t.admin.token)
+        body, large = await statements_for(gql, services, query, {"c": t.company.gid, "n": 6}, t.admin.token)
+        assert len(next(iter(body["data"].values()))["nodes"]) == 6
+        counts.append((len(small), len(large)))
+
+    # then the statement count does not grow with the page
+    assert all(small == large for small, large in counts), counts
