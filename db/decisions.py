@@ -272,6 +272,8 @@ class DecisionReaction:
         if busy:
             return
         if decision.action.value == "ESCALATE_TO_TECHNICIAN":
+            if facts["status"] != IncidentStatus.NEW.value:
+                return  # a technician has it already (acknowledged, working, waiting): the timeline says why
             await apply_action(
                 conn,
                 change.incident_id,

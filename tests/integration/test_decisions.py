@@ -403,3 +403,32 @@ async def test_the_reaction_reads_what_it_needs_in_few_statements(world, runner,
     # with its timeline entry, the execution, and the executor's wake-up
     assert len(statements) == 4, statements
     assert statements[0].lstrip().startswith("WITH f AS")
+
+
+async def test_an_incident_a_technician_already_works_on_is_not_escalated_again(world, runner, services):
+    # given an incident escalated by its first decision, then acknowledged by a technician
+    company = await world.company()
+    signature = unique("sig")
+    incident = await world.incident(company, signature, severity=Severity.MEDIUM)
+    await react(runner)
+    await services.pool.execute("UPDATE incidents SET status = 'ACKNOWLEDGED' WHERE id = $1", incident["id"])
+
+    # when its severity rises
+    await ingest(
+        services,
+        company,
+        alert(
+            "web-01", signature, severity=Severity.CRITICAL, at=T0 + timedelta(seconds=20), fingerprint="x:3"
+        ),
+    )
+    await drain(services)
+    await react(runner)
+
+    # then the new decision is on the timeline, and the incident stays with the technician
+    kinds = [k for k, _ in await world.timeline(incident["id"])]
+    assert kinds.count("DECIDED") == 2
+    assert kinds[-1] == "DECIDED"
+    assert (
+        await services.pool.fetchval("SELECT status FROM incidents WHERE id = $1", incident["id"])
+        == "ACKNOWLEDGED"
+    )
