@@ -43,6 +43,8 @@ PURGED = (
     "incident_llm_analyses",
     "llm_usage",
     "llm_cache",
+    "incident_decisions",
+    "remediation_approvals",  # before the runbook versions they name
     "remediation_invocations",
     "remediation_executions",  # before the runbook versions they name
     "runbook_versions",

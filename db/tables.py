@@ -978,3 +978,79 @@ class LlmBreaker(Base):
     provider: Mapped[str] = mapped_column(String(10), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     open_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# ---- decisions and approvals (issue 15 §2, §3) ---------------------------------------------------
+
+DECISION_ACTIONS = ("EXECUTE_RUNBOOK", "ESCALATE_TO_TECHNICIAN")
+APPROVAL_STATUSES = ("PENDING", "APPROVED", "REJECTED", "EXPIRED")
+
+
+class IncidentDecision(Base):
+    """The latest decision on an incident (`domain.decisions.decide`): run a runbook now, after an
+    approval, or hand it to a technician, with the reason and a sentence that says it.
+    `decided_for_version` is the incident version the decision answered, so a change handled twice
+    decides once."""
+
+    __tablename__ = "incident_decisions"
+
+    incident_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(24))
+    runbook_id: Mapped[uuid.UUID | None] = mapped_column()
+    runbook_version: Mapped[int | None] = mapped_column(Integer)
+    approval_required: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(32))
+    priority_score: Mapped[float] = mapped_column(Float)
+    explanation: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_for_version: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        CheckConstraint(_one_of("action", DECISION_ACTIONS), name="action_known"),
+        Index("ix_incident_decisions_company", "company_id", "decided_at"),
+    )
+
+
+class RemediationApproval(Base):
+    """A request for a company admin's approval of one run of one runbook version. At most one is
+    PENDING per incident; approving starts exactly one execution (`remediation_executions.approval_id`
+    is unique); a PENDING request past `expires_at` is claimed by the expiry step and the incident
+    escalates."""
+
+    __tablename__ = "remediation_approvals"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    incident_id: Mapped[uuid.UUID | None] = mapped_column()
+    runbook_id: Mapped[uuid.UUID] = mapped_column()
+    runbook_version: Mapped[int] = mapped_column(Integer)
+    asset_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)), server_default=text("'{}'"))
+    instance_ids: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    status: Mapped[str] = mapped_column(String(10), server_default=text("'PENDING'"))
+    requested_by: Mapped[str] = mapped_column(String(100))  # `user:<id>` or `system:<name>`
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[uuid.UUID | None] = mapped_column()  # the approver; null when it expired
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    comment: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", APPROVAL_STATUSES), name="status_known"),
+        CheckConstraint("cardinality(instance_ids) BETWEEN 1 AND 50", name="instances_bounded"),
+        ForeignKeyConstraint(
+            ["runbook_id", "runbook_version"],
+            ["runbook_versions.runbook_id", "runbook_versions.version"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_remediation_approvals_company_requested", "company_id", "requested_at", "id"),
+        Index("ix_remediation_approvals_company_status", "company_id", "status", "requested_at", "id"),
+        Index("ix_remediation_approvals_expiry", "expires_at", postgresql_where=text("status = 'PENDING'")),
+        Index(
+            "uq_remediation_approvals_pending_incident",
+            "incident_id",
+            unique=True,
+            postgresql_where=text("status = 'PENDING' AND incident_id IS NOT NULL"),
+        ),
+    )

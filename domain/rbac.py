@@ -43,6 +43,7 @@ class Permission(enum.StrEnum):
     RUNBOOK_READ = "runbook:read"  # the company's own runbooks and the global library
     RUNBOOK_WRITE = "runbook:write"  # create, update, archive the company's own runbooks
     RUNBOOK_LIBRARY = "runbook:library"  # the global library, offered to every company (MSP admins)
+    REMEDIATION_APPROVE = "remediation:approve"  # approve or reject a runbook run; start one unapproved
 
 
 _ADMIN_OWN = {
@@ -66,6 +67,7 @@ _ADMIN_OWN = {
     Permission.MAINTENANCE_MANAGE,
     Permission.RUNBOOK_READ,
     Permission.RUNBOOK_WRITE,
+    Permission.REMEDIATION_APPROVE,
 }
 _TECHNICIAN_OWN = {
     Permission.COMPANY_READ,

@@ -23,9 +23,11 @@ def _key(kind: str, raw: str) -> uuid.UUID | int | None:
 
 
 async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
+    from db.repositories.remediation import ApprovalRepository
     from graph.incidents.types import alert_type, incident_event_type, incident_type, maintenance_window_type
     from graph.notifications.types import notification_type
     from graph.platform.types import asset_type, audit_type, company_type, user_type
+    from graph.remediation.approvals import approval_type
     from graph.remediation.executions import execution_by_id, execution_type
     from graph.remediation.types import runbook_type
 
@@ -49,6 +51,7 @@ async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
         # Only your own (an MSP admin's node(id:) of someone else's notification is null too).
         "Notification": (uow.notifications.get, notification_type),
         "Execution": (execution_by_id(uow), execution_type),
+        "RemediationApproval": (ApprovalRepository(uow.session, uow.principal).get, approval_type),
     }
     resolvers.update(getattr(uow, "node_resolvers", lambda: {})())
     entry = resolvers.get(kind)

@@ -34,8 +34,10 @@ import asyncpg
 
 from db import company_purge, delivery_log
 from db.analysis import IncidentAnalysisReaction, reanalyse_stale
+from db.approvals import ApprovalExpiryLoop
 from db.assignment import AutoAssignment
 from db.correlation import CorrelationWorker
+from db.decisions import DecisionReaction
 from db.escalation_notices import EscalationNotices
 from db.events import BusEvent
 from db.executions import EXECUTIONS_TOPIC
@@ -367,6 +369,7 @@ REACTIONS: list[LoopSpec] = [
         LlmAnalysisReaction.name,
         batch=1,
     ),
+    reaction_loop(lambda services: DecisionReaction(), "decisions"),
 ]
 
 
@@ -386,11 +389,16 @@ async def _start_mailer(services: Any, wake: asyncio.Event) -> LoopBody:
     return MailerLoop(services)
 
 
+async def _start_approval_expiry(services: Any, wake: asyncio.Event) -> LoopBody:
+    return ApprovalExpiryLoop(services.pool)
+
+
 LOOPS: list[LoopSpec] = [
     LoopSpec("correlation", _start_correlation),
     LoopSpec("sweeper", _start_sweeper),
     LoopSpec("mailer", _start_mailer),
     LoopSpec("executor", _start_executor),
+    LoopSpec("approval-expiry", _start_approval_expiry),
     *REACTIONS,
 ]
 

@@ -22,6 +22,7 @@ from graph.platform.types import Asset, Company, User, asset_type, company_type,
 
 if TYPE_CHECKING:
     from graph.incidents.analysis import IncidentAnalysis
+    from graph.remediation.decisions import IncidentDecision
     from graph.remediation.executions import Execution
 
 
@@ -285,6 +286,16 @@ class Incident(Node):
             return None
         row = await (await loaders_for(info, self._loaders)).asset.load(self._row.asset_id)
         return asset_type(row) if row else None
+
+    @strawberry.field(
+        description="The latest decision on it: run a runbook, or hand it to a technician (null before one)."
+    )
+    async def decision(
+        self, info: strawberry.Info
+    ) -> Annotated[IncidentDecision, strawberry.lazy("graph.remediation.decisions")] | None:
+        from graph.remediation.decisions import load_decision
+
+        return await load_decision(info, self._row.id, self._loaders)
 
     @strawberry.field(description="Its alerts, oldest event first.")
     async def alerts(

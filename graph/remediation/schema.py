@@ -7,8 +7,8 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from graph.core import Connection
+from graph.remediation import approvals, execute, mutations, queries
 from graph.remediation import executions as execution_fields
-from graph.remediation import mutations, queries
 from graph.remediation.executions import Execution
 from graph.remediation.types import Runbook
 
@@ -32,6 +32,10 @@ class RemediationQuery:
         resolver=execution_fields.execution,
         description="One execution by global ID (null if it does not exist or is not yours).",
     )
+    remediation_approvals: Connection[approvals.RemediationApproval] = strawberry.field(
+        resolver=approvals.remediation_approvals,
+        description="Requests for a company admin's approval of a runbook run, newest first.",
+    )
 
 
 @strawberry.type
@@ -48,6 +52,18 @@ class RemediationMutation:
     runbook_archive: mutations.RunbookArchivePayload = strawberry.mutation(
         resolver=mutations.runbook_archive,
         description="Take a runbook out of use: it no longer matches alerts nor lists by default.",
+    )
+    remediation_approve: approvals.RemediationApprovePayload = strawberry.mutation(
+        resolver=approvals.remediation_approve,
+        description="Approve a pending request (company admins of its company, MSP admins): its run starts, once.",
+    )
+    remediation_reject: approvals.RemediationRejectPayload = strawberry.mutation(
+        resolver=approvals.remediation_reject,
+        description="Reject a pending request (company admins of its company, MSP admins): the incident escalates.",
+    )
+    runbook_execute: execute.RunbookExecutePayload = strawberry.mutation(
+        resolver=execute.runbook_execute,
+        description="Run a runbook on assets now, under the same risk and approval rules as decisions.",
     )
 
 

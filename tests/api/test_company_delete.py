@@ -134,6 +134,25 @@ async def populate(client, factory, services, company) -> None:
             "INSERT INTO llm_cache (company_id, key, source, model, answer) VALUES ($1, 'k', 'GEMINI', 'm', '{}')",
             company.id,
         )
+        incident = await conn.fetchval("SELECT id FROM incidents WHERE company_id = $1 LIMIT 1", company.id)
+        await conn.execute(
+            "INSERT INTO incident_decisions (incident_id, company_id, action, approval_required, reason,"
+            " priority_score, explanation, decided_at, decided_for_version)"
+            " VALUES ($1, $2, 'ESCALATE_TO_TECHNICIAN', false, 'NO_RUNBOOK', 1, 'x', $3, 1)",
+            incident,
+            company.id,
+            now,
+        )
+        await conn.execute(
+            "INSERT INTO remediation_approvals (id, company_id, incident_id, runbook_id, runbook_version,"
+            " instance_ids, requested_by, requested_at, expires_at)"
+            " VALUES (gen_random_uuid(), $1, $2, $3, $4, '{i-0abc}', 'system:test', $5, $5)",
+            company.id,
+            incident,
+            runbook.id,
+            version.version,
+            now,
+        )
 
 
 async def counts(services, company_id, *, others: bool) -> dict[str, int]:

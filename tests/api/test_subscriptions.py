@@ -179,8 +179,10 @@ async def test_webhook_alert_becomes_incident_changed_created(servers, factory, 
         [alert_id] = await post_alert(servers[0], company, asset_name="db-07", signature="DiskFull")
         payload = await socket.next_data(skip=is_probe)
 
-    # then the correlated incident arrives as CREATED
+    # then the correlated incident arrives as CREATED (as it is when delivered: the servers' decisions
+    # reaction may already have escalated it, no runbook running on a discovered asset)
     [incident] = [i for i in await _incidents(services, company) if i.asset_name == "db-07"]
+    assert payload["data"]["incidentChanged"]["incident"].pop("status") in ("NEW", "ESCALATED")
     assert payload == {
         "data": {
             "incidentChanged": {
@@ -189,7 +191,6 @@ async def test_webhook_alert_becomes_incident_changed_created(servers, factory, 
                     "id": gid("Incident", incident.id),
                     "assetName": "db-07",
                     "signature": "DiskFull",
-                    "status": "NEW",
                     "alertCount": 1,
                     "company": {"name": company.name},
                 },

@@ -21,6 +21,7 @@ from db.executions import ExecutionRequest, enqueue_execution
 from db.repositories.alerts import AlertSearch, alert_rows
 from db.repositories.executions import ExecutionRepository
 from db.repositories.incidents import IncidentSearch, incident_rows
+from db.repositories.remediation import ApprovalRepository, DecisionRepository
 from db.scope import scope_clause, scope_sql
 from db.tables import AuditEntry, Base
 from db.uow import UnitOfWork
@@ -141,6 +142,27 @@ async def world(services: Any) -> World:
             )
         w.add("remediation_executions", key, execution)
         w.add("remediation_invocations", key, execution)
+        await services.pool.execute(
+            "INSERT INTO incident_decisions (incident_id, company_id, action, approval_required, reason,"
+            " priority_score, explanation, decided_at, decided_for_version)"
+            " VALUES ($1, $2, 'ESCALATE_TO_TECHNICIAN', false, 'NO_RUNBOOK', 1, 'x', $3, 1)",
+            incident,
+            company.id,
+            now,
+        )
+        w.add("incident_decisions", key, incident)
+        approval = await services.pool.fetchval(
+            "INSERT INTO remediation_approvals (id, company_id, incident_id, runbook_id, runbook_version,"
+            " instance_ids, requested_by, requested_at, expires_at)"
+            " VALUES ($1, $2, $3, $4, 1, '{i-1}', 'system:decisions', $5, $6) RETURNING id",
+            uuid7(),
+            company.id,
+            incident,
+            runbook.id,
+            now,
+            now + timedelta(hours=1),
+        )
+        w.add("remediation_approvals", key, approval)
         member = await factory.user(Role.TECHNICIAN, [company])
         w.members.append(member.id)
         w.add("memberships", key, (member.id, company.id))
@@ -301,6 +323,15 @@ async def _llm_analysed(uow: UnitOfWork, w: World) -> set[Any]:
     return {a.incident_id for a in await uow.analyses.llm_for_incidents(w.ids("incident_llm_analyses"))}
 
 
+async def _decisions(uow: UnitOfWork, w: World) -> set[Any]:
+    found = await DecisionRepository(uow.session, uow.principal).for_incidents(w.ids("incident_decisions"))
+    return {d.incident_id for d in found}
+
+
+def _approvals(uow: UnitOfWork) -> ApprovalRepository:
+    return ApprovalRepository(uow.session, uow.principal)
+
+
 def raw(table: str, reader: Any) -> TenantRead:
     async def read(services: Any, principal: Principal, w: World) -> set[Any]:
         # Within every company of the world, as a subscription opened before the deletion asked.
@@ -390,6 +421,17 @@ READS: dict[str, TenantRead] = {
     "executions.page": orm("remediation_executions", _execution_pages),
     "executions.for_incidents": orm("remediation_executions", _incident_executions),
     "executions.invocations": orm("remediation_invocations", _invocations),
+    "decisions.for_incidents": orm("incident_decisions", _decisions),
+    "approvals.get": orm(
+        "remediation_approvals", lambda uow, w: _each(_approvals(uow).get, w.ids("remediation_approvals"))
+    ),
+    "approvals.get_many": orm(
+        "remediation_approvals", lambda uow, w: _approvals(uow).get_many(w.ids("remediation_approvals"))
+    ),
+    "approvals.page": orm(
+        "remediation_approvals",
+        lambda uow, w: _pages(lambda c: _approvals(uow).page(c, first=100, after=None), w),
+    ),
 }
 
 #: Tables with a `company_id` that no caller reads, and why.

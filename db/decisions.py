@@ -1,0 +1,462 @@
+"""The `decisions` reaction: a new incident, one whose severity rose, or one that reopened gets a
+decision (`domain.decisions.decide`), stored as the incident's latest, on its timeline, and acted on
+in the same transaction: the execution is enqueued (runs now), an approval is requested (a company
+admin approves), or the incident escalates to a technician with the reason.
+
+It reads what the rule needs in two statements (the incident with its asset, company settings, AWS
+settings, latest decision and whether a run is under way; then the company's live runbooks), so it
+keeps up with the incident rate. A change handled twice decides once: the stored decision names the
+incident version it answered.
+
+No SQLAlchemy here (the worker process holds none): the API reads decisions and approval requests
+through `db.repositories.remediation`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from db import notifications
+from db.executions import ExecutionRequest, enqueue_execution
+from db.incident_writer import add_timeline, apply_action
+from db.reactions import IncidentChange
+from domain.alerts import Severity
+from domain.decisions import (
+    Decision,
+    DecisionIncident,
+    DecisionRunbook,
+    RemediationSettings,
+    decide,
+)
+from domain.incidents import DECISION_ACTOR, IncidentAction, IncidentEventKind, IncidentStatus
+from domain.runbooks import SSM_DOCUMENT, Platform, RunbookParameter, best_runbook, render, resolve_values
+
+if TYPE_CHECKING:
+    from db.pool import Conn
+
+REACTION_NAME = "decisions"
+
+# One round trip: the incident with its asset, company settings, AWS settings, latest decision and
+# whether a run is under way, each row joined with one live runbook the company can use (its own and
+# the global library, current version, of the asset's platform): the candidates `best_runbook` ranks.
+# No candidate: one row whose rb_ columns are null.
+FACTS = """
+WITH f AS (
+    SELECT i.id, i.company_id, i.asset_id, i.status, i.severity, i.signature, i.asset_name, i.critical_asset,
+           i.priority_base, a.cloud_instance_id, a.platform, coalesce(a.is_critical, false) AS asset_critical,
+           c.auto_remediation_enabled, c.approval_on_critical_assets, c.approval_expiry_minutes,
+           EXISTS (SELECT 1 FROM company_aws_settings s WHERE s.company_id = i.company_id) AS aws_configured,
+           d.decided_for_version,
+           EXISTS (SELECT 1 FROM remediation_approvals p WHERE p.incident_id = i.id AND p.status = 'PENDING')
+           OR EXISTS (SELECT 1 FROM remediation_executions e WHERE e.incident_id = i.id AND e.phase <> 'done')
+               AS busy
+    FROM incidents i
+    JOIN companies c ON c.id = i.company_id AND c.deleted_at IS NULL
+    LEFT JOIN assets a ON a.id = i.asset_id AND a.company_id = i.company_id
+    LEFT JOIN incident_decisions d ON d.incident_id = i.id
+    WHERE i.id = $1
+)
+SELECT f.*, rb.* FROM f LEFT JOIN LATERAL (
+    SELECT r.id AS rb_id, r.company_id AS rb_company_id, r.archived_at AS rb_archived_at,
+           v.version AS rb_version, v.name AS rb_name, v.platform AS rb_platform, v.risk AS rb_risk,
+           v.signatures AS rb_signatures, v.signature_patterns AS rb_signature_patterns,
+           v.auto_approve AS rb_auto_approve, v.commands AS rb_commands, v.parameters::text AS rb_parameters,
+           v.health_check AS rb_health_check, v.timeout_seconds AS rb_timeout_seconds
+    FROM runbooks r JOIN runbook_versions v ON v.runbook_id = r.id AND v.version = r.version
+    WHERE (r.company_id IS NULL OR r.company_id = f.company_id) AND r.archived_at IS NULL
+      AND v.platform = f.platform AND f.status <> 'RESOLVED'
+) rb ON true
+"""
+# The decision and its DECIDED timeline entry, in one statement.
+STORE = """
+WITH stored AS (
+    INSERT INTO incident_decisions (incident_id, company_id, action, runbook_id, runbook_version,
+        approval_required, reason, priority_score, explanation, decided_at, decided_for_version)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    ON CONFLICT (incident_id) DO UPDATE SET
+        action = EXCLUDED.action, runbook_id = EXCLUDED.runbook_id, runbook_version = EXCLUDED.runbook_version,
+        approval_required = EXCLUDED.approval_required, reason = EXCLUDED.reason,
+        priority_score = EXCLUDED.priority_score, explanation = EXCLUDED.explanation,
+        decided_at = EXCLUDED.decided_at, decided_for_version = EXCLUDED.decided_for_version
+    RETURNING incident_id
+)
+INSERT INTO incident_events (company_id, incident_id, kind, at, actor_id, data)
+SELECT $2, incident_id, 'DECIDED', $10, NULL, $12::jsonb FROM stored
+"""
+REQUEST_APPROVAL = """
+INSERT INTO remediation_approvals (id, company_id, incident_id, runbook_id, runbook_version, asset_ids,
+    instance_ids, parameters, requested_by, requested_at, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11)
+ON CONFLICT (incident_id) WHERE status = 'PENDING' AND incident_id IS NOT NULL DO NOTHING
+RETURNING id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateRunbook:
+    """A runbook's current version as the reaction reads it (what `best_runbook` ranks, and what an
+    execution freezes)."""
+
+    id: uuid.UUID
+    company_id: uuid.UUID | None
+    archived_at: datetime | None
+    version: int
+    name: str
+    platform: str
+    risk: str
+    signatures: Sequence[str]
+    signature_patterns: Sequence[str]
+    auto_approve: bool
+    commands: Sequence[str]
+    parameters: tuple[RunbookParameter, ...]
+    health_check: str | None
+    timeout_seconds: int
+
+    def missing_parameters(self) -> list[str]:
+        """Parameters with no default: a decision cannot fill them in, so it cannot run unattended."""
+        return [p.name for p in self.parameters if p.default is None]
+
+
+def _candidate(r: Any, prefix: str = "") -> CandidateRunbook:
+    return CandidateRunbook(
+        id=r[prefix + "id"],
+        company_id=r[prefix + "company_id"],
+        archived_at=r[prefix + "archived_at"],
+        version=r[prefix + "version"],
+        name=r[prefix + "name"],
+        platform=r[prefix + "platform"],
+        risk=r[prefix + "risk"],
+        signatures=r[prefix + "signatures"],
+        signature_patterns=r[prefix + "signature_patterns"],
+        auto_approve=r[prefix + "auto_approve"],
+        commands=r[prefix + "commands"],
+        parameters=tuple(RunbookParameter.from_json(p) for p in orjson.loads(r[prefix + "parameters"])),
+        health_check=r[prefix + "health_check"],
+        timeout_seconds=r[prefix + "timeout_seconds"],
+    )
+
+
+_RANK = {s.value: s.rank for s in Severity}
+
+
+def wants_decision(change: IncidentChange) -> bool:
+    """A new incident, an open one whose severity rose, or one that reopened."""
+    if change.after_status == IncidentStatus.RESOLVED.value:
+        return False
+    if change.kind == "CREATED" or change.before_status is None:
+        return True
+    if change.before_status == IncidentStatus.RESOLVED.value:
+        return True
+    return _severity_rose(change)
+
+
+def _severity_rose(change: IncidentChange) -> bool:
+    return (
+        change.kind != "CREATED"
+        and change.before_severity is not None
+        and _RANK.get(change.after_severity.lower(), -1) > _RANK.get(change.before_severity.lower(), 99)
+    )
+
+
+async def store_decision(
+    conn: Conn,
+    incident_id: uuid.UUID,
+    company_id: uuid.UUID,
+    decision: Decision,
+    now: datetime,
+    version: int,
+    data: Mapping[str, Any],
+) -> None:
+    """The incident's latest decision, and its DECIDED timeline entry (`data`)."""
+    rb = decision.runbook
+    await conn.execute(
+        STORE,
+        incident_id,
+        company_id,
+        decision.action.value,
+        rb.id if rb else None,
+        rb.version if rb else None,
+        decision.approval_required,
+        decision.reason.value,
+        decision.priority_score,
+        decision.explanation,
+        now,
+        version,
+        orjson.dumps(dict(data), default=str).decode(),
+    )
+
+
+def decision_data(decision: Decision) -> dict[str, Any]:
+    """The DECIDED timeline entry's facts."""
+    rb = decision.runbook
+    return {
+        "actor": DECISION_ACTOR,
+        "action": decision.action.value,
+        "reason": decision.reason.value,
+        "approvalRequired": decision.approval_required,
+        "priorityScore": decision.priority_score,
+        "explanation": decision.explanation,
+        "runbookId": str(rb.id) if rb else None,
+        "runbookVersion": rb.version if rb else None,
+        "runbookName": rb.name if rb else None,
+    }
+
+
+class DecisionReaction:
+    """Decides for each incident change that wants one (see the module docstring)."""
+
+    name = REACTION_NAME
+
+    def __init__(self, clock: Any = None) -> None:
+        # `clock()` gives "now"; the change's own time by default, so a replay decides the same.
+        self.clock = clock
+
+    async def handle(self, conn: Conn, change: IncidentChange) -> None:
+        if not wants_decision(change):
+            return
+        rows = await conn.fetch(FACTS, change.incident_id)
+        facts = rows[0] if rows else None
+        if facts is None or facts["status"] == IncidentStatus.RESOLVED.value:
+            return  # gone, or resolved meanwhile: nothing left to decide
+        if facts["decided_for_version"] is not None and facts["decided_for_version"] >= change.version:
+            return  # this change (or a later one) was decided already
+        now: datetime = self.clock() if self.clock else change.at
+        company_id: uuid.UUID = facts["company_id"]
+        platform = facts["platform"]
+        candidates = [_candidate(r, "rb_") for r in rows if r["rb_id"] is not None]
+        best = best_runbook(candidates, company_id, facts["signature"], platform)
+        incident = DecisionIncident(
+            signature=facts["signature"],
+            severity=facts["severity"],
+            asset_name=facts["asset_name"],
+            instance_id=facts["cloud_instance_id"],
+            platform=platform,
+            critical_asset=bool(facts["critical_asset"] or facts["asset_critical"]),
+            priority_base=float(facts["priority_base"] or 0.0),
+        )
+        settings = RemediationSettings(
+            auto_remediation_enabled=facts["auto_remediation_enabled"],
+            approval_on_critical_assets=facts["approval_on_critical_assets"],
+            approval_expiry_minutes=facts["approval_expiry_minutes"],
+        )
+        runbook = (
+            DecisionRunbook(
+                best.id,
+                best.version,
+                best.name,
+                best.risk,
+                best.auto_approve,
+                tuple(best.missing_parameters()),
+            )
+            if best
+            else None
+        )
+        decision = decide(incident, runbook, settings, bool(facts["aws_configured"]))
+        data = decision_data(decision)
+        if _severity_rose(change):
+            data["trigger"] = "SEVERITY_RAISED"
+        elif change.before_status == IncidentStatus.RESOLVED.value:
+            data["trigger"] = "REOPENED"
+        else:
+            data["trigger"] = "CREATED"
+        busy = bool(facts["busy"]) and decision.action.value == "EXECUTE_RUNBOOK"
+        if busy:
+            data["note"] = "a run of this incident is already under way or awaiting approval"
+        await store_decision(conn, change.incident_id, company_id, decision, now, change.version, data)
+        if busy:
+            return
+        if decision.action.value == "ESCALATE_TO_TECHNICIAN":
+            if facts["status"] != IncidentStatus.NEW.value:
+                return  # a technician has it already (acknowledged, working, waiting): the timeline says why
+            await apply_action(
+                conn,
+                change.incident_id,
+                IncidentAction.ESCALATE,
+                DECISION_ACTOR,
+                now,
+                note=decision.explanation,
+                data={"reason": decision.reason.value},
+            )
+            return
+        assert best is not None
+        asset_id = facts["asset_id"]
+        instance_id: str = facts["cloud_instance_id"]
+        if decision.approval_required:
+            await request_approval(
+                conn,
+                company_id=company_id,
+                incident_id=change.incident_id,
+                runbook=best,
+                asset_ids=[asset_id],
+                instance_ids=[instance_id],
+                parameters={},
+                requested_by=DECISION_ACTOR,
+                now=now,
+                expiry_minutes=settings.approval_expiry_minutes,
+                explanation=decision.explanation,
+            )
+            return
+        await start_execution(
+            conn,
+            company_id=company_id,
+            incident_id=change.incident_id,
+            runbook=best,
+            asset_ids=[asset_id],
+            instance_ids=[instance_id],
+            parameters={},
+            started_by=DECISION_ACTOR,
+            now=now,
+        )
+
+
+def execution_request(
+    *,
+    company_id: uuid.UUID,
+    incident_id: uuid.UUID | None,
+    runbook: CandidateRunbook,
+    asset_ids: Sequence[uuid.UUID],
+    instance_ids: Sequence[str],
+    parameters: Mapping[str, Any],
+    started_by: str,
+    approval_id: uuid.UUID | None = None,
+) -> ExecutionRequest:
+    """The frozen run of `runbook` (commands rendered with `parameters`, or InvalidInput)."""
+    platform = Platform(runbook.platform)
+    values = resolve_values(runbook.parameters, parameters)
+    commands = render(runbook.commands, runbook.parameters, values, platform)
+    health = (
+        render([runbook.health_check], runbook.parameters, values, platform)[0]
+        if runbook.health_check
+        else None
+    )
+    return ExecutionRequest(
+        company_id=company_id,
+        runbook_id=runbook.id,
+        runbook_version=runbook.version,
+        instance_ids=list(instance_ids),
+        document=SSM_DOCUMENT[platform],
+        commands=commands,
+        timeout_seconds=runbook.timeout_seconds,
+        started_by=started_by,
+        health_check=health,
+        incident_id=incident_id,
+        approval_id=approval_id,
+        asset_ids=[a for a in asset_ids if a is not None],
+        parameters=values,
+    )
+
+
+async def start_execution(
+    conn: Conn,
+    *,
+    company_id: uuid.UUID,
+    incident_id: uuid.UUID | None,
+    runbook: CandidateRunbook,
+    asset_ids: Sequence[uuid.UUID],
+    instance_ids: Sequence[str],
+    parameters: Mapping[str, Any],
+    started_by: str,
+    now: datetime,
+    approval_id: uuid.UUID | None = None,
+) -> uuid.UUID | None:
+    request = execution_request(
+        company_id=company_id,
+        incident_id=incident_id,
+        runbook=runbook,
+        asset_ids=asset_ids,
+        instance_ids=instance_ids,
+        parameters=parameters,
+        started_by=started_by,
+        approval_id=approval_id,
+    )
+    return await enqueue_execution(conn, request, now)
+
+
+async def request_approval(
+    conn: Conn,
+    *,
+    company_id: uuid.UUID,
+    incident_id: uuid.UUID | None,
+    runbook: CandidateRunbook,
+    asset_ids: Sequence[uuid.UUID],
+    instance_ids: Sequence[str],
+    parameters: Mapping[str, Any],
+    requested_by: str,
+    now: datetime,
+    expiry_minutes: int,
+    explanation: str,
+    actor_id: uuid.UUID | None = None,
+) -> uuid.UUID | None:
+    """A PENDING request (its id), its timeline entry and the company admins' notification; None
+    when the incident already has a pending request (nothing written)."""
+    # Checked now (InvalidInput), so an approver never approves a run that cannot render.
+    values = resolve_values(runbook.parameters, parameters)
+    approval_id = uuid.uuid4()
+    stored: uuid.UUID | None = await conn.fetchval(
+        REQUEST_APPROVAL,
+        approval_id,
+        company_id,
+        incident_id,
+        runbook.id,
+        runbook.version,
+        [a for a in asset_ids if a is not None],
+        list(instance_ids),
+        orjson.dumps(values).decode(),
+        requested_by,
+        now,
+        now + timedelta(minutes=expiry_minutes),
+    )
+    if stored is None:
+        return None
+    if incident_id is not None:
+        await add_timeline(
+            conn,
+            company_id,
+            incident_id,
+            IncidentEventKind.APPROVAL_REQUESTED,
+            now,
+            {
+                "actor": requested_by,
+                "approvalId": str(stored),
+                "runbookId": str(runbook.id),
+                "runbookVersion": runbook.version,
+                "runbookName": runbook.name,
+                "expiresAt": (now + timedelta(minutes=expiry_minutes)).isoformat(),
+            },
+            actor_id=actor_id,
+        )
+    await notifications.enqueue(
+        conn,
+        company_id=company_id,
+        user_ids=await notifications.company_admins(conn, company_id),
+        kind="APPROVAL_REQUESTED",
+        subject=f"Approval needed: {runbook.name}",
+        body=explanation,
+        now=now,
+        incident_id=incident_id,
+        data={"approvalId": str(stored), "runbookId": str(runbook.id)},
+        dedup_key=f"approval:{stored}",
+        email=False,
+    )
+    return stored
+
+
+VERSION = """
+SELECT r.id, r.company_id, r.archived_at, v.version, v.name, v.platform, v.risk, v.signatures,
+       v.signature_patterns, v.auto_approve, v.commands, v.parameters::text AS parameters, v.health_check,
+       v.timeout_seconds
+FROM runbooks r JOIN runbook_versions v ON v.runbook_id = r.id
+WHERE r.id = $1 AND v.version = $2
+"""
+
+
+async def runbook_version(conn: Conn, runbook_id: uuid.UUID, version: int) -> CandidateRunbook | None:
+    """One version of a runbook as an execution freezes it."""
+    row = await conn.fetchrow(VERSION, runbook_id, version)
+    return _candidate(row) if row else None

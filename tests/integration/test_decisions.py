@@ -1,0 +1,434 @@
+"""The `decisions` reaction end to end on real PostgreSQL: alerts → incident → decision stored →
+execution enqueued, approval requested, or escalation, with every step on the timeline."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from db.decisions import REACTION_NAME, DecisionReaction
+from db.reactions import IncidentChange, ReactionRunner
+from domain.alerts import Severity
+from domain.aws import AwsAccess, AwsAuthType
+from domain.rbac import Role
+from domain.runbooks import (
+    ParameterType,
+    Platform,
+    RunbookCategory,
+    RunbookParameter,
+    RunbookRisk,
+    RunbookSpec,
+)
+from tests.helpers import Factory, MadeCompany, unique
+from tests.integration.test_correlation_worker import T0, alert, drain, ingest
+
+ROLE_ARN = "arn:aws:iam::111122223333:role/AlertWhisperer"
+LATER = T0 + timedelta(days=3650)  # every inbox row is due by then
+
+
+@pytest.fixture(scope="module")
+async def runner(services: Any) -> AsyncIterator[ReactionRunner]:
+    """The reaction, registered for this module only (other modules' changes are none of its business)."""
+    r = ReactionRunner(services.pool, DecisionReaction(), batch=100)
+    await r.register()
+    yield r
+    await services.pool.execute("DELETE FROM reaction_inbox WHERE reaction = $1", REACTION_NAME)
+    await services.pool.execute("DELETE FROM reactions WHERE name = $1", REACTION_NAME)
+
+
+async def react(runner: ReactionRunner) -> int:
+    handled = 0
+    while n := await runner.run_once(now=LATER):
+        handled += n
+    return handled
+
+
+def spec(
+    signature: str, risk: RunbookRisk = RunbookRisk.LOW, auto_approve: bool = True, **more: Any
+) -> RunbookSpec:
+    return replace(
+        RunbookSpec(
+            name=unique("Disk Cleanup"),
+            category=RunbookCategory.INFRASTRUCTURE,
+            platform=Platform.LINUX,
+            commands=("journalctl --vacuum-size={{keep}}",),
+            parameters=(RunbookParameter("keep", ParameterType.STRING, "200M"),),
+            health_check="test $(df --output=pcent / | tail -1 | tr -dc 0-9) -lt 90",
+            signatures=(signature,),
+            risk=risk,
+            auto_approve=auto_approve,
+        ),
+        **more,
+    )
+
+
+class World:
+    def __init__(self, services: Any, factory: Factory) -> None:
+        self.services = services
+        self.factory = factory
+
+    async def company(self, *, aws: bool = True, **settings: Any) -> MadeCompany:
+        company = await self.factory.company()
+        if aws:
+            async with self.factory.uow() as uow:
+                await uow.aws.set(company.id, AwsAccess("eu-west-1", AwsAuthType.ROLE, ROLE_ARN, "ext-1"))
+        for key, value in settings.items():
+            await self.services.pool.execute(
+                f"UPDATE companies SET {key} = $2 WHERE id = $1", company.id, value
+            )
+        return company
+
+    async def runbook(self, company: MadeCompany, runbook_spec: RunbookSpec) -> uuid.UUID:
+        async with self.factory.uow() as uow:
+            row, _ = await uow.runbooks.create(company.id, runbook_spec)
+        return row.id
+
+    async def incident(
+        self, company: MadeCompany, signature: str, asset: str = "web-01", severity: Severity = Severity.HIGH
+    ) -> Any:
+        await ingest(self.services, company, alert(asset, signature, severity=severity))
+        await drain(self.services)
+        return await self.services.pool.fetchrow(
+            "SELECT * FROM incidents WHERE company_id = $1 AND signature = $2", company.id, signature
+        )
+
+    async def decision(self, incident_id: uuid.UUID) -> Any:
+        return await self.services.pool.fetchrow(
+            "SELECT * FROM incident_decisions WHERE incident_id = $1", incident_id
+        )
+
+    async def timeline(self, incident_id: uuid.UUID) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (r["kind"], orjson.loads(r["data"]))
+            for r in await self.services.pool.fetch(
+                "SELECT kind, data::text AS data FROM incident_events WHERE incident_id = $1 ORDER BY id",
+                incident_id,
+            )
+        ]
+
+    async def executions(self, incident_id: uuid.UUID) -> list[Any]:
+        return await self.services.pool.fetch(
+            "SELECT * FROM remediation_executions WHERE incident_id = $1 ORDER BY created_at", incident_id
+        )
+
+    async def approvals(self, incident_id: uuid.UUID) -> list[Any]:
+        return await self.services.pool.fetch(
+            "SELECT * FROM remediation_approvals WHERE incident_id = $1 ORDER BY requested_at", incident_id
+        )
+
+
+@pytest.fixture
+def world(services: Any, factory: Factory) -> World:
+    return World(services, factory)
+
+
+async def test_a_low_risk_auto_approved_runbook_runs_at_once(world, runner):
+    # given a company with AWS access, a LINUX asset with an instance id, and a LOW auto-approved runbook
+    company = await world.company()
+    await world.factory.asset(company, "web-01", cloud_instance_id="i-0abc", platform="LINUX")
+    signature = unique("disk_space_low")
+    runbook_id = await world.runbook(company, spec(signature))
+
+    # when an alert opens an incident and the reaction runs
+    incident = await world.incident(company, signature)
+    assert await react(runner) >= 1
+
+    # then the decision is stored, on the timeline, and the execution is enqueued with rendered commands
+    decision = await world.decision(incident["id"])
+    assert (decision["action"], decision["approval_required"], decision["reason"]) == (
+        "EXECUTE_RUNBOOK",
+        False,
+        "AUTO_APPROVED",
+    )
+    assert (decision["runbook_id"], decision["runbook_version"], decision["decided_for_version"]) == (
+        runbook_id,
+        1,
+        1,
+    )
+    assert decision["explanation"].endswith(
+        f"matches {signature} on web-01; running it on i-0abc through SSM"
+    )
+    assert "(low risk, auto-approved)" in decision["explanation"]
+    [execution] = await world.executions(incident["id"])
+    assert execution["instance_ids"] == ["i-0abc"]
+    assert execution["document"] == "AWS-RunShellScript"
+    assert execution["commands"] == ["journalctl --vacuum-size=200M"]
+    assert execution["health_check"].startswith("test $(df")
+    assert (execution["runbook_id"], execution["runbook_version"]) == (runbook_id, 1)
+    assert execution["started_by"] == "system:decisions"
+    assert execution["status"] == "PENDING"
+    assert execution["approval_id"] is None
+    kinds = [k for k, _ in await world.timeline(incident["id"])]
+    assert kinds[-1] == "DECIDED"
+    [(_, decided)] = [(k, d) for k, d in await world.timeline(incident["id"]) if k == "DECIDED"]
+    assert decided["explanation"] == decision["explanation"]
+    assert decided["actor"] == "system:decisions"
+    # the incident stays with the runbook (no escalation)
+    status = await world.services.pool.fetchval("SELECT status FROM incidents WHERE id = $1", incident["id"])
+    assert status == "NEW"
+    assert await world.approvals(incident["id"]) == []
+
+
+@pytest.mark.parametrize(
+    ("risk", "auto_approve", "critical"),
+    [(RunbookRisk.MEDIUM, False, False), (RunbookRisk.LOW, False, False), (RunbookRisk.LOW, True, True)],
+)
+async def test_a_run_that_needs_approval_asks_the_company_admins(world, runner, risk, auto_approve, critical):
+    # given a runbook that needs an approval here (MEDIUM, LOW without autoApprove, or a critical asset)
+    company = await world.company(approval_expiry_minutes=45)
+    admin = await world.factory.user(Role.COMPANY_ADMIN, [company])
+    tech = await world.factory.user(Role.TECHNICIAN, [company])
+    await world.factory.asset(
+        company, "db-01", cloud_instance_id="i-0db", platform="LINUX", is_critical=critical
+    )
+    signature = unique("sig")
+    runbook_id = await world.runbook(company, spec(signature, risk, auto_approve))
+
+    # when an incident opens and the reaction runs
+    incident = await world.incident(company, signature, asset="db-01")
+    await react(runner)
+
+    # then a PENDING request waits for the company's expiry, on the timeline, and its admins are told;
+    # nothing runs yet
+    decision = await world.decision(incident["id"])
+    assert (decision["action"], decision["approval_required"]) == ("EXECUTE_RUNBOOK", True)
+    assert decision["reason"] == ("CRITICAL_ASSET" if critical else "APPROVAL_REQUIRED")
+    [approval] = await world.approvals(incident["id"])
+    assert approval["status"] == "PENDING"
+    assert (approval["runbook_id"], approval["runbook_version"]) == (runbook_id, 1)
+    assert approval["instance_ids"] == ["i-0db"]
+    assert approval["requested_by"] == "system:decisions"
+    assert approval["expires_at"] - approval["requested_at"] == timedelta(minutes=45)
+    timeline = await world.timeline(incident["id"])
+    assert [k for k, _ in timeline][-2:] == ["DECIDED", "APPROVAL_REQUESTED"]
+    assert timeline[-1][1]["approvalId"] == str(approval["id"])
+    told = await world.services.pool.fetch(
+        "SELECT user_id, kind, dedup_key FROM notifications WHERE incident_id = $1", incident["id"]
+    )
+    assert [(r["user_id"], r["kind"], r["dedup_key"]) for r in told] == [
+        (admin.id, "APPROVAL_REQUESTED", f"approval:{approval['id']}")
+    ]
+    assert tech.id not in {r["user_id"] for r in told}
+    assert await world.executions(incident["id"]) == []
+
+
+ESCALATIONS = {
+    "no runbook": ("NO_RUNBOOK", {}, {}, None),
+    "HIGH risk": ("HIGH_RISK", {}, {}, RunbookRisk.HIGH),
+    "no instance id": ("NO_INSTANCE_ID", {}, {"cloud_instance_id": None}, RunbookRisk.LOW),
+    "no AWS settings": ("NO_AWS_SETTINGS", {"aws": False}, {}, RunbookRisk.LOW),
+    "remediation off": ("REMEDIATION_DISABLED", {"auto_remediation_enabled": False}, {}, RunbookRisk.LOW),
+}
+
+
+@pytest.mark.parametrize("case", list(ESCALATIONS))
+async def test_each_reason_to_escalate_escalates_the_incident_saying_why(world, runner, case):
+    reason, company_settings, asset_fields, risk = ESCALATIONS[case]
+    # given a company and asset where the runbook cannot (or must not) run
+    company = await world.company(**company_settings)
+    await world.factory.asset(
+        company, "web-01", **({"cloud_instance_id": "i-0abc", "platform": "LINUX"} | asset_fields)
+    )
+    signature = unique("sig")
+    if risk is not None:
+        await world.runbook(company, spec(signature, risk, True))
+
+    # when an incident opens and the reaction runs
+    incident = await world.incident(company, signature)
+    await react(runner)
+
+    # then the decision says why, and the incident is escalated with that reason; nothing runs
+    decision = await world.decision(incident["id"])
+    assert (decision["action"], decision["reason"]) == ("ESCALATE_TO_TECHNICIAN", reason)
+    row = await world.services.pool.fetchrow(
+        "SELECT status, version FROM incidents WHERE id = $1", incident["id"]
+    )
+    assert row["status"] == "ESCALATED"
+    timeline = await world.timeline(incident["id"])
+    assert [k for k, _ in timeline][-2:] == ["DECIDED", "ESCALATED"]
+    escalated = timeline[-1][1]
+    assert escalated["reason"] == reason
+    assert escalated["note"] == decision["explanation"]
+    assert escalated["actor"] == "system:decisions"
+    assert await world.executions(incident["id"]) == []
+    assert await world.approvals(incident["id"]) == []
+    # the escalation is a change of its own, which wants no new decision
+    assert await react(runner) == 0 or (await world.decision(incident["id"]))["decided_for_version"] == 1
+
+
+async def test_a_change_handled_twice_decides_once(world, runner, services):
+    # given an incident whose CREATED change was decided (an execution enqueued)
+    company = await world.company()
+    await world.factory.asset(company, "web-01", cloud_instance_id="i-0abc", platform="LINUX")
+    signature = unique("sig")
+    await world.runbook(company, spec(signature))
+    incident = await world.incident(company, signature)
+    await react(runner)
+    row = await services.pool.fetchrow(
+        "SELECT * FROM incident_changes WHERE incident_id = $1 AND kind = 'CREATED'", incident["id"]
+    )
+    change = IncidentChange(
+        id=row["id"],
+        company_id=row["company_id"],
+        incident_id=row["incident_id"],
+        version=row["version"],
+        kind=row["kind"],
+        before_status=row["before_status"],
+        after_status=row["after_status"],
+        before_severity=row["before_severity"],
+        after_severity=row["after_severity"],
+        actor=row["actor"],
+        at=row["at"],
+        attempt=2,
+    )
+
+    # when the same change is handled again (a redelivery)
+    async with services.pool.acquire() as conn, conn.transaction():
+        await DecisionReaction().handle(conn, change)
+
+    # then nothing new was written
+    assert len(await world.executions(incident["id"])) == 1
+    assert [k for k, _ in await world.timeline(incident["id"])].count("DECIDED") == 1
+
+
+async def test_a_severity_rise_decides_again_but_never_starts_a_second_run(world, runner):
+    # given an incident whose run is enqueued (not finished)
+    company = await world.company()
+    await world.factory.asset(company, "web-01", cloud_instance_id="i-0abc", platform="LINUX")
+    signature = unique("sig")
+    await world.runbook(company, spec(signature))
+    incident = await world.incident(company, signature, severity=Severity.MEDIUM)
+    await react(runner)
+
+    # when a critical alert raises its severity
+    await ingest(
+        world.services,
+        company,
+        alert(
+            "web-01", signature, severity=Severity.CRITICAL, at=T0 + timedelta(seconds=20), fingerprint="x:2"
+        ),
+    )
+    await drain(world.services)
+    await react(runner)
+
+    # then a second decision is stored (for the later version) and on the timeline, but no second run
+    decision = await world.decision(incident["id"])
+    assert decision["decided_for_version"] > 1
+    decided = [d for k, d in await world.timeline(incident["id"]) if k == "DECIDED"]
+    assert [d["trigger"] for d in decided] == ["CREATED", "SEVERITY_RAISED"]
+    assert "already under way" in decided[-1]["note"]
+    assert len(await world.executions(incident["id"])) == 1
+
+
+async def test_a_reopened_incident_is_decided_again(world, runner, services):
+    # given an incident decided (escalated: no runbook) and then resolved
+    company = await world.company()
+    await world.factory.asset(company, "web-01", cloud_instance_id="i-0abc", platform="LINUX")
+    signature = unique("sig")
+    incident = await world.incident(company, signature)
+    await react(runner)
+    await ingest(services, company, alert("web-01", signature, at=T0 + timedelta(minutes=1), resolved=True))
+    await drain(services, now=T0 + timedelta(minutes=2))
+    assert (
+        await services.pool.fetchval("SELECT status FROM incidents WHERE id = $1", incident["id"])
+        == "RESOLVED"
+    )
+    # a runbook for it exists now
+    await world.runbook(company, spec(signature))
+    await react(runner)
+
+    # when the problem comes back inside the window and the incident reopens
+    await ingest(services, company, alert("web-01", signature, at=T0 + timedelta(minutes=3)))
+    await drain(services, now=T0 + timedelta(minutes=4))
+    status = await services.pool.fetchval("SELECT status FROM incidents WHERE id = $1", incident["id"])
+    if status == "RESOLVED":
+        pytest.skip("this correlation window opened a new incident instead of reopening")
+    await react(runner)
+
+    # then it is decided again, and this time its runbook runs
+    decided = [d for k, d in await world.timeline(incident["id"]) if k == "DECIDED"]
+    assert [d["reason"] for d in decided] == ["NO_RUNBOOK", "AUTO_APPROVED"]
+    assert decided[-1]["trigger"] == "REOPENED"
+    assert len(await world.executions(incident["id"])) == 1
+
+
+async def test_a_resolved_incident_gets_no_decision(world, runner, services):
+    # given an incident opened and resolved before the reaction ran
+    company = await world.company()
+    signature = unique("sig")
+    incident = await world.incident(company, signature)
+    await ingest(services, company, alert("web-01", signature, at=T0 + timedelta(minutes=1), resolved=True))
+    await drain(services, now=T0 + timedelta(minutes=2))
+
+    # when the reaction handles its changes
+    await react(runner)
+
+    # then nothing was decided: there is nothing left to fix
+    assert await world.decision(incident["id"]) is None
+    assert "DECIDED" not in [k for k, _ in await world.timeline(incident["id"])]
+
+
+async def test_the_reaction_reads_what_it_needs_in_few_statements(world, runner, services):
+    # given an incident of a company with runbooks
+    company = await world.company()
+    await world.factory.asset(company, "web-01", cloud_instance_id="i-0abc", platform="LINUX")
+    signature = unique("sig")
+    await world.runbook(company, spec(signature))
+    await world.incident(company, signature)
+    statements: list[str] = []
+
+    def log(query: Any) -> None:
+        statements.append(query.query)
+
+    class Counting(DecisionReaction):
+        async def handle(self, conn: Any, change: IncidentChange) -> None:
+            conn.add_query_logger(log)
+            try:
+                await super().handle(conn, change)
+            finally:
+                conn.remove_query_logger(log)
+
+    # when the decision is made
+    counting = ReactionRunner(services.pool, Counting(), batch=100)
+    while await counting.run_once(now=LATER):
+        pass
+
+    # then it took four round trips: one read (the facts joined with the candidates), the decision
+    # with its timeline entry, the execution, and the executor's wake-up
+    assert len(statements) == 4, statements
+    assert statements[0].lstrip().startswith("WITH f AS")
+
+
+async def test_an_incident_a_technician_already_works_on_is_not_escalated_again(world, runner, services):
+    # given an incident escalated by its first decision, then acknowledged by a technician
+    company = await world.company()
+    signature = unique("sig")
+    incident = await world.incident(company, signature, severity=Severity.MEDIUM)
+    await react(runner)
+    await services.pool.execute("UPDATE incidents SET status = 'ACKNOWLEDGED' WHERE id = $1", incident["id"])
+
+    # when its severity rises
+    await ingest(
+        services,
+        company,
+        alert(
+            "web-01", signature, severity=Severity.CRITICAL, at=T0 + timedelta(seconds=20), fingerprint="x:3"
+        ),
+    )
+    await drain(services)
+    await react(runner)
+
+    # then the new decision is on the timeline, and the incident stays with the technician
+    kinds = [k for k, _ in await world.timeline(incident["id"])]
+    assert kinds.count("DECIDED") == 2
+    assert kinds[-1] == "DECIDED"
+    assert (
+        await services.pool.fetchval("SELECT status FROM incidents WHERE id = $1", incident["id"])
+        == "ACKNOWLEDGED"
+    )
