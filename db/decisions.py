@@ -35,6 +35,7 @@ from domain.decisions import (
     decide,
 )
 from domain.incidents import DECISION_ACTOR, IncidentAction, IncidentEventKind, IncidentStatus
+from domain.notifications import NotificationKind
 from domain.runbooks import SSM_DOCUMENT, Platform, RunbookParameter, best_runbook, render, resolve_values
 
 if TYPE_CHECKING:
@@ -435,14 +436,14 @@ async def request_approval(
         conn,
         company_id=company_id,
         user_ids=await notifications.company_admins(conn, company_id),
-        kind="APPROVAL_REQUESTED",
+        kind=NotificationKind.APPROVAL_REQUESTED,
         subject=f"Approval needed: {runbook.name}",
         body=explanation,
         now=now,
         incident_id=incident_id,
-        data={"approvalId": str(stored), "runbookId": str(runbook.id)},
+        # The email carries the decision's explanation (`domain.notifications.facts_from_data`).
+        data={"approvalId": str(stored), "runbookId": str(runbook.id), "explanation": explanation},
         dedup_key=f"approval:{stored}",
-        email=False,
     )
     return stored
 

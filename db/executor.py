@@ -33,6 +33,7 @@ from db.incident_writer import add_timeline, apply_action
 from db.notifications import company_admins, enqueue
 from domain.aws import AwsAccess, AwsAuthType, AwsError
 from domain.incidents import REMEDIATION_ACTOR, IncidentAction, IncidentEventKind
+from domain.notifications import NotificationKind
 from domain.ports import CommandState, Invocation, RemoteCommand, RemoteExecutor
 
 if TYPE_CHECKING:
@@ -458,14 +459,13 @@ class Executor:
             conn,
             company_id=execution.company_id,
             user_ids=await company_admins(conn, execution.company_id),
-            kind="remediation_failed",
+            kind=NotificationKind.REMEDIATION_FAILED,
             subject=f"Remediation {status.lower().replace('_', ' ')}: the incident needs a technician",
             body=reason,
             now=now,
             incident_id=incident,
             data={"execution": str(execution.id), "status": status},
             dedup_key=f"execution:{execution.id}:failed",
-            email=False,
         )
 
     # ---- helpers ----
