@@ -110,8 +110,10 @@ def _document_has_nul(document: DocumentNode) -> bool:
 
 def _should_mask(error: GraphQLError) -> bool:
     original = error.original_error
-    if original is None or isinstance(original, PublicError):
-        return False  # GraphQL validation / parse errors and our public errors are safe to show
+    if original is None or isinstance(original, PublicError | GraphQLError):
+        # GraphQL validation, parse and variable coercion errors (an unknown enum value in a
+        # variable arrives wrapped in one) and our public errors are meant for the client.
+        return False
     if isinstance(original, DomainError):
         # A rule refused a query argument (bad cursor, page size...): say which, with its code.
         error.extensions = {**(error.extensions or {}), "code": original.code, "field": original.field}
