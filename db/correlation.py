@@ -353,16 +353,16 @@ class BatchStats:
 
 # Every statement of a batch looks rows up by key: at most `batch_size` keys into tables that only
 # grow. The worker's connection keeps generic plans (the arrays' lengths change batch to batch, and
-# planning the claim, the incident lookup and the write-back anew cost Postgres ~1.8 ms per batch,
-# which at 1,000 alerts/s in small batches delayed every incident event), and turns off sequential
-# scans, hash and merge joins, so a plan is made of index lookups per key wherever the statement
-# allows one (where it has no other way, Postgres still uses them).
+# planning the claim, the incident lookup and the write-back anew for each batch would delay every
+# incident event under a steady flow of small batches), and turns off sequential scans, hash and
+# merge joins, so a plan is made of index lookups per key wherever the statement allows one (where it
+# has no other way, Postgres still uses them).
 # A generic plan is made for the table sizes of its moment and kept until an ANALYZE of one of its
-# tables. Made while a table was young (a new install, the benchmark's first seconds), it read the
-# whole table per batch, or once per key: batches went from 7 ms to 700 ms within seconds as
-# `incidents` grew, until autovacuum's first ANALYZE. So the worker also drops its plans (`DISCARD
-# PLANS`, in the round trip of the batch lock) each time it has correlated twice as many alerts as at
-# its last re-plan (from REPLAN_MIN_ALERTS on), and at least every REPLAN_SECONDS.
+# tables: one made while a table is young (a new install) reads the whole table per batch, or once per
+# key, and gets slower as the table grows until autovacuum's first ANALYZE. So the worker also drops
+# its plans (`DISCARD PLANS`, in the round trip of the batch lock) each time it has correlated twice
+# as many alerts as at its last re-plan (from REPLAN_MIN_ALERTS on), and at least every
+# REPLAN_SECONDS. The measurements behind both choices are in bench/README.md.
 PREPARE_CONNECTION = (
     "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET enable_hashjoin = off; "
     "SET enable_mergejoin = off; SET application_name = 'alertwhisperer-correlation'"

@@ -33,6 +33,7 @@ import re
 from collections.abc import Mapping
 
 from domain.alerts import Category
+from domain.errors import InvalidInput
 
 _RULES: tuple[tuple[Category, tuple[str, ...], tuple[str, ...]], ...] = (
     # (category, any of these keywords, and, when given, any of these anywhere in the alert)
@@ -75,6 +76,22 @@ _RULES: tuple[tuple[Category, tuple[str, ...], tuple[str, ...]], ...] = (
     ),
     (Category.CLOUD, ("lambda", "ec2", "aws", "azure", "gcp"), ()),
 )
+
+_BY_LOWER = {c.value.lower(): c for c in Category}
+
+
+def parse_category(text: str | None, field: str = "category") -> Category | None:
+    """The category a person typed, in any case (`network` -> Network); None for none given.
+
+    Raises InvalidInput naming the categories for anything else.
+    """
+    if text is None or not text.strip():
+        return None
+    category = _BY_LOWER.get(text.strip().lower()) if len(text) <= 200 else None
+    if category is None:
+        raise InvalidInput(f"must be one of {', '.join(c.value for c in Category)}", field=field)
+    return category
+
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NON_WORD = re.compile(r"[^a-z0-9]+")

@@ -202,6 +202,7 @@ def cmd_user_create(args: argparse.Namespace) -> int:
 
     from adapters.crypto import hash_password
     from db.tables import Company
+    from domain.categories import parse_category
     from domain.errors import DomainError
     from domain.passwords import check_password, normalize_email
     from domain.rbac import Role
@@ -210,6 +211,7 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     try:
         email = normalize_email(args.email)
         check_password(args.password)
+        category = parse_category(args.category)
     except DomainError as exc:
         print(f"error: {exc.field}: {exc.message}", file=sys.stderr)
         return 2
@@ -232,7 +234,7 @@ def cmd_user_create(args: argparse.Namespace) -> int:
                 role=Role(args.role),
                 password_hash=hash_password(args.password, settings.bcrypt_rounds),
                 company_ids=company_ids,
-                category=args.category,
+                category=category.value if category else None,
             )
         print(f"created {args.role} {user.email} ({user.id})")
         return 0
@@ -320,7 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", required=True, choices=["msp_admin", "company_admin", "technician"])
     p.add_argument("--company", help="company name (company admins and technicians)")
     p.add_argument("--name")
-    p.add_argument("--category", help="technician skill category")
+    p.add_argument(
+        "--category",
+        help="technician skill category: Network, Database, Server, Storage, Security, Application,"
+        " Cloud or Other (any case)",
+    )
     p.set_defaults(func=cmd_user_create)
 
     p = sub.add_parser("seed-demo", help="create the demo tenant and print its credentials")

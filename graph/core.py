@@ -22,21 +22,52 @@ T = TypeVar("T")
 
 @strawberry.enum(description="Machine-readable reason a mutation was refused.")
 class ErrorCode(enum.Enum):
-    INVALID_INPUT = "INVALID_INPUT"
-    INVALID_EMAIL = "INVALID_EMAIL"
-    WEAK_PASSWORD = "WEAK_PASSWORD"
-    INVALID_CURSOR = "INVALID_CURSOR"
-    NOT_FOUND = "NOT_FOUND"
-    DUPLICATE = "DUPLICATE"
-    CONFLICT = "CONFLICT"
-    PERMISSION_DENIED = "PERMISSION_DENIED"
-    UNAUTHENTICATED = "UNAUTHENTICATED"
-    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
-    TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
-    INVALID_TRANSITION = "INVALID_TRANSITION"
-    PAYLOAD_INVALID = "PAYLOAD_INVALID"
-    RATE_LIMITED = "RATE_LIMITED"
-    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    INVALID_INPUT = strawberry.enum_value(
+        "INVALID_INPUT", description="An input value is malformed or out of range; `field` names it."
+    )
+    INVALID_EMAIL = strawberry.enum_value("INVALID_EMAIL", description="Not a usable email address.")
+    WEAK_PASSWORD = strawberry.enum_value(
+        "WEAK_PASSWORD", description="The password is too short or lacks letters or digits."
+    )
+    INVALID_CURSOR = strawberry.enum_value(
+        "INVALID_CURSOR",
+        description="An `after` cursor that this list did not issue, or issued for another order.",
+    )
+    NOT_FOUND = strawberry.enum_value(
+        "NOT_FOUND", description="The object does not exist or is not visible to the caller."
+    )
+    DUPLICATE = strawberry.enum_value(
+        "DUPLICATE",
+        description="Another object already has this unique value (a name, email or external id).",
+    )
+    CONFLICT = strawberry.enum_value(
+        "CONFLICT", description="The change conflicts with the object's current state or with another change."
+    )
+    PERMISSION_DENIED = strawberry.enum_value(
+        "PERMISSION_DENIED", description="The caller's role does not allow this on this company."
+    )
+    UNAUTHENTICATED = strawberry.enum_value(
+        "UNAUTHENTICATED",
+        description="No valid token: sign in with `login` and send `Authorization: Bearer`.",
+    )
+    INVALID_CREDENTIALS = strawberry.enum_value("INVALID_CREDENTIALS", description="Wrong email or password.")
+    TOO_MANY_ATTEMPTS = strawberry.enum_value(
+        "TOO_MANY_ATTEMPTS",
+        description="Too many failed sign-ins from this source for this account; retry later.",
+    )
+    INVALID_TRANSITION = strawberry.enum_value(
+        "INVALID_TRANSITION", description="The incident's status does not allow this action."
+    )
+    PAYLOAD_INVALID = strawberry.enum_value(
+        "PAYLOAD_INVALID",
+        description="An alert payload failed validation; the message lists each failing field.",
+    )
+    RATE_LIMITED = strawberry.enum_value(
+        "RATE_LIMITED", description="The company's alert rate limit is exhausted; retry later."
+    )
+    SERVICE_UNAVAILABLE = strawberry.enum_value(
+        "SERVICE_UNAVAILABLE", description="The database is unavailable for a moment; retry."
+    )
 
 
 @strawberry.type(description="Why a mutation could not be applied; nothing was changed.")

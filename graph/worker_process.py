@@ -2,7 +2,7 @@
 
 The loops need a raw asyncpg pool, the LISTEN/NOTIFY bus that wakes them and the settings: nothing
 of the API. So this module imports no GraphQL, HTTP, SQLAlchemy or Alembic code (a test checks), and
-the idle worker costs about a third of the API process's memory. `serve` migrates before it starts
+the idle worker stays small (bench/README.md, "Idle footprint"). `serve` migrates before it starts
 its worker; a worker started on its own migrates in a short-lived child process, so Alembic's modules
 are never resident in the worker either.
 """

@@ -2,8 +2,9 @@
 
 uvicorn writes every websocket frame to its socket at once, one `send()` system call per frame. A
 subscription delivering a burst of events (a worker batch announces up to a hundred incident changes
-in one notification) writes a frame per event without yielding in between, so the system calls were
-a fifth of each event's cost. Here the frames of one turn are joined and sent once the turn ends.
+in one notification) writes a frame per event without yielding in between, paying a system call per
+event (a large share of its cost, see bench/README.md). Here the frames of one turn are joined and
+sent once the turn ends.
 
 `alertwhisperer serve` uses it; with the uvicorn command line, pass
 `--ws graph.ws_protocol:CoalescingWebSocketProtocol`.

@@ -14,11 +14,11 @@ from db.pagination import Page, paginate
 from db.repositories.audit import AuditRepository
 from db.repositories.base import ScopedRepository
 from db.tables import PLATFORMS, Asset, AssetDependency, Company
+from domain.assets import AssetType
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.ids import uuid7
 from domain.rbac import Permission
 
-ASSET_TYPES = ("server", "database", "network", "storage", "application", "container", "cloud", "other")
 MAX_DEPENDENCIES = 100
 MAX_TAGS = 50
 
@@ -71,8 +71,8 @@ def validate_asset_fields(fields: dict[str, Any]) -> dict[str, Any]:
         if not _storable(name):
             raise InvalidInput("must not contain NUL characters", field="name")
         out["name"] = name
-    if "type" in out and out["type"] not in ASSET_TYPES:
-        raise InvalidInput(f"must be one of {', '.join(ASSET_TYPES)}", field="type")
+    if "type" in out and out["type"] not in set(AssetType):
+        raise InvalidInput(f"must be one of {', '.join(AssetType)}", field="type")
     if "ip_address" in out:
         out["ip_address"] = _optional_text(out["ip_address"])
         if out["ip_address"] is not None:

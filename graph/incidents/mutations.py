@@ -24,6 +24,7 @@ from graph.core import USER_ERRORS_DESCRIPTION, UserError, from_global_id, mutat
 from graph.incidents.types import (
     Incident,
     MaintenanceWindow,
+    MonitoringTool,
     RecurrenceFrequency,
     incident_type,
     maintenance_window_type,
@@ -50,9 +51,9 @@ class CorrelationConfigUpdateInput:
         default=strawberry.UNSET,
         description="Quiet minutes before incidents of `autoResolveTools` resolve themselves (1 minute to 7 days); null turns auto-resolve off.",
     )
-    auto_resolve_tools: list[str] | None = strawberry.field(
+    auto_resolve_tools: list[MonitoringTool] | None = strawberry.field(
         default=strawberry.UNSET,
-        description="Tools that never send a resolve (lowercase tool names, e.g. `splunk`).",
+        description="Tools that never send a resolve, e.g. `[SPLUNK]` (replaces the list; [] for none).",
     )
 
 
@@ -88,8 +89,14 @@ async def correlation_config_update(
             if input.auto_resolve_minutes is strawberry.UNSET
             else input.auto_resolve_minutes
         )
-        tools = _given(input.auto_resolve_tools, current.auto_resolve_tools)
-        tools = list(dict.fromkeys(t.strip().lower() for t in tools))
+        given = input.auto_resolve_tools
+        tools = list(
+            dict.fromkeys(
+                current.auto_resolve_tools
+                if given is strawberry.UNSET or given is None
+                else [tool.value for tool in given]
+            )
+        )
         settings = CorrelationSettings.from_minutes(
             window_minutes=_given(input.window_minutes, current.correlation_window_minutes),
             flap_threshold=_given(input.flap_threshold, current.flap_threshold),

@@ -109,8 +109,8 @@ class IncidentOrderField(enum.Enum):
 
 @strawberry.enum(description="Sort direction.")
 class OrderDirection(enum.Enum):
-    ASC = "asc"
-    DESC = "desc"
+    ASC = strawberry.enum_value("asc", description="Smallest first (oldest, lowest score).")
+    DESC = strawberry.enum_value("desc", description="Largest first (newest, highest score).")
 
 
 @strawberry.input(

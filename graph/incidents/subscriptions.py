@@ -68,8 +68,8 @@ async def _pause_if_busy(waiting: int = 0) -> None:
     every webhook; this lets other work in once the current slice has run for 2 ms.
 
     With more than `_BEHIND_EVENTS` events still `waiting`, slices are longer: on a loop saturated by
-    webhooks, 2 ms turns left the subscription a fifth of the loop, and once behind it never caught
-    up (its events arrived seconds late while the webhooks were answered in tens of milliseconds).
+    webhooks, 2 ms turns leave the subscription too small a share of the loop to catch up once it is
+    behind (bench/README.md has the figures).
     """
     now = time.perf_counter()
     slice_ = _CATCH_UP_SLICE_SECONDS if waiting > _BEHIND_EVENTS else _SLICE_SECONDS

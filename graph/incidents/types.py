@@ -14,9 +14,17 @@ from db.pagination import check_first
 from domain import alerts as domain_alerts
 from domain import incidents as domain_incidents
 from domain.maintenance import Recurrence
-from domain.maintenance import RecurrenceFrequency as DomainFrequency
 from domain.priority import priority_score
 from graph.core import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, Node, connection, to_global_id
+
+# The mirrored enums are re-exported: the incident area's modules import them from here.
+from graph.enums import Category as Category
+from graph.enums import IncidentChangeKind as IncidentChangeKind
+from graph.enums import IncidentEventKind as IncidentEventKind
+from graph.enums import IncidentStatus as IncidentStatus
+from graph.enums import MonitoringTool as MonitoringTool
+from graph.enums import RecurrenceFrequency as RecurrenceFrequency
+from graph.enums import Severity as Severity
 from graph.incidents.loaders import IncidentLoaders, loaders_for
 from graph.platform.types import Asset, Company, User, asset_type, company_type, user_type
 
@@ -26,43 +34,10 @@ if TYPE_CHECKING:
     from graph.remediation.executions import Execution
 
 
-def _mirror(name: str, source: type[enum.Enum], description: str) -> Any:
-    """A GraphQL enum with the members of a domain enum (one source of truth for the values)."""
-    return strawberry.enum(enum.Enum(name, [(m.name, m.value) for m in source]), description=description)  # type: ignore[misc]
-
-
-Severity = _mirror(
-    "Severity",
-    domain_alerts.Severity,
-    "How bad an alert or incident is; every tool's scale maps onto these four.",
-)
-MonitoringTool = _mirror(
-    "MonitoringTool", domain_alerts.Tool, "The monitoring tool an alert came from (GENERIC: our own JSON)."
-)
-IncidentStatus = _mirror(
-    "IncidentStatus",
-    domain_incidents.IncidentStatus,
-    "Where an incident stands; RESOLVED is the only closed status.",
-)
-IncidentEventKind = _mirror(
-    "IncidentEventKind",
-    domain_incidents.IncidentEventKind,
-    "What an entry of an incident's timeline records.",
-)
-IncidentChangeKind = _mirror(
-    "IncidentChangeKind",
-    domain_incidents.IncidentChangeKind,
-    "The kind of change announced to `incidentChanged` subscribers.",
-)
-RecurrenceFrequency = _mirror(
-    "RecurrenceFrequency", DomainFrequency, "How often a recurring maintenance window repeats."
-)
-
-
 @strawberry.enum(description="Whether an alert reports a problem or its recovery.")
 class AlertStatus(enum.Enum):
-    FIRING = "firing"
-    RESOLVED = "resolved"
+    FIRING = strawberry.enum_value("firing", description="The alert reports a problem.")
+    RESOLVED = strawberry.enum_value("resolved", description="The alert reports the problem's recovery.")
 
 
 # ---- alerts ------------------------------------------------------------------------------------
@@ -78,9 +53,7 @@ class Alert(Node):
     severity_raw: str | None = strawberry.field(description="The tool's own severity word, as sent.")
     message: str = strawberry.field(description="The alert's text.")
     tool: MonitoringTool = strawberry.field(description="The monitoring tool that sent it.")
-    category: str = strawberry.field(
-        description="Technician skill it needs: Network, Database, Server, Storage, Security, Application, Cloud or Other."
-    )
+    category: Category = strawberry.field(description="Technician skill it needs.")
     fingerprint: str = strawberry.field(
         description="Identifies repeats of the same alert and its resolve message."
     )
@@ -140,7 +113,7 @@ def alert_type(row: tables.Alert, loaders: IncidentLoaders | None = None) -> Ale
         severity_raw=row.severity_raw,
         message=row.message,
         tool=MonitoringTool(row.tool),
-        category=row.category,
+        category=Category(row.category),
         fingerprint=row.fingerprint,
         dedup_key=row.dedup_key,
         status=AlertStatus(row.status),
@@ -198,7 +171,7 @@ class Incident(Node):
     signature: str = strawberry.field(description="What is wrong.")
     status: IncidentStatus = strawberry.field(description="Where the incident stands.")
     severity: Severity = strawberry.field(description="The highest severity among its alerts.")
-    category: str = strawberry.field(description="Technician skill it needs (Network, Database, ...).")
+    category: Category = strawberry.field(description="Technician skill it needs.")
     alert_count: int = strawberry.field(description="Firing alerts attached, duplicates included.")
     duplicate_count: int = strawberry.field(description="Repeats of a fingerprint that was already firing.")
     tool_sources: list[MonitoringTool] = strawberry.field(description="Every tool that reported it.")
@@ -347,7 +320,7 @@ def incident_type(
         signature=row.signature,
         status=IncidentStatus(row.status),
         severity=Severity(row.severity),
-        category=row.category,
+        category=Category(row.category),
         alert_count=row.alert_count,
         duplicate_count=row.duplicate_count,
         tool_sources=[MonitoringTool(t) for t in row.tool_sources or []],

@@ -17,10 +17,9 @@ from graph.core import (
     mutate,
     to_global_id,
 )
+from graph.enums import AssetType
 from graph.platform.types import EXTERNAL_ID_DESCRIPTION, Asset, asset_type
 from graph.remediation.platforms import Platform
-
-TYPE_DESCRIPTION = "server, database, network, storage, application, container, cloud or other."
 
 
 def _dependency_ids(ids: list[strawberry.ID]) -> list[Any]:
@@ -35,7 +34,7 @@ class AssetCreateInput:
     name: str = strawberry.field(
         description="Name as monitoring tools report it (1-255 characters, unique per company)."
     )
-    type: str = strawberry.field(default="server", description=TYPE_DESCRIPTION)
+    type: AssetType = strawberry.field(default=AssetType.SERVER, description="What kind of thing it is.")
     ip_address: str | None = strawberry.field(default=None, description="IPv4 or IPv6 address.")
     cloud_instance_id: str | None = strawberry.field(
         default=None, description="Cloud instance id, the AWS SSM target (up to 64 characters)."
@@ -73,7 +72,7 @@ async def asset_create(
         depends_on = _dependency_ids(input.depends_on)
         fields = {
             "name": input.name,
-            "type": input.type,
+            "type": input.type.value,
             "ip_address": input.ip_address,
             "cloud_instance_id": input.cloud_instance_id,
             "platform": input.platform.name if input.platform else None,
@@ -93,8 +92,8 @@ class AssetUpdateInput:
     name: str | None = strawberry.field(
         default=strawberry.UNSET, description="New unique name (null keeps it)."
     )
-    type: str | None = strawberry.field(
-        default=strawberry.UNSET, description=f"New type (null keeps it): {TYPE_DESCRIPTION}"
+    type: AssetType | None = strawberry.field(
+        default=strawberry.UNSET, description="New type (null keeps it)."
     )
     ip_address: str | None = strawberry.field(
         default=strawberry.UNSET, description="New IP address; null clears it."
@@ -132,7 +131,7 @@ def _update_fields(
     for key in ("name", "type", "tags", "is_critical"):
         value = getattr(input, key)
         if value is not strawberry.UNSET and value is not None:
-            fields[key] = value
+            fields[key] = value.value if key == "type" else value
     for key in ("ip_address", "cloud_instance_id", "external_id"):  # nullable: an explicit null clears them
         value = getattr(input, key)
         if value is not strawberry.UNSET:

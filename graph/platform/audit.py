@@ -57,8 +57,8 @@ class AuditLogFilter:
 
 @strawberry.enum(description="File format of an audit log export.")
 class AuditExportFormat(enum.Enum):
-    CSV = "csv"
-    JSON = "json"
+    CSV = strawberry.enum_value("csv", description="Comma-separated values with a header row (text/csv).")
+    JSON = strawberry.enum_value("json", description="A JSON array of objects (application/json).")
 
 
 @strawberry.type(description="An audit log export: the matching entries as one file, oldest first.")

@@ -69,25 +69,66 @@ async def company_aws(info: strawberry.Info, company_id: uuid.UUID) -> CompanyAw
 
 @strawberry.enum(description="Why an AWS mutation was refused.")
 class CompanyAwsErrorCode(enum.Enum):
-    INVALID_INPUT = "INVALID_INPUT"
-    INVALID_REGION = "INVALID_REGION"
-    INVALID_ROLE_ARN = "INVALID_ROLE_ARN"
-    INVALID_EXTERNAL_ID = "INVALID_EXTERNAL_ID"
-    INVALID_ACCESS_KEY_ID = "INVALID_ACCESS_KEY_ID"
-    INVALID_SECRET_KEY = "INVALID_SECRET_KEY"
-    AUTH_TYPE_CONFLICT = "AUTH_TYPE_CONFLICT"
-    AUTH_TYPE_MISSING = "AUTH_TYPE_MISSING"
-    NOT_FOUND = "NOT_FOUND"
-    PERMISSION_DENIED = "PERMISSION_DENIED"
-    UNAUTHENTICATED = "UNAUTHENTICATED"
-    AWS_NOT_CONFIGURED = "AWS_NOT_CONFIGURED"
-    AWS_ACCESS_DENIED = "AWS_ACCESS_DENIED"
-    AWS_INVALID_CREDENTIALS = "AWS_INVALID_CREDENTIALS"
-    AWS_THROTTLED = "AWS_THROTTLED"
-    AWS_UNAVAILABLE = "AWS_UNAVAILABLE"
-    AWS_INVALID_INSTANCE = "AWS_INVALID_INSTANCE"
-    AWS_INVALID_DOCUMENT = "AWS_INVALID_DOCUMENT"
-    AWS_ERROR = "AWS_ERROR"
+    INVALID_INPUT = strawberry.enum_value(
+        "INVALID_INPUT", description="An input value is malformed; `field` names it."
+    )
+    INVALID_REGION = strawberry.enum_value("INVALID_REGION", description="Not an AWS region name.")
+    INVALID_ROLE_ARN = strawberry.enum_value(
+        "INVALID_ROLE_ARN", description="Not an IAM role ARN (`arn:aws:iam::<account>:role/<name>`)."
+    )
+    INVALID_EXTERNAL_ID = strawberry.enum_value(
+        "INVALID_EXTERNAL_ID",
+        description="The external id is not 2-1224 characters of letters, digits and +=,.@:/-_.",
+    )
+    INVALID_ACCESS_KEY_ID = strawberry.enum_value(
+        "INVALID_ACCESS_KEY_ID",
+        description="Not an access key id (AKIA or ASIA and 16 capital letters or digits).",
+    )
+    INVALID_SECRET_KEY = strawberry.enum_value(
+        "INVALID_SECRET_KEY", description="Not a secret access key (40 characters)."
+    )
+    AUTH_TYPE_CONFLICT = strawberry.enum_value(
+        "AUTH_TYPE_CONFLICT", description="Both a role and an access key were given: choose one."
+    )
+    AUTH_TYPE_MISSING = strawberry.enum_value(
+        "AUTH_TYPE_MISSING",
+        description="Neither a complete role (roleArn, externalId) nor a complete access key was given.",
+    )
+    NOT_FOUND = strawberry.enum_value(
+        "NOT_FOUND", description="The company does not exist or is not visible to the caller."
+    )
+    PERMISSION_DENIED = strawberry.enum_value(
+        "PERMISSION_DENIED", description="The caller may not manage this company's AWS access."
+    )
+    UNAUTHENTICATED = strawberry.enum_value("UNAUTHENTICATED", description="No valid token.")
+    AWS_NOT_CONFIGURED = strawberry.enum_value(
+        "AWS_NOT_CONFIGURED", description="The company has no AWS access set up yet."
+    )
+    AWS_ACCESS_DENIED = strawberry.enum_value(
+        "AWS_ACCESS_DENIED",
+        description="AWS refused: the role or key lacks a permission, or the role's trust policy refuses us.",
+    )
+    AWS_INVALID_CREDENTIALS = strawberry.enum_value(
+        "AWS_INVALID_CREDENTIALS",
+        description="AWS does not accept the access key, or the platform has no credentials to assume the role with.",
+    )
+    AWS_THROTTLED = strawberry.enum_value(
+        "AWS_THROTTLED", description="AWS throttled the request; retry later."
+    )
+    AWS_UNAVAILABLE = strawberry.enum_value(
+        "AWS_UNAVAILABLE",
+        description="AWS could not be reached or answered with a server error; retry later.",
+    )
+    AWS_INVALID_INSTANCE = strawberry.enum_value(
+        "AWS_INVALID_INSTANCE",
+        description="No instance given, or one that SSM does not know or does not manage.",
+    )
+    AWS_INVALID_DOCUMENT = strawberry.enum_value(
+        "AWS_INVALID_DOCUMENT", description="The SSM document is unknown or refused its parameters."
+    )
+    AWS_ERROR = strawberry.enum_value(
+        "AWS_ERROR", description="AWS refused for another reason; the message says which."
+    )
 
 
 assert set(AWS_ERROR_CODES) <= {c.value for c in CompanyAwsErrorCode}

@@ -25,7 +25,7 @@ from graph.core import (
     require_principal,
     to_global_id,
 )
-from graph.incidents.types import MonitoringTool
+from graph.enums import MonitoringTool
 from graph.platform.users import domain_errors_as_graphql
 
 

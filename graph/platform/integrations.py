@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import strawberry
 
 from domain.alerts import Tool
 from domain.signing import can_sign
-
-if TYPE_CHECKING:
-    MonitoringTool = Any  # a runtime-made enum (graph.incidents.types._mirror) that mypy cannot see
-else:
-    from graph.incidents.types import MonitoringTool
+from graph.enums import MonitoringTool
 
 REQUIRE_SIGNATURE_DESCRIPTION = (
     "Whether requests to this endpoint must carry `X-Timestamp` and `X-Signature` (refused with 403"

@@ -9,14 +9,15 @@ from typing import Annotated, Any
 import strawberry
 
 from graph.core import INPUT_DESCRIPTION, USER_ERRORS_DESCRIPTION, UserError, from_global_id, mutate
+from graph.enums import Category
 from graph.platform.types import User, user_type
 
 
 @strawberry.input(description="Technician profile fields to change; omitted fields stay as they are.")
 class TechnicianUpdateInput:
     id: strawberry.ID = strawberry.field(description="The technician's global ID.")
-    skills: list[str] | None = strawberry.field(
-        default=None, description="The alert categories they handle (Network, Database, ...); may be empty."
+    skills: list[Category] | None = strawberry.field(
+        default=None, description="The alert categories they handle; may be empty."
     )
     timezone: str | None = strawberry.field(default=None, description="IANA time zone, e.g. Europe/Berlin.")
     max_concurrent_incidents: int | None = strawberry.field(
@@ -40,7 +41,7 @@ async def technician_update(
     async def work(uow: Any) -> dict[str, Any]:
         changes: dict[str, Any] = {}
         if input.skills is not None:
-            changes["skills"] = input.skills
+            changes["skills"] = [s.value for s in input.skills]
         if input.timezone is not None:
             changes["timezone"] = input.timezone
         if input.max_concurrent_incidents is not None:

@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 
 from db import tables
 from graph.core import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, Node, connection, to_global_id
+from graph.enums import AssetType, Category, MonitoringTool
 from graph.incidents.loaders import loaders_for
 from graph.remediation.platforms import Platform
 
@@ -21,9 +22,16 @@ if TYPE_CHECKING:
 
 @strawberry.enum(description="What a user may do: see the permission matrix in the README.")
 class Role(enum.Enum):
-    MSP_ADMIN = "msp_admin"
-    COMPANY_ADMIN = "company_admin"
-    TECHNICIAN = "technician"
+    MSP_ADMIN = strawberry.enum_value(
+        "msp_admin", description="MSP staff: every permission on every company, and the runbook library."
+    )
+    COMPANY_ADMIN = strawberry.enum_value(
+        "company_admin",
+        description="Manages the companies they belong to: users, assets, settings, keys, runbooks.",
+    )
+    TECHNICIAN = strawberry.enum_value(
+        "technician", description="Works the incidents of the companies they belong to; reads the rest."
+    )
 
 
 @strawberry.type(description="A person who signs in.")
@@ -31,15 +39,15 @@ class User(Node):
     email: str = strawberry.field(description="Sign-in email, unique.")
     name: str = strawberry.field(description="Display name.")
     role: Role = strawberry.field(description="The user's role.")
-    category: str | None = strawberry.field(
-        description="Technician skill category (Network, Database, ...).",
+    category: Category | None = strawberry.field(
+        description="Technician skill category; null for none.",
         deprecation_reason="A technician has several skills: read `skills`.",
     )
     on_call: bool = strawberry.field(
         description="The technician's old on-call flag.",
         deprecation_reason="On call is a matter of schedules: read `onCallNow(companyId:)`.",
     )
-    skills: list[str] = strawberry.field(
+    skills: list[Category] = strawberry.field(
         description="The alert categories the technician handles (empty for admins)."
     )
     timezone: str = strawberry.field(description="IANA time zone the person works in.")
@@ -71,9 +79,9 @@ def user_type(row: tables.User) -> User:
         email=row.email,
         name=row.name,
         role=Role(row.role),
-        category=row.category,
+        category=Category(row.category) if row.category else None,
         on_call=row.on_call,
-        skills=list(row.skills or []),
+        skills=[Category(v) for v in row.skills or []],
         timezone=row.timezone,
         max_concurrent_incidents=row.max_concurrent_incidents,
         assignable=row.assignable,
@@ -120,7 +128,7 @@ class CorrelationConfig:
     auto_resolve_minutes: int | None = strawberry.field(
         description="Quiet minutes after which incidents from tools that never resolve are resolved; null disables."
     )
-    auto_resolve_tools: list[str] = strawberry.field(
+    auto_resolve_tools: list[MonitoringTool] = strawberry.field(
         description="Tools whose incidents auto-resolve (tools that never send a resolve)."
     )
 
@@ -210,7 +218,7 @@ def company_type(row: tables.Company) -> Company:
             flap_threshold=row.flap_threshold,
             flap_window_minutes=row.flap_window_minutes,
             auto_resolve_minutes=row.auto_resolve_minutes,
-            auto_resolve_tools=list(row.auto_resolve_tools or []),
+            auto_resolve_tools=[MonitoringTool(t) for t in row.auto_resolve_tools or []],
         ),
         _row=row,
     )
@@ -226,9 +234,7 @@ EXTERNAL_ID_DESCRIPTION = (
 @strawberry.type(description="A monitored thing: server, database, network device, ...")
 class Asset(Node):
     name: str = strawberry.field(description="Asset name as monitoring tools report it (unique per company).")
-    type: str = strawberry.field(
-        description="server, database, network, storage, application, container, cloud or other."
-    )
+    type: AssetType = strawberry.field(description="What kind of thing it is.")
     ip_address: str | None = strawberry.field(description="IP address, if known.")
     cloud_instance_id: str | None = strawberry.field(description="Cloud instance id (the AWS SSM target).")
     platform: Platform | None = strawberry.field(
@@ -259,7 +265,7 @@ def asset_type(row: tables.Asset) -> Asset:
     return Asset(
         id=to_global_id("Asset", row.id),
         name=row.name,
-        type=row.type,
+        type=AssetType(row.type),
         ip_address=row.ip_address,
         cloud_instance_id=row.cloud_instance_id,
         platform=Platform[row.platform] if row.platform else None,

@@ -11,7 +11,6 @@ import anyio
 import strawberry
 
 from adapters.crypto import hash_password
-from domain.alerts import Category
 from domain.errors import DomainError, InvalidInput, NotFound
 from domain.passwords import check_password, normalize_email
 from domain.rbac import Role as DomainRole
@@ -29,10 +28,10 @@ from graph.core import (
     mutate,
     require_principal,
 )
+from graph.enums import Category
 from graph.platform.types import Role, User, user_type
 
 MAX_COMPANIES = 100
-MAX_FILTER_TEXT = 200
 
 
 @contextlib.contextmanager
@@ -54,17 +53,6 @@ def empty_connection() -> Connection[Any]:
     )
 
 
-def check_category(category: str | None, field: str = "category") -> str | None:
-    """The canonical spelling of a technician category (`network` -> `Network`), or None."""
-    if category is None or not category.strip():
-        return None
-    by_lower = {c.value.lower(): c.value for c in Category}
-    canonical = by_lower.get(category.strip().lower()) if len(category) <= MAX_FILTER_TEXT else None
-    if canonical is None:
-        raise InvalidInput(f"must be one of {', '.join(c.value for c in Category)}", field=field)
-    return canonical
-
-
 def _company_filter(company_id: strawberry.ID | None) -> uuid.UUID | None:
     return from_global_id(company_id, "Company", field="companyId") if company_id is not None else None
 
@@ -75,13 +63,12 @@ async def _user_page(
     first: int | None,
     after: str | None,
     role: DomainRole | None,
-    category: str | None,
+    category: Category | None,
     company_id: strawberry.ID | None,
     active_only: bool,
 ) -> Connection[User]:
     require_principal(info)
     with domain_errors_as_graphql():
-        category = check_category(category)
         try:
             company = _company_filter(company_id)
         except NotFound:
@@ -90,7 +77,7 @@ async def _user_page(
             first=first,
             after=after,
             role=role,
-            category=category,
+            category=category.value if category else None,
             company_id=company,
             active_only=active_only,
         )
@@ -103,8 +90,7 @@ async def users(
     after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
     role: Annotated[Role | None, strawberry.argument(description="Only users of this role.")] = None,
     category: Annotated[
-        str | None,
-        strawberry.argument(description="Only users of this skill category (Network, Database, ...)."),
+        Category | None, strawberry.argument(description="Only users of this skill category.")
     ] = None,
     company_id: Annotated[
         strawberry.ID | None, strawberry.argument(description="Only members of this company.")
@@ -114,7 +100,7 @@ async def users(
         info,
         first=first,
         after=after,
-        role=DomainRole(role.value) if role else None,
+        role=DomainRole[role.name] if role else None,
         category=category,
         company_id=company_id,
         active_only=False,
@@ -124,8 +110,7 @@ async def users(
 async def technicians(
     info: strawberry.Info,
     category: Annotated[
-        str | None,
-        strawberry.argument(description="Only technicians of this skill category (Network, Database, ...)."),
+        Category | None, strawberry.argument(description="Only technicians of this skill category.")
     ] = None,
     company_id: Annotated[
         strawberry.ID | None, strawberry.argument(description="Only technicians working for this company.")
@@ -157,10 +142,7 @@ class UserCreateInput:
     company_ids: list[strawberry.ID] = strawberry.field(
         default_factory=list, description="Companies the user works for (at most 100; none for MSP admins)."
     )
-    category: str | None = strawberry.field(
-        default=None,
-        description="Technician skill category: Network, Database, Server, Storage, Security, Application, Cloud or Other.",
-    )
+    category: Category | None = strawberry.field(default=None, description="Technician skill category.")
     on_call: bool = strawberry.field(default=False, description="Whether the technician is on call.")
 
 
@@ -182,7 +164,7 @@ async def user_create(
         company_ids = list(
             dict.fromkeys(from_global_id(c, "Company", field="companyIds") for c in input.company_ids)
         )
-        role = DomainRole(input.role.value)
+        role = DomainRole[input.role.name]
         # Who may be created is decided before anything about the new user is looked at.
         await uow.users.authorize_create(role, company_ids)
         name = input.name.strip()
@@ -192,7 +174,6 @@ async def user_create(
             raise InvalidInput("must not contain NUL characters", field="name")
         email = normalize_email(input.email)
         check_password(input.password)
-        category = check_category(input.category)
         password_hash = await anyio.to_thread.run_sync(hash_password, input.password, rounds)
         row = await uow.users.create(
             email=email,
@@ -200,7 +181,7 @@ async def user_create(
             password_hash=password_hash,
             role=role,
             company_ids=company_ids,
-            category=category,
+            category=input.category.value if input.category else None,
             on_call=input.on_call,
         )
         return {"user": user_type(row)}

@@ -79,7 +79,7 @@ async def test_alert_has_every_field_and_its_relations(gql, factory, services):
                 "severityRaw": "disaster",
                 "message": "eth0 down",
                 "tool": "ZABBIX",
-                "category": "Network",
+                "category": "NETWORK",
                 "fingerprint": "zabbix:123",
                 "dedupKey": "123",
                 "status": "FIRING",

@@ -74,7 +74,7 @@ async def test_each_accepted_change_is_audited_with_actor_and_before_after(gql, 
         (
             admin,
             _mutation("assetCreate", "AssetCreateInput", "asset { id }"),
-            {"companyId": company_gid, "name": "db-1", "type": "database"},
+            {"companyId": company_gid, "name": "db-1", "type": "DATABASE"},
         ),
     ]
     secrets = [created["data"]["companyCreate"]]
@@ -95,7 +95,7 @@ async def test_each_accepted_change_is_audited_with_actor_and_before_after(gql, 
                 "password": "long-enough-1",
                 "role": "TECHNICIAN",
                 "companyIds": [company_gid],
-                "category": "Database",
+                "category": "DATABASE",
             },
         ),
     ]:

@@ -493,7 +493,7 @@ async def test_me_shows_the_caller_with_their_companies(gql, factory):
     # then they see themselves and only their company
     assert body["data"]["me"]["email"] == user.email
     assert body["data"]["me"]["role"] == "TECHNICIAN"
-    assert body["data"]["me"]["category"] == "Network"
+    assert body["data"]["me"]["category"] == "NETWORK"
     assert body["data"]["me"]["onCall"] is True
     assert body["data"]["me"]["companies"] == [{"id": company.gid, "name": company.name}]
 

@@ -228,7 +228,7 @@ async def test_incident_detail_has_live_priority_alerts_and_timeline(gql, factor
     assert (got["status"], got["severity"], got["category"], got["alertCount"], got["duplicateCount"]) == (
         "NEW",
         "CRITICAL",
-        "Server",
+        "SERVER",
         3,
         1,
     )

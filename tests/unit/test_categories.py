@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from domain.alerts import Category
-from domain.categories import categorize
+from domain.categories import categorize, parse_category
+from domain.errors import InvalidInput
 
 
 @pytest.mark.parametrize(
@@ -96,3 +97,27 @@ def test_short_keywords_match_whole_words_plurals_and_numbered_names_only():
 
 def test_urls_in_tags_are_ignored():
     assert categorize("Watchdog", "node-7", {"link": "https://grafana.acme.local/d/api"}) is Category.OTHER
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("network", Category.NETWORK),
+        (" DATABASE ", Category.DATABASE),
+        ("Other", Category.OTHER),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_a_typed_category_is_read_in_any_case(typed, expected):
+    assert parse_category(typed) is expected
+
+
+@pytest.mark.parametrize("typed", ["Plumbing", "net", "n" * 10_000])
+def test_an_unknown_typed_category_is_refused_naming_the_categories(typed):
+    with pytest.raises(InvalidInput) as refused:
+        parse_category(typed, field="category")
+    assert (refused.value.field, refused.value.message) == (
+        "category",
+        "must be one of Network, Database, Server, Storage, Security, Application, Cloud, Other",
+    )
