@@ -26,17 +26,20 @@ import orjson
 from db.events import BusEvent, topic
 from domain.alerts import Category, Severity
 from domain.correlation import (
+    AssetMention,
     CorrelationResult,
     CorrelationSettings,
     IncidentChange,
     IncidentState,
     PendingAlert,
     correlate,
-    correlation_key,
+    discovered_assets,
+    exempt_for_maintenance,
+    pending_alert,
 )
 from domain.ids import uuid7
 from domain.incidents import CORRELATION_ACTOR, IncidentStatus
-from domain.maintenance import MaintenanceWindow, Recurrence, suppressing_window
+from domain.maintenance import MaintenanceWindow, Recurrence
 
 if TYPE_CHECKING:
     from db.pool import Conn
@@ -542,38 +545,32 @@ class CorrelationWorker:
 
         pending: dict[uuid.UUID, list[PendingAlert]] = defaultdict(list)
         asset_of: dict[uuid.UUID, uuid.UUID | None] = {}
-        suppressed: dict[uuid.UUID, uuid.UUID] = {}
         for r in rows:
-            alert_id, cid, resolved = r["id"], r["company_id"], r["status"] == "resolved"
-            # A resolve closes the open alert with its fingerprint even when it names the asset
-            # differently (or not at all, like a PagerDuty resolve that carries only the dedup key).
-            if resolved and r["match_key"] is not None:
-                key, asset_id, critical = r["match_key"], r["match_asset_id"], r["match_critical"]
-            else:
-                asset_id, critical = assets[alert_id]
-                key = correlation_key(str(asset_id) if asset_id else r["asset_name"], r["signature"])
-            asset_of[alert_id] = asset_id
-            if not resolved and cid in windows:
-                window = suppressing_window(windows[cid], r["asset_name"], r["signature"], r["event_time"])
-                if window is not None:
-                    suppressed[alert_id] = window.id
-                    continue
-            pending[cid].append(
-                PendingAlert(
-                    id=alert_id,
-                    key=key,
-                    asset_id=asset_id,
-                    asset_name=r["asset_name"],
-                    signature=r["signature"],
-                    severity=SEVERITY_BY_VALUE[r["severity"]],
-                    category=_CATEGORY.get(r["category"]) or Category(r["category"]),
-                    tool=r["tool"],
-                    event_time=r["event_time"],
-                    resolved=resolved,
-                    fingerprint=r["fingerprint"],
-                    critical_asset=critical,
-                )
+            alert_id = r["id"]
+            asset_id, critical = assets[alert_id]
+            alert = pending_alert(
+                alert_id=alert_id,
+                asset_name=r["asset_name"],
+                signature=r["signature"],
+                severity=SEVERITY_BY_VALUE[r["severity"]],
+                category=_CATEGORY.get(r["category"]) or Category(r["category"]),
+                tool=r["tool"],
+                event_time=r["event_time"],
+                resolved=r["status"] == "resolved",
+                fingerprint=r["fingerprint"],
+                asset_id=asset_id,
+                critical_asset=critical,
+                firing_key=r["match_key"],
+                firing_asset_id=r["match_asset_id"],
+                firing_critical=r["match_critical"],
             )
+            asset_of[alert_id] = alert.asset_id
+            pending[r["company_id"]].append(alert)
+        suppressed: dict[uuid.UUID, uuid.UUID] = {}
+        for cid, company_windows in windows.items():
+            if cid in pending:
+                pending[cid], held = exempt_for_maintenance(pending[cid], company_windows)
+                suppressed.update(held)
         stats.suppressed = len(suppressed)
 
         pairs = list({(cid, a.key) for cid, alerts in pending.items() for a in alerts})
@@ -611,22 +608,26 @@ class CorrelationWorker:
         if refs:
             for a in await conn.fetch(ASSETS_BY_REF, *map(list, zip(*refs, strict=True))):
                 by_ref[(a["company_id"], a["ref"])] = (a["id"], a["is_critical"])
-        missing: dict[tuple[uuid.UUID, str], tuple[uuid.UUID, uuid.UUID, str, str | None]] = {}
         unknown = set()
-        taken_refs: set[tuple[uuid.UUID, str]] = set()  # one discovered asset per unknown ref
+        mentions: list[AssetMention] = []
         for r in rows:
             if r["asset_id"] is None and (r["company_id"], r["asset_ref"]) not in by_ref:
                 unknown.add((r["company_id"], r["asset_name"]))
-                key = (r["company_id"], r["asset_name"].lower())
-                if key not in missing and r["status"] == "firing":
-                    ref = r["asset_ref"] if (r["company_id"], r["asset_ref"]) not in taken_refs else None
-                    if ref:
-                        taken_refs.add((r["company_id"], ref))
-                    missing[key] = (uuid7(), r["company_id"], r["asset_name"], ref)
+                mentions.append(
+                    AssetMention(r["company_id"], r["asset_name"], r["asset_ref"], r["status"] == "firing")
+                )
         by_name: dict[tuple[uuid.UUID, str], tuple[uuid.UUID | None, bool]] = {}
-        if missing:
-            values = sorted(missing.values(), key=lambda v: (str(v[1]), v[2].lower()))
-            await conn.execute(CREATE_DISCOVERED, *map(list, zip(*values, strict=True)))
+        discovered = sorted(
+            discovered_assets(mentions, uuid7), key=lambda d: (str(d.company_id), d.name.lower())
+        )
+        if discovered:
+            await conn.execute(
+                CREATE_DISCOVERED,
+                [d.id for d in discovered],
+                [d.company_id for d in discovered],
+                [d.name for d in discovered],
+                [d.external_id for d in discovered],
+            )
             for a in await conn.fetch(ASSETS_BY_NAME, *map(list, zip(*unknown, strict=True))):
                 by_name[(a["company_id"], a["name"])] = (a["id"], a["is_critical"])
         out: dict[uuid.UUID, tuple[uuid.UUID | None, bool]] = {}

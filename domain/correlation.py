@@ -28,6 +28,11 @@ e. Manual statuses (ACKNOWLEDGED, IN_PROGRESS, ESCALATED) are kept when alerts j
 
 The tool is not part of the correlation key: the same asset and signature from two tools is one
 incident with both in `tool_sources`.
+
+Before `correlate`, the worker settles three things per claimed alert with the functions below:
+which assets the batch discovers (`discovered_assets`), which key an alert is correlated under
+(`pending_alert`: a resolve message follows its fingerprint), and which alerts a maintenance window
+holds back (`exempt_for_maintenance`).
 """
 
 from __future__ import annotations
@@ -37,12 +42,13 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from domain.alerts import Category, Severity, Tool
 from domain.errors import InvalidInput, InvalidTransition
 from domain.incidents import IncidentChangeKind, IncidentEventKind, IncidentStatus, TimelineEvent
+from domain.maintenance import MaintenanceWindow, suppressing_window
 from domain.priority import priority_score
 
 KEY_MAX_LENGTH = 200
@@ -137,6 +143,123 @@ class PendingAlert:
     resolved: bool
     fingerprint: str
     critical_asset: bool
+
+
+def pending_alert(
+    *,
+    alert_id: UUID,
+    asset_name: str,
+    signature: str,
+    severity: Severity,
+    category: Category,
+    tool: str,
+    event_time: datetime,
+    resolved: bool,
+    fingerprint: str,
+    asset_id: UUID | None,
+    critical_asset: bool,
+    firing_key: str | None = None,
+    firing_asset_id: UUID | None = None,
+    firing_critical: bool = False,
+) -> PendingAlert:
+    """A claimed alert as `correlate` takes it, under the key it is correlated by.
+
+    An alert goes under its asset (`asset_id`, the inventory's id when the alert matched an asset, else
+    its name) and signature. A resolve message goes to the open incident its fingerprint is firing on
+    when there is one (`firing_key`, with that incident's asset and criticality), even when it names the
+    asset differently or not at all (a PagerDuty resolve carries only the dedup key, a tool may spell
+    the host another way): the fingerprint says which problem it ends, the name does not. A firing
+    alert never follows a fingerprint: the same fingerprint on another asset is another problem.
+    """
+    if resolved and firing_key is not None:
+        key, asset_id, critical_asset = firing_key, firing_asset_id, firing_critical
+    else:
+        key = correlation_key(str(asset_id) if asset_id else asset_name, signature)
+    return PendingAlert(
+        alert_id,
+        key,
+        asset_id,
+        asset_name,
+        signature,
+        severity,
+        category,
+        tool,
+        event_time,
+        resolved,
+        fingerprint,
+        critical_asset,
+    )
+
+
+def exempt_for_maintenance(
+    alerts: list[PendingAlert], windows: Sequence[MaintenanceWindow]
+) -> tuple[list[PendingAlert], dict[UUID, UUID]]:
+    """Split one company's alerts into those correlation goes on with and those stored as suppressed
+    (alert id -> id of the window that suppresses it).
+
+    A firing alert is suppressed by the first window, in the order given, that covers its asset and
+    signature at its event time (`MaintenanceWindow.suppresses`: [starts_at, ends_at), or an occurrence
+    of a recurring window). A resolve message is never suppressed: the problem it ends may have opened
+    an incident before the window began, and that incident must still close. With no windows,
+    `alerts` itself comes back.
+    """
+    if not windows:
+        return alerts, {}
+    kept: list[PendingAlert] = []
+    suppressed: dict[UUID, UUID] = {}
+    for alert in alerts:
+        if not alert.resolved:
+            window = suppressing_window(windows, alert.asset_name, alert.signature, alert.event_time)
+            if window is not None:
+                suppressed[alert.id] = window.id
+                continue
+        kept.append(alert)
+    return kept, suppressed
+
+
+class AssetMention(NamedTuple):
+    """A claimed alert naming an asset the company's inventory does not have (its `asset_ref` matched
+    no asset's external id and its name no asset's name)."""
+
+    company_id: UUID
+    name: str
+    ref: str | None
+    firing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveredAsset:
+    """An asset to add to a company's inventory because an alert named it (`discovered`, type other)."""
+
+    id: UUID
+    company_id: UUID
+    name: str
+    external_id: str | None
+
+
+def discovered_assets(mentions: Iterable[AssetMention], new_id: Callable[[], UUID]) -> list[DiscoveredAsset]:
+    """The assets a batch's mentions of unknown assets create, in the order of their first mention.
+
+    Only a firing alert creates an asset: a resolve naming an unknown asset ends nothing there and stays
+    without one. Names are one asset per company whatever their case (as the inventory's unique index
+    has it), spelled as the first firing alert spells them. The asset keeps that alert's reference as
+    its external id, so other tools sending the same id find it, unless an earlier asset of the batch
+    already took that reference (external ids are unique per company): two names for one id are two
+    assets, and the id stays with the first. `new_id` is called once per asset, in that order.
+    """
+    created: dict[tuple[UUID, str], DiscoveredAsset] = {}
+    taken_refs: set[tuple[UUID, str]] = set()
+    for m in mentions:
+        if not m.firing:
+            continue
+        key = (m.company_id, m.name.lower())
+        if key in created:
+            continue
+        ref = m.ref if (m.company_id, m.ref) not in taken_refs else None
+        if ref:
+            taken_refs.add((m.company_id, ref))
+        created[key] = DiscoveredAsset(new_id(), m.company_id, m.name, ref)
+    return list(created.values())
 
 
 @dataclass(slots=True)

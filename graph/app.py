@@ -12,7 +12,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from db.health import correlation_health
@@ -60,7 +60,10 @@ def create_app(settings: Settings, *, database_url: str | None = None, migrate: 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        url = database_url or await anyio.to_thread.run_sync(resolve_database_url, settings)
+        if database_url:
+            url = database_url
+        else:
+            url = await anyio.to_thread.run_sync(resolve_database_url, settings)
         if migrate:
             await anyio.to_thread.run_sync(upgrade_to_head, url)
         async with build_services(settings, url) as services:
@@ -108,7 +111,7 @@ def create_app(settings: Settings, *, database_url: str | None = None, migrate: 
         keep_alive_interval=15,
         max_subscriptions_per_connection=50,
     )
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"], max_body_size=settings.graphql_max_body_bytes),

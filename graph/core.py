@@ -172,7 +172,8 @@ class Connection(Generic[T]):
     edges: list[Edge[T]] = strawberry.field(description="The items of this page with their cursors.")
     page_info: PageInfo = strawberry.field(description="Paging information.")
 
-    @strawberry.field(description="The items of this page without cursors.")
+    # strawberry types the decorator form of `field` as returning Any.
+    @strawberry.field(description="The items of this page without cursors.")  # type: ignore[untyped-decorator]
     def nodes(self) -> list[T]:
         return [e.node for e in self.edges]
 

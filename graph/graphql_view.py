@@ -28,7 +28,7 @@ class _DatabaseUnavailable(Exception):
     """The caller could not be read because the database is down: the request never ran."""
 
 
-class GraphQLView(GraphQL):
+class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = ws_auth.TransportWSHandler
     graphql_ws_handler_class = ws_auth.LegacyWSHandler
 
@@ -60,7 +60,9 @@ class GraphQLView(GraphQL):
         except TypeError:
             return super().encode_json(data)  # type: ignore[return-value]
 
-    async def get_context(self, request: Request | WebSocket, response: Response | None = None) -> Context:
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket | None = None
+    ) -> Context:
         if isinstance(request, WebSocket):
             ctx = Context(self.services, None, request_id_var.get(), request)
             ctx.connection_params = {}  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
@@ -37,7 +38,7 @@ async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
     if key is None:
         return None
     uow = await info.context.read()
-    resolvers = {
+    resolvers: dict[str, tuple[Callable[[Any], Awaitable[Any]], Callable[[Any], Any]]] = {
         "Company": (uow.companies.get, company_type),
         "Asset": (uow.assets.get, asset_type),
         "User": (uow.users.get, user_type),

@@ -24,7 +24,7 @@ MAX_TAGS = 50
 
 
 def asset_snapshot(asset: Asset, depends_on: list[uuid.UUID] | None = None) -> dict[str, Any]:
-    snap = {
+    snap: dict[str, Any] = {
         "name": asset.name,
         "type": asset.type,
         "ip_address": asset.ip_address,

@@ -50,7 +50,7 @@ class AuditRepository(ScopedRepository):
         """Whether the caller may read any of the audit log (technicians may not)."""
         return self._principal().can(Permission.AUDIT_READ)
 
-    def _readable(self) -> Select[tuple[AuditEntry]]:
+    def _readable(self) -> Select[AuditEntry]:
         # Company admins read their companies' entries, technicians none; MSP admins read every entry,
         # the MSP-level ones (no company) and those of deleted companies (the log outlives them) too.
         scope = self.tenant_scope(Permission.AUDIT_READ)
@@ -64,7 +64,7 @@ class AuditRepository(ScopedRepository):
         entity_type: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-    ) -> Select[tuple[AuditEntry]]:
+    ) -> Select[AuditEntry]:
         stmt = self._readable()
         if company_id is not None:
             stmt = stmt.where(AuditEntry.company_id == company_id)

@@ -18,6 +18,8 @@ from domain.rbac import Permission, Principal
 from domain.tenancy import TenantScope, tenant_scope
 
 M = TypeVar("M")
+# Any statement: `Select` is generic over the types of its columns, however many.
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
 class RawRowsById:
@@ -80,12 +82,10 @@ class ScopedRepository:
         """The companies whose rows the caller may read (with `permission`, where it holds that)."""
         return tenant_scope(self._principal(), permission)
 
-    def scope(
-        self, stmt: Select[Any], company_column: Any, permission: Permission | None = None
-    ) -> Select[Any]:
+    def scope(self, stmt: S, company_column: Any, permission: Permission | None = None) -> S:
         return stmt.where(scope_clause(self.tenant_scope(permission), company_column))
 
-    def readable(self, model: type[M], permission: Permission | None = None) -> Select[tuple[M]]:
+    def readable(self, model: type[M], permission: Permission | None = None) -> Select[M]:
         return self.scope(select(model), model.company_id, permission)  # type: ignore[attr-defined]
 
     def in_company(

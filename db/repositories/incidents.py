@@ -14,6 +14,8 @@ from sqlalchemy import (
     Float,
     Numeric,
     Select,
+    SQLColumnExpression,
+    UnaryExpression,
     and_,
     any_,
     case,
@@ -160,8 +162,8 @@ class IncidentRepository(ScopedRepository):
         limit = check_first(first)
         cursor: tuple[float, uuid.UUID] | None = None
         if after:
-            as_of, score, last_id = _priority_cursor(after)
-            cursor = (score, last_id)
+            as_of, cursor_score, last_id = _priority_cursor(after)
+            cursor = (cursor_score, last_id)
         else:
             as_of = now
         at = literal(as_of, DateTime(timezone=True))
@@ -177,7 +179,9 @@ class IncidentRepository(ScopedRepository):
             near = sort_key <= value + cap if descending else sort_key >= value + cap
             return and_(near, or_(after_score, and_(score == value, _id_after(last_id, descending))))
 
-        order = (lambda c: c.desc()) if descending else (lambda c: c.asc())
+        def order(column: SQLColumnExpression[Any]) -> UnaryExpression[Any]:
+            return column.desc() if descending else column.asc()
+
         decayed = base.where(Incident.created_at <= decayed_before)
         decaying = base.where(Incident.created_at > decayed_before)
         if cursor is not None:
@@ -240,6 +244,8 @@ class IncidentRepository(ScopedRepository):
         self.require(Permission.INCIDENT_WORK, company_id, what="incident")
         principal = self._principal()
         raw = await (await self.session.connection()).get_raw_connection()
+        # SQLAlchemy's None is for an invalidated connection; the session's, checked out here, is not.
+        assert raw.driver_connection is not None
         applied = await apply_action(
             raw.driver_connection,
             incident_id,

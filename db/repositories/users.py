@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -244,7 +245,8 @@ class UserRepository(ScopedRepository):
         await self.session.refresh(user)
         if audit:
             # One entry per company, so each company's admins see who joined their company.
-            for cid in company_ids or [None]:
+            entries: Sequence[uuid.UUID | None] = company_ids or [None]
+            for cid in entries:
                 await self.audit.record(
                     "user.create", "user", user.id, company_id=cid, after=user_snapshot(user, company_ids)
                 )
@@ -306,7 +308,8 @@ class UserRepository(ScopedRepository):
         after: dict[str, Any] | None,
     ) -> None:
         # One entry per company, so each company's admins see what happened to their people.
-        for cid in company_ids or [None]:
+        entries: Sequence[uuid.UUID | None] = company_ids or [None]
+        for cid in entries:
             await self.audit.record(action, "user", user.id, company_id=cid, before=before, after=after)
 
     async def set_active(self, user_id: uuid.UUID, active: bool) -> User:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 import strawberry
 
 from graph.core import Connection
@@ -97,11 +99,11 @@ class IncidentMutation:
 
 @strawberry.type
 class IncidentSubscription:
-    alert_received: Alert = strawberry.subscription(
+    alert_received: AsyncGenerator[Alert, None] = strawberry.subscription(
         resolver=subscriptions.alert_received,
         description="Every alert stored for your companies (or one company), as it commits.",
     )
-    incident_changed: IncidentChangedEvent = strawberry.subscription(
+    incident_changed: AsyncGenerator[IncidentChangedEvent, None] = strawberry.subscription(
         resolver=subscriptions.incident_changed,
         description="Every incident created, updated or resolved in your companies (or one company).",
     )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
 import orjson
@@ -44,6 +44,9 @@ from domain.signing import SignatureError, signature_fingerprint, verify
 from graph.logs import request_id_for, request_id_var
 from graph.webhooks.answers import ignored, received, too_large
 from graph.webhooks.deliveries import delivery_company, note_delivery
+
+if TYPE_CHECKING:
+    from graph.webhooks.service import IngestService
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +158,7 @@ class WebhookEndpoint:
         if body is False:
             return None
 
-        ingest = scope["app"].state.services.ingest_service()
+        ingest: IngestService = scope["app"].state.services.ingest_service()
         api_key = headers.get(b"x-api-key", b"").decode("latin-1") or _query_param(scope, "api_key")
         if not api_key or len(api_key) > 200:
             return _error(401, "missing API key: send the X-API-Key header or the api_key query parameter")
@@ -193,7 +196,7 @@ class WebhookEndpoint:
             return _error(422, "invalid payload", errors=[{"field": "X-Delivery-ID", "message": exc.message}])
 
         if tool is Tool.CLOUDWATCH:
-            early = await ingest.sns.handle_envelope(payload)
+            early: Response | None = await ingest.sns.handle_envelope(payload)
             if early is not None:
                 return early
             if (
@@ -239,7 +242,7 @@ class WebhookEndpoint:
         return Reply(received(tool, result.response, alerts), 202)
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None | bool:
+async def _read_body(receive: Receive, limit: int) -> bytes | Literal[False] | None:
     """The whole body; None when it exceeds `limit`, False when the client disconnected."""
     chunks = []
     size = 0
