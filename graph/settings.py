@@ -38,6 +38,8 @@ class Settings:
     # How often an open websocket re-checks its token and its user's access (a deactivation or a
     # revocation closes it at once through an event; this catches what no event announces).
     ws_recheck_seconds: float = 60.0
+    # How often the SLA monitor looks for due warnings and breaches (its lag after a deadline).
+    sla_check_seconds: float = 15.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -64,6 +66,7 @@ class Settings:
             bcrypt_rounds=max(4, min(16, int(env.get("ALERTWHISPERER_BCRYPT_ROUNDS", 12)))),
             ready_max_lag_seconds=float(env.get("ALERTWHISPERER_READY_MAX_LAG_SECONDS", 60)),
             ws_recheck_seconds=max(0.1, float(env.get("ALERTWHISPERER_WS_RECHECK_SECONDS", 60))),
+            sla_check_seconds=max(0.1, float(env.get("ALERTWHISPERER_SLA_CHECK_SECONDS", 15))),
         )
 
 

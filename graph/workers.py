@@ -4,6 +4,8 @@
   waits on a lost notification), it drains uncorrelated alerts batch by batch.
 - reaction:<name>: one per reaction to incident changes (`db.reactions`), woken by the outbox's
   NOTIFY and a 1 s poll.
+- sla-monitor: every ALERTWHISPERER_SLA_CHECK_SECONDS (15 s), acts on the SLA warnings and breaches
+  that fell due (`db.sla.SlaMonitor`; every process may run it, rows are claimed with SKIP LOCKED).
 - sweeper: every 30 s, one process at a time (advisory lock), auto-resolves quiet incidents,
   expires old idempotency records, keeps the recent webhook deliveries of each company and
   integration bounded, and purges deleted companies in batches (for at most 5 s a round).
@@ -31,6 +33,8 @@ from db.correlation import CorrelationWorker
 from db.events import BusEvent
 from db.health import BEAT_SECONDS, LoopBeats
 from db.reactions import REACTIONS_TOPIC, Reaction, ReactionRunner
+from db.sla import REACTION as SLA_REACTION
+from db.sla import SlaClocks, SlaMonitor
 from db.sweeps import IncidentSweeper
 
 if TYPE_CHECKING:
@@ -242,7 +246,32 @@ def reaction_loop(make: Callable[[Any], Reaction], name: str) -> LoopSpec:
 
 # The reactions to incident changes (decisions, notifications, SLA clocks...) join LOOPS here, one
 # `reaction_loop(...)` each.
-REACTIONS: list[LoopSpec] = []
+REACTIONS: list[LoopSpec] = [
+    reaction_loop(lambda services: SlaClocks(), SLA_REACTION),
+]
+
+
+class SlaMonitorLoop:
+    """Every `sla_check_seconds`, acts on the SLA warnings and breaches that fell due (on the services'
+    clock). Any number of processes run it: each claims its due rows with SKIP LOCKED."""
+
+    def __init__(self, services: Any, interval: float | None = None) -> None:
+        self.monitor = SlaMonitor(services.pool)
+        self.clock = services.clock
+        self.interval = services.settings.sla_check_seconds if interval is None else interval
+
+    async def step(self) -> bool:
+        return await self.monitor.run_once(self.clock.now()) >= self.monitor.batch
+
+    async def idle(self) -> None:
+        await asyncio.sleep(self.interval)
+
+    async def close(self) -> None:
+        return None
+
+
+async def _start_sla_monitor(services: Any, wake: asyncio.Event) -> LoopBody:
+    return SlaMonitorLoop(services)
 
 
 async def _start_correlation(services: Any, wake: asyncio.Event) -> LoopBody:
@@ -256,6 +285,7 @@ async def _start_sweeper(services: Any, wake: asyncio.Event) -> LoopBody:
 LOOPS: list[LoopSpec] = [
     LoopSpec("correlation", _start_correlation),
     LoopSpec("sweeper", _start_sweeper),
+    LoopSpec("sla-monitor", _start_sla_monitor),
     *REACTIONS,
 ]
 
