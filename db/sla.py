@@ -1,5 +1,6 @@
-"""SLA clocks in the database: the `sla-clocks` reaction that keeps each incident's deadlines, the
-monitor that acts on the ones that fall due, and the scoped reads of both for the API.
+"""SLA clocks in the database: the `sla-clocks` reaction that keeps each incident's deadlines, and the
+monitor that acts on the ones that fall due (raw SQL: the worker process holds no SQLAlchemy; the
+API's reads are `db.repositories.sla`).
 
 The reaction (`SlaClocks`) handles every incident change from the outbox: it opens the clocks of a
 new incident, stops a clock when it is met, pauses both while the incident waits on the client,
@@ -19,22 +20,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import select
 
 from db import notifications
 from db.events import BusEvent, topic
 from db.incident_writer import add_timeline, announce, apply_action
-from db.repositories.base import ScopedRepository
-from db.scope import scope_sql
-from db.tables import IncidentSla
 from domain.incidents import SLA_ACTOR, IncidentAction, IncidentEventKind
-from domain.rbac import Principal
 from domain.sla import (
     DueEvent,
     IncidentClocks,
@@ -47,7 +42,6 @@ from domain.sla import (
     start_clocks,
     update_clocks,
 )
-from domain.tenancy import tenant_scope
 
 if TYPE_CHECKING:
     from db.pool import Conn
@@ -301,34 +295,3 @@ async def _assignee_or_admins(conn: Conn, company_id: uuid.UUID, incident: Any) 
     if incident["assigned_to"] is not None:
         return [incident["assigned_to"]]
     return await notifications.company_admins(conn, company_id)
-
-
-# ---- reads for the API ---------------------------------------------------------------------------
-
-
-class SlaRepository(ScopedRepository):
-    """Incidents' clocks, within the caller's tenant scope."""
-
-    async def clocks(self, incident_ids: Sequence[uuid.UUID]) -> list[IncidentSla]:
-        stmt = self.scope(select(IncidentSla), IncidentSla.company_id).where(
-            IncidentSla.incident_id.in_(list(incident_ids))
-        )
-        return list((await self.session.execute(stmt)).scalars())
-
-
-SLA_EVENTS = f"""
-SELECT id, company_id, incident_id, clock, kind, deadline, level, at FROM sla_events
-WHERE id = ANY($1::bigint[]) AND {scope_sql("sla_events.company_id", 2)}
-ORDER BY id
-"""
-
-
-async def sla_event_rows(
-    pool: Any, principal: Principal, ids: list[int], within: list[uuid.UUID]
-) -> list[Any]:
-    """The `sla_events` rows among `ids` of the companies `within` that `principal` may read (the
-    `slaBreached` subscription re-reads each event it hears)."""
-    if not ids or not within:
-        return []
-    scope = tenant_scope(principal).within(within)
-    return list(await pool.fetch(SLA_EVENTS, ids, scope.bind()))

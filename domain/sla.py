@@ -168,9 +168,17 @@ class SlaPolicy:
 def check_target(severity: Severity, response: int, resolution: int, at: str) -> SlaTarget:
     for value, name in ((response, "responseMinutes"), (resolution, "resolutionMinutes")):
         if value < MIN_TARGET_MINUTES:
-            raise InvalidInput(f"must be at least {MIN_TARGET_MINUTES} minute", field=f"{at}.{name}")
+            raise InvalidInput(
+                f"must be at least {MIN_TARGET_MINUTES} minute",
+                field=f"{at}.{name}",
+                code="TARGET_OUT_OF_RANGE",
+            )
         if value > MAX_TARGET_MINUTES:
-            raise InvalidInput(f"must be at most {MAX_TARGET_MINUTES} minutes (a year)", field=f"{at}.{name}")
+            raise InvalidInput(
+                f"must be at most {MAX_TARGET_MINUTES} minutes (a year)",
+                field=f"{at}.{name}",
+                code="TARGET_OUT_OF_RANGE",
+            )
     return SlaTarget(response, resolution)
 
 
@@ -181,7 +189,9 @@ def check_timezone(name: str, at: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidInput(
-            f"unknown time zone {name[:64]!r} (an IANA name such as Europe/Berlin)", field=at
+            f"unknown time zone {name[:64]!r} (an IANA name such as Europe/Berlin)",
+            field=at,
+            code="UNKNOWN_TIME_ZONE",
         ) from None
 
 
@@ -206,12 +216,14 @@ def parse_clock_time(value: str, at: str, *, end: bool = False) -> int:
 def check_business_hours(timezone: str, days: list[Weekday], start: str, end: str, at: str) -> BusinessHours:
     check_timezone(timezone, f"{at}.timezone")
     if not days:
-        raise InvalidInput("must name at least one day", field=f"{at}.days")
+        raise InvalidInput("must name at least one day", field=f"{at}.days", code="INVALID_BUSINESS_HOURS")
     first = parse_clock_time(start, f"{at}.start")
     last = parse_clock_time(end, f"{at}.end", end=True)
     if last <= first:
         raise InvalidInput(
-            "must be after the start (business hours cannot cross midnight)", field=f"{at}.end"
+            "must be after the start (business hours cannot cross midnight)",
+            field=f"{at}.end",
+            code="INVALID_BUSINESS_HOURS",
         )
     return BusinessHours(timezone, frozenset(days), first, last)
 
@@ -222,11 +234,15 @@ def check_holidays(country: str | None, subdivision: str | None, dates: list[dat
         supported = holiday_calendars.list_supported_countries()
         if country not in supported:
             raise InvalidInput(
-                f"unknown country {country[:8]!r} (an ISO 3166 code such as DE)", field=f"{at}.country"
+                f"unknown country {country[:8]!r} (an ISO 3166 code such as DE)",
+                field=f"{at}.country",
+                code="UNKNOWN_COUNTRY",
             )
         if subdivision is not None and subdivision.upper() not in supported[country]:
             raise InvalidInput(
-                f"unknown subdivision {subdivision[:16]!r} of {country}", field=f"{at}.subdivision"
+                f"unknown subdivision {subdivision[:16]!r} of {country}",
+                field=f"{at}.subdivision",
+                code="UNKNOWN_COUNTRY",
             )
     elif subdivision is not None:
         raise InvalidInput("needs a country", field=f"{at}.subdivision")

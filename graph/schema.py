@@ -29,6 +29,7 @@ from graph.platform.types import Asset, AuditEntry, Company, User
 from graph.query_cost import MAX_QUERY_COST, QueryCostLimiter
 from graph.remediation.schema import RemediationMutation, RemediationQuery
 from graph.remediation.types import Runbook
+from graph.sla.schema import SlaMutation, SlaQuery, SlaSubscription
 
 log = logging.getLogger("graph.errors")
 
@@ -48,7 +49,7 @@ class _MaskErrors(MaskErrors):
 
 
 @strawberry.type(description="Read the MSP's data. Every list is a Relay connection with keyset cursors.")
-class Query(PlatformQuery, IncidentQuery, RemediationQuery):
+class Query(PlatformQuery, IncidentQuery, RemediationQuery, SlaQuery):
     @strawberry.field(description="Any object by its global ID (null if it does not exist or is not yours).")
     async def node(
         self,
@@ -63,12 +64,12 @@ class Query(PlatformQuery, IncidentQuery, RemediationQuery):
 @strawberry.type(
     description="Change the MSP's data. Each mutation takes one `input` and returns `userErrors`."
 )
-class Mutation(PlatformMutation, IncidentMutation, IngestMutation, RemediationMutation):
+class Mutation(PlatformMutation, IncidentMutation, IngestMutation, RemediationMutation, SlaMutation):
     pass
 
 
 @strawberry.type(description="Live updates (graphql-transport-ws or graphql-ws); token in `connection_init`.")
-class Subscription(IncidentSubscription):
+class Subscription(IncidentSubscription, SlaSubscription):
     pass
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -19,6 +19,9 @@ from domain.priority import priority_score
 from graph.core import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, Node, connection, to_global_id
 from graph.incidents.loaders import IncidentLoaders, loaders_for
 from graph.platform.types import Asset, Company, User, asset_type, company_type, user_type
+
+if TYPE_CHECKING:
+    from graph.sla.types import IncidentSla
 
 
 def _mirror(name: str, source: type[enum.Enum], description: str) -> Any:
@@ -252,6 +255,16 @@ class Incident(Node):
         loaders = await loaders_for(info, self._loaders)
         page = await loaders.incident_alerts.load((self._row.id, first, after))
         return connection(page, lambda row: alert_type(row, self._loaders))
+
+    @strawberry.field(
+        description="Its SLA clocks: deadlines, time left, breaches (null until the SLA worker has seen it)."
+    )
+    async def sla(
+        self, info: strawberry.Info
+    ) -> Annotated[IncidentSla, strawberry.lazy("graph.sla.types")] | None:
+        from graph.sla.types import resolve_incident_sla
+
+        return await resolve_incident_sla(info, self)
 
     @strawberry.field(description="What happened to it, oldest first.")
     async def timeline(

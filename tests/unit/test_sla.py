@@ -279,11 +279,12 @@ def test_a_policy_survives_its_stored_form():
 
 
 @pytest.mark.parametrize(
-    ("check", "field", "message"),
+    ("check", "field", "code", "message"),
     [
         (
             lambda: check_timezone("Mars/Olympus", "businessHours.timezone"),
             "businessHours.timezone",
+            "UNKNOWN_TIME_ZONE",
             "unknown time zone 'Mars/Olympus' (an IANA name such as Europe/Berlin)",
         ),
         (
@@ -291,39 +292,45 @@ def test_a_policy_survives_its_stored_form():
                 "Europe/Berlin", [Weekday.MONDAY], "17:00", "09:00", "businessHours"
             ),
             "businessHours.end",
+            "INVALID_BUSINESS_HOURS",
             "must be after the start (business hours cannot cross midnight)",
         ),
         (
             lambda: check_business_hours("Europe/Berlin", [], "09:00", "17:00", "businessHours"),
             "businessHours.days",
+            "INVALID_BUSINESS_HOURS",
             "must name at least one day",
         ),
         (
             lambda: check_business_hours("Europe/Berlin", [Weekday.MONDAY], "9h", "17:00", "businessHours"),
             "businessHours.start",
+            "INVALID_INPUT",
             "must be a time as HH:MM",
         ),
         (
             lambda: check_target(Severity.LOW, 0, 10, "targets[0]"),
             "targets[0].responseMinutes",
+            "TARGET_OUT_OF_RANGE",
             "must be at least 1 minute",
         ),
         (
             lambda: check_holidays("XX", None, [], "holidays"),
             "holidays.country",
+            "UNKNOWN_COUNTRY",
             "unknown country 'XX' (an ISO 3166 code such as DE)",
         ),
         (
             lambda: check_holidays("DE", "ZZ", [], "holidays"),
             "holidays.subdivision",
+            "UNKNOWN_COUNTRY",
             "unknown subdivision 'ZZ' of DE",
         ),
     ],
 )
-def test_what_a_policy_may_not_say(check, field, message):
+def test_what_a_policy_may_not_say(check, field, code, message):
     with pytest.raises(InvalidInput) as caught:
         check()
-    assert (caught.value.field, caught.value.message) == (field, message)
+    assert (caught.value.field, caught.value.code, caught.value.message) == (field, code, message)
 
 
 def test_business_hours_may_end_at_midnight():
