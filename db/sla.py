@@ -85,6 +85,7 @@ SAVE_DUE = f"""
 UPDATE incident_sla SET {_SET}, next_due_at = ${2 + len(_CLOCK_COLUMNS)}, updated_at = now()
 WHERE incident_id = $1
 """
+NEXT_DUE = "SELECT min(next_due_at) FROM incident_sla WHERE next_due_at IS NOT NULL"
 DEFER = "UPDATE incident_sla SET next_due_at = $2 WHERE incident_id = $1"
 INSERT_EVENT = """
 INSERT INTO sla_events (company_id, incident_id, clock, kind, deadline, level, at)
@@ -171,6 +172,11 @@ class SlaMonitor:
                 if await self._due(conn, row, now):
                     acted += 1
             return acted
+
+    async def next_due(self) -> datetime | None:
+        """The earliest warning or breach still to come (one index probe), to wake up for it."""
+        found: datetime | None = await self.pool.fetchval(NEXT_DUE)
+        return found
 
     async def _due(self, conn: Conn, row: Any, now: datetime) -> bool:
         incident_id: uuid.UUID = row["incident_id"]

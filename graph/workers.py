@@ -48,6 +48,7 @@ POLL_SECONDS = 1.0
 GATHER_SECONDS = 0.005
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
+SLA_MIN_WAIT_SECONDS = 0.1
 
 
 class LoopBody(Protocol):
@@ -252,19 +253,29 @@ REACTIONS: list[LoopSpec] = [
 
 
 class SlaMonitorLoop:
-    """Every `sla_check_seconds`, acts on the SLA warnings and breaches that fell due (on the services'
-    clock). Any number of processes run it: each claims its due rows with SKIP LOCKED."""
+    """Acts on the SLA warnings and breaches that fell due (on the services' clock): at the earliest due
+    time it knows of, and at least every `sla_check_seconds`. Any number of processes run it: each
+    claims its due rows with SKIP LOCKED."""
 
     def __init__(self, services: Any, interval: float | None = None) -> None:
         self.monitor = SlaMonitor(services.pool)
         self.clock = services.clock
         self.interval = services.settings.sla_check_seconds if interval is None else interval
+        self._began = time.monotonic()
 
     async def step(self) -> bool:
+        self._began = time.monotonic()
         return await self.monitor.run_once(self.clock.now()) >= self.monitor.batch
 
     async def idle(self) -> None:
-        await asyncio.sleep(self.interval)
+        # The next pass comes at the earliest due time already known, and at most one interval after
+        # this one began (for deadlines set meanwhile, by incidents opened since).
+        wait = self.interval - (time.monotonic() - self._began)
+        due = await self.monitor.next_due()
+        if due is not None:
+            wait = min(wait, (due - self.clock.now()).total_seconds())
+        # (not less than SLA_MIN_WAIT_SECONDS: a due row another process holds is not spun on)
+        await asyncio.sleep(max(SLA_MIN_WAIT_SECONDS, wait))
 
     async def close(self) -> None:
         return None

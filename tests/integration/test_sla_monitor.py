@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from db.reactions import ReactionRunner
 from db.sla import CLAIM_DUE, SlaClocks, SlaMonitor
 from domain.incidents import IncidentAction
 from domain.rbac import Role
+from graph.workers import LOOPS, SlaMonitorLoop
 from tests import incident_rows as rows
 
 pytestmark = pytest.mark.usefixtures("registered")
@@ -302,3 +304,35 @@ async def test_the_monitor_reads_due_rows_through_the_partial_index(services):
         plan = await conn.fetch("EXPLAIN " + CLAIM_DUE, datetime.now(UTC), 200)
     text = "\n".join(r[0] for r in plan)
     assert "ix_incident_sla_due" in text
+
+
+class FixedClock:
+    def __init__(self, now: datetime) -> None:
+        self.at = now
+
+    def now(self) -> datetime:
+        return self.at
+
+
+async def test_the_worker_loop_acts_on_its_clock_and_wakes_for_the_next_due_time(services, team):
+    company, admin, _ = team
+    incident = await open_incident(services, company)
+    loop = SlaMonitorLoop(
+        SimpleNamespace(pool=services.pool, clock=FixedClock(T0 + timedelta(minutes=31))), 600
+    )
+
+    # a step on the injected clock acts on what is due by then
+    await loop.step()
+    assert ("SLA_BREACHED", admin.id, True) in await notified(services, incident)
+
+    # and with a warning due (on its clock) half a second from now, it does not wait its 10 minutes
+    await services.pool.execute(
+        "UPDATE incident_sla SET next_due_at = $2 WHERE incident_id = $1",
+        incident,
+        loop.clock.now() + timedelta(seconds=0.5),
+    )
+    await asyncio.wait_for(loop.idle(), timeout=5)
+
+
+def test_the_workers_run_the_sla_reaction_and_the_monitor():
+    assert {"reaction:sla-clocks", "sla-monitor"} <= {spec.name for spec in LOOPS}
