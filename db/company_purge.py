@@ -26,6 +26,8 @@ KEPT = frozenset({"audit_log"})
 #: Every other table with a `company_id`.
 PURGED = (
     "reaction_inbox",
+    "sla_events",
+    "incident_sla",
     "incident_changes",
     "incident_events",
     "alerts",
@@ -72,6 +74,8 @@ BATCHES = (
     *(
         _batch(table, f"{table} x WHERE x.company_id = $1")
         for table in (
+            "sla_events",
+            "incident_sla",
             "alerts",
             "incidents",
             "webhook_deliveries",

@@ -1054,3 +1054,75 @@ class RemediationApproval(Base):
             postgresql_where=text("status = 'PENDING' AND incident_id IS NOT NULL"),
         ),
     )
+
+
+# ---- SLA clocks ----------------------------------------------------------------------------------
+
+SLA_CLOCKS = ("response", "resolution")
+SLA_EVENT_KINDS = ("warning", "breach")
+
+
+class IncidentSla(Base):
+    """One incident's two SLA clocks (`domain.sla`), kept by the `sla-clocks` reaction.
+
+    The deadlines are instants already worked out in the company's business time, so the monitor
+    needs no calendar: it claims rows whose `next_due_at` (the earliest warning or breach still to
+    come of a clock that runs) has passed, through the partial index, never reading every open
+    incident. A clock that is met, or paused (the incident waits on the client), has no due time;
+    while paused, `*_left_seconds` holds the business time it had left.
+    """
+
+    __tablename__ = "incident_sla"
+
+    incident_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column()  # no foreign key, as its incident
+    severity: Mapped[str] = mapped_column(String(10))
+    response_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolution_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    response_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolution_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    response_warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolution_warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    response_met_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolution_met_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    response_left_seconds: Mapped[float | None] = mapped_column(Float)
+    resolution_left_seconds: Mapped[float | None] = mapped_column(Float)
+    paused_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paused_seconds: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    response_warned: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    resolution_warned: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    response_breached: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    resolution_breached: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    next_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The incident version of the last change applied: an older change arriving late is skipped.
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        Index("ix_incident_sla_due", "next_due_at", postgresql_where=text("next_due_at IS NOT NULL")),
+        Index("ix_incident_sla_company", "company_id"),
+    )
+
+
+class SlaEvent(Base):
+    """A warning or breach the monitor acted on: unique per incident, clock, kind and deadline, and
+    inserted in the transaction of its effects (notifications, escalation), so each happens once
+    however many monitors race and however often they restart."""
+
+    __tablename__ = "sla_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column()
+    incident_id: Mapped[uuid.UUID] = mapped_column()
+    clock: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(10))
+    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    level: Mapped[int | None] = mapped_column(Integer)  # the escalation level of a resolution breach
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(_one_of("clock", SLA_CLOCKS), name="clock_known"),
+        CheckConstraint(_one_of("kind", SLA_EVENT_KINDS), name="kind_known"),
+        UniqueConstraint("incident_id", "clock", "kind", "deadline", name="uq_sla_events_once"),
+        Index("ix_sla_events_company", "company_id"),
+    )

@@ -31,6 +31,7 @@ from graph.platform.types import Asset, AuditEntry, Company, User
 from graph.query_cost import MAX_QUERY_COST, QueryCostLimiter
 from graph.remediation.schema import RemediationMutation, RemediationQuery, RemediationSubscription
 from graph.remediation.types import Runbook
+from graph.sla.schema import SlaMutation, SlaQuery, SlaSubscription
 
 log = logging.getLogger("graph.errors")
 
@@ -50,7 +51,7 @@ class _MaskErrors(MaskErrors):
 
 
 @strawberry.type(description="Read the MSP's data. Every list is a Relay connection with keyset cursors.")
-class Query(PlatformQuery, IncidentQuery, RemediationQuery, NotificationQuery):
+class Query(PlatformQuery, IncidentQuery, RemediationQuery, NotificationQuery, SlaQuery):
     @strawberry.field(description="Any object by its global ID (null if it does not exist or is not yours).")
     async def node(
         self,
@@ -65,12 +66,14 @@ class Query(PlatformQuery, IncidentQuery, RemediationQuery, NotificationQuery):
 @strawberry.type(
     description="Change the MSP's data. Each mutation takes one `input` and returns `userErrors`."
 )
-class Mutation(PlatformMutation, IncidentMutation, IngestMutation, RemediationMutation, NotificationMutation):
+class Mutation(
+    PlatformMutation, IncidentMutation, IngestMutation, RemediationMutation, NotificationMutation, SlaMutation
+):
     pass
 
 
 @strawberry.type(description="Live updates (graphql-transport-ws or graphql-ws); token in `connection_init`.")
-class Subscription(IncidentSubscription, NotificationSubscription, RemediationSubscription):
+class Subscription(IncidentSubscription, NotificationSubscription, RemediationSubscription, SlaSubscription):
     pass
 
 

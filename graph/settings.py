@@ -52,6 +52,8 @@ class Settings:
     gemini_base_url: str | None = None
     llm_timeout_seconds: float = 20.0
     llm_min_priority: float = 60.0
+    # How often the SLA monitor looks for due warnings and breaches (its lag after a deadline).
+    sla_check_seconds: float = 15.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -88,6 +90,7 @@ class Settings:
             gemini_base_url=env.get("ALERTWHISPERER_GEMINI_BASE_URL") or None,
             llm_timeout_seconds=max(1.0, float(env.get("ALERTWHISPERER_LLM_TIMEOUT_SECONDS", 20))),
             llm_min_priority=float(env.get("ALERTWHISPERER_LLM_MIN_PRIORITY", 60)),
+            sla_check_seconds=max(0.1, float(env.get("ALERTWHISPERER_SLA_CHECK_SECONDS", 15))),
         )
 
 

@@ -8,6 +8,8 @@
   `system:emails` NOTIFY and a 5 s poll.
 - executor: remediation executions through SSM (`db.executor`), woken by `system:executions` and a
   1 s poll; every 30 s it also settles which succeeded remediations held (`db.remediation_held`).
+- sla-monitor: every ALERTWHISPERER_SLA_CHECK_SECONDS (15 s), acts on the SLA warnings and breaches
+  that fell due (`db.sla.SlaMonitor`; every process may run it, rows are claimed with SKIP LOCKED).
 - sweeper: every 30 s, one process at a time (advisory lock), auto-resolves quiet incidents,
   re-analyses open incidents whose analysis is behind (repeats write no outbox row),
   expires old idempotency records, keeps the recent webhook deliveries of each company and
@@ -48,6 +50,8 @@ from db.mailer import MailerRun
 from db.notifications import EMAILS_TOPIC
 from db.reactions import REACTIONS_TOPIC, Reaction, ReactionRunner
 from db.remediation_held import RemediationHeld, settle_held
+from db.sla import REACTION as SLA_REACTION
+from db.sla import SlaClocks, SlaMonitor
 from db.sweeps import IncidentSweeper
 
 if TYPE_CHECKING:
@@ -64,6 +68,7 @@ MAILER_POLL_SECONDS = 5.0
 GATHER_SECONDS = 0.005
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
+SLA_MIN_WAIT_SECONDS = 0.1
 
 
 class LoopBody(Protocol):
@@ -370,7 +375,41 @@ REACTIONS: list[LoopSpec] = [
         batch=1,
     ),
     reaction_loop(lambda services: DecisionReaction(), "decisions"),
+    reaction_loop(lambda services: SlaClocks(), SLA_REACTION),
 ]
+
+
+class SlaMonitorLoop:
+    """Acts on the SLA warnings and breaches that fell due (on the services' clock): at the earliest due
+    time it knows of, and at least every `sla_check_seconds`. Any number of processes run it: each
+    claims its due rows with SKIP LOCKED."""
+
+    def __init__(self, services: Any, interval: float | None = None) -> None:
+        self.monitor = SlaMonitor(services.pool)
+        self.clock = services.clock
+        self.interval = services.settings.sla_check_seconds if interval is None else interval
+        self._began = time.monotonic()
+
+    async def step(self) -> bool:
+        self._began = time.monotonic()
+        return await self.monitor.run_once(self.clock.now()) >= self.monitor.batch
+
+    async def idle(self) -> None:
+        # The next pass comes at the earliest due time already known, and at most one interval after
+        # this one began (for deadlines set meanwhile, by incidents opened since).
+        wait = self.interval - (time.monotonic() - self._began)
+        due = await self.monitor.next_due()
+        if due is not None:
+            wait = min(wait, (due - self.clock.now()).total_seconds())
+        # (not less than SLA_MIN_WAIT_SECONDS: a due row another process holds is not spun on)
+        await asyncio.sleep(max(SLA_MIN_WAIT_SECONDS, wait))
+
+    async def close(self) -> None:
+        return None
+
+
+async def _start_sla_monitor(services: Any, wake: asyncio.Event) -> LoopBody:
+    return SlaMonitorLoop(services)
 
 
 async def _start_correlation(services: Any, wake: asyncio.Event) -> LoopBody:
@@ -399,6 +438,7 @@ LOOPS: list[LoopSpec] = [
     LoopSpec("mailer", _start_mailer),
     LoopSpec("executor", _start_executor),
     LoopSpec("approval-expiry", _start_approval_expiry),
+    LoopSpec("sla-monitor", _start_sla_monitor),
     *REACTIONS,
 ]
 

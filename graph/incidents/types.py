@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from graph.incidents.analysis import IncidentAnalysis
     from graph.remediation.decisions import IncidentDecision
     from graph.remediation.executions import Execution
+    from graph.sla.types import IncidentSla
 
 
 @strawberry.enum(description="Whether an alert reports a problem or its recovery.")
@@ -281,6 +282,16 @@ class Incident(Node):
         loaders = await loaders_for(info, self._loaders)
         page = await loaders.incident_alerts.load((self._row.id, first, after))
         return connection(page, lambda row: alert_type(row, self._loaders))
+
+    @strawberry.field(
+        description="Its SLA clocks: deadlines, time left, breaches (null until the SLA worker has seen it)."
+    )
+    async def sla(
+        self, info: strawberry.Info
+    ) -> Annotated[IncidentSla, strawberry.lazy("graph.sla.types")] | None:
+        from graph.sla.types import resolve_incident_sla
+
+        return await resolve_incident_sla(info, self)
 
     @strawberry.field(description="What happened to it, oldest first.")
     async def timeline(

@@ -153,6 +153,18 @@ async def populate(client, factory, services, company) -> None:
             version.version,
             now,
         )
+        await conn.execute(
+            "INSERT INTO incident_sla (incident_id, company_id, severity, response_started_at,"
+            " resolution_started_at, version) SELECT id, company_id, severity, created_at, created_at,"
+            " version FROM incidents WHERE company_id = $1",
+            company.id,
+        )
+        await conn.execute(
+            "INSERT INTO sla_events (company_id, incident_id, clock, kind, deadline, at)"
+            " SELECT company_id, id, 'response', 'warning', created_at, created_at FROM incidents"
+            " WHERE company_id = $1",
+            company.id,
+        )
 
 
 async def counts(services, company_id, *, others: bool) -> dict[str, int]:

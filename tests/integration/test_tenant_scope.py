@@ -22,6 +22,7 @@ from db.repositories.alerts import AlertSearch, alert_rows
 from db.repositories.executions import ExecutionRepository
 from db.repositories.incidents import IncidentSearch, incident_rows
 from db.repositories.remediation import ApprovalRepository, DecisionRepository
+from db.repositories.sla import SlaClockRepository
 from db.scope import scope_clause, scope_sql
 from db.tables import AuditEntry, Base
 from db.uow import UnitOfWork
@@ -106,6 +107,22 @@ async def world(services: Any) -> World:
             now + timedelta(hours=1),
         )
         w.add("maintenance_windows", key, window)
+        await services.pool.execute(
+            "INSERT INTO incident_sla (incident_id, company_id, severity, response_started_at,"
+            " resolution_started_at, version) VALUES ($1, $2, 'high', $3, $3, 1)",
+            incident,
+            company.id,
+            now,
+        )
+        w.add("incident_sla", key, incident)
+        sla_event = await services.pool.fetchval(
+            "INSERT INTO sla_events (company_id, incident_id, clock, kind, deadline, at)"
+            " VALUES ($1, $2, 'response', 'breach', $3, $3) RETURNING id",
+            company.id,
+            incident,
+            now,
+        )
+        w.add("sla_events", key, sla_event)
         delivery = await services.pool.fetchval(
             "INSERT INTO webhook_delivery_log (company_id, integration, outcome, status, reason, at)"
             " VALUES ($1, 'generic', 'accepted', 202, 'accepted', $2) RETURNING id",
@@ -332,6 +349,11 @@ def _approvals(uow: UnitOfWork) -> ApprovalRepository:
     return ApprovalRepository(uow.session, uow.principal)
 
 
+async def _sla_clocks(uow: UnitOfWork, w: World) -> set[Any]:
+    found = await SlaClockRepository(uow.session, uow.principal).clocks(w.ids("incident_sla"))
+    return {c.incident_id for c in found}
+
+
 def raw(table: str, reader: Any) -> TenantRead:
     async def read(services: Any, principal: Principal, w: World) -> set[Any]:
         # Within every company of the world, as a subscription opened before the deletion asked.
@@ -431,6 +453,11 @@ READS: dict[str, TenantRead] = {
     "approvals.page": orm(
         "remediation_approvals",
         lambda uow, w: _pages(lambda c: _approvals(uow).page(c, first=100, after=None), w),
+    ),
+    "sla.clocks (incident.sla)": orm("incident_sla", _sla_clocks),
+    "sla.events (slaBreached)": orm(
+        "sla_events",
+        lambda uow, w: SlaClockRepository(uow.session, uow.principal).events(w.ids("sla_events")),
     ),
 }
 
