@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from db import notifications
+from db.assignment import assign_best
 from db.events import BusEvent, topic
 from db.incident_writer import add_timeline, announce, apply_action
 from domain.incidents import SLA_ACTOR, IncidentAction, IncidentEventKind
@@ -244,9 +245,15 @@ class SlaMonitor:
             return
         await add_timeline(conn, company_id, incident_id, IncidentEventKind.SLA_BREACHED, now, facts)
         if level is None:
-            # Response breach. Assignment (issue 16) will assign an unassigned incident here; until
-            # then the company's admins hear of it in the assignee's place.
-            recipients = await _assignee_or_admins(conn, company_id, incident)
+            # Response breach: an unassigned incident gets the best technician now (who is notified
+            # of the assignment, and of the breach below); nobody free: its admins hear of it.
+            if incident["assigned_to"] is None:
+                assigned = await assign_best(conn, incident_id, now, SLA_ACTOR, "sla_response_breach")
+                recipients = [assigned.user_id] if assigned and assigned.user_id else []
+            else:
+                recipients = [incident["assigned_to"]]
+            if not recipients:
+                recipients = await notifications.company_admins(conn, company_id)
             subject = f"URGENT: SLA response breached: {what}"
             data["urgent"] = True
         else:

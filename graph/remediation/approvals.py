@@ -47,11 +47,15 @@ class RemediationApprovalStatus(enum.Enum):
 
 @strawberry.enum(description="Why a remediation mutation was refused.")
 class RemediationErrorCode(enum.Enum):
-    INVALID_INPUT = "INVALID_INPUT"
-    NOT_FOUND = "NOT_FOUND"
-    PERMISSION_DENIED = "PERMISSION_DENIED"
-    UNAUTHENTICATED = "UNAUTHENTICATED"
-    CONFLICT = "CONFLICT"
+    INVALID_INPUT = strawberry.enum_value(
+        "INVALID_INPUT", description="An input value is malformed or out of range (`field` says which)."
+    )
+    NOT_FOUND = strawberry.enum_value("NOT_FOUND", description="It does not exist, or is not yours.")
+    PERMISSION_DENIED = strawberry.enum_value("PERMISSION_DENIED", description="Your role may not do this.")
+    UNAUTHENTICATED = strawberry.enum_value("UNAUTHENTICATED", description="Sign in first.")
+    CONFLICT = strawberry.enum_value(
+        "CONFLICT", description="It conflicts with the current state (e.g. a run already under way)."
+    )
     ALREADY_DECIDED = strawberry.enum_value(
         "ALREADY_DECIDED", description="The request was approved or rejected already."
     )

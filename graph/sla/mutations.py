@@ -24,14 +24,24 @@ from graph.sla.types import SlaPolicy, Weekday, sla_policy_type
 
 @strawberry.enum(description="Machine-readable reason `slaPolicyUpdate` was refused.")
 class SlaErrorCode(enum.Enum):
-    INVALID_INPUT = "INVALID_INPUT"
-    NOT_FOUND = "NOT_FOUND"
-    PERMISSION_DENIED = "PERMISSION_DENIED"
-    UNAUTHENTICATED = "UNAUTHENTICATED"
-    UNKNOWN_TIME_ZONE = "UNKNOWN_TIME_ZONE"
-    INVALID_BUSINESS_HOURS = "INVALID_BUSINESS_HOURS"
-    TARGET_OUT_OF_RANGE = "TARGET_OUT_OF_RANGE"
-    UNKNOWN_COUNTRY = "UNKNOWN_COUNTRY"
+    INVALID_INPUT = strawberry.enum_value(
+        "INVALID_INPUT", description="An input value is malformed or out of range (`field` says which)."
+    )
+    NOT_FOUND = strawberry.enum_value("NOT_FOUND", description="It does not exist, or is not yours.")
+    PERMISSION_DENIED = strawberry.enum_value("PERMISSION_DENIED", description="Your role may not do this.")
+    UNAUTHENTICATED = strawberry.enum_value("UNAUTHENTICATED", description="Sign in first.")
+    UNKNOWN_TIME_ZONE = strawberry.enum_value(
+        "UNKNOWN_TIME_ZONE", description="The business hours' time zone is not an IANA time zone."
+    )
+    INVALID_BUSINESS_HOURS = strawberry.enum_value(
+        "INVALID_BUSINESS_HOURS", description="Business hours end before they start, or name no day."
+    )
+    TARGET_OUT_OF_RANGE = strawberry.enum_value(
+        "TARGET_OUT_OF_RANGE", description="A response or resolution target is under 1 minute or too long."
+    )
+    UNKNOWN_COUNTRY = strawberry.enum_value(
+        "UNKNOWN_COUNTRY", description="The holiday calendar's country (or region) is unknown."
+    )
 
 
 @strawberry.type(description="Why `slaPolicyUpdate` could not be applied; nothing was changed.")
@@ -115,7 +125,7 @@ def _changed(input: SlaPolicyUpdateInput, policy: domain_sla.SlaPolicy) -> domai
             if hours is None
             else domain_sla.check_business_hours(
                 hours.timezone,
-                [domain_sla.Weekday(d.value) for d in hours.days],
+                [domain_sla.Weekday[d.name] for d in hours.days],
                 hours.start,
                 hours.end,
                 "businessHours",

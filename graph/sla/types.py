@@ -25,19 +25,21 @@ else:
 
 @strawberry.enum(description="A day of the week, for business hours.")
 class Weekday(enum.Enum):
-    MONDAY = 0
-    TUESDAY = 1
-    WEDNESDAY = 2
-    THURSDAY = 3
-    FRIDAY = 4
-    SATURDAY = 5
-    SUNDAY = 6
+    MONDAY = strawberry.enum_value(0, description="Monday.")
+    TUESDAY = strawberry.enum_value(1, description="Tuesday.")
+    WEDNESDAY = strawberry.enum_value(2, description="Wednesday.")
+    THURSDAY = strawberry.enum_value(3, description="Thursday.")
+    FRIDAY = strawberry.enum_value(4, description="Friday.")
+    SATURDAY = strawberry.enum_value(5, description="Saturday.")
+    SUNDAY = strawberry.enum_value(6, description="Sunday.")
 
 
 @strawberry.enum(description="Which of an incident's SLA clocks.")
 class SlaClock(enum.Enum):
-    RESPONSE = "response"
-    RESOLUTION = "resolution"
+    RESPONSE = strawberry.enum_value(
+        "response", description="Until a person acknowledges (or it resolves): the response target."
+    )
+    RESOLUTION = strawberry.enum_value("resolution", description="Until it resolves: the resolution target.")
 
 
 @strawberry.type(description="An incident's SLA clocks, counted in its company's business time.")

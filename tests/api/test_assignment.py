@@ -25,7 +25,7 @@ COMMENT = """
 mutation($id: ID!, $body: String!) { incidentComment(input: {id: $id, body: $body}) {
   incident { id timeline(first: 50) { nodes { kind data } } } userErrors { field code } } }"""
 UPDATE = """
-mutation($id: ID!, $skills: [String!], $tz: String, $max: Int, $assignable: Boolean) {
+mutation($id: ID!, $skills: [Category!], $tz: String, $max: Int, $assignable: Boolean) {
   technicianUpdate(input: {id: $id, skills: $skills, timezone: $tz, maxConcurrentIncidents: $max,
                            assignable: $assignable}) {
     user { skills timezone maxConcurrentIncidents assignable category } userErrors { field code } } }"""
@@ -264,22 +264,23 @@ async def test_technician_profiles_are_set_by_their_admins(services, factory, gq
 
     done = await gql(
         UPDATE,
-        {"id": tid, "skills": ["network", "Database"], "tz": "Europe/Berlin", "max": 3, "assignable": False},
+        {"id": tid, "skills": ["NETWORK", "DATABASE"], "tz": "Europe/Berlin", "max": 3, "assignable": False},
         token=admin.token,
     )
 
     assert done["data"]["technicianUpdate"] == {
         "user": {
-            "skills": ["Network", "Database"],
+            "skills": ["NETWORK", "DATABASE"],
             "timezone": "Europe/Berlin",
             "maxConcurrentIncidents": 3,
             "assignable": False,
-            "category": "Network",
+            "category": "NETWORK",
         },
         "userErrors": [],
     }
+    unknown = await gql(UPDATE, {"id": tid, "skills": ["PLUMBING"]}, token=admin.token)
+    assert unknown["errors"][0]["message"].endswith("Value 'PLUMBING' does not exist in 'Category' enum.")
     for variables, field in (
-        ({"skills": ["Plumbing"]}, "skills"),
         ({"tz": "Mars/Olympus"}, "timezone"),
         ({"max": 0}, "maxConcurrentIncidents"),
     ):

@@ -205,7 +205,7 @@ async def test_a_failed_instance_escalates_with_its_output_and_tells_the_admins(
     notes = await services.pool.fetch(
         "SELECT user_id, kind, incident_id, body FROM notifications WHERE company_id = $1", company.id
     )
-    assert [tuple(n) for n in notes] == [(admin.id, "remediation_failed", incident, done["error"])]
+    assert [tuple(n) for n in notes] == [(admin.id, "REMEDIATION_FAILED", incident, done["error"])]
 
 
 async def test_in_progress_is_polled_with_backoff_until_success(services, factory, aws_env):

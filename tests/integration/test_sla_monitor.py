@@ -143,9 +143,11 @@ async def test_a_warning_then_a_response_breach_each_reach_the_company_admins_on
     await monitor.run_once(T0 + timedelta(minutes=31))
     await monitor.run_once(T0 + timedelta(minutes=32))
 
-    # then they hear again, once, urgently; the timeline says so; the status is unchanged
+    # then, no technician being able to take it (none is on call or has its skill), the admins hear
+    # that nobody could be assigned, and of the breach, once, urgently; the status is unchanged
     assert await notified(services, incident) == [
         ("SLA_WARNING", admin.id, True),
+        ("UNASSIGNED", admin.id, True),
         ("SLA_BREACHED", admin.id, True),
     ]
     breach = await services.pool.fetchrow(
@@ -153,13 +155,30 @@ async def test_a_warning_then_a_response_breach_each_reach_the_company_admins_on
     )
     assert breach["subject"].startswith("URGENT: SLA response breached")
     assert '"urgent": true' in breach["data"]
-    assert await kinds(services, incident) == ["SLA_WARNING", "SLA_BREACHED"]
+    assert await kinds(services, incident) == ["SLA_WARNING", "SLA_BREACHED", "UNASSIGNED"]
     assert await sla_events(services, incident) == [
         ("response", "warning", None),
         ("response", "breach", None),
     ]
     assert (await rows.get(services, rows.Incident, incident)).status == "NEW"
     assert (await clocks(services, incident))["response_breached"] is True
+
+
+async def test_a_response_breach_assigns_an_unassigned_incident_to_the_best_technician(services, factory):
+    company = await factory.company()
+    await factory.user(Role.COMPANY_ADMIN, [company])
+    on_call = await factory.user(Role.TECHNICIAN, [company], on_call=True)
+    await services.pool.execute("UPDATE users SET skills = '{Server}' WHERE id = $1", on_call.id)
+    incident = await open_incident(services, company, category="Server")
+
+    await SlaMonitor(services.pool).run_once(T0 + timedelta(minutes=31))
+
+    assert (await rows.get(services, rows.Incident, incident)).assigned_to == on_call.id
+    assert await notified(services, incident) == [
+        ("ASSIGNED", on_call.id, True),
+        ("SLA_BREACHED", on_call.id, True),
+    ]
+    assert await kinds(services, incident) == ["SLA_BREACHED", "ASSIGNED"]
 
 
 async def test_an_assigned_incident_warns_its_assignee_not_the_admins(services, team):
@@ -259,7 +278,10 @@ async def test_a_restarted_monitor_does_not_repeat_what_was_done(services, team)
     company, admin, _ = team
     incident = await open_incident(services, company)
     await SlaMonitor(services.pool).run_once(T0 + timedelta(minutes=31))
-    assert await notified(services, incident) == [("SLA_BREACHED", admin.id, True)]
+    assert await notified(services, incident) == [
+        ("UNASSIGNED", admin.id, True),
+        ("SLA_BREACHED", admin.id, True),
+    ]
 
     # given the row looks due again (as if the flags were lost with a process), same deadline
     await services.pool.execute(
@@ -273,8 +295,11 @@ async def test_a_restarted_monitor_does_not_repeat_what_was_done(services, team)
     await SlaMonitor(services.pool).run_once(T0 + timedelta(minutes=32))
 
     # then the unique record stops it: no second notification, no second timeline entry
-    assert await notified(services, incident) == [("SLA_BREACHED", admin.id, True)]
-    assert await kinds(services, incident) == ["SLA_BREACHED"]
+    assert await notified(services, incident) == [
+        ("UNASSIGNED", admin.id, True),
+        ("SLA_BREACHED", admin.id, True),
+    ]
+    assert await kinds(services, incident) == ["SLA_BREACHED", "UNASSIGNED"]
     assert (await clocks(services, incident))["response_breached"] is True
 
 

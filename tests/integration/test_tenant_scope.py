@@ -470,10 +470,6 @@ INTERNAL: dict[str, str] = {
     "correlation_quarantine": "the correlation worker's bookkeeping and /readyz (operators)",
     "llm_usage": "the LLM reaction's budget; analysisSettings reads one company's after checking company:settings",
     "llm_cache": "LLM answers by prompt content: read by the LLM reaction only",
-    # Until the API reads them (issues 15 and 16 move each to READS with its scoped read):
-    "remediation_executions": "written and read by the executor loop only, a system principal",
-    "remediation_invocations": "written and read by the executor loop only, a system principal",
-    "notifications": "written by producers and read by the mailer loop only, system principals",
 }
 
 #: Who may read each table beyond the plain scope: the audit log, the deliveries, the AWS settings and failed
