@@ -320,6 +320,10 @@ INTERNAL: dict[str, str] = {
     # Until the API reads them (issues 15 and 16 move each to READS with its scoped read):
     "remediation_executions": "written and read by the executor loop only, a system principal",
     "remediation_invocations": "written and read by the executor loop only, a system principal",
+    "oncall_schedules": "until the on-call API reads it",
+    "oncall_shifts": "until the on-call API reads it",
+    "oncall_rotations": "until the on-call API reads it",
+    "oncall_overrides": "until the on-call API reads it",
 }
 
 #: Who may read each table beyond the plain scope: the audit log, the deliveries, the AWS settings and failed
