@@ -258,6 +258,7 @@ class OnCallRepository(ScopedRepository):
         await self.session.execute(
             update(OnCallSchedule).where(OnCallSchedule.id == schedule.id).values(updated_at=func.now())
         )
+        await self.session.refresh(schedule)
         await self.audit.record(
             action, "oncall_schedule", schedule.id, company_id=schedule.company_id, after=after
         )
@@ -319,6 +320,7 @@ class OnCallRepository(ScopedRepository):
         validate_schedule(schedule_rule(schedule, details))
         schedule.updated_at = func.now()
         await self.session.flush()
+        await self.session.refresh(schedule)
         await self.audit.record(
             "oncall_schedule.update",
             "oncall_schedule",
