@@ -90,3 +90,88 @@ async def test_on_call_user_ids_reads_own_and_msp_wide_schedules_with_rotations_
     assert covered == {dana.id, kim.id}
     assert after == {sam.id, kim.id}
     assert late == {kim.id}
+
+
+CREATE = """mutation($i: OnCallScheduleCreateInput!) { onCallScheduleCreate(input: $i) {
+  schedule { id name timeZone mspWide } userErrors { field code message } } }"""
+SHIFT = """mutation($i: OnCallShiftAddInput!) { onCallShiftAdd(input: $i) {
+  schedule { shifts { startTime endTime } } userErrors { field code message } } }"""
+NOW = "query($c: ID!, $k: String) { onCallNow(companyId: $c, category: $k) { email } }"
+
+
+async def _gid(gql, token):
+    return (await gql("{ me { id } }", token=token))["data"]["me"]["id"]
+
+
+async def test_admins_build_a_schedule_technicians_read_it_and_bad_input_writes_nothing(
+    gql, factory, services
+):
+    # given company A's admin and technician, and company B's admin
+    a, b = await factory.company(), await factory.company()
+    admin = await factory.user(Role.COMPANY_ADMIN, [a])
+    tech = await factory.user(Role.TECHNICIAN, [a], category="Database")
+    other = await factory.user(Role.COMPANY_ADMIN, [b])
+    tech_id = await _gid(gql, tech.token)
+    new = {"companyId": a.gid, "name": "Primary", "timeZone": "Europe/Berlin"}
+
+    # when a technician or another company's admin tries to create one, or with an unknown zone
+    denied = await gql(CREATE, {"i": new}, token=tech.token)
+    foreign = await gql(CREATE, {"i": new}, token=other.token)
+    bad_zone = await gql(CREATE, {"i": new | {"timeZone": "Mars/Olympus"}}, token=admin.token)
+
+    # then each is refused with a typed error and nothing is stored
+    assert denied["data"]["onCallScheduleCreate"]["userErrors"][0]["code"] == "PERMISSION_DENIED"
+    assert foreign["data"]["onCallScheduleCreate"]["userErrors"][0]["code"] == "NOT_FOUND"
+    assert bad_zone["data"]["onCallScheduleCreate"]["userErrors"][0]["field"] == "timeZone"
+    assert (
+        await services.pool.fetchval("SELECT count(*) FROM oncall_schedules WHERE company_id = $1", a.id) == 0
+    )
+
+    # when the admin creates it and gives the technician an all-day shift every day
+    made = (await gql(CREATE, {"i": new}, token=admin.token))["data"]["onCallScheduleCreate"]
+    assert made["userErrors"] == []
+    schedule = made["schedule"]["id"]
+    for day in ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"):
+        added = await gql(
+            SHIFT,
+            {
+                "i": {
+                    "scheduleId": schedule,
+                    "userId": tech_id,
+                    "weekday": day,
+                    "startTime": "00:00",
+                    "endTime": "24:00",
+                }
+            },
+            token=admin.token,
+        )
+        assert added["data"]["onCallShiftAdd"]["userErrors"] == []
+
+    # then an overlapping shift of the same person is refused, and nothing more is stored
+    clash = await gql(
+        SHIFT,
+        {
+            "i": {
+                "scheduleId": schedule,
+                "userId": tech_id,
+                "weekday": "MONDAY",
+                "startTime": "08:00",
+                "endTime": "09:00",
+            }
+        },
+        token=admin.token,
+    )
+    assert clash["data"]["onCallShiftAdd"]["userErrors"][0]["code"] == "CONFLICT"
+    assert await services.pool.fetchval("SELECT count(*) FROM oncall_shifts WHERE company_id = $1", a.id) == 7
+
+    # and the technician reads who is on call (by skill too); B's admin sees nobody of A's
+    assert (await gql(NOW, {"c": a.gid}, token=tech.token))["data"]["onCallNow"] == [{"email": tech.email}]
+    assert (await gql(NOW, {"c": a.gid, "k": "Database"}, token=tech.token))["data"]["onCallNow"] == [
+        {"email": tech.email}
+    ]
+    assert (await gql(NOW, {"c": a.gid, "k": "Network"}, token=tech.token))["data"]["onCallNow"] == []
+    assert (await gql(NOW, {"c": a.gid}, token=other.token))["data"]["onCallNow"] == []
+    seen = await gql(
+        "query($id: ID!) { onCallSchedule(id: $id) { name } }", {"id": schedule}, token=other.token
+    )
+    assert seen["data"]["onCallSchedule"] is None
