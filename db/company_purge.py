@@ -51,6 +51,10 @@ PURGED = (
     "remediation_executions",  # before the runbook versions they name
     "runbook_versions",
     "runbooks",
+    "oncall_overrides",
+    "oncall_rotations",
+    "oncall_shifts",
+    "oncall_schedules",
     "memberships",
 )
 
@@ -106,6 +110,12 @@ async def purge_step(pool: Any, batch: int = BATCH) -> bool:
         # company's few rows in small tables): once, every table, then the company.
         for table in PURGED:
             await conn.execute(f"DELETE FROM {table} WHERE company_id = $1", company_id)
+        # MSP-wide schedules (no company) stay; they just no longer cover it.
+        await conn.execute(
+            "UPDATE oncall_schedules SET covers = array_remove(covers, $1) WHERE company_id IS NULL"
+            " AND covers @> ARRAY[$1::uuid]",
+            company_id,
+        )
         await conn.execute("DELETE FROM companies WHERE id = $1", company_id)
     log.info("company purged", extra={"company_id": str(company_id)})
     return True

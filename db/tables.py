@@ -154,6 +154,9 @@ class User(Base):
     last_assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The notification kinds emailed to this user (`domain.notifications`); NULL: every kind.
     notification_email_kinds: Mapped[list[str] | None] = mapped_column(ARRAY(String(32)))
+    # sha256 of the secret in the user's calendar feed URL (`/api/schedules/{token}.ics`); NULL: none.
+    calendar_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    calendar_token_created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -1125,4 +1128,107 @@ class SlaEvent(Base):
         CheckConstraint(_one_of("kind", SLA_EVENT_KINDS), name="kind_known"),
         UniqueConstraint("incident_id", "clock", "kind", "deadline", name="uq_sla_events_once"),
         Index("ix_sla_events_company", "company_id"),
+    )
+
+
+# ---- on-call schedules ---------------------------------------------------------------------------
+
+
+class OnCallSchedule(Base):
+    """A company's on-call schedule, or an MSP-wide one (no company) for the companies it `covers`.
+
+    Its shifts, rotation and overrides carry the schedule's `company_id` (NULL for MSP-wide ones) so
+    every read of them is scoped like the schedule's own; the rules live in `domain.oncall`.
+    """
+
+    __tablename__ = "oncall_schedules"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), index=True
+    )
+    covers: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(UUID(as_uuid=True)), server_default=text("'{}'::uuid[]")
+    )
+    name: Mapped[str] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint("company_id IS NULL OR cardinality(covers) = 0", name="covers_only_msp_wide"),
+        Index("ix_oncall_schedules_covers", "covers", postgresql_using="gin"),
+        Index("ix_oncall_schedules_company_name", "company_id", "name", "id"),
+    )
+
+
+class OnCallShift(Base):
+    """A weekly shift: `weekday` (0 = Monday) from `start_minute` to `end_minute` of local wall time
+    (an end at or before the start is on the next day)."""
+
+    __tablename__ = "oncall_shifts"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    schedule_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("oncall_schedules.id", ondelete="CASCADE"), index=True
+    )
+    company_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    weekday: Mapped[int] = mapped_column(Integer)
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
+        CheckConstraint("start_minute BETWEEN 0 AND 1439", name="start_range"),
+        CheckConstraint("end_minute BETWEEN 1 AND 1440", name="end_range"),
+    )
+
+
+class OnCallRotation(Base):
+    """A schedule's rotation: `members` in turn for `length_days` each, handing over at
+    `handover_minute` local on `handover_weekday`, first on or after `start_date`."""
+
+    __tablename__ = "oncall_rotations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    schedule_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("oncall_schedules.id", ondelete="CASCADE"), unique=True
+    )
+    company_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    members: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)))
+    handover_weekday: Mapped[int] = mapped_column(Integer)
+    handover_minute: Mapped[int] = mapped_column(Integer)
+    length_days: Mapped[int] = mapped_column(Integer)
+    start_date: Mapped[date] = mapped_column()
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint("handover_weekday BETWEEN 0 AND 6", name="weekday_range"),
+        CheckConstraint("handover_minute BETWEEN 0 AND 1439", name="handover_range"),
+        CheckConstraint("length_days BETWEEN 1 AND 56", name="length_range"),
+        CheckConstraint("cardinality(members) BETWEEN 1 AND 50", name="members_count"),
+        Index("ix_oncall_rotations_members", "members", postgresql_using="gin"),
+    )
+
+
+class OnCallOverride(Base):
+    """`user_id` is on call from `starts_at` to `ends_at`, covering `covers_user_id` when set."""
+
+    __tablename__ = "oncall_overrides"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    schedule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("oncall_schedules.id", ondelete="CASCADE"))
+    company_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    covers_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[uuid.UUID | None] = mapped_column()
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        Index("ix_oncall_overrides_schedule_ends", "schedule_id", "ends_at"),
     )

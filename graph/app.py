@@ -20,6 +20,7 @@ from db.migrate import current_revision, head_revision, upgrade_to_head
 from graph.graphql_view import GraphQLView
 from graph.health import readiness
 from graph.logs import request_id_for, request_id_var
+from graph.oncall.feed import calendar_feed
 from graph.schema import build_schema
 from graph.services import Services, build_services, resolve_database_url
 from graph.settings import Settings
@@ -115,6 +116,7 @@ def create_app(settings: Settings, *, database_url: str | None = None, migrate: 
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"], max_body_size=settings.graphql_max_body_bytes),
+        Route("/api/schedules/{token}.ics", calendar_feed, methods=["GET"]),
     ]
     from starlette.routing import Mount, WebSocketRoute
 

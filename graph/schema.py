@@ -26,6 +26,7 @@ from graph.incidents.types import Alert, Incident, IncidentEvent, MaintenanceWin
 from graph.ingest_graphql import IngestMutation
 from graph.notifications.schema import NotificationMutation, NotificationQuery, NotificationSubscription
 from graph.notifications.types import Notification
+from graph.oncall.schema import OnCallMutation, OnCallQuery
 from graph.platform.schema import PlatformMutation, PlatformQuery
 from graph.platform.types import Asset, AuditEntry, Company, User
 from graph.query_cost import MAX_QUERY_COST, QueryCostLimiter
@@ -51,7 +52,7 @@ class _MaskErrors(MaskErrors):
 
 
 @strawberry.type(description="Read the MSP's data. Every list is a Relay connection with keyset cursors.")
-class Query(PlatformQuery, IncidentQuery, RemediationQuery, NotificationQuery, SlaQuery):
+class Query(PlatformQuery, IncidentQuery, RemediationQuery, NotificationQuery, SlaQuery, OnCallQuery):
     @strawberry.field(description="Any object by its global ID (null if it does not exist or is not yours).")
     async def node(
         self,
@@ -67,7 +68,13 @@ class Query(PlatformQuery, IncidentQuery, RemediationQuery, NotificationQuery, S
     description="Change the MSP's data. Each mutation takes one `input` and returns `userErrors`."
 )
 class Mutation(
-    PlatformMutation, IncidentMutation, IngestMutation, RemediationMutation, NotificationMutation, SlaMutation
+    PlatformMutation,
+    IncidentMutation,
+    IngestMutation,
+    RemediationMutation,
+    NotificationMutation,
+    SlaMutation,
+    OnCallMutation,
 ):
     pass
 

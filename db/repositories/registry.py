@@ -15,6 +15,7 @@ def attach(uow: Any) -> None:
     from db.repositories.incidents import IncidentRepository
     from db.repositories.maintenance import MaintenanceRepository
     from db.repositories.notifications import NotificationRepository
+    from db.repositories.oncall import OnCallRepository
     from db.repositories.runbooks import RunbookRepository
 
     uow.analyses = AnalysisRepository(uow.session, uow.principal)
@@ -26,4 +27,5 @@ def attach(uow: Any) -> None:
     uow.incidents = IncidentRepository(uow.session, uow.principal, uow.audit)
     uow.maintenance = MaintenanceRepository(uow.session, uow.principal, uow.audit)
     uow.notifications = NotificationRepository(uow.session, uow.principal)
+    uow.oncall = OnCallRepository(uow.session, uow.principal, uow.audit)
     uow.runbooks = RunbookRepository(uow.session, uow.principal, uow.audit)

