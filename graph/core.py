@@ -14,6 +14,7 @@ from graphql import GraphQLError
 
 from db.pagination import Page
 from domain.errors import DomainError, NotFound
+from domain.ids import global_id
 from domain.rbac import Principal
 from graph.tokens import AuthFailure, TokenError
 
@@ -117,7 +118,7 @@ def require_principal(info: strawberry.Info) -> Principal:
 
 
 def to_global_id(type_name: str, id_: uuid.UUID | int | str) -> strawberry.ID:
-    return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{id_}".encode()).decode().rstrip("="))
+    return strawberry.ID(global_id(type_name, id_))
 
 
 def from_global_id(global_id: str, expected: str | Sequence[str], field: str = "id") -> uuid.UUID:

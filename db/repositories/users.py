@@ -228,6 +228,8 @@ class UserRepository(ScopedRepository):
             password_hash=password_hash,
             role=role.value,
             category=category,
+            # A technician created with the single (deprecated) category has it as their one skill.
+            skills=[category] if category else [],
             on_call=on_call,
         )
         self.session.add(user)

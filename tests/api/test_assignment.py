@@ -34,7 +34,9 @@ mutation($id: ID!, $skills: [Category!], $tz: String, $max: Int, $assignable: Bo
 async def technician(
     factory: Any, services: Any, company: Any, name: str, *skills: str, **fields: Any
 ) -> Any:
-    user = await factory.user(Role.TECHNICIAN, [company], on_call=fields.pop("on_call", True))
+    user = await factory.user(Role.TECHNICIAN, [company])
+    if fields.pop("on_call", True):
+        await on_call_always(services, company, user.id)
     await services.pool.execute(
         "UPDATE users SET name = $2, skills = $3, max_concurrent_incidents = $4 WHERE id = $1",
         user.id,
@@ -43,6 +45,23 @@ async def technician(
         fields.pop("max_", 5),
     )
     return user
+
+
+async def on_call_always(services: Any, company: Any, user_id: uuid.UUID) -> None:
+    """Put the user on call around the clock in a schedule of the company's own."""
+    schedule = await services.pool.fetchval(
+        "INSERT INTO oncall_schedules (id, company_id, name, timezone)"
+        " VALUES (gen_random_uuid(), $1, $2, 'UTC') RETURNING id",
+        company.id,
+        f"24x7 {user_id}",
+    )
+    await services.pool.execute(
+        "INSERT INTO oncall_shifts (id, schedule_id, company_id, user_id, weekday, start_minute, end_minute)"
+        " SELECT gen_random_uuid(), $1, $2, $3, d, 0, 1440 FROM generate_series(0, 6) d",
+        schedule,
+        company.id,
+        user_id,
+    )
 
 
 async def escalate(services: Any, incident: uuid.UUID) -> None:
