@@ -7,6 +7,7 @@ Events published through `publish` are sent by Postgres only if the transaction 
 from __future__ import annotations
 
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,9 +19,34 @@ from db.repositories.companies import CompanyRepository
 from db.repositories.users import LoginThrottle, UserRepository
 from domain.rbac import Principal
 
+if TYPE_CHECKING:
+    from db.repositories.alerts import AlertRepository
+    from db.repositories.analyses import AnalysisRepository
+    from db.repositories.assets import AssetRepository
+    from db.repositories.assignments import AssignmentRepository
+    from db.repositories.aws_settings import AwsSettingsRepository
+    from db.repositories.deliveries import DeliveryRepository
+    from db.repositories.incidents import IncidentRepository
+    from db.repositories.maintenance import MaintenanceRepository
+    from db.repositories.notifications import NotificationRepository
+    from db.repositories.oncall import OnCallRepository
+    from db.repositories.runbooks import RunbookRepository
+
 
 class UnitOfWork:
     session: AsyncSession
+    # Attached by `db.repositories.registry.attach` (imported late: the areas import this module).
+    alerts: AlertRepository
+    analyses: AnalysisRepository
+    assets: AssetRepository
+    assignments: AssignmentRepository
+    aws: AwsSettingsRepository
+    deliveries: DeliveryRepository
+    incidents: IncidentRepository
+    maintenance: MaintenanceRepository
+    notifications: NotificationRepository
+    oncall: OnCallRepository
+    runbooks: RunbookRepository
 
     def __init__(
         self,

@@ -61,7 +61,8 @@ class Query(PlatformQuery, IncidentQuery, RemediationQuery, NotificationQuery, S
     ) -> Node | None:
         from graph.nodes import resolve_node
 
-        return await resolve_node(info, id)
+        found: Node | None = await resolve_node(info, id)
+        return found
 
 
 @strawberry.type(

@@ -175,7 +175,8 @@ async def loaders_for(info: strawberry.Info, own: IncidentLoaders | None = None)
     found = info.context.loaders.get(KEY)
     if found is None:
         found = info.context.loaders.setdefault(KEY, IncidentLoaders(info.context.read))
-    return await found.ready()
+    loaders: IncidentLoaders = await found.ready()
+    return loaders
 
 
 @contextlib.asynccontextmanager

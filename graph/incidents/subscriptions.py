@@ -88,7 +88,7 @@ def _incident_changes(events: list[BusEvent]) -> list[tuple[uuid.UUID, str]]:
         else:
             pairs.append((e.id, e.kind))
     return [
-        (incident_id, kind)
+        (incident_id, str(kind))
         for raw_id, kind in pairs
         if kind in DomainChangeKind.__members__ and (incident_id := _uuid(raw_id)) is not None
     ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -105,7 +106,7 @@ class Alert(Node):
         return incident_type(row, self._loaders) if row else None
 
 
-def alert_type(row: tables.Alert, loaders: IncidentLoaders | None = None) -> Alert:
+def alert_type(row: tables.Alert | SimpleNamespace, loaders: IncidentLoaders | None = None) -> Alert:
     return Alert(
         id=to_global_id("Alert", row.id),
         asset_name=row.asset_name,
@@ -120,8 +121,8 @@ def alert_type(row: tables.Alert, loaders: IncidentLoaders | None = None) -> Ale
         status=AlertStatus(row.status),
         event_time=row.event_time,
         received_at=row.received_at,
-        tags=row.tags or {},
-        raw=row.raw or {},
+        tags=cast(JSON, row.tags or {}),
+        raw=cast(JSON, row.raw or {}),
         duplicate=row.duplicate,
         suppressed=row.suppressed_by is not None,
         resolved_at=row.resolved_at,
@@ -158,7 +159,7 @@ def incident_event_type(row: tables.IncidentEvent, loaders: IncidentLoaders | No
         kind=IncidentEventKind(row.kind),
         at=row.at,
         alert_id=to_global_id("Alert", row.alert_id) if row.alert_id else None,
-        data=row.data or {},
+        data=cast(JSON, row.data or {}),
         _row=row,
         _loaders=loaders,
     )
@@ -222,7 +223,8 @@ class Incident(Node):
 
     @strawberry.field(description="When the current assignee got it.")
     def assigned_at(self) -> datetime | None:
-        return self._row.assigned_at
+        assigned: datetime | None = self._row.assigned_at
+        return assigned
 
     @strawberry.field(description="Its pattern, likely root cause and explanation (null until analysed).")
     async def analysis(
@@ -323,7 +325,10 @@ class Incident(Node):
 
 
 def incident_type(
-    row: tables.Incident, loaders: IncidentLoaders | None = None, *, priority_score: float | None = None
+    row: tables.Incident | SimpleNamespace,
+    loaders: IncidentLoaders | None = None,
+    *,
+    priority_score: float | None = None,
 ) -> Incident:
     return Incident(
         id=to_global_id("Incident", row.id),

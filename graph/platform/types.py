@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -270,7 +270,7 @@ def asset_type(row: tables.Asset) -> Asset:
         cloud_instance_id=row.cloud_instance_id,
         platform=Platform[row.platform] if row.platform else None,
         external_id=row.external_id,
-        tags=row.tags or {},
+        tags=cast(JSON, row.tags or {}),
         is_critical=row.is_critical,
         discovered=row.discovered,
         created_at=row.created_at,
@@ -304,8 +304,8 @@ def audit_type(row: tables.AuditEntry) -> AuditEntry:
         entity_id=row.entity_id,
         company_id=to_global_id("Company", row.company_id) if row.company_id else None,
         actor_email=row.actor_email,
-        before=row.before,
-        after=row.after,
+        before=cast(JSON, row.before),
+        after=cast(JSON, row.after),
         request_id=row.request_id,
         at=row.at,
     )
