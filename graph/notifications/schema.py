@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import strawberry
 
@@ -27,7 +27,7 @@ from graph.core import (
     parse_global_id,
     require_principal,
 )
-from graph.incidents.loaders import fresh_read
+from graph.incidents.loaders import event_loaders
 from graph.notifications.types import (
     Notification,
     NotificationKind,
@@ -200,12 +200,13 @@ async def notification_received(info: strawberry.Info) -> AsyncGenerator[Notific
                 continue
             info.context.event_started()
             try:
-                async with fresh_read(info.context) as uow:
-                    row = await cast(Any, uow).notifications.get(int(event.id))
+                async with event_loaders(info.context) as loaders:
                     # The row is read (and scoped) as the subscriber: a notification of a company
-                    # they lost meanwhile is not sent.
+                    # they lost meanwhile is not sent. Its incident and company come from loaders of
+                    # this event's own, so they are read as they are now.
+                    row = await (await loaders.ready()).uow.notifications.get(int(event.id))
                     if row is not None:
-                        yield notification_type(row)
+                        yield notification_type(row, loaders)
             finally:
                 await info.context.event_finished()
 

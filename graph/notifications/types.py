@@ -11,7 +11,7 @@ import strawberry
 from db import tables
 from domain.notifications import NotificationKind as DomainKind
 from graph.core import Node, to_global_id
-from graph.incidents.loaders import loaders_for
+from graph.incidents.loaders import IncidentLoaders, loaders_for
 from graph.incidents.types import Incident, incident_type
 from graph.platform.types import Company, User, company_type, user_type
 
@@ -71,17 +71,17 @@ class NotificationEmail:
 async def _incident(root: Notification, info: strawberry.Info) -> Incident | None:
     if root._row.incident_id is None:
         return None
-    row = await (await loaders_for(info)).incident.load(root._row.incident_id)
-    return incident_type(row) if row else None
+    row = await (await loaders_for(info, root._loaders)).incident.load(root._row.incident_id)
+    return incident_type(row, root._loaders) if row else None
 
 
 async def _company(root: Notification, info: strawberry.Info) -> Company | None:
-    row = await (await loaders_for(info)).company.load(root._row.company_id)
+    row = await (await loaders_for(info, root._loaders)).company.load(root._row.company_id)
     return company_type(row) if row else None
 
 
 async def _recipient(root: Notification, info: strawberry.Info) -> User | None:
-    row = await (await loaders_for(info)).user.load(root._row.user_id)
+    row = await (await loaders_for(info, root._loaders)).user.load(root._row.user_id)
     return user_type(row) if row else None
 
 
@@ -102,9 +102,11 @@ class Notification(Node):
         resolver=_recipient, description="Who it was for (you, unless an admin reads failed emails)."
     )
     _row: strawberry.Private[Any]
+    # A subscription event's own loaders (None: the operation's).
+    _loaders: strawberry.Private[IncidentLoaders | None] = None
 
 
-def notification_type(row: tables.Notification) -> Notification:
+def notification_type(row: tables.Notification, loaders: IncidentLoaders | None = None) -> Notification:
     return Notification(
         id=to_global_id("Notification", row.id),
         kind=NotificationKind(row.kind),
@@ -117,6 +119,7 @@ def notification_type(row: tables.Notification) -> Notification:
             state=EmailState(row.email_state), attempts=row.email_attempts, error=row.email_error
         ),
         _row=row,
+        _loaders=loaders,
     )
 
 
