@@ -20,24 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
-import boto3
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    PartialCredentialsError,
-    ReadTimeoutError,
-)
 
 from domain.aws import AwsAccess, AwsAuthType, AwsError
 from domain.ports import Clock, CommandState, Invocation, RemoteCommand
+
+if TYPE_CHECKING:
+    import boto3
+    from botocore.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +90,8 @@ SSM_STATES = {
 
 def client_config(retry_mode: str = "standard", max_attempts: int = 5) -> Config:
     """Timeouts and botocore's own retries (throttling, 5xx); no endpoint, so the environment's applies."""
+    from botocore.config import Config
+
     return Config(
         retries={"mode": retry_mode, "max_attempts": max_attempts},
         connect_timeout=5,
@@ -108,6 +102,17 @@ def client_config(retry_mode: str = "standard", max_attempts: int = 5) -> Config
 
 def translate(exc: Exception) -> AwsError:
     """An AWS or botocore failure as an `AwsError` a client can act on."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
+        ReadTimeoutError,
+    )
+
     if isinstance(exc, AwsError):
         return exc
     if isinstance(exc, ClientError):
@@ -160,6 +165,12 @@ class _CompanyEntry:
     clients: dict[str, Any] = field(default_factory=dict)
 
 
+def _platform_session() -> boto3.session.Session:
+    import boto3
+
+    return boto3.session.Session()
+
+
 class AwsSessions:
     """Credentials and clients per company; thread-safe (calls run in worker threads)."""
 
@@ -170,18 +181,26 @@ class AwsSessions:
         config: Config | None = None,
         renew_before: timedelta = RENEW_BEFORE,
         role_duration_seconds: int = ROLE_DURATION_SECONDS,
-        platform_session: Callable[[], boto3.session.Session] = boto3.session.Session,
+        platform_session: Callable[[], boto3.session.Session] | None = None,
     ) -> None:
         self.clock = clock
-        self.config = config or client_config()
+        self._config = config
         self.renew_before = renew_before
         self.role_duration_seconds = role_duration_seconds
-        self._platform_session = platform_session
+        self._platform_session = platform_session or _platform_session
         self._lock = threading.Lock()
         self._companies: dict[uuid.UUID, _CompanyEntry] = {}
         self._platform_sts: dict[str, Any] = {}
         #: Every client made, in order (tests read it to see clients are reused).
         self.clients_created = 0
+
+    @property
+    def config(self) -> Config:
+        """botocore's client settings, made on first use: a process that never calls AWS never loads
+        boto3 (about 24 MiB of an idle API process)."""
+        if self._config is None:
+            self._config = client_config()
+        return self._config
 
     # ---- credentials and clients (in a worker thread) ----
 
@@ -229,6 +248,8 @@ class AwsSessions:
             return client
 
     def _session(self, entry: _CompanyEntry, access: AwsAccess) -> boto3.session.Session:
+        import boto3
+
         if access.auth_type is AwsAuthType.ROLE:
             t = entry.temporary
             assert t is not None
@@ -247,6 +268,8 @@ class AwsSessions:
     def _call_sync(
         self, company_id: uuid.UUID, access: AwsAccess, service: str, operation: str, kwargs: Any
     ) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             return getattr(self.client_sync(company_id, access, service), operation)(**kwargs)
         except (ClientError, BotoCoreError) as exc:

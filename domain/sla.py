@@ -15,10 +15,8 @@ import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import holidays as holiday_calendars
 
 from domain.alerts import Severity
 from domain.errors import InvalidInput
@@ -230,6 +228,8 @@ def check_business_hours(timezone: str, days: list[Weekday], start: str, end: st
 
 def check_holidays(country: str | None, subdivision: str | None, dates: list[date], at: str) -> Holidays:
     if country is not None:
+        import holidays as holiday_calendars  # a large package: loaded when a policy names a country
+
         country = country.strip().upper()
         supported = holiday_calendars.list_supported_countries()
         if country not in supported:
@@ -251,6 +251,10 @@ def check_holidays(country: str | None, subdivision: str | None, dates: list[dat
     return Holidays(country, subdivision.upper() if subdivision else None, frozenset(dates))
 
 
+if TYPE_CHECKING:
+    from holidays import HolidayBase
+
+
 # ---- business time -------------------------------------------------------------------------------
 
 
@@ -261,11 +265,13 @@ class BusinessCalendar:
         self.hours = hours
         self.zone: tzinfo = ZoneInfo(hours.timezone) if hours else UTC
         self.days_off = days_off or Holidays()
-        self._public: holiday_calendars.HolidayBase | None = (
-            holiday_calendars.country_holidays(self.days_off.country, subdiv=self.days_off.subdivision)
-            if self.days_off.country
-            else None
-        )
+        self._public: HolidayBase | None = None
+        if self.days_off.country:
+            import holidays as holiday_calendars  # only for a company whose policy names a country
+
+            self._public = holiday_calendars.country_holidays(
+                self.days_off.country, subdiv=self.days_off.subdivision
+            )
 
     def is_holiday(self, day: date) -> bool:
         return day in self.days_off.dates or (self._public is not None and day in self._public)
