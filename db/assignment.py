@@ -182,6 +182,8 @@ class AutoAssignment:
     """The `assignment` reaction: an incident that came to need a person gets one."""
 
     name = "assignment"
+    # Only changes into ESCALATED reach its inbox (`ReactionRunner.register`).
+    after_statuses = ("ESCALATED",)
 
     async def handle(self, conn: Conn, change: IncidentChange) -> None:
         if (

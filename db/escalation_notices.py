@@ -44,6 +44,8 @@ def _reason(data: object) -> str | None:
 
 class EscalationNotices:
     name = NAME
+    # Only changes into ESCALATED reach its inbox (`ReactionRunner.register`).
+    after_statuses = ("ESCALATED",)
 
     async def handle(self, conn: Conn, change: IncidentChange) -> None:
         if change.after_status != ESCALATED or change.before_status == ESCALATED:

@@ -110,9 +110,17 @@ class ReactionRunner:
         self.max_attempts = max_attempts
 
     async def register(self) -> None:
-        """Start receiving changes (those committed from now on); idempotent."""
+        """Start receiving changes (those committed from now on), only those of the statuses the
+        reaction names in `after_statuses` / `before_statuses` if it names any; idempotent."""
+        after = getattr(self.reaction, "after_statuses", None)
+        before = getattr(self.reaction, "before_statuses", None)
         await self.pool.execute(
-            "INSERT INTO reactions (name) VALUES ($1) ON CONFLICT DO NOTHING", self.reaction.name
+            "INSERT INTO reactions (name, after_statuses, before_statuses) VALUES ($1, $2, $3) "
+            "ON CONFLICT (name) DO UPDATE SET after_statuses = EXCLUDED.after_statuses, "
+            "before_statuses = EXCLUDED.before_statuses",
+            self.reaction.name,
+            list(after) if after is not None else None,
+            list(before) if before is not None else None,
         )
 
     async def run_once(self, now: datetime | None = None) -> int:

@@ -63,6 +63,8 @@ class RemediationHeld:
     """The reaction that marks a remediation whose incident reopened within the window as not held."""
 
     name = "remediation-held"
+    # Only changes out of RESOLVED (a reopen) reach its inbox (`ReactionRunner.register`).
+    before_statuses = ("RESOLVED",)
 
     async def handle(self, conn: Conn, change: IncidentChange) -> None:
         if change.before_status != "RESOLVED" or change.after_status == "RESOLVED":

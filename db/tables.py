@@ -540,6 +540,9 @@ class Reaction(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     registered_at: Mapped[datetime] = _now()
+    # The changes it wants (NULL: any): the fan-out trigger (migration 0033) gives it only these.
+    after_statuses: Mapped[list[str] | None] = mapped_column(ARRAY(String(20)))
+    before_statuses: Mapped[list[str] | None] = mapped_column(ARRAY(String(20)))
 
 
 class ReactionInbox(Base):

@@ -11,9 +11,11 @@ import asyncpg
 import pytest
 
 from db.engine import asyncpg_dsn
+from db.incident_writer import apply_action
 from db.reactions import IncidentChange, ReactionRunner, backlog, requeue_dead
 from db.sweeps import IncidentSweeper
 from domain.alerts import Severity, Tool
+from domain.incidents import IncidentAction
 from domain.rbac import Role
 from tests import incident_rows as rows
 from tests.helpers import gid
@@ -181,6 +183,38 @@ async def test_a_reaction_gets_each_change_after_it_registered_once_across_concu
     assert len(reaction.calls) == 12
     [mine] = [b for b in await backlog(services.pool) if b.name == reaction.name]
     assert (mine.pending, mine.dead, mine.oldest_pending_seconds) == (0, 0, None)
+
+
+async def test_a_reaction_that_names_statuses_gets_only_those_changes(services, factory, handled):
+    # given a reaction that wants only changes into ESCALATED, and one that wants all
+    company = await factory.company()
+    picky = Recorder(f"picky-{uuid.uuid4().hex[:8]}")
+    picky.after_statuses = ("ESCALATED",)  # type: ignore[attr-defined]
+    everything = Recorder(f"all-{uuid.uuid4().hex[:8]}")
+    await ReactionRunner(services.pool, picky).register()
+    await ReactionRunner(services.pool, everything).register()
+
+    # when two incidents open and one of them is escalated
+    await ingest(services, company, alert("host-a", "disk"), alert("host-b", "disk"))
+    await drain(services)
+    first = await services.pool.fetchval(
+        "SELECT incident_id FROM incident_changes WHERE company_id = $1 ORDER BY id LIMIT 1", company.id
+    )
+    async with services.pool.acquire() as conn, conn.transaction():
+        await apply_action(conn, first, IncidentAction.ESCALATE, "system:test", T0)
+    for reaction in (picky, everything):
+        runner = ReactionRunner(services.pool, reaction)
+        while await runner.run_once():
+            pass
+
+    # then the picky one's inbox held the escalation alone; the other got all three changes
+    ids = await change_ids(services, company)
+    escalated = await services.pool.fetchval(
+        "SELECT id FROM incident_changes WHERE company_id = $1 AND after_status = 'ESCALATED'", company.id
+    )
+    assert await handled(picky.name) == [escalated]
+    assert await handled(everything.name) == ids
+    assert len(ids) == 3
 
 
 async def test_a_change_committed_after_a_later_one_is_still_delivered(services, factory, handled):
