@@ -117,6 +117,14 @@ class RunbookRepository(ScopedRepository):
             return None
         return runbook, (await self.current_versions([runbook]))[runbook.id]
 
+    async def get_many_current(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[Runbook, RunbookVersion]]:
+        """The readable runbooks among `ids` with their current versions, by id (two statements)."""
+        if not ids:
+            return {}
+        rows = list((await self.session.execute(self._readable().where(Runbook.id.in_(ids)))).scalars())
+        versions = await self.current_versions(rows)
+        return {r.id: (r, versions[r.id]) for r in rows}
+
     async def current_versions(self, runbooks: list[Runbook]) -> dict[uuid.UUID, RunbookVersion]:
         """Each runbook's current version, by runbook id (one statement)."""
         if not runbooks:

@@ -13,7 +13,6 @@ from strawberry.dataloader import DataLoader
 
 from db import tables
 from db.repositories.remediation import ApprovalRepository, DecisionRepository
-from db.repositories.runbooks import RunbookRepository
 from domain import decisions as domain
 from graph.incidents.loaders import IncidentLoaders, loaders_for
 from graph.remediation.types import Runbook, runbook_type
@@ -132,12 +131,8 @@ async def load_runbook(
     loaders = await loaders_for(info, own)
 
     async def load(ids: list[uuid.UUID]) -> list[Runbook | None]:
-        repo: RunbookRepository = getattr(loaders.uow, "runbooks")  # noqa: B009 - attached per area
-        stmt = repo._readable().where(tables.Runbook.id.in_(ids))  # noqa: SLF001 - its scoped base statement
-        rows = list((await repo.session.execute(stmt)).scalars())
-        versions = await repo.current_versions(rows)
-        found = {r.id: runbook_type(r, versions[r.id]) for r in rows}
-        return [found.get(i) for i in ids]
+        found = await loaders.uow.runbooks.get_many_current(list(ids))
+        return [runbook_type(*found[i]) if i in found else None for i in ids]
 
     found: Runbook | None = await _cached(loaders, "runbook", load).load(runbook_id)
     return found

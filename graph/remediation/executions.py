@@ -36,7 +36,8 @@ from graph.incidents.loaders import IncidentLoaders, event_loaders, loaders_for
 from graph.incidents.queries import decode_id
 from graph.incidents.subscriptions import COMPANY_ID_DESCRIPTION, _companies, _topics, _uuid
 from graph.incidents.types import Incident, incident_type
-from graph.remediation.types import Runbook, runbook_type
+from graph.remediation.decisions import load_runbook
+from graph.remediation.types import Runbook
 
 
 @strawberry.enum(description="Where a remediation execution stands.")
@@ -130,21 +131,6 @@ def _invocations_loader(loaders: IncidentLoaders) -> DataLoader[Any, Any]:
     return _loader(loaders, "invocations", load)
 
 
-def _runbook_loader(loaders: IncidentLoaders) -> DataLoader[Any, Any]:
-    async def load(ids: list[uuid.UUID]) -> list[Any]:
-        uow: Any = loaders.uow
-        repo = uow.runbooks
-        # The runbooks the caller may see (the repository's own visibility), a whole page at once.
-        rows = list(
-            (await repo.session.execute(repo._readable().where(tables.Runbook.id.in_(ids)))).scalars()
-        )
-        versions = await repo.current_versions(rows)
-        found = {r.id: (r, versions[r.id]) for r in rows}
-        return [found.get(i) for i in ids]
-
-    return _loader(loaders, "runbooks", load)
-
-
 def _incident_executions_loader(loaders: IncidentLoaders, first: int) -> DataLoader[Any, Any]:
     async def load(ids: list[uuid.UUID]) -> list[list[tables.RemediationExecution]]:
         found = await _repository(loaders).for_incidents(list(ids), first)
@@ -157,9 +143,7 @@ def _incident_executions_loader(loaders: IncidentLoaders, first: int) -> DataLoa
 
 
 async def _runbook(root: Execution, info: strawberry.Info) -> Runbook | None:
-    loaders = await loaders_for(info, root._loaders)
-    found = await _runbook_loader(loaders).load(root._row.runbook_id)
-    return runbook_type(*found) if found else None
+    return await load_runbook(info, root._row.runbook_id, root._loaders)
 
 
 async def _incident(root: Execution, info: strawberry.Info) -> Incident | None:
