@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from domain.analysis import PatternType
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidInput
 
 MAX_ALERTS = 20
 MAX_EVENTS = 20
@@ -156,6 +156,16 @@ def after_success() -> BreakerState:
 
 def month_of(now: datetime) -> date:
     return date(now.year, now.month, 1)
+
+
+MAX_MONTHLY_TOKENS = 100_000_000
+
+
+def check_monthly_budget(tokens: int) -> int:
+    """A company's monthly token budget: 0 (no LLM calls) to MAX_MONTHLY_TOKENS."""
+    if not 0 <= tokens <= MAX_MONTHLY_TOKENS:
+        raise InvalidInput(f"must be between 0 and {MAX_MONTHLY_TOKENS}", field="monthlyTokenBudget")
+    return tokens
 
 
 def within_budget(used_tokens: int, budget: int) -> bool:

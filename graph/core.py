@@ -7,6 +7,7 @@ import binascii
 import enum
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -105,6 +106,13 @@ def unauthenticated(error: TokenError | None = None) -> PublicError:
     if public.extensions is not None:
         public.extensions["reason"] = error.reason.value
     return public
+
+
+def now(info: strawberry.Info) -> datetime:
+    """The time a request acts at: the services' clock (injectable in tests), never the wall clock
+    read in a resolver."""
+    moment: datetime = info.context.services.clock.now()
+    return moment
 
 
 def require_principal(info: strawberry.Info) -> Principal:

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 from sqlalchemy import select
 
 from db.repositories.base import ScopedRepository
-from db.tables import IncidentAnalysis, IncidentLlmAnalysis
+from db.tables import IncidentAnalysis, IncidentLlmAnalysis, LlmUsage
 
 MAX_RELATED = 100
 
@@ -39,3 +40,10 @@ class AnalysisRepository(ScopedRepository):
             IncidentLlmAnalysis.incident_id.in_(ids)
         )
         return list((await self.session.execute(stmt)).scalars())
+
+    async def tokens_used(self, company_id: uuid.UUID, month: date) -> int:
+        """Tokens the company's LLM analyses used in `month` (0 outside the caller's companies)."""
+        stmt = self.scope(select(LlmUsage.tokens), LlmUsage.company_id).where(
+            LlmUsage.company_id == company_id, LlmUsage.month == month
+        )
+        return int((await self.session.execute(stmt)).scalar_one_or_none() or 0)

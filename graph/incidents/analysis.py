@@ -12,7 +12,8 @@ from strawberry.scalars import JSON
 from db import tables
 from domain.analysis import AnalysisSource as DomainSource
 from domain.analysis import PatternType as DomainPattern
-from domain.errors import InvalidInput, NotFound
+from domain.errors import NotFound
+from domain.llm import check_monthly_budget, month_of
 from domain.rbac import Permission
 from graph.core import (
     INPUT_DESCRIPTION,
@@ -20,10 +21,11 @@ from graph.core import (
     UserError,
     from_global_id,
     mutate,
+    now,
     require_principal,
+    to_global_id,
 )
-from graph.incidents.loaders import loaders_for
-from graph.remediation.types import Runbook, runbook_type
+from graph.remediation.types import Runbook
 
 
 @strawberry.enum(description="What kind of problem an incident is.")
@@ -63,9 +65,9 @@ class AnalysisSource(enum.Enum):
 async def _suggested_runbook(root: IncidentAnalysis, info: strawberry.Info) -> Runbook | None:
     if root._row.suggested_runbook_id is None:
         return None
-    uow: Any = (await loaders_for(info)).uow
-    found = await uow.runbooks.get_current(root._row.suggested_runbook_id)
-    return runbook_type(*found) if found else None
+    from graph.remediation.decisions import load_runbook
+
+    return await load_runbook(info, root._row.suggested_runbook_id)
 
 
 async def _prompt(root: IncidentAnalysis, info: strawberry.Info) -> JSON | None:
@@ -165,26 +167,12 @@ class AnalysisSettings:
     )
 
 
-async def _settings(info: strawberry.Info, company: tables.Company) -> AnalysisSettings:
-    from datetime import UTC
-    from datetime import datetime as dt
-
-    from sqlalchemy import select
-
-    from domain.llm import month_of
-    from graph.core import to_global_id
-
-    uow: Any = (await loaders_for(info)).uow
-    used = await uow.session.scalar(
-        select(tables.LlmUsage.tokens).where(
-            tables.LlmUsage.company_id == company.id, tables.LlmUsage.month == month_of(dt.now(UTC))
-        )
-    )
+async def _settings(info: strawberry.Info, uow: Any, company: tables.Company) -> AnalysisSettings:
     return AnalysisSettings(
         company_id=to_global_id("Company", company.id),
         llm_enabled=company.llm_analysis_enabled,
         monthly_token_budget=company.llm_monthly_token_budget,
-        tokens_used_this_month=int(used or 0),
+        tokens_used_this_month=await uow.analyses.tokens_used(company.id, month_of(now(info))),
         providers=[AnalysisSource(a.source) for a in info.context.services.analysers],
     )
 
@@ -202,7 +190,7 @@ async def analysis_settings(
     company = await uow.companies.get(key) if key is not None else None
     if company is None or not uow.principal.can(Permission.COMPANY_SETTINGS, company.id):
         return None
-    return await _settings(info, company)
+    return await _settings(info, uow, company)
 
 
 @strawberry.input(description="A company's LLM analysis settings; omitted fields stay as they are.")
@@ -232,10 +220,8 @@ async def company_analysis_update(
         if input.llm_enabled is not None:
             changes["llm_analysis_enabled"] = input.llm_enabled
         if input.monthly_token_budget is not None:
-            if not 0 <= input.monthly_token_budget <= 100_000_000:
-                raise InvalidInput("must be between 0 and 100000000", field="monthlyTokenBudget")
-            changes["llm_monthly_token_budget"] = input.monthly_token_budget
+            changes["llm_monthly_token_budget"] = check_monthly_budget(input.monthly_token_budget)
         company = await uow.companies.update_settings(company_id, "company.analysis", **changes)
-        return {"settings": await _settings(info, company)}
+        return {"settings": await _settings(info, uow, company)}
 
     return await mutate(info, work, CompanyAnalysisUpdatePayload)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import strawberry
 
-from graph.core import INPUT_DESCRIPTION, from_global_id, mutate
+from graph.core import INPUT_DESCRIPTION, from_global_id, mutate, now
 from graph.incidents.mutations import IncidentPayload
 from graph.incidents.types import incident_type
 
@@ -29,16 +28,11 @@ class IncidentCommentInput:
     body: str = strawberry.field(description="The comment (1-4000 characters).")
 
 
-def _now(info: strawberry.Info) -> datetime:
-    clock = getattr(info.context.services, "clock", None)
-    return clock.now() if clock is not None else datetime.now(UTC)
-
-
 async def _assign(info: strawberry.Info, input: IncidentAssignInput, reassign: bool) -> IncidentPayload:
     async def work(uow: Any) -> dict[str, Any]:
         incident_id = from_global_id(input.id, "Incident")
         user_id = from_global_id(input.user_id, "User", field="userId")
-        row, _ = await uow.assignments.assign(incident_id, user_id, input.note, _now(info), reassign=reassign)
+        row, _ = await uow.assignments.assign(incident_id, user_id, input.note, now(info), reassign=reassign)
         return {"incident": incident_type(row)}
 
     return await mutate(info, work, IncidentPayload)
@@ -63,7 +57,7 @@ async def incident_comment(
     input: Annotated[IncidentCommentInput, strawberry.argument(description=INPUT_DESCRIPTION)],
 ) -> IncidentPayload:
     async def work(uow: Any) -> dict[str, Any]:
-        row = await uow.assignments.comment(from_global_id(input.id, "Incident"), input.body, _now(info))
+        row = await uow.assignments.comment(from_global_id(input.id, "Incident"), input.body, now(info))
         return {"incident": incident_type(row)}
 
     return await mutate(info, work, IncidentPayload)

@@ -4,7 +4,6 @@ and the admins' view of emails that failed."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -24,6 +23,7 @@ from graph.core import (
     connection,
     from_global_id,
     mutate,
+    now,
     parse_global_id,
     require_principal,
 )
@@ -44,11 +44,6 @@ def notification_key(global_id: str, field: str = "ids") -> int:
     if kind != "Notification" or not raw.isascii() or not raw.isdigit() or len(raw) > MAX_ID_LENGTH:
         raise NotFound("notification not found", field=field)
     return int(raw)
-
-
-def _now(info: strawberry.Info) -> datetime:
-    clock = getattr(info.context.services, "clock", None)
-    return clock.now() if clock is not None else datetime.now(UTC)
 
 
 def _preferences(info: strawberry.Info, stored: list[str] | None) -> NotificationPreferences:
@@ -140,7 +135,7 @@ async def notification_mark_read(
 
     async def work(uow: Any) -> dict[str, Any]:
         keys = [notification_key(i) for i in input.ids]
-        rows = await uow.notifications.mark_read(keys, _now(info))
+        rows = await uow.notifications.mark_read(keys, now(info))
         return {
             "notifications": [notification_type(r) for r in rows],
             "unread_count": await uow.notifications.unread_count(),
@@ -159,7 +154,7 @@ async def notification_mark_all_read(info: strawberry.Info) -> NotificationMarkA
     _people_only(info)
 
     async def work(uow: Any) -> dict[str, Any]:
-        return {"marked": await uow.notifications.mark_all_read(_now(info))}
+        return {"marked": await uow.notifications.mark_all_read(now(info))}
 
     return await mutate(info, work, NotificationMarkAllReadPayload)
 
@@ -184,7 +179,7 @@ async def notification_preferences_update(
     _people_only(info)
 
     async def work(uow: Any) -> dict[str, Any]:
-        stored = await uow.notifications.set_email_kinds([k.name for k in input.email_kinds], _now(info))
+        stored = await uow.notifications.set_email_kinds([k.name for k in input.email_kinds], now(info))
         return {"preferences": _preferences(info, stored)}
 
     return await mutate(info, work, NotificationPreferencesUpdatePayload)

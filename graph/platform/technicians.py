@@ -3,12 +3,11 @@ take new ones (admins who manage them; technicians their own time zone)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import strawberry
 
-from graph.core import INPUT_DESCRIPTION, USER_ERRORS_DESCRIPTION, UserError, from_global_id, mutate
+from graph.core import INPUT_DESCRIPTION, USER_ERRORS_DESCRIPTION, UserError, from_global_id, mutate, now
 from graph.enums import Category
 from graph.platform.types import User, user_type
 
@@ -49,7 +48,7 @@ async def technician_update(
         if input.assignable is not None:
             changes["assignable"] = input.assignable
         user_id = from_global_id(input.id, "User")
-        row = await uow.assignments.update_technician(user_id, changes, datetime.now(UTC))
+        row = await uow.assignments.update_technician(user_id, changes, now(info))
         return {"user": user_type(row)}
 
     return await mutate(info, work, TechnicianUpdatePayload)

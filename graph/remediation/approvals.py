@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, cast
 
 import strawberry
@@ -23,6 +23,7 @@ from graph.core import (
     connection,
     from_global_id,
     mutate,
+    now,
     require_principal,
     to_global_id,
     user_error,
@@ -211,7 +212,9 @@ async def remediation_approve(
     async def work(uow: Any) -> dict[str, Any]:
         approval_id = from_global_id(input.id, "RemediationApproval")
         conn = await raw_connection(uow)
-        row, execution_id = await approvals.approve(conn, uow.principal, approval_id, input.comment, _now())
+        row, execution_id = await approvals.approve(
+            conn, uow.principal, approval_id, input.comment, now(info)
+        )
         await _audit(uow, "remediation.approve", row, {"executionId": str(execution_id)})
         return {"approval": approval_type(row), "execution_id": to_global_id("Execution", execution_id)}
 
@@ -225,7 +228,7 @@ async def remediation_reject(
     async def work(uow: Any) -> dict[str, Any]:
         approval_id = from_global_id(input.id, "RemediationApproval")
         conn = await raw_connection(uow)
-        row = await approvals.reject(conn, uow.principal, approval_id, input.comment, _now())
+        row = await approvals.reject(conn, uow.principal, approval_id, input.comment, now(info))
         await _audit(uow, "remediation.reject", row, {})
         return {"approval": approval_type(row)}
 
@@ -241,7 +244,3 @@ async def _audit(uow: Any, action: str, row: Any, more: dict[str, Any]) -> None:
         before={"status": "PENDING"},
         after={"status": row.status, "comment": row.comment, **more},
     )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

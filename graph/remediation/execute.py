@@ -8,7 +8,7 @@ is written, and the writes share the mutation's transaction.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -20,7 +20,7 @@ from domain.decisions import RemediationSettings, on_demand_approval
 from domain.errors import DomainError, InvalidInput, InvalidTransition, NotFound, PermissionDenied
 from domain.rbac import Permission
 from domain.runbooks import RunbookRisk
-from graph.core import INPUT_DESCRIPTION, USER_ERRORS_DESCRIPTION, from_global_id, mutate, to_global_id
+from graph.core import INPUT_DESCRIPTION, USER_ERRORS_DESCRIPTION, from_global_id, mutate, now, to_global_id
 from graph.remediation.approvals import (
     RemediationApproval,
     RemediationError,
@@ -67,12 +67,13 @@ async def runbook_execute(
     info: strawberry.Info,
     input: Annotated[RunbookExecuteInput, strawberry.argument(description=INPUT_DESCRIPTION)],
 ) -> RunbookExecutePayload:
-    return await mutate(info, lambda uow: _execute(uow, input), RunbookExecutePayload, remediation_error)
+    return await mutate(
+        info, lambda uow: _execute(uow, input, now(info)), RunbookExecutePayload, remediation_error
+    )
 
 
-async def _execute(uow: Any, input: RunbookExecuteInput) -> dict[str, Any]:
+async def _execute(uow: Any, input: RunbookExecuteInput, at: datetime) -> dict[str, Any]:
     principal = uow.principal
-    now = _now()
     runbook_id = from_global_id(input.runbook_id, "Runbook", field="runbookId")
     found = await uow.runbooks.get_current(runbook_id)
     if found is None:
@@ -165,7 +166,7 @@ async def _execute(uow: Any, input: RunbookExecuteInput) -> dict[str, Any]:
             instance_ids=instance_ids,
             parameters=parameters,
             requested_by=principal.actor,
-            now=now,
+            now=at,
             expiry_minutes=settings.approval_expiry_minutes,
             explanation=f"{principal.email} asks to run {frozen.name} on {', '.join(a.name for a in ordered)}",
             actor_id=actor_id,
@@ -188,7 +189,7 @@ async def _execute(uow: Any, input: RunbookExecuteInput) -> dict[str, Any]:
             instance_ids=instance_ids,
             parameters=parameters,
             started_by=principal.actor,
-            now=now,
+            now=at,
         )
         assert execution_id is not None  # only an approval's execution can exist already
         out["execution_id"] = to_global_id("Execution", execution_id)
@@ -206,7 +207,3 @@ async def _execute(uow: Any, input: RunbookExecuteInput) -> dict[str, Any]:
         },
     )
     return out
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
