@@ -70,6 +70,7 @@ RUNBOOKS = """
 SELECT r.id, r.company_id, v.name, v.platform, v.risk, v.signatures, v.signature_patterns, r.archived_at
 FROM runbooks r JOIN runbook_versions v ON v.runbook_id = r.id AND v.version = r.version
 WHERE (r.company_id IS NULL OR r.company_id = $1) AND r.archived_at IS NULL
+  AND ($2::text IS NULL OR v.platform = $2)
 """
 STORED = "SELECT pattern_type, root_incident_id, blast_radius, confidence FROM incident_analyses WHERE incident_id = $1"
 UPSERT = """
@@ -147,7 +148,8 @@ async def _suggested(
 ) -> uuid.UUID | None:
     if platform is None:
         return None
-    candidates = [_Runbook(**dict(r)) for r in await conn.fetch(RUNBOOKS, company_id)]
+    # Only the asset's platform's: no other can match (`best_runbook`), so they are not read.
+    candidates = [_Runbook(**dict(r)) for r in await conn.fetch(RUNBOOKS, company_id, platform)]
     found = best_runbook(candidates, company_id, signature, platform)
     return found.id if found is not None else None
 

@@ -107,7 +107,7 @@ def _json(value: Any) -> str:
 async def prompt_for(conn: Conn, row: Any) -> tuple[dict[str, Any], dict[str, uuid.UUID]]:
     """The prompt for the incident `row`, and the candidate runbooks by name."""
     company_id: uuid.UUID = row["company_id"]
-    runbooks = {r["name"]: r["id"] for r in await conn.fetch(RUNBOOKS, company_id)}
+    runbooks = {r["name"]: r["id"] for r in await conn.fetch(RUNBOOKS, company_id, None)}
     neighbours: list[dict[str, Any]] = []
     if row["asset_id"] is not None:
         neighbours = [dict(r) for r in await conn.fetch(NEIGHBOURS, company_id, row["asset_id"])]
