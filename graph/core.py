@@ -6,7 +6,7 @@ import base64
 import binascii
 import enum
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -70,6 +70,17 @@ class ErrorCode(enum.Enum):
     SERVICE_UNAVAILABLE = strawberry.enum_value(
         "SERVICE_UNAVAILABLE", description="The database is unavailable for a moment; retry."
     )
+
+
+def area_error_codes(name: str, description: str, shared: Sequence[str], own: Mapping[str, str]) -> Any:
+    """An area's error-code enum: the `shared` codes of ErrorCode it can answer, described as there,
+    then its `own` codes with their descriptions (one place for what the common codes mean)."""
+    definition = getattr(ErrorCode, "__strawberry_definition__")  # noqa: B009 - strawberry's enum data
+    described = {v.name: v.description for v in definition.values}
+    members = [(c, strawberry.enum_value(c, description=described[c])) for c in shared] + [
+        (c, strawberry.enum_value(c, description=d)) for c, d in own.items()
+    ]
+    return strawberry.enum(enum.Enum(name, members), description=description)  # type: ignore[call-overload]
 
 
 @strawberry.type(description="Why a mutation could not be applied; nothing was changed.")

@@ -17,6 +17,7 @@ from domain import alerts as domain_alerts
 from domain import incidents as domain_incidents
 from domain.assets import AssetType as DomainAssetType
 from domain.maintenance import RecurrenceFrequency as DomainFrequency
+from graph.core import area_error_codes
 
 
 def mirror(
@@ -175,5 +176,33 @@ RecurrenceFrequency = mirror(
     {
         "DAILY": "Every day at the window's wall-clock times.",
         "WEEKLY": "On the given days of the week at the window's wall-clock times.",
+    },
+)
+
+
+# Areas' error codes: the shared codes they answer (described once, in graph.core.ErrorCode) and their own.
+RemediationErrorCode = area_error_codes(
+    "RemediationErrorCode",
+    "Why a remediation mutation was refused.",
+    ("INVALID_INPUT", "NOT_FOUND", "PERMISSION_DENIED", "UNAUTHENTICATED", "CONFLICT"),
+    {
+        "ALREADY_DECIDED": "The request was approved or rejected already.",
+        "APPROVAL_EXPIRED": "The request expired.",
+        "APPROVAL_PENDING": "The incident already has a request waiting for approval.",
+        "NO_INSTANCE_ID": "An asset has no cloud instance id to run on.",
+        "WRONG_PLATFORM": "An asset's platform is not the runbook's.",
+        "AWS_NOT_CONFIGURED": "The company has no AWS settings to run through.",
+    },
+)
+
+SlaErrorCode = area_error_codes(
+    "SlaErrorCode",
+    "Machine-readable reason `slaPolicyUpdate` was refused.",
+    ("INVALID_INPUT", "NOT_FOUND", "PERMISSION_DENIED", "UNAUTHENTICATED"),
+    {
+        "UNKNOWN_TIME_ZONE": "The business hours' time zone is not an IANA time zone.",
+        "INVALID_BUSINESS_HOURS": "Business hours end before they start, or name no day.",
+        "TARGET_OUT_OF_RANGE": "A response or resolution target is under 1 minute or too long.",
+        "UNKNOWN_COUNTRY": "The holiday calendar's country (or region) is unknown.",
     },
 )

@@ -28,6 +28,7 @@ from graph.core import (
     to_global_id,
     user_error,
 )
+from graph.enums import RemediationErrorCode
 from graph.incidents.loaders import loaders_for
 from graph.incidents.queries import decode_id
 from graph.incidents.types import Incident, incident_type
@@ -43,35 +44,6 @@ class RemediationApprovalStatus(enum.Enum):
     REJECTED = strawberry.enum_value("REJECTED", description="Rejected: the incident went to a technician.")
     EXPIRED = strawberry.enum_value(
         "EXPIRED", description="Nobody decided in time: the incident went to a technician."
-    )
-
-
-@strawberry.enum(description="Why a remediation mutation was refused.")
-class RemediationErrorCode(enum.Enum):
-    INVALID_INPUT = strawberry.enum_value(
-        "INVALID_INPUT", description="An input value is malformed or out of range (`field` says which)."
-    )
-    NOT_FOUND = strawberry.enum_value("NOT_FOUND", description="It does not exist, or is not yours.")
-    PERMISSION_DENIED = strawberry.enum_value("PERMISSION_DENIED", description="Your role may not do this.")
-    UNAUTHENTICATED = strawberry.enum_value("UNAUTHENTICATED", description="Sign in first.")
-    CONFLICT = strawberry.enum_value(
-        "CONFLICT", description="It conflicts with the current state (e.g. a run already under way)."
-    )
-    ALREADY_DECIDED = strawberry.enum_value(
-        "ALREADY_DECIDED", description="The request was approved or rejected already."
-    )
-    APPROVAL_EXPIRED = strawberry.enum_value("APPROVAL_EXPIRED", description="The request expired.")
-    APPROVAL_PENDING = strawberry.enum_value(
-        "APPROVAL_PENDING", description="The incident already has a request waiting for approval."
-    )
-    NO_INSTANCE_ID = strawberry.enum_value(
-        "NO_INSTANCE_ID", description="An asset has no cloud instance id to run on."
-    )
-    WRONG_PLATFORM = strawberry.enum_value(
-        "WRONG_PLATFORM", description="An asset's platform is not the runbook's."
-    )
-    AWS_NOT_CONFIGURED = strawberry.enum_value(
-        "AWS_NOT_CONFIGURED", description="The company has no AWS settings to run through."
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import enum
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,35 +12,20 @@ from db.repositories.sla import SlaPolicyRepository
 from domain import sla as domain_sla
 from domain.alerts import Severity as DomainSeverity
 from domain.errors import DomainError, InvalidInput
-from graph.core import INPUT_DESCRIPTION, USER_ERRORS_DESCRIPTION, from_global_id, mutate, user_error
+from graph.core import (
+    INPUT_DESCRIPTION,
+    USER_ERRORS_DESCRIPTION,
+    from_global_id,
+    mutate,
+    user_error,
+)
+from graph.enums import SlaErrorCode
 
 if TYPE_CHECKING:  # a GraphQL enum built at run time (`_mirror`): a plain enum to the type checker
     from domain.alerts import Severity
 else:
     from graph.incidents.types import Severity
 from graph.sla.types import SlaPolicy, Weekday, sla_policy_type
-
-
-@strawberry.enum(description="Machine-readable reason `slaPolicyUpdate` was refused.")
-class SlaErrorCode(enum.Enum):
-    INVALID_INPUT = strawberry.enum_value(
-        "INVALID_INPUT", description="An input value is malformed or out of range (`field` says which)."
-    )
-    NOT_FOUND = strawberry.enum_value("NOT_FOUND", description="It does not exist, or is not yours.")
-    PERMISSION_DENIED = strawberry.enum_value("PERMISSION_DENIED", description="Your role may not do this.")
-    UNAUTHENTICATED = strawberry.enum_value("UNAUTHENTICATED", description="Sign in first.")
-    UNKNOWN_TIME_ZONE = strawberry.enum_value(
-        "UNKNOWN_TIME_ZONE", description="The business hours' time zone is not an IANA time zone."
-    )
-    INVALID_BUSINESS_HOURS = strawberry.enum_value(
-        "INVALID_BUSINESS_HOURS", description="Business hours end before they start, or name no day."
-    )
-    TARGET_OUT_OF_RANGE = strawberry.enum_value(
-        "TARGET_OUT_OF_RANGE", description="A response or resolution target is under 1 minute or too long."
-    )
-    UNKNOWN_COUNTRY = strawberry.enum_value(
-        "UNKNOWN_COUNTRY", description="The holiday calendar's country (or region) is unknown."
-    )
 
 
 @strawberry.type(description="Why `slaPolicyUpdate` could not be applied; nothing was changed.")
