@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install lint bench schema
+.PHONY: serve test install lint bench schema browser
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -12,12 +12,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) browser
+
+# The dashboard's browser test drives Debian's chromium (never a browser build downloaded by a tool):
+# installed here when it is missing, so a clean machine gets it from `make test` as well.
+browser:
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 
 serve: $(STAMP)
 	$(BIN)/alertwhisperer serve --demo --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

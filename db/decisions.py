@@ -24,7 +24,7 @@ import orjson
 
 from db import notifications
 from db.executions import ExecutionRequest, enqueue_execution
-from db.incident_writer import add_timeline, apply_action
+from db.incident_writer import add_timeline, announce, apply_action
 from db.reactions import IncidentChange
 from domain.alerts import Severity
 from domain.decisions import (
@@ -191,6 +191,9 @@ async def store_decision(
         version,
         orjson.dumps(dict(data), default=str).decode(),
     )
+    # `Incident.decision` (and any approval request made with it) changed: a live view shows it at
+    # this transaction's commit instead of at the incident's next change.
+    await announce(conn, company_id, incident_id)
 
 
 def decision_data(decision: Decision) -> dict[str, Any]:

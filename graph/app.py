@@ -120,10 +120,14 @@ def create_app(settings: Settings, *, database_url: str | None = None, migrate: 
     ]
     from starlette.routing import Mount, WebSocketRoute
 
+    from graph import dashboard
     from graph.graphiql import ASSET_PREFIX, graphiql_assets
 
     routes.append(WebSocketRoute("/graphql", graphql))
     routes.append(Mount(ASSET_PREFIX, graphiql_assets(), name="graphiql"))
+    routes.append(Route("/", dashboard.dashboard_page, methods=["GET"]))
+    routes.append(Route("/incidents/{id}", dashboard.dashboard_page, methods=["GET"]))
+    routes.append(Mount(dashboard.ASSET_PREFIX, dashboard.dashboard_assets(), name="dashboard"))
     app = AlertWhispererApp(routes=routes, lifespan=lifespan)
     app.webhooks = WebhookEndpoint(settings)
     app.add_middleware(RequestIdMiddleware)
