@@ -14,10 +14,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) browser
 
-# The dashboard's browser test drives Debian's chromium (never a browser build downloaded by a tool):
-# installed here when it is missing, so a clean machine gets it from `make test` as well.
+# Debian's chromium for the dashboard's browser test, installed when missing (see the script).
 browser:
-	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
+	scripts/ensure-chromium
 
 serve: $(STAMP)
 	$(BIN)/alertwhisperer serve --demo --host $${HOST:-127.0.0.1} --port $${PORT:-8000}

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from db import notifications
+from db.events import BusEvent, topic
 from db.executions import ExecutionRequest, enqueue_execution
-from db.incident_writer import add_timeline, announce, apply_action
+from db.incident_writer import add_timeline, apply_action
 from db.reactions import IncidentChange
 from domain.alerts import Severity
 from domain.decisions import (
@@ -74,7 +75,8 @@ SELECT f.*, rb.* FROM f LEFT JOIN LATERAL (
       AND v.platform = f.platform AND f.status <> 'RESOLVED'
 ) rb ON true
 """
-# The decision and its DECIDED timeline entry, in one statement.
+# The decision, its DECIDED timeline entry and the incident's announcement (`Incident.decision`
+# changed: a live view shows it, and any approval request made with it, at commit), in one statement.
 STORE = """
 WITH stored AS (
     INSERT INTO incident_decisions (incident_id, company_id, action, runbook_id, runbook_version,
@@ -86,9 +88,12 @@ WITH stored AS (
         priority_score = EXCLUDED.priority_score, explanation = EXCLUDED.explanation,
         decided_at = EXCLUDED.decided_at, decided_for_version = EXCLUDED.decided_for_version
     RETURNING incident_id
+), entry AS (
+    INSERT INTO incident_events (company_id, incident_id, kind, at, actor_id, data)
+    SELECT $2, incident_id, 'DECIDED', $10, NULL, $12::jsonb FROM stored
+    RETURNING incident_id
 )
-INSERT INTO incident_events (company_id, incident_id, kind, at, actor_id, data)
-SELECT $2, incident_id, 'DECIDED', $10, NULL, $12::jsonb FROM stored
+SELECT pg_notify('aw_events', $13) FROM entry
 """
 REQUEST_APPROVAL = """
 INSERT INTO remediation_approvals (id, company_id, incident_id, runbook_id, runbook_version, asset_ids,
@@ -190,10 +195,8 @@ async def store_decision(
         now,
         version,
         orjson.dumps(dict(data), default=str).decode(),
+        BusEvent(topic(company_id, "incidents"), kind="UPDATED", id=str(incident_id)).to_json(),
     )
-    # `Incident.decision` (and any approval request made with it) changed: a live view shows it at
-    # this transaction's commit instead of at the incident's next change.
-    await announce(conn, company_id, incident_id)
 
 
 def decision_data(decision: Decision) -> dict[str, Any]:

@@ -30,7 +30,7 @@ def dashboard_html() -> str:
     page = (ASSET_DIR / "index.html").read_text()
     rows = "\n".join(
         f'<li><button type="button" class="link demo-user" data-email="{html.escape(u["email"])}">'
-        f"{html.escape(u['email'])}</button> <span class=\"role\">{html.escape(u['role'].value)}</span></li>"
+        f'{html.escape(u["email"])}</button> <span class="role">{html.escape(u["role"].value)}</span></li>'
         for u in USERS
     )
     block = (

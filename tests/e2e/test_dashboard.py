@@ -110,7 +110,12 @@ class Api:
     def alert(self, asset: str, signature: str, severity: str = "high") -> None:
         """One alert through the signed generic webhook, as a monitoring tool sends it."""
         body = orjson.dumps(
-            {"asset_name": asset, "signature": signature, "severity": severity, "message": f"{signature} on {asset}"}
+            {
+                "asset_name": asset,
+                "signature": signature,
+                "severity": severity,
+                "message": f"{signature} on {asset}",
+            }
         )
         ts = int(time.time())
         resp = httpx.post(
@@ -242,7 +247,11 @@ def test_the_dashboard_signs_in_shows_live_incidents_approves_and_survives_a_res
     # then the dashboard is live on the first company, with its KPI cards
     expect(page.locator("#connection")).to_have_text("Live", timeout=LIVE)
     expect(page.get_by_label("Company")).to_have_value(
-        next(o.get_attribute("value") for o in page.locator("#company option").all() if o.inner_text() == COMPANY)
+        next(
+            o.get_attribute("value")
+            for o in page.locator("#company option").all()
+            if o.inner_text() == COMPANY
+        )
     )
     for title in ("Alerts", "Incidents", "Noise reduction", "MTTR", "Self-healed", "SLA compliance"):
         expect(page.locator(".kpi-title", has_text=title)).to_be_visible()
