@@ -44,6 +44,14 @@ const ON_INCIDENT = `subscription OnIncident($c: ID) { incidentChanged(companyId
 const ON_REMEDIATION = `subscription OnRemediation($c: ID) { remediationChanged(companyId: $c) { id status incident { id } } }`;
 const ON_KPIS = `subscription OnKpis($c: ID!) { kpisUpdated(companyId: $c, hours: 24) { from to ${KPI} } }`;
 
+const DEMO = `id scenario status step totalSteps alertsSent message startedAt finishedAt`;
+const DEMO_RUN = `query DemoRun($c: ID!) { demoRun(companyId: $c) { ${DEMO} } }`;
+const DEMO_START = `mutation DemoStart($c: ID!, $s: DemoScenario!) {
+  demoStart(input: {companyId: $c, scenario: $s}) { demo { ${DEMO} } userErrors { field message code } } }`;
+const DEMO_STOP = `mutation DemoStop($c: ID!) { demoStop(input: {companyId: $c}) { userErrors { field message code } } }`;
+const ON_DEMO = `subscription OnDemo($c: ID!) { demoProgress(companyId: $c) { ${DEMO} } }`;
+const SCENARIOS = ["MIXED", "DISK_CLEANUP", "DATABASE_CASCADE", "ALERT_STORM", "FLAPPING_SERVICE", "NOISY_SINGLETONS", "SLA_BREACH"];
+
 // ---- state -----------------------------------------------------------------------------------
 
 const state = {
@@ -56,6 +64,8 @@ const state = {
   approvals: new Map(), // incident id -> pending approval
   selectedId: null,
   selected: null, // the open incident's full view
+  draft: { approvalId: null, comment: "" }, // the approval comment being typed
+  demoRunning: false,
   kpis: null,
   socket: null,
   unsubscribe: [],
@@ -233,11 +243,12 @@ function subscribeCompany() {
         $("kpi-note").textContent = "(live KPI updates unavailable)";
       },
     ),
+    socket.subscribe(ON_DEMO, { c }, (data) => renderDemo(data.demoProgress)),
   );
 }
 
 async function refreshAll() {
-  await Promise.allSettled([loadIncidents(), loadApprovals(), loadKpis(), loadSelected()]);
+  await Promise.allSettled([loadIncidents(), loadApprovals(), loadKpis(), loadSelected(), loadDemo()]);
 }
 
 async function switchCompany(id) {
@@ -461,6 +472,14 @@ function facts(pairs) {
 
 function renderSelected(error) {
   const body = $("incident-body");
+  // A live redraw must not pull focus from under the keyboard (the Approve button, the comment).
+  const focused = body.contains(document.activeElement) ? document.activeElement.id : null;
+  drawSelected(error);
+  if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
+}
+
+function drawSelected(error) {
+  const body = $("incident-body");
   const title = $("incident-title");
   clear(body);
   if (!state.selectedId) {
@@ -572,6 +591,11 @@ function approvalPanel(approval) {
   const canDecide = state.me && ADMINS.has(state.me.role);
   const message = h("p", { class: "error", role: "alert", id: "approval-error" });
   const comment = h("input", { id: "approval-comment", type: "text", maxlength: "2000" });
+  // Kept across the view's live redraws while it is the same request.
+  if (state.draft.approvalId === approval.id) comment.value = state.draft.comment;
+  comment.addEventListener("input", () => {
+    state.draft = { approvalId: approval.id, comment: comment.value };
+  });
   const panel = h(
     "section",
     { class: "detail approval", "aria-labelledby": "approval-title" },
@@ -636,6 +660,61 @@ async function loadApprovals() {
   if (state.selected && (before ? before.id : null) !== (after ? after.id : null)) {
     // Don't redraw the view under someone typing a comment unless the request itself changed.
     renderSelected();
+  }
+}
+
+// ---- demo mode -------------------------------------------------------------------------------
+
+/** The demo panel shows where the server has demo mode (its `demoRun` query answers). */
+async function loadDemo() {
+  const gen = state.generation;
+  let data;
+  try {
+    data = await api(DEMO_RUN, { c: state.companyId });
+  } catch (err) {
+    if (err.code !== "NETWORK" && gen === state.generation) $("demo").hidden = true;
+    return;
+  }
+  if (gen !== state.generation) return;
+  $("demo").hidden = false;
+  $("demo-controls").hidden = !(state.me && ADMINS.has(state.me.role));
+  renderDemo(data.demoRun);
+}
+
+function renderDemo(run) {
+  const text = $("demo-progress");
+  const running = Boolean(run && !run.finishedAt);
+  if (!run) text.textContent = "No scenario running.";
+  else {
+    const progress = `${words(run.scenario)}: ${words(run.status)}, step ${run.step} of ${run.totalSteps}, ${count(run.alertsSent)} alerts sent`;
+    text.textContent = run.message ? `${progress}. ${run.message}` : `${progress}.`;
+  }
+  $("demo-start").disabled = running;
+  $("demo-stop").disabled = !running;
+  if (state.demoRunning && !running && run) announce(`Demo scenario ${words(run.scenario)} finished.`);
+  state.demoRunning = running;
+}
+
+async function demoAction(start) {
+  const error = $("demo-error");
+  error.textContent = "";
+  try {
+    const data = start
+      ? await api(DEMO_START, { c: state.companyId, s: $("demo-scenario").value })
+      : await api(DEMO_STOP, { c: state.companyId });
+    const result = start ? data.demoStart : data.demoStop;
+    if (result.userErrors.length) {
+      error.textContent = result.userErrors[0].message;
+      return;
+    }
+    if (start) {
+      renderDemo(result.demo);
+      announce(`Demo scenario ${words($("demo-scenario").value)} started.`);
+    } else {
+      await loadDemo();
+    }
+  } catch (err) {
+    error.textContent = err.message;
   }
 }
 
@@ -717,6 +796,9 @@ function wire() {
     });
   }
   $("sign-out").addEventListener("click", () => signOut(""));
+  for (const scenario of SCENARIOS) $("demo-scenario").append(h("option", { value: scenario }, words(scenario)));
+  $("demo-start").addEventListener("click", () => demoAction(true));
+  $("demo-stop").addEventListener("click", () => demoAction(false));
   $("company").addEventListener("change", (e) => switchCompany(e.target.value));
   $("incident-filter").addEventListener("change", (e) => {
     state.filter = e.target.value;
