@@ -372,7 +372,7 @@ function renderIncidents() {
       h("td", { class: "num" }, Math.round(incident.priorityScore)),
       h("td", {}, badge("status", incident.status)),
       h("td", {}, badge("severity", incident.severity)),
-      h("td", {}, incident.assetName),
+      h("td", { class: "asset" }, incident.assetName),
       h("td", { class: "signature" }, incident.signature),
       h("td", { class: `sla sla-${sla.kind}`, dataset: { sla: incident.id } }, sla.text),
       h("td", {}, decisionText(incident)),
