@@ -736,17 +736,18 @@ async function loadKpis() {
   renderKpis();
 }
 
-/** The series as 24 hourly values, oldest first (hours without a point are null). */
+/** The series as one value per hour of the figures' range, oldest first (null: no point that hour).
+ * The server rounds the range out to whole UTC hours, so it spans 24 or 25 of them. */
 function hourly(kpis, field) {
-  const values = new Array(24).fill(null);
-  if (!kpis || !kpis.series) return values;
-  const end = new Date(kpis.to).getTime();
-  const start = end - 24 * HOUR_MS;
+  if (!kpis || !kpis.series) return new Array(24).fill(null);
+  const start = new Date(kpis.from).getTime();
+  const hours = Math.max(1, Math.min(48, Math.round((new Date(kpis.to).getTime() - start) / HOUR_MS)));
+  const values = new Array(hours).fill(null);
   for (const point of kpis.series) {
     const slot = Math.floor((new Date(point.start).getTime() - start) / HOUR_MS);
-    const index = Math.min(23, Math.max(0, slot));
     const v = point[field];
-    if (v !== null && v !== undefined) values[index] = (values[index] || 0) + v;
+    if (slot < 0 || slot >= hours || v === null || v === undefined) continue;
+    values[slot] = (values[slot] || 0) + v;
   }
   return values;
 }
@@ -755,21 +756,24 @@ function renderKpis() {
   const k = state.kpis;
   const sla = k ? (k.resolutionSlaCompliancePct ?? k.responseSlaCompliancePct) : null;
   const cards = [
-    { key: "alerts", title: "Alerts", value: k && count(k.totalAlerts), sub: "received", field: "totalAlerts", kind: "bars" },
-    { key: "incidents", title: "Incidents", value: k && count(k.totalIncidents), sub: "after correlation", field: "totalIncidents", kind: "bars" },
-    { key: "noise", title: "Noise reduction", value: k && percent(k.noiseReductionPct), sub: "alerts folded into incidents", field: "noiseReductionPct", kind: "line" },
-    { key: "mttr", title: "MTTR", value: k && duration(k.mttrSeconds), sub: "mean time to resolve", field: "mttrSeconds", kind: "line" },
-    { key: "self-healed", title: "Self-healed", value: k && count(k.selfHealedCount), sub: k && k.selfHealedPct !== null && k.selfHealedPct !== undefined ? `${percent(k.selfHealedPct)} of incidents` : "resolved by runbooks", field: "selfHealedCount", kind: "bars" },
+    { key: "alerts", title: "Alerts", value: k && count(k.totalAlerts), sub: "received", field: "totalAlerts", kind: "bars", fmt: count },
+    { key: "incidents", title: "Incidents", value: k && count(k.totalIncidents), sub: "after correlation", field: "totalIncidents", kind: "bars", fmt: count },
+    { key: "noise", title: "Noise reduction", value: k && percent(k.noiseReductionPct), sub: "alerts folded into incidents", field: "noiseReductionPct", kind: "line", fmt: percent },
+    { key: "mttr", title: "MTTR", value: k && duration(k.mttrSeconds), sub: "mean time to resolve", field: "mttrSeconds", kind: "line", fmt: duration },
+    { key: "self-healed", title: "Self-healed", value: k && count(k.selfHealedCount), sub: k && k.selfHealedPct !== null && k.selfHealedPct !== undefined ? `${percent(k.selfHealedPct)} of incidents` : "resolved by runbooks", field: "selfHealedCount", kind: "bars", fmt: count },
     { key: "sla", title: "SLA compliance", value: k && percent(sla), sub: k ? `response ${percent(k.responseSlaCompliancePct)} · resolution ${percent(k.resolutionSlaCompliancePct)}` : "response and resolution", field: null, kind: "meter" },
   ];
   const list = $("kpi-cards");
   clear(list);
   for (const card of cards) {
     const values = card.field ? hourly(k, card.field) : [];
-    const label =
-      card.kind === "meter"
-        ? `${card.title}: ${card.value || "no data"}`
-        : `${card.title} per hour over the last 24 hours; highest ${Math.max(0, ...values.filter((v) => v !== null)).toLocaleString("en")}`;
+    const known = values.filter((v) => v !== null);
+    let label = `${card.title}: ${card.value || "no data"}`;
+    if (card.kind !== "meter") {
+      label = known.length
+        ? `${card.title} per hour over the last 24 hours; highest ${card.fmt(Math.max(...known))}`
+        : `${card.title} per hour over the last 24 hours: no data yet`;
+    }
     list.append(
       h(
         "li",
