@@ -190,7 +190,9 @@ def _setup(api: Api, moto_url: str) -> None:
 @pytest.fixture
 def server(database_url: str, tmp_path: Path, moto_server: str) -> Iterator[tuple[Server, Api]]:
     with scratch_database(database_url) as url:
+        # A small pool: the machine's PostgreSQL is shared by parallel test runs.
         env = server_env(url, tmp_path, workers=True) | {
+            "ALERTWHISPERER_DB_POOL_SIZE": "4",
             "AWS_ENDPOINT_URL": moto_server,
             "AWS_ACCESS_KEY_ID": "AKIAPLATFORM00000000",
             "AWS_SECRET_ACCESS_KEY": "platform-secret",

@@ -687,7 +687,7 @@ function renderDemo(run) {
   if (!run) text.textContent = "No scenario running.";
   else {
     const progress = `${words(run.scenario)}: ${words(run.status)}, step ${run.step} of ${run.totalSteps}, ${count(run.alertsSent)} alerts sent`;
-    text.textContent = run.message ? `${progress}. ${run.message}` : `${progress}.`;
+    text.textContent = run.message ? `${progress} — ${run.message}` : progress;
   }
   $("demo-start").disabled = running;
   $("demo-stop").disabled = !running;
