@@ -46,7 +46,7 @@ def main() -> None:
         log = (Path(tmp) / "serve.log").open("wb")
         t0 = time.monotonic()
         server = subprocess.Popen(
-            [str(ROOT / ".venv/bin/alertwhisperer"), "serve", "--demo", "--port", str(port)],
+            [sys.executable, "-m", "graph.cli", "serve", "--demo", "--port", str(port)],
             env=env,
             cwd=tmp,
             stdout=log,
@@ -99,7 +99,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 server.kill()
             subprocess.run(
-                [str(ROOT / ".venv/bin/alertwhisperer"), "db-stop"], env=env, cwd=tmp, capture_output=True
+                [sys.executable, "-m", "graph.cli", "db-stop"], env=env, cwd=tmp, capture_output=True
             )
             log.close()
         load = os.getloadavg()[0]
