@@ -9,6 +9,7 @@ const COMPANY_KEY = "alertwhisperer.company";
 const OPEN_STATUSES = ["NEW", "ACKNOWLEDGED", "IN_PROGRESS", "ESCALATED", "WAITING_ON_CLIENT"];
 const HOUR_MS = 3600 * 1000;
 const ADMINS = new Set(["MSP_ADMIN", "COMPANY_ADMIN"]);
+const MAX_ROWS = 100;
 
 // ---- GraphQL documents -----------------------------------------------------------------------
 
@@ -320,7 +321,8 @@ function sortedIncidents() {
   } else {
     list.sort((a, b) => (b.createdAt > a.createdAt ? 1 : b.createdAt < a.createdAt ? -1 : 0));
   }
-  return list;
+  // The first page's worth: a storm must not grow the table (and each redraw) without bound.
+  return list.slice(0, MAX_ROWS);
 }
 
 /** The SLA cell's text: the nearer running deadline, counting down. */
@@ -379,7 +381,8 @@ function renderIncidents() {
     );
     body.append(row);
   }
-  $("incident-count").textContent = `(${list.length})`;
+  const total = state.incidents.size;
+  $("incident-count").textContent = total > list.length ? `(${list.length} of ${total})` : `(${total})`;
   $("incidents-empty").hidden = list.length > 0;
   if (focusedId) {
     const again = body.querySelector(`tr[data-id="${CSS.escape(focusedId)}"]`);
