@@ -11,6 +11,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from graph.dashboard import ASSET_DIR as DASHBOARD_DIR
 from graph.graphiql import ASSET_PREFIX, CDN_ASSETS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +64,7 @@ async def test_an_unknown_asset_is_a_404(client):
     assert (await client.get(f"{ASSET_PREFIX}/nope.js")).status_code == 404
 
 
-def test_the_wheel_ships_the_graphiql_assets(tmp_path):
+def test_the_wheel_ships_the_graphiql_and_dashboard_assets(tmp_path):
     # given the package built as a wheel, the way the Docker image installs it (from a copy of the
     # sources, so the build leaves nothing in the work tree)
     src = tmp_path / "src"
@@ -82,6 +83,9 @@ def test_the_wheel_ships_the_graphiql_assets(tmp_path):
     # when its files are listed
     names = set(zipfile.ZipFile(wheel).namelist())
 
-    # then every vendored file is inside it
+    # then every vendored file is inside it, and every file of the dashboard (one wheel build for both)
     missing = [n for n in CDN_ASSETS.values() if f"graph/static/graphiql/{n}" not in names]
     assert missing == []
+    dashboard = sorted(p.name for p in DASHBOARD_DIR.iterdir() if p.is_file())
+    assert {"index.html", "app.js", "api.js", "dom.js", "dashboard.css"} <= set(dashboard)
+    assert [n for n in dashboard if f"graph/static/dashboard/{n}" not in names] == []
