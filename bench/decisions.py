@@ -166,13 +166,18 @@ async def _measure(
             "aw_events", lambda *args: wake.set() if REACTIONS_TOPIC in str(args[-1]) else None
         )
         done = asyncio.Event()
+        batches: list[tuple[float, int]] = []  # (wall seconds of run_once, changes claimed)
+        cpu_start = time.process_time()
 
         async def consume() -> None:
             while True:
                 wake.clear()
                 reaction.batch = []
+                began = time.perf_counter()
                 claimed = await runner.run_once()
                 at = time.perf_counter()
+                if claimed:
+                    batches.append((at - began, claimed))
                 for incident in reaction.batch:
                     decided[incident] = at
                 if done.is_set() and len(decided) >= len(committed):
@@ -220,6 +225,7 @@ async def _measure(
             await asyncio.sleep(0.5)
         await produce()
         await asyncio.wait_for(consumer, timeout=120)
+        cpu = time.process_time() - cpu_start
         if reader is not None:
             status = await reader
             if status != 0:
@@ -256,6 +262,12 @@ async def _measure(
     print(
         f"  lag commit -> stored decision: p50 {pct(lags, 50) * 1000:.1f} ms, p99 {pct(lags, 99) * 1000:.1f} ms,"
         f" max {max(lags) * 1000:.1f} ms"
+    )
+    walls = [w for w, _ in batches]
+    print(
+        f"  runner: {len(batches):,} batches, {sum(n for _, n in batches) / max(len(batches), 1):.1f} changes"
+        f" each; a batch's wall p50 {pct(walls, 50) * 1000:.1f} ms, p99 {pct(walls, 99) * 1000:.1f} ms;"
+        f" this process's CPU (producer and runner) {cpu / max(len(lags), 1) * 1000:.2f} ms per incident"
     )
     if burst:
         print(f"  a burst of {burst:,} drained by one runner: {burst / drained:,.0f} decisions/s")
@@ -311,8 +323,21 @@ def main() -> None:
         action="store_true",
         help="measure while bench/ingest.py (b) runs, and print its (b), (c), (e) (no burst phase)",
     )
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile this process (producer and runner): top functions"
+    )
     args = parser.parse_args()
-    asyncio.run(_run(args.rate, args.seconds, args.burst, args.with_ingest))
+    if not args.profile:
+        asyncio.run(_run(args.rate, args.seconds, args.burst, args.with_ingest))
+        return
+    import cProfile
+    import pstats
+
+    profile = cProfile.Profile()
+    profile.runcall(asyncio.run, _run(args.rate, args.seconds, args.burst, args.with_ingest))
+    print("\ncProfile of this process, by own time:")
+    pstats.Stats(profile, stream=sys.stdout).sort_stats("tottime").print_stats(15)
+    pstats.Stats(profile, stream=sys.stdout).sort_stats("cumulative").print_stats("db/|domain/", 20)
 
 
 if __name__ == "__main__":
