@@ -413,3 +413,66 @@ async def test_an_msp_wide_schedule_puts_its_people_on_call_for_every_company_it
             }
         ]
     assert (await gql(query, {"c": c.gid}, token=msp.token))["data"]["onCallSchedules"]["nodes"] == []
+
+
+async def test_on_call_now_with_shifts_a_rotation_and_a_future_override(gql, factory, services):
+    # given a Berlin schedule: Dana weekdays 08:00-18:00, a weekly rotation of Dana and Sam, and Sam
+    # covering Dana on a Christmas Eve years ahead
+    company = await factory.company()
+    admin = await factory.user(Role.COMPANY_ADMIN, [company])
+    dana = await factory.user(Role.TECHNICIAN, [company], category="Database")
+    sam = await factory.user(Role.TECHNICIAN, [company], category="Database")
+    dana_id, sam_id = await _gid(gql, dana.token), await _gid(gql, sam.token)
+    made = await gql(
+        CREATE,
+        {"i": {"companyId": company.gid, "name": "Primary", "timeZone": "Europe/Berlin"}},
+        token=admin.token,
+    )
+    schedule = made["data"]["onCallScheduleCreate"]["schedule"]["id"]
+    for day in ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"):
+        values = {
+            "scheduleId": schedule,
+            "userId": dana_id,
+            "weekday": day,
+            "startTime": "08:00",
+            "endTime": "18:00",
+        }
+        assert (await gql(SHIFT, {"i": values}, token=admin.token))["data"]["onCallShiftAdd"][
+            "userErrors"
+        ] == []
+    rotation = await gql(
+        "mutation($i: OnCallRotationSetInput!) { onCallRotationSet(input: $i) { userErrors { code message } } }",
+        {
+            "i": {
+                "scheduleId": schedule,
+                "members": [dana_id, sam_id],
+                "handoverTime": "09:00",
+                "startDate": "2026-11-30",
+            }
+        },
+        token=admin.token,
+    )
+    assert rotation["data"]["onCallRotationSet"]["userErrors"] == []
+    override = await _mutate(
+        gql,
+        "onCallOverrideCreate",
+        {
+            "scheduleId": schedule,
+            "userId": sam_id,
+            "coversUserId": dana_id,
+            "startsAt": "2030-12-24T18:00:00+01:00",
+            "endsAt": "2030-12-25T08:00:00+01:00",
+        },
+        admin.token,
+    )
+    assert override == []
+
+    # when anyone asks who is on call now, with and without a category
+    plain = await gql(NOW, {"c": company.gid}, token=admin.token)
+    skilled = await gql(NOW, {"c": company.gid, "k": "Database"}, token=admin.token)
+
+    # then one of them at least (a rotation turn holds since its first handover), never an error
+    assert "errors" not in plain, plain
+    assert "errors" not in skilled, skilled
+    assert plain["data"]["onCallNow"]
+    assert skilled["data"]["onCallNow"] == plain["data"]["onCallNow"]
