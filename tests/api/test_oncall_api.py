@@ -476,3 +476,74 @@ async def test_on_call_now_with_shifts_a_rotation_and_a_future_override(gql, fac
     assert "errors" not in skilled, skilled
     assert plain["data"]["onCallNow"]
     assert skilled["data"]["onCallNow"] == plain["data"]["onCallNow"]
+
+
+async def test_bad_shifts_overrides_people_and_zones_are_refused_with_typed_errors_and_write_nothing(
+    gql, factory, services
+):
+    # given A's schedule with Dana's Monday shift, A's admin, Sam of A (not in the schedule) and Olga
+    # of company B
+    from tests.helpers import gid
+
+    a, b = await factory.company(), await factory.company()
+    admin = await factory.user(Role.COMPANY_ADMIN, [a])
+    dana = await factory.user(Role.TECHNICIAN, [a])
+    sam = await factory.user(Role.TECHNICIAN, [a])
+    olga = await factory.user(Role.TECHNICIAN, [b])
+    schedule = await _schedule(services, a.id, "Europe/Berlin")
+    await _shift(services, schedule, a.id, dana.id, 0, 8 * 60, 16 * 60)
+    s, d, sm, o = (
+        gid("OnCallSchedule", schedule),
+        gid("User", dana.id),
+        gid("User", sam.id),
+        gid("User", olga.id),
+    )
+    before = await _oncall_state(services, schedule)
+    shift = {"scheduleId": s, "userId": d, "weekday": "MONDAY", "startTime": "20:00", "endTime": "22:00"}
+    override = {
+        "scheduleId": s,
+        "userId": sm,
+        "startsAt": "2030-01-07T09:00:00+01:00",
+        "endsAt": "2030-01-07T12:00:00+01:00",
+    }
+    cases = [
+        # (mutation, input, field, code)
+        ("onCallShiftAdd", shift | {"startTime": "12:00"}, None, "CONFLICT"),  # overlaps Dana's 08-16
+        ("onCallShiftAdd", shift | {"startTime": "09:00", "endTime": "09:00"}, "endTime", "INVALID_INPUT"),
+        ("onCallShiftAdd", shift | {"startTime": "25:00"}, "startTime", "INVALID_INPUT"),
+        ("onCallShiftAdd", shift | {"userId": o}, "userId", "NOT_FOUND"),  # another company's
+        (
+            "onCallOverrideCreate",
+            override | {"endsAt": "2030-01-07T08:00:00+01:00"},
+            "endsAt",
+            "INVALID_INPUT",
+        ),
+        ("onCallOverrideCreate", override | {"coversUserId": sm}, "coversUserId", "INVALID_INPUT"),
+        ("onCallOverrideCreate", override | {"userId": d, "coversUserId": sm}, "coversUserId", "NOT_FOUND"),
+        ("onCallOverrideCreate", override | {"userId": o}, "userId", "NOT_FOUND"),
+        (
+            "onCallOverrideCreate",
+            override | {"endsAt": "2030-03-30T12:00:00+01:00"},
+            "endsAt",
+            "INVALID_INPUT",
+        ),
+        ("onCallRotationSet", {"scheduleId": s, "members": [d, o]}, "members", "NOT_FOUND"),
+        (
+            "onCallRotationSet",
+            {"scheduleId": s, "members": [d], "handoverTime": "9am"},
+            "handoverTime",
+            "INVALID_INPUT",
+        ),
+        ("onCallScheduleUpdate", {"id": s, "timeZone": "Europe/Atlantis"}, "timeZone", "INVALID_INPUT"),
+        ("onCallScheduleUpdate", {"id": s, "name": " "}, "name", "INVALID_INPUT"),
+    ]
+
+    # when A's admin tries each
+    answers = [(name, await _mutate(gql, name, values, admin.token)) for name, values, _, _ in cases]
+
+    # then each gets its typed error on the field at fault, and the schedule is as it was
+    for (name, errors), (_, values, field, code) in zip(answers, cases, strict=True):
+        assert [e["code"] for e in errors] == [code], (name, values, errors)
+        if field is not None:
+            assert errors[0]["field"] == field, (name, values, errors)
+    assert await _oncall_state(services, schedule) == before
