@@ -15,8 +15,8 @@ from botocore.stub import Stubber
 
 from adapters.ses import SesMailer
 from db.mailer import MailerRun
-from db.pool import create_pool
 from db.notifications import enqueue
+from db.pool import create_pool
 from domain.notifications import MAX_EMAIL_ATTEMPTS, UNKNOWN_OUTCOME, NotificationKind
 from domain.ports import EmailMessage
 from domain.rbac import Role
