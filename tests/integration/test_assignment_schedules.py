@@ -236,3 +236,34 @@ async def test_each_fallback_in_order_and_the_admins_told_when_nobody_fits(servi
         "SELECT user_id FROM notifications WHERE company_id = $1 AND kind = 'UNASSIGNED'", company.id
     )
     assert [r["user_id"] for r in told] == [admin.id]
+
+
+async def test_a_rotation_hands_over_at_nine_berlin_time_in_winter_and_in_summer(services, factory):
+    # given a Berlin schedule whose weekly rotation (Ada, then Bo) hands over on Mondays at 09:00,
+    # from Monday 1 March 2027
+    company = await factory.company()
+    ada = await _technician(factory, services, company, "Ada", "Database")
+    bo = await _technician(factory, services, company, "Bo", "Database")
+    schedule = await _schedule(services, company, "Europe/Berlin")
+    await services.pool.execute(
+        "INSERT INTO oncall_rotations (id, schedule_id, company_id, members, handover_weekday,"
+        " handover_minute, length_days, start_date) VALUES ($1, $2, $3, $4, 0, 540, 7, '2027-03-01')",
+        uuid7(),
+        schedule,
+        company.id,
+        [ada.id, bo.id],
+    )
+
+    async def who(at: datetime) -> uuid.UUID | None:
+        got = await _assign_at(services, company, at)
+        assert got.rule in (AssignmentRule.ON_CALL_WITH_SKILL, AssignmentRule.WITH_SKILL)
+        return got.user_id if got.rule == AssignmentRule.ON_CALL_WITH_SKILL else None
+
+    # then nobody is on call before the first handover, Ada from 09:00 CET (08:00Z), Bo a week later,
+    # and after the clocks went forward the handover is at 09:00 CEST (07:00Z)
+    assert await who(utc(2027, 3, 1, 7, 59)) is None
+    assert await who(utc(2027, 3, 1, 8)) == ada.id
+    assert await who(utc(2027, 3, 8, 7, 59)) == ada.id
+    assert await who(utc(2027, 3, 8, 8)) == bo.id
+    assert await who(utc(2027, 3, 29, 6, 59)) == bo.id  # 08:59 CEST, Bo's second turn
+    assert await who(utc(2027, 3, 29, 7)) == ada.id
