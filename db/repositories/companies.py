@@ -41,6 +41,7 @@ SETTINGS_FIELDS = (
     "auto_resolve_tools",
     "llm_analysis_enabled",
     "llm_monthly_token_budget",
+    "alert_retention_days",
 )
 
 
