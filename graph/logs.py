@@ -67,7 +67,7 @@ _SECRET_SUFFIXES = (
 _SECRET_TEXT = re.compile(
     r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"
     r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
-    r"|((?:api[_-]?key|password|passwd|secret|token|authorization|x-api-key|x-signature)[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,;}]+"
+    r"|((?:api[_-]?key|password|passwd|secret|token|authorization|x-api-key|x-signature)[\"']?\s*[=:]\s*[\"']?)(?:bearer\s+)?[^\s\"'&,;}]+"
 )
 
 
