@@ -276,8 +276,13 @@ async def test_the_worker_process_serves_its_own_metrics(database_url, services,
         assert value(samples, "alertwhisperer_correlation_batch_seconds_count") >= 1
         assert value(samples, "alertwhisperer_db_pool_connections", pool="asyncpg", state="max") >= 1
     finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), timeout=20)
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=60)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
     assert proc.returncode == 0
 
 
