@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from adapters import metrics
 from db.events import BusEvent, topic
 from db.incident_writer import add_timeline, apply_action
 from db.notifications import company_admins, enqueue
@@ -419,6 +420,7 @@ class Executor:
         for its incident a resolve (success) or an escalation with the reason."""
         if not _updated(await conn.execute(FINISH, *self._guard(execution), status, error, now)):
             return self._lost(execution)
+        metrics.execution_finished(status)
         await self._announce(conn, execution, status)
         incident = execution.incident_id
         if incident is None:

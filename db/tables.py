@@ -99,6 +99,8 @@ class Company(Base):
     # LLM analysis (issue 18): off by default; tokens a month it may spend.
     llm_analysis_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     llm_monthly_token_budget: Mapped[int] = mapped_column(Integer, server_default=text("200000"))
+    # Alerts received longer ago than this are deleted by the retention loop (db/retention.py).
+    alert_retention_days: Mapped[int] = mapped_column(Integer, server_default=text("90"))
     # Set by companyDelete: the company is gone from every API surface at once, and the sweeper purges
     # its rows in batches (db/company_purge.py) before it deletes this one.
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -123,6 +125,7 @@ class Company(Base):
         CheckConstraint("rate_limit_per_second > 0 AND rate_limit_burst >= 1", name="rate_limit_positive"),
         CheckConstraint("approval_expiry_minutes BETWEEN 5 AND 10080", name="approval_expiry_range"),
         CheckConstraint("llm_monthly_token_budget BETWEEN 0 AND 100000000", name="llm_budget_range"),
+        CheckConstraint("alert_retention_days BETWEEN 1 AND 3650", name="alert_retention_range"),
     )
 
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 
+from adapters import metrics
 from db import company_purge, delivery_log
 from db.analysis import IncidentAnalysisReaction, reanalyse_stale
 from db.approvals import ApprovalExpiryLoop
@@ -50,6 +51,7 @@ from db.mailer import MailerRun
 from db.notifications import EMAILS_TOPIC
 from db.reactions import REACTIONS_TOPIC, Reaction, ReactionRunner
 from db.remediation_held import RemediationHeld, settle_held
+from db.retention import RETENTION_LOCK, AlertRetention
 from db.sla import REACTION as SLA_REACTION
 from db.sla import SlaClocks, SlaMonitor
 from db.sweeps import IncidentSweeper
@@ -69,6 +71,8 @@ GATHER_SECONDS = 0.005
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 SLA_MIN_WAIT_SECONDS = 0.1
+RETENTION_SECONDS = 300.0
+RETENTION_STEP_SECONDS = 10.0
 
 
 class LoopBody(Protocol):
@@ -172,7 +176,11 @@ class CorrelationLoop:
     async def step(self) -> bool:
         self.wake.clear()
         self.conn = await _worker_connection(self.pool, self.worker, self.conn)
+        began = time.perf_counter()
         stats = await self.worker.run_once(conn=self.conn)
+        metrics.correlation_batch(
+            time.perf_counter() - began, stats.alerts, stats.incidents_created, stats.incidents_updated
+        )
         return stats.alerts >= self.batch_size  # more waiting: keep draining
 
     async def idle(self) -> None:
@@ -221,6 +229,37 @@ class SweeperLoop:
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", SWEEP_LOCK)
         return False
+
+    async def idle(self) -> None:
+        await asyncio.sleep(self.interval)
+
+    async def close(self) -> None:
+        return None
+
+
+class RetentionLoop:
+    """Deletes alerts past their company's retention (db/retention.py): one process at a time, in
+    steps of about RETENTION_STEP_SECONDS, then a rest of RETENTION_SECONDS once a pass is done."""
+
+    def __init__(self, services: Any, interval: float = RETENTION_SECONDS) -> None:
+        self.pool: asyncpg.Pool = services.pool
+        self.clock = services.clock
+        self.interval = interval
+        settings = services.settings
+        self.retention = AlertRetention(settings.retention_batch, settings.retention_pause_seconds)
+
+    async def step(self) -> bool:
+        async with self.pool.acquire() as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RETENTION_LOCK):
+                return False  # another process purges
+            try:
+                deleted, more = await self.retention.run(conn, self.clock.now(), RETENTION_STEP_SECONDS)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", RETENTION_LOCK)
+        metrics.alerts_purged(deleted)
+        if deleted:
+            log.info("retention", extra={"alerts_deleted": deleted, "more": more})
+        return more
 
     async def idle(self) -> None:
         await asyncio.sleep(self.interval)
@@ -428,6 +467,10 @@ async def _start_mailer(services: Any, wake: asyncio.Event) -> LoopBody:
     return MailerLoop(services)
 
 
+async def _start_retention(services: Any, wake: asyncio.Event) -> LoopBody:
+    return RetentionLoop(services)
+
+
 async def _start_approval_expiry(services: Any, wake: asyncio.Event) -> LoopBody:
     return ApprovalExpiryLoop(services.pool)
 
@@ -439,6 +482,7 @@ LOOPS: list[LoopSpec] = [
     LoopSpec("executor", _start_executor),
     LoopSpec("approval-expiry", _start_approval_expiry),
     LoopSpec("sla-monitor", _start_sla_monitor),
+    LoopSpec("retention", _start_retention),
     *REACTIONS,
 ]
 

@@ -44,6 +44,7 @@ SETTINGS_FIELDS = (
     "auto_remediation_enabled",
     "approval_on_critical_assets",
     "approval_expiry_minutes",
+    "alert_retention_days",
 )
 
 

@@ -21,7 +21,7 @@ from domain.notifications import MAX_EMAIL_ATTEMPTS, UNKNOWN_OUTCOME, Notificati
 from domain.ports import EmailMessage
 from domain.rbac import Role
 from tests import incident_rows as rows
-from tests.helpers import gid
+from tests.helpers import gid, sample
 from tests.moto_aws import aws_env, moto_server  # noqa: F401 - fixtures
 
 SENDER = "alerts@msp.example.com"
@@ -87,9 +87,12 @@ async def test_an_email_says_what_happened_and_links_to_the_incident(services, f
         services, company, [user.id], incident_id=incident, data={"explanation": "No runbook fixes DiskFull."}
     )
 
+    sent_before = sample("alertwhisperer_emails_total", outcome="sent")
+
     stats = await MailerRun(services.pool, mailer, "https://aw.example.com").run_once(datetime.now(UTC))
 
     assert stats.sent >= 1
+    assert sample("alertwhisperer_emails_total", outcome="sent") == sent_before + stats.sent
     [message] = sent_to(user.email)
     assert message.source == SENDER
     assert message.subject == f"[{company.name}] Escalated: DiskFull on db-01"
