@@ -54,6 +54,10 @@ class Settings:
     llm_min_priority: float = 60.0
     # How often the SLA monitor looks for due warnings and breaches (its lag after a deadline).
     sla_check_seconds: float = 15.0
+    # Demo mode: the length of one scenario step (tests make it short), and where a worker process
+    # posts the demo's webhooks (unset: in-process, when this process serves the webhooks itself).
+    demo_step_seconds: float = 3.0
+    demo_ingest_url: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -91,6 +95,8 @@ class Settings:
             llm_timeout_seconds=max(1.0, float(env.get("ALERTWHISPERER_LLM_TIMEOUT_SECONDS", 20))),
             llm_min_priority=float(env.get("ALERTWHISPERER_LLM_MIN_PRIORITY", 60)),
             sla_check_seconds=max(0.1, float(env.get("ALERTWHISPERER_SLA_CHECK_SECONDS", 15))),
+            demo_step_seconds=max(0.0, float(env.get("ALERTWHISPERER_DEMO_STEP_SECONDS", 3))),
+            demo_ingest_url=(env.get("ALERTWHISPERER_DEMO_INGEST_URL") or "").rstrip("/") or None,
         )
 
 

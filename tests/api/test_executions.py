@@ -57,6 +57,9 @@ async def _enqueue(
     services: Any, company: Any, incident: uuid.UUID | None, now: datetime, **extra: Any
 ) -> uuid.UUID:
     runbook = await _runbook(services)
+    if extra.pop("simulated", False):
+        # A demo company's runs are simulated (and no other company's): the real executor skips them.
+        await services.pool.execute("UPDATE companies SET demo = true WHERE id = $1", company.id)
     request = ExecutionRequest(
         company_id=company.id,
         runbook_id=runbook["id"],

@@ -137,6 +137,8 @@ async def world(services: Any) -> World:
             runbook, version = await uow.runbooks.create(company.id, replace(LIBRARY[0], name=unique("rb")))
         w.add("runbooks", key, runbook.id)
         w.add("runbook_versions", key, (runbook.id, version.version))
+        # A demo company: its run is simulated, so no real executor takes it.
+        await services.pool.execute("UPDATE companies SET demo = true WHERE id = $1", company.id)
         request = ExecutionRequest(
             company.id,
             runbook.id,
@@ -147,7 +149,6 @@ async def world(services: Any) -> World:
             60,
             "system:test",
             incident_id=incident,
-            simulated=True,  # simulated: no executor takes it
         )
         async with services.pool.acquire() as conn, conn.transaction():
             execution = await enqueue_execution(conn, request, now)
