@@ -52,7 +52,7 @@ INSERT INTO remediation_executions (
     next_check_at, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14,
         -- a demo company's runs are simulated, whoever starts them, and no other company's are
-        coalesce((SELECT demo FROM companies WHERE id = $2), false), $16, $16, $16)
+        coalesce((SELECT demo FROM companies WHERE id = $2), false), $15, $15, $15)
 ON CONFLICT (approval_id) DO NOTHING
 RETURNING id
 """
