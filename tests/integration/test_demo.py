@@ -150,7 +150,7 @@ async def test_disk_cleanup_is_remediated_by_the_simulated_executor(services, fa
         "alertsSent": 3,
         "message": "web-02: /var at 97%: the disk cleanup runbook runs (simulated)",
     }
-    assert run["status"] == "RUNNING" and run["step"] == 0
+    assert (run["status"], run["step"]) == ("RUNNING", 0)
 
 
 async def test_database_cascade_points_at_the_database_and_waits_for_an_approval(

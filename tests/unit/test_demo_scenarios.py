@@ -90,5 +90,5 @@ def test_the_cascade_runs_down_the_dependencies_of_the_layout():
 
 def test_the_sla_scenario_sets_short_targets_before_its_low_severity_alert():
     first, second = demo.steps(DemoScenario.SLA_BREACH)
-    assert first.short_sla and not first.alerts
+    assert (first.short_sla, first.alerts) == (True, ())
     assert [a.severity for a in second.alerts] == [Severity.LOW] == [demo.SLA_BREACH_SEVERITY]
