@@ -116,13 +116,13 @@ _DISK = "HighDiskUsage"
 
 
 def _disk_cleanup() -> list[DemoStep]:
-    def disk(pct: int, severity: Severity) -> DemoAlert:
-        return _a(AM, "web-02", _DISK, severity, f"/var on web-02 is {pct}% full", "disk-web-02-var")
-
+    full = _a(AM, "web-02", _DISK, H, "/var on web-02 is 92% full", "disk-web-02-var")
     return [
-        DemoStep("web-02: /var passes 85% (Prometheus)", (disk(86, M),)),
-        DemoStep("web-02: /var at 93%, severity raised", (disk(93, H),)),
-        DemoStep("web-02: /var at 97%: the disk cleanup runbook runs (simulated)", (disk(97, C),)),
+        DemoStep("web-02: /var at 92% (Prometheus); the disk cleanup runbook runs (simulated)", (full,)),
+        # Prometheus sends the resolve once the cleanup has freed the disk.
+        DemoStep(
+            "web-02: /var back to 41% after the cleanup", (_ok(full, "/var on web-02 is 41% full"),), 3.0
+        ),
     ]
 
 
@@ -249,9 +249,9 @@ _SCENARIOS = {
     DemoScenario.SLA_BREACH: _sla_breach,
 }
 # MIXED: every scenario, one after the other, with a pause between them.
-_MIXED_ORDER = (
-    DemoScenario.SLA_BREACH,
+_MIXED_ORDER = (  # the first alert goes out at once
     DemoScenario.DISK_CLEANUP,
+    DemoScenario.SLA_BREACH,
     DemoScenario.DATABASE_CASCADE,
     DemoScenario.NOISY_SINGLETONS,
     DemoScenario.FLAPPING_SERVICE,

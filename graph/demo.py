@@ -212,3 +212,47 @@ async def seed_demo(uow_factory: Any, bcrypt_rounds: int = 12, home: Path | None
         api_keys=api_keys,
         rotated=rotated,
     )
+
+
+async def start_demo_loop(uow_factory: Any, services: Any, api_key: str | None) -> str:
+    """`serve --demo`: a looping MIXED run on the demo company, so a dashboard is alive on first
+    open; a run already under way (a restart) is left to go on. What it did, in words."""
+    from db.demo import reusable_key, start_run
+    from domain.demo import DemoScenario
+    from graph.remediation.approvals import raw_connection
+
+    async with uow_factory() as uow:
+        uow: UnitOfWork  # type: ignore[no-redef]
+        company = (
+            await uow.session.execute(
+                select(Company).where(Company.name == DEMO_COMPANY, Company.deleted_at.is_(None))
+            )
+        ).scalar_one_or_none()
+        if company is None:
+            return f"no demo company {DEMO_COMPANY!r}: no demo run"
+        conn = await raw_connection(uow)
+        running = await conn.fetchval(
+            "SELECT scenario FROM demo_runs WHERE company_id = $1 AND status = 'RUNNING'", company.id
+        )
+        if running:
+            return f"the {running} demo run on {DEMO_COMPANY} goes on"
+        # The key the demo printed, else its last run's, else a new one (the old keeps its grace period).
+        key = (
+            services.cipher.encrypt(api_key)
+            if api_key
+            else await reusable_key(conn, company.id, services.cipher.decrypt)
+        )
+        if key is None:
+            _, credentials = await uow.companies.rotate_api_key(company.id)
+            await uow.session.flush()
+            key = services.cipher.encrypt(credentials.api_key)
+        await start_run(
+            conn,
+            company_id=company.id,
+            scenario=DemoScenario.MIXED,
+            api_key_enc=key,
+            started_by="system:serve-demo",
+            now=services.clock.now(),
+            loop=True,
+        )
+    return f"a MIXED demo run loops on {DEMO_COMPANY} (demoStop ends it)"
