@@ -19,11 +19,12 @@ from db.demo import DemoRunner
 from db.executor import Executor
 from db.reactions import ReactionRunner
 from db.sla import SlaClocks, SlaMonitor
+from domain.aws import AwsAccess, AwsAuthType
 from domain.rbac import Role
 from graph.demo import ensure_demo_assets
 from graph.demo_sender import demo_sender
-from tests.helpers import MadeCompany
-from tests.integration.test_correlation_worker import drain
+from tests.helpers import MadeCompany, gid
+from tests.integration.test_correlation_worker import alert, drain, ingest
 
 START = """
 mutation($input: DemoStartInput!) {
@@ -242,3 +243,130 @@ async def test_sla_breach_sets_a_one_minute_target_that_the_monitor_breaches(ser
         "SELECT clock, kind FROM sla_events WHERE incident_id = $1", incident["id"]
     )
     assert ("response", "breach") in {(k["clock"], k["kind"]) for k in kinds}
+
+
+async def test_who_may_start_and_stop_a_demo_and_what_is_refused(services, factory, gql):
+    # given a demo company A, another demo company B and an ordinary company C
+    a, b = await demo_company(services, factory), await demo_company(services, factory)
+    plain = await factory.company()
+    admin_a = await factory.user(Role.COMPANY_ADMIN, [a])
+    admin_c = await factory.user(Role.COMPANY_ADMIN, [plain])
+    tech_a = await factory.user(Role.TECHNICIAN, [a])
+    msp = await factory.user(Role.MSP_ADMIN)
+
+    async def errors(token: str, company: str, scenario: str = "MIXED") -> list[dict[str, Any]]:
+        body = await gql(START, {"input": {"companyId": company, "scenario": scenario}}, token=token)
+        assert body["data"]["demoStart"]["demo"] is None or not body["data"]["demoStart"]["userErrors"]
+        found: list[dict[str, Any]] = body["data"]["demoStart"]["userErrors"]
+        return found
+
+    # then another company's admin, a technician, an unknown id and an ordinary company are refused
+    assert await errors(admin_a.token, b.gid) == [
+        {"field": "companyId", "message": "company not found", "code": "NOT_FOUND"}
+    ]
+    assert await errors(admin_a.token, gid("Company", uuid.uuid4())) == [
+        {"field": "companyId", "message": "company not found", "code": "NOT_FOUND"}
+    ]
+    assert await errors(tech_a.token, a.gid) == [
+        {
+            "field": "companyId",
+            "message": "only the company's admins and MSP admins run demos",
+            "code": "PERMISSION_DENIED",
+        }
+    ]
+    [not_demo] = await errors(admin_c.token, plain.gid)
+    assert (not_demo["field"], not_demo["code"]) == ("companyId", "NOT_DEMO_COMPANY")
+    # and none of them wrote a run or changed a key
+    assert (
+        await services.pool.fetchval(
+            "SELECT count(*) FROM demo_runs WHERE company_id = ANY($1::uuid[])", [a.id, b.id, plain.id]
+        )
+        == 0
+    )
+    key_b = await services.pool.fetchval("SELECT api_key_hash FROM companies WHERE id = $1", b.id)
+
+    # when A's admin starts one, a second start is refused, and an MSP admin stops it
+    assert await errors(admin_a.token, a.gid, "FLAPPING_SERVICE") == []
+    assert await errors(msp.token, a.gid) == [
+        {
+            "field": None,
+            "message": "a demo run is already under way for this company: stop it first",
+            "code": "ALREADY_RUNNING",
+        }
+    ]
+    body = await gql(STOP, {"input": {"companyId": a.gid}}, token=msp.token)
+    stopped = body["data"]["demoStop"]
+    assert stopped["userErrors"] == []
+    assert stopped["demo"]["status"] == "STOPPED"
+    assert stopped["demo"]["message"].startswith("stopped by ")
+    # then nothing more is sent for it, and a second stop says there is nothing to stop
+    assert await runner(services).run_once(datetime.now(UTC)) >= 0
+    assert await services.pool.fetchval("SELECT step FROM demo_runs WHERE company_id = $1", a.id) == 0
+    body = await gql(STOP, {"input": {"companyId": a.gid}}, token=admin_a.token)
+    assert body["data"]["demoStop"]["userErrors"] == [
+        {"field": "companyId", "message": "the company has no demo run under way", "code": "NOT_RUNNING"}
+    ]
+    # and B's key was never touched; A's reads its run, B's admin-less outsider reads none
+    assert await services.pool.fetchval("SELECT api_key_hash FROM companies WHERE id = $1", b.id) == key_b
+    mine = await gql(RUN, {"c": a.gid}, token=tech_a.token)
+    assert mine["data"]["demoRun"]["status"] == "STOPPED"
+    theirs = await gql(RUN, {"c": a.gid}, token=admin_c.token)
+    assert theirs["data"]["demoRun"] is None
+
+
+async def test_a_run_left_by_a_crashed_process_is_resumed_after_its_lease_without_duplicates(
+    services, factory, gql
+):
+    # given a run whose first step was sent by a process that died before recording it
+    company = await demo_company(services, factory)
+    admin = await factory.user(Role.COMPANY_ADMIN, [company])
+    run = await start(gql, admin.token, company, "NOISY_SINGLETONS")
+    run_id = _uuid(run["id"])
+    real = demo_sender(services)
+
+    class DiesAfterSending:
+        async def post(self, tool: str, headers: dict[str, str], body: bytes) -> int:
+            await real.post(tool, headers, body)
+            raise RuntimeError("the process died")
+
+    now = datetime.now(UTC)
+    crashed = DemoRunner(services.pool, lambda: DiesAfterSending(), services.cipher.decrypt, 0.0)
+    assert await crashed.run_once(now) >= 1
+    row = await services.pool.fetchrow("SELECT step, lease_until FROM demo_runs WHERE id = $1", run_id)
+    assert row["step"] == 0
+
+    # when another process looks while the lease runs, and again once it ran out
+    other = runner(services)
+    assert await other.run_once(now + timedelta(seconds=30)) == 0
+    assert await other.run_once(row["lease_until"]) == 1
+
+    # then the step is recorded once and its alert stored once (the resend was a replay)
+    after = await services.pool.fetchrow("SELECT step, alerts_sent FROM demo_runs WHERE id = $1", run_id)
+    assert (after["step"], after["alerts_sent"]) == (1, 1)
+    assert await services.pool.fetchval("SELECT count(*) FROM alerts WHERE company_id = $1", company.id) == 1
+
+
+async def test_only_a_demo_companys_executions_are_simulated(services, factory, runners):
+    # given the demo layout on an ordinary company with AWS settings and on a demo company
+    plain = await factory.company()
+    async with factory.uow() as uow:
+        await uow.aws.set(plain.id, AwsAccess("eu-west-1", AwsAuthType.ROLE, "arn:aws:iam::1:role/x", "e"))
+        await ensure_demo_assets(uow, plain.id)
+    demo = await demo_company(services, factory)
+
+    # when each gets a disk alert on web-02
+    for company in (plain, demo):
+        await ingest(services, company, alert("web-02", "HighDiskUsage", at=datetime.now(UTC)))
+    await settle(services, runners)
+
+    # then the decisions ran the disk cleanup on both, simulated on the demo company only
+    rows = {
+        r["company_id"]: r["simulated"]
+        for r in await services.pool.fetch(
+            "SELECT company_id, simulated FROM remediation_executions WHERE company_id = ANY($1::uuid[])",
+            [plain.id, demo.id],
+        )
+    }
+    assert rows == {plain.id: False, demo.id: True}
+    # (the ordinary company's run is no other test's business: the real executor would take it)
+    await services.pool.execute("DELETE FROM remediation_executions WHERE company_id = $1", plain.id)
