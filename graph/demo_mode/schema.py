@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import strawberry
 
 from db import demo as demo_db
-from db.repositories.demo_runs import demo_run_rows
+from db.repositories.demo_runs import DemoRunRepository, demo_run_rows
 from domain.demo import DemoScenario as DomainScenario
 from domain.errors import DomainError, NotFound, PermissionDenied
 from domain.rbac import Permission
@@ -136,18 +136,15 @@ async def demo_run(
     info: strawberry.Info,
     company_id: Annotated[strawberry.ID, strawberry.argument(description="Company global ID.")],
 ) -> DemoRun | None:
-    principal = require_principal(info)
+    require_principal(info)
     key, unknown = decode_id(company_id, "Company")
     if key is None or unknown:
         return None
     uow = await info.context.read()
     if await uow.companies.get(key) is None:
         return None
-    latest = await demo_db.latest_run(await raw_connection(uow), key)
-    if latest is None:
-        return None
-    rows = await demo_run_rows(info.context.services.pool, principal, [latest.id], [key])
-    return demo_run_type(rows[0]) if rows else None
+    latest = await DemoRunRepository(uow.session, uow.principal).latest(key)
+    return None if latest is None else demo_run_type(latest)
 
 
 async def demo_progress(

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from db.executions import ExecutionRequest, enqueue_execution
 from db.repositories.alerts import AlertSearch, alert_rows
+from db.repositories.demo_runs import DemoRunRepository, demo_run_rows
 from db.repositories.executions import ExecutionRepository
 from db.repositories.incidents import IncidentSearch, incident_rows
 from db.repositories.remediation import ApprovalRepository, DecisionRepository
@@ -160,6 +161,15 @@ async def world(services: Any) -> World:
             )
         w.add("remediation_executions", key, execution)
         w.add("remediation_invocations", key, execution)
+        demo_run = await services.pool.fetchval(
+            "INSERT INTO demo_runs (id, company_id, scenario, status, total_steps, api_key_enc, started_by,"
+            " next_step_at, started_at) VALUES ($1, $2, 'MIXED', 'FINISHED', 1, '\\x00', 'system:test', $3, $3)"
+            " RETURNING id",
+            uuid7(),
+            company.id,
+            now,
+        )
+        w.add("demo_runs", key, demo_run)
         await services.pool.execute(
             "INSERT INTO incident_decisions (incident_id, company_id, action, approval_required, reason,"
             " priority_score, explanation, decided_at, decided_for_version)"
@@ -355,6 +365,11 @@ async def _sla_clocks(uow: UnitOfWork, w: World) -> set[Any]:
     return {c.incident_id for c in found}
 
 
+async def _latest_demo_runs(uow: UnitOfWork, w: World) -> set[Any]:
+    found = [await DemoRunRepository(uow.session, uow.principal).latest(c) for c in w.companies()]
+    return {r.id for r in found if r is not None}
+
+
 def raw(table: str, reader: Any) -> TenantRead:
     async def read(services: Any, principal: Principal, w: World) -> set[Any]:
         # Within every company of the world, as a subscription opened before the deletion asked.
@@ -442,6 +457,11 @@ READS: dict[str, TenantRead] = {
         lambda uow, w: _each(_executions(uow).get, w.ids("remediation_executions")),
     ),
     "executions.page": orm("remediation_executions", _execution_pages),
+    "demo_runs.get_many": orm(
+        "demo_runs", lambda uow, w: DemoRunRepository(uow.session, uow.principal).get_many(w.ids("demo_runs"))
+    ),
+    "demo_runs.latest": orm("demo_runs", _latest_demo_runs),
+    "demo_run_rows (demoProgress)": raw("demo_runs", demo_run_rows),
     "executions.for_incidents": orm("remediation_executions", _incident_executions),
     "executions.invocations": orm("remediation_invocations", _invocations),
     "decisions.for_incidents": orm("incident_decisions", _decisions),
