@@ -285,13 +285,17 @@ class DemoRunner:
         except Exception:
             await self._stop(run, now, "the demo's credentials cannot be decrypted with this data key")
             return
+        try:
+            sender = self.sender()
+        except RuntimeError as exc:  # this process cannot reach the webhooks: say so on the run
+            await self._stop(run, now, str(exc))
+            return
         step = steps[run.step]
         if step.short_sla:
             await self._short_sla(run, company["sla_policy"], now)
         # The step's time is when it fell due, so a resend after a crash is the same request.
         at = run.next_step_at
         sent = 0
-        sender = self.sender()
         for request in demo.requests(step, run.run_key, run.step, at):
             body = orjson.dumps(request.body)
             stamp = str(int(time.time()))

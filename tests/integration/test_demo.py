@@ -370,3 +370,24 @@ async def test_only_a_demo_companys_executions_are_simulated(services, factory, 
     assert rows == {plain.id: False, demo.id: True}
     # (the ordinary company's run is no other test's business: the real executor would take it)
     await services.pool.execute("DELETE FROM remediation_executions WHERE company_id = $1", plain.id)
+
+
+async def test_a_worker_that_cannot_reach_the_webhooks_stops_the_run_and_says_why(services, factory, gql):
+    # given a run, and a worker process with no webhook endpoint in reach (no ALERTWHISPERER_DEMO_INGEST_URL)
+    company = await demo_company(services, factory)
+    admin = await factory.user(Role.COMPANY_ADMIN, [company])
+    run_id = _uuid((await start(gql, admin.token, company, "SLA_BREACH"))["id"])
+
+    def unreachable() -> Any:
+        raise RuntimeError("demo runs need the webhook endpoint: set ALERTWHISPERER_DEMO_INGEST_URL")
+
+    # when it takes the run
+    await DemoRunner(services.pool, unreachable, services.cipher.decrypt, 0.0).run_once(datetime.now(UTC))
+
+    # then the run is stopped with the reason, nothing sent
+    row = await services.pool.fetchrow("SELECT status, step, message FROM demo_runs WHERE id = $1", run_id)
+    assert dict(row) == {
+        "status": "STOPPED",
+        "step": 0,
+        "message": "demo runs need the webhook endpoint: set ALERTWHISPERER_DEMO_INGEST_URL",
+    }
