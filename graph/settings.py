@@ -67,6 +67,10 @@ class Settings:
     # this size by the retention loop; how long it rests between batches (so ingestion keeps the disk).
     retention_batch: int = 1000
     retention_pause_seconds: float = 0.05
+    # Demo mode: the length of one scenario step (tests make it short), and where a worker process
+    # posts the demo's webhooks (unset: in-process, when this process serves the webhooks itself).
+    demo_step_seconds: float = 3.0
+    demo_ingest_url: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -110,6 +114,8 @@ class Settings:
             cors_origins=_origins(env.get("ALERTWHISPERER_CORS_ORIGINS", "")),
             retention_batch=max(1, min(50_000, int(env.get("ALERTWHISPERER_RETENTION_BATCH", 1000)))),
             retention_pause_seconds=max(0.0, float(env.get("ALERTWHISPERER_RETENTION_PAUSE_SECONDS", 0.05))),
+            demo_step_seconds=max(0.0, float(env.get("ALERTWHISPERER_DEMO_STEP_SECONDS", 3))),
+            demo_ingest_url=(env.get("ALERTWHISPERER_DEMO_INGEST_URL") or "").rstrip("/") or None,
         )
 
 

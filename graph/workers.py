@@ -8,6 +8,9 @@
   `system:emails` NOTIFY and a 5 s poll.
 - executor: remediation executions through SSM (`db.executor`), woken by `system:executions` and a
   1 s poll; every 30 s it also settles which succeeded remediations held (`db.remediation_held`).
+- demo-executor: the simulated executions of demo companies (`adapters.simulated`), as `executor`.
+- demo: steps the demo runs that fell due (`db.demo.DemoRunner`), woken by their `company:*:demo`
+  events and by their due times; each run is claimed with SKIP LOCKED and a lease.
 - sla-monitor: every ALERTWHISPERER_SLA_CHECK_SECONDS (15 s), acts on the SLA warnings and breaches
   that fell due (`db.sla.SlaMonitor`; every process may run it, rows are claimed with SKIP LOCKED).
 - sweeper: every 30 s, one process at a time (advisory lock), auto-resolves quiet incidents,
@@ -41,6 +44,7 @@ from db.approvals import ApprovalExpiryLoop
 from db.assignment import AutoAssignment
 from db.correlation import CorrelationWorker
 from db.decisions import DecisionReaction
+from db.demo import DEMO_TOPIC, DemoRunner
 from db.escalation_notices import EscalationNotices
 from db.events import BusEvent
 from db.executions import EXECUTIONS_TOPIC
@@ -305,14 +309,22 @@ class ExecutorLoop:
     holds neither (the API's `Services` already has its `aws` sessions, and they are used).
     """
 
-    def __init__(self, services: Any, poll: float = POLL_SECONDS, held_every: float = SWEEP_SECONDS) -> None:
+    def __init__(
+        self,
+        services: Any,
+        poll: float = POLL_SECONDS,
+        held_every: float = SWEEP_SECONDS,
+        simulated: bool = False,
+    ) -> None:
         self.services = services
         self.poll = poll
         self.held_every = held_every
         self._held_at = 0.0
         self._sessions: Any = None
         self._cipher: Any = None
-        self.executor = Executor(services.pool, self._remote, self._decrypt)
+        self.simulated = simulated
+        remote = _simulated_remote if simulated else self._remote
+        self.executor = Executor(services.pool, remote, self._decrypt, simulated=simulated)
         self.wake = asyncio.Event()
 
         def on_event(event: BusEvent) -> None:
@@ -345,7 +357,7 @@ class ExecutorLoop:
 
     async def step(self) -> bool:
         self.wake.clear()
-        if time.monotonic() - self._held_at >= self.held_every:
+        if not self.simulated and time.monotonic() - self._held_at >= self.held_every:
             await settle_held(self.services.pool, self.services.clock.now())
             self._held_at = time.monotonic()
         return await self.executor.run_once(self.services.clock.now()) >= self.executor.batch
@@ -353,6 +365,66 @@ class ExecutorLoop:
     async def idle(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), timeout=self.poll)
+
+    async def close(self) -> None:
+        return None
+
+
+def _simulated_remote(company_id: Any, instance_ids: Any) -> RemoteExecutor:
+    from adapters.simulated import SimulatedExecutor
+
+    return SimulatedExecutor(instance_ids)
+
+
+class DemoLoop:
+    """Steps demo runs (`db.demo`): at the earliest due step it knows of, when a run starts or stops
+    (its bus event), and at least every POLL_SECONDS."""
+
+    def __init__(self, services: Any, poll: float = POLL_SECONDS) -> None:
+        self.services = services
+        self.poll = poll
+        self._sender: Any = None
+        self._cipher: Any = None
+        self.runner = DemoRunner(
+            services.pool, self._send_through, self._decrypt, services.settings.demo_step_seconds
+        )
+        self.wake = asyncio.Event()
+
+        def on_event(event: BusEvent) -> None:
+            if event.topic.endswith(":" + DEMO_TOPIC):
+                self.wake.set()
+
+        services.bus.add_hook(on_event)
+
+    def _send_through(self) -> Any:
+        if self._sender is None:
+            from graph.demo_sender import demo_sender
+
+            self._sender = demo_sender(self.services)
+        return self._sender
+
+    def _decrypt(self, token: bytes) -> str:
+        if self._cipher is None:
+            cipher = getattr(self.services, "cipher", None)
+            if cipher is None:
+                from adapters.crypto import DataCipher
+
+                cipher = DataCipher(self.services.settings.data_key)
+            self._cipher = cipher
+        text: str = self._cipher.decrypt(token)
+        return text
+
+    async def step(self) -> bool:
+        self.wake.clear()
+        return await self.runner.run_once(self.services.clock.now()) >= self.runner.batch
+
+    async def idle(self) -> None:
+        wait = self.poll
+        due = await self.runner.next_due()
+        if due is not None:
+            wait = max(0.0, min(wait, (due - self.services.clock.now()).total_seconds()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout=wait)
 
     async def close(self) -> None:
         return None
@@ -459,6 +531,14 @@ async def _start_executor(services: Any, wake: asyncio.Event) -> LoopBody:
     return ExecutorLoop(services)
 
 
+async def _start_demo_executor(services: Any, wake: asyncio.Event) -> LoopBody:
+    return ExecutorLoop(services, simulated=True)
+
+
+async def _start_demo(services: Any, wake: asyncio.Event) -> LoopBody:
+    return DemoLoop(services)
+
+
 async def _start_sweeper(services: Any, wake: asyncio.Event) -> LoopBody:
     return SweeperLoop(services)
 
@@ -480,6 +560,8 @@ LOOPS: list[LoopSpec] = [
     LoopSpec("sweeper", _start_sweeper),
     LoopSpec("mailer", _start_mailer),
     LoopSpec("executor", _start_executor),
+    LoopSpec("demo-executor", _start_demo_executor),
+    LoopSpec("demo", _start_demo),
     LoopSpec("approval-expiry", _start_approval_expiry),
     LoopSpec("sla-monitor", _start_sla_monitor),
     LoopSpec("retention", _start_retention),

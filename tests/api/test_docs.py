@@ -14,6 +14,7 @@ run is marked in the markdown, see `tests/docs_blocks.py`):
 | `<token>`, `<jwt>`, `$TOKEN` | the demo MSP admin's token (or the `run-as` user's); GraphQL blocks are sent with it |
 | `<company id>` | a company made for the block (so deleting it harms no other block) |
 | `<incident id>` | an incident the demo company's webhook and the correlation worker just opened |
+| `<demo company id>` | the global ID of the demo company `make serve` plays its demo on (Acme Retail) |
 | `<user id>` | a technician made for the block, in a company of its own (so deactivating them harms no other block) |
 
 - shell blocks run in bash (`set -euo pipefail`) with the project's bin directory on `PATH` (so
@@ -61,7 +62,7 @@ from db.sla import SLA_TOPIC
 from graph.core import parse_global_id
 from graph.demo import DEMO_PASSWORD, KEYS_FILE
 from tests.docs_blocks import RUNNABLE, Block, all_blocks, answer_matches
-from tests.helpers import EVENT_TIMEOUT_SECONDS
+from tests.helpers import EVENT_TIMEOUT_SECONDS, gid
 from tests.live import ROOT, free_port, scratch_database, server_env
 
 BLOCKS = [b for b in all_blocks() if not b.illustrative]
@@ -307,6 +308,8 @@ async def _fill(text: str, block: Block, server: DocsServer) -> str:
         text = text.replace("<user id>", _fresh_user(server), 1)
     if "<incident id>" in text:
         text = text.replace("<incident id>", await _fresh_incident(server))
+    if "<demo company id>" in text:
+        text = text.replace("<demo company id>", gid("Company", await _demo_company_id(server)))
     return text
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from db.executions import ExecutionRequest, enqueue_execution
 from db.repositories.alerts import AlertSearch, alert_rows
+from db.repositories.demo_runs import DemoRunRepository, demo_run_rows
 from db.repositories.executions import ExecutionRepository
 from db.repositories.incidents import IncidentSearch, incident_rows
 from db.repositories.remediation import ApprovalRepository, DecisionRepository
@@ -137,6 +138,8 @@ async def world(services: Any) -> World:
             runbook, version = await uow.runbooks.create(company.id, replace(LIBRARY[0], name=unique("rb")))
         w.add("runbooks", key, runbook.id)
         w.add("runbook_versions", key, (runbook.id, version.version))
+        # A demo company: its run is simulated, so no real executor takes it.
+        await services.pool.execute("UPDATE companies SET demo = true WHERE id = $1", company.id)
         request = ExecutionRequest(
             company.id,
             runbook.id,
@@ -147,7 +150,6 @@ async def world(services: Any) -> World:
             60,
             "system:test",
             incident_id=incident,
-            simulated=True,  # simulated: no executor takes it
         )
         async with services.pool.acquire() as conn, conn.transaction():
             execution = await enqueue_execution(conn, request, now)
@@ -159,6 +161,15 @@ async def world(services: Any) -> World:
             )
         w.add("remediation_executions", key, execution)
         w.add("remediation_invocations", key, execution)
+        demo_run = await services.pool.fetchval(
+            "INSERT INTO demo_runs (id, company_id, scenario, status, total_steps, api_key_enc, started_by,"
+            " next_step_at, started_at) VALUES ($1, $2, 'MIXED', 'FINISHED', 1, '\\x00', 'system:test', $3, $3)"
+            " RETURNING id",
+            uuid7(),
+            company.id,
+            now,
+        )
+        w.add("demo_runs", key, demo_run)
         await services.pool.execute(
             "INSERT INTO incident_decisions (incident_id, company_id, action, approval_required, reason,"
             " priority_score, explanation, decided_at, decided_for_version)"
@@ -415,6 +426,9 @@ async def _oncall_rotations(uow: UnitOfWork, w: World) -> set[Any]:
         if rotation is not None:
             out.add(rotation.id)
     return out
+async def _latest_demo_runs(uow: UnitOfWork, w: World) -> set[Any]:
+    found = [await DemoRunRepository(uow.session, uow.principal).latest(c) for c in w.companies()]
+    return {r.id for r in found if r is not None}
 
 
 def raw(table: str, reader: Any) -> TenantRead:
@@ -504,6 +518,11 @@ READS: dict[str, TenantRead] = {
         lambda uow, w: _each(_executions(uow).get, w.ids("remediation_executions")),
     ),
     "executions.page": orm("remediation_executions", _execution_pages),
+    "demo_runs.get_many": orm(
+        "demo_runs", lambda uow, w: DemoRunRepository(uow.session, uow.principal).get_many(w.ids("demo_runs"))
+    ),
+    "demo_runs.latest": orm("demo_runs", _latest_demo_runs),
+    "demo_run_rows (demoProgress)": raw("demo_runs", demo_run_rows),
     "executions.for_incidents": orm("remediation_executions", _incident_executions),
     "executions.invocations": orm("remediation_invocations", _invocations),
     "decisions.for_incidents": orm("incident_decisions", _decisions),
