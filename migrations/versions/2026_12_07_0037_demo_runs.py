@@ -5,7 +5,7 @@ running it), so any worker process resumes it after a restart. The API key it se
 encrypted with the data key: the database keeps only a hash of a company's keys.
 
 Revision ID: 0037
-Revises: 0033
+Revises: 0036
 Create Date: 2026-12-07 02:00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0037"
-down_revision: str | None = "0033"
+down_revision: str | None = "0036"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
