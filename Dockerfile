@@ -21,6 +21,12 @@ WORKDIR /app
 COPY alembic.ini ./
 COPY migrations ./migrations
 USER alertwhisperer
-EXPOSE 8000
-HEALTHCHECK --interval=15s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
-CMD ["alertwhisperer", "serve", "--host", "0.0.0.0", "--port", "8000"]
+# 8000: the API and webhooks; 9464: `alertwhisperer worker`'s metrics when ALERTWHISPERER_WORKER_METRICS_PORT=9464.
+EXPOSE 8000 9464
+# Liveness only (/healthz reads nothing): a slow database must not get the container restarted.
+# Orchestrators route traffic on /readyz.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=30s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"
+# Migrate first (fails fast on a wrong DATABASE_URL; concurrent replicas wait on an advisory lock), then
+# serve; `exec` replaces the shell, so serve is PID 1 and gets the SIGTERM of `docker stop`.
+# Worker containers run the same image with the command `alertwhisperer worker` (README, Deployment).
+CMD ["sh", "-c", "alertwhisperer migrate && exec alertwhisperer serve --host 0.0.0.0 --port 8000"]

@@ -25,6 +25,7 @@ BATCH = 5_000
 KEPT = frozenset({"audit_log"})
 #: Every other table with a `company_id`.
 PURGED = (
+    "demo_runs",
     "reaction_inbox",
     "sla_events",
     "incident_sla",

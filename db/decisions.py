@@ -53,7 +53,9 @@ WITH f AS (
     SELECT i.id, i.company_id, i.asset_id, i.status, i.severity, i.signature, i.asset_name, i.critical_asset,
            i.priority_base, a.cloud_instance_id, a.platform, coalesce(a.is_critical, false) AS asset_critical,
            c.auto_remediation_enabled, c.approval_on_critical_assets, c.approval_expiry_minutes,
-           EXISTS (SELECT 1 FROM company_aws_settings s WHERE s.company_id = i.company_id) AS aws_configured,
+           -- a demo company's runs go through the simulated executor: no AWS needed
+           c.demo OR EXISTS (SELECT 1 FROM company_aws_settings s WHERE s.company_id = i.company_id)
+               AS aws_configured,
            d.decided_for_version,
            EXISTS (SELECT 1 FROM remediation_approvals p WHERE p.incident_id = i.id AND p.status = 'PENDING')
            OR EXISTS (SELECT 1 FROM remediation_executions e WHERE e.incident_id = i.id AND e.phase <> 'done')

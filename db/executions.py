@@ -43,7 +43,6 @@ class ExecutionRequest:
     approval_id: uuid.UUID | None = None
     asset_ids: Sequence[uuid.UUID] = ()
     parameters: Mapping[str, Any] = field(default_factory=dict)
-    simulated: bool = False
 
 
 INSERT = """
@@ -51,7 +50,9 @@ INSERT INTO remediation_executions (
     id, company_id, incident_id, runbook_id, runbook_version, approval_id, asset_ids, instance_ids,
     parameters, document, commands, health_check, timeout_seconds, started_by, simulated,
     next_check_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16, $16, $16)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14,
+        -- a demo company's runs are simulated, whoever starts them, and no other company's are
+        coalesce((SELECT demo FROM companies WHERE id = $2), false), $15, $15, $15)
 ON CONFLICT (approval_id) DO NOTHING
 RETURNING id
 """
@@ -78,7 +79,6 @@ async def enqueue_execution(conn: Conn, request: ExecutionRequest, now: datetime
         request.health_check,
         request.timeout_seconds,
         request.started_by,
-        request.simulated,
         now,
     )
     if stored is None:

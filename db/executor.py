@@ -15,7 +15,8 @@ deadline, attempts), so any process resumes any execution after a restart. A ste
 A claim that finds attempts above 1 in the send phases means an earlier claim never wrote its outcome
 (a crash, possibly between SendCommand and storing the id): the command is looked up by its comment
 (`alertwhisperer:execution:<id>`) before anything is sent, so a command is never sent twice.
-Simulated executions (demo mode) are not this executor's: it leaves them alone.
+Simulated executions (demo mode, `companies.demo`) are taken only by an executor made with
+`simulated=True`, whose remote is the simulated one (`adapters.simulated`): no AWS access is read.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from adapters import metrics
 from db.events import BusEvent, topic
 from db.incident_writer import add_timeline, apply_action
 from db.notifications import company_admins, enqueue
@@ -123,7 +125,7 @@ class Leased:
 CLAIM = """
 WITH due AS (
     SELECT id FROM remediation_executions
-    WHERE phase <> 'done' AND next_check_at <= $1 AND NOT simulated
+    WHERE phase <> 'done' AND next_check_at <= $1 AND simulated = $4
     ORDER BY next_check_at
     LIMIT $3
     FOR UPDATE SKIP LOCKED
@@ -183,7 +185,9 @@ WHERE (remediation_invocations.status, remediation_invocations.status_detail, re
 """
 NOTIFY = "SELECT pg_notify('aw_events', $1)"
 
-RemoteFactory = Callable[[uuid.UUID, AwsAccess], RemoteExecutor]
+# (company id, its AWS access) -> its RemoteExecutor; for the simulated executor (company id, the
+# execution's instance ids).
+RemoteFactory = Callable[[uuid.UUID, Any], RemoteExecutor]
 
 
 class Executor:
@@ -201,12 +205,14 @@ class Executor:
         *,
         batch: int = 10,
         lease: timedelta = LEASE,
+        simulated: bool = False,
     ) -> None:
         self.pool = pool
         self.remote = remote
         self.decrypt = decrypt
         self.batch = batch
         self.lease = lease
+        self.simulated = simulated
 
     async def run_once(self, now: datetime | None = None) -> int:
         """Claim up to `batch` due executions and take each one step on; the number claimed."""
@@ -230,10 +236,10 @@ class Executor:
         """Lease the due executions (committed at once) and read their companies' AWS access."""
         async with self.pool.acquire() as conn:
             async with conn.transaction():
-                rows = await conn.fetch(CLAIM, now, now + self.lease, self.batch)
+                rows = await conn.fetch(CLAIM, now, now + self.lease, self.batch, self.simulated)
             leased = [_leased(r) for r in rows]
-            if not leased:
-                return [], {}
+            if not leased or self.simulated:
+                return leased, {}
             settings = await conn.fetch(ACCESS, list({e.company_id for e in leased}))
         return leased, {r["company_id"]: self._readable_access(r) for r in settings}
 
@@ -263,15 +269,17 @@ class Executor:
 
     async def advance(self, execution: Leased, access: AwsAccess | str | None, now: datetime) -> None:
         """One step of one leased execution: send or poll, and write what came of it. `access`: the
-        company's, or why there is none usable."""
-        if access is None or isinstance(access, str):
+        company's, or why there is none usable (the simulated executor needs none)."""
+        if self.simulated:
+            access = None
+        elif access is None or isinstance(access, str):
             await self._finish(execution, "FAILED", access or NO_ACCESS, now)
             return
         if execution.attempts > MAX_CLAIMS:
             error = f"gave up after {MAX_CLAIMS} attempts that did not finish"
             await self._finish(execution, "FAILED", error, now)
             return
-        remote = self.remote(execution.company_id, access)
+        remote = self.remote(execution.company_id, execution.instance_ids if self.simulated else access)
         try:
             if execution.phase in ("send", "health_send"):
                 await self._send(execution, remote, now)
@@ -419,6 +427,7 @@ class Executor:
         for its incident a resolve (success) or an escalation with the reason."""
         if not _updated(await conn.execute(FINISH, *self._guard(execution), status, error, now)):
             return self._lost(execution)
+        metrics.execution_finished(status)
         await self._announce(conn, execution, status)
         incident = execution.incident_id
         if incident is None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from adapters import metrics
 from domain.alerts import Severity
 from domain.ids import global_id
 from domain.incidents import IncidentStatus
@@ -141,6 +142,8 @@ class MailerRun:
             skipped += outcome == "skipped"
             retried += outcome == "retried"
             failed += outcome == "failed"
+            metrics.email(outcome)
+        metrics.email("lost", len(lost))
         return MailStats(sent, skipped, retried, failed, len(lost))
 
     async def _deliver(self, row: Any, now: datetime) -> str:

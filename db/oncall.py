@@ -17,11 +17,15 @@ from domain.oncall import Interval, Override, Rotation, Schedule, WeeklyShift, o
 if TYPE_CHECKING:
     from db.pool import Conn
 
+# The rotation's members go as text inside the ROW: asyncpg decodes an anonymous record's fields only
+# with codecs the connection already holds, and a uuid[] field has none on a fresh connection ("no
+# decoder for composite type element ... OID 2951"), which failed `onCallNow` and the assignment.
 _SCHEDULE_COLUMNS = """
     s.id, s.name, s.company_id, s.timezone,
     ARRAY(SELECT ROW(x.user_id, x.weekday, x.start_minute, x.end_minute)
           FROM oncall_shifts x WHERE x.schedule_id = s.id ORDER BY x.id) AS shifts,
-    ARRAY(SELECT ROW(r.members, r.handover_weekday, r.handover_minute, r.length_days, r.start_date)
+    ARRAY(SELECT ROW(array_to_string(r.members, ','), r.handover_weekday, r.handover_minute, r.length_days,
+                     r.start_date)
           FROM oncall_rotations r WHERE r.schedule_id = s.id) AS rotations,
     ARRAY(SELECT ROW(o.user_id, o.covers_user_id, o.starts_at, o.ends_at)
           FROM oncall_overrides o
@@ -63,7 +67,8 @@ def schedule_of(record: Any) -> Schedule:
         timezone=record["timezone"],
         shifts=tuple(WeeklyShift(u, d, a, b) for u, d, a, b in record["shifts"]),
         rotations=tuple(
-            Rotation(tuple(m), w, minute, days, start) for m, w, minute, days, start in record["rotations"]
+            Rotation(tuple(uuid.UUID(x) for x in m.split(",") if x), w, minute, days, start)
+            for m, w, minute, days, start in record["rotations"]
         ),
         overrides=tuple(Override(u, a, b, covers=c) for u, c, a, b in record["overrides"]),
     )

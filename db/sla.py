@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from adapters import metrics
 from db import notifications
 from db.assignment import assign_best
 from db.events import BusEvent, topic
@@ -220,6 +221,7 @@ class SlaMonitor:
         )
         if inserted is None or incident is None:
             return  # acted on already (another monitor, or before a restart), or the incident is gone
+        metrics.sla_event(event.clock.value, event.kind.value)
         deadline = event.deadline.isoformat()
         facts: dict[str, Any] = {"clock": event.clock.value, "deadline": deadline}
         if level is not None:

@@ -99,6 +99,11 @@ class Company(Base):
     # LLM analysis (issue 18): off by default; tokens a month it may spend.
     llm_analysis_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     llm_monthly_token_budget: Mapped[int] = mapped_column(Integer, server_default=text("200000"))
+    # Alerts received longer ago than this are deleted by the retention loop (db/retention.py).
+    alert_retention_days: Mapped[int] = mapped_column(Integer, server_default=text("90"))
+    # A demo tenant's company (set by seed_demo): it takes demo runs, and its remediations run through
+    # the simulated executor (marked `simulated`), never through AWS.
+    demo: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     # Set by companyDelete: the company is gone from every API surface at once, and the sweeper purges
     # its rows in batches (db/company_purge.py) before it deletes this one.
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -123,6 +128,7 @@ class Company(Base):
         CheckConstraint("rate_limit_per_second > 0 AND rate_limit_burst >= 1", name="rate_limit_positive"),
         CheckConstraint("approval_expiry_minutes BETWEEN 5 AND 10080", name="approval_expiry_range"),
         CheckConstraint("llm_monthly_token_budget BETWEEN 0 AND 100000000", name="llm_budget_range"),
+        CheckConstraint("alert_retention_days BETWEEN 1 AND 3650", name="alert_retention_range"),
     )
 
 
@@ -1234,4 +1240,40 @@ class OnCallOverride(Base):
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         Index("ix_oncall_overrides_schedule_ends", "schedule_id", "ends_at"),
+    )
+
+
+DEMO_STATUSES = ("RUNNING", "STOPPED", "FINISHED")
+
+
+class DemoRun(Base):
+    """One demo scenario run on a company (`db.demo`): its progress and the lease of the process
+    running it, so any worker resumes it after a restart. `api_key_enc`: the key it sends webhooks
+    with, encrypted with the data key (the company row keeps only its hash)."""
+
+    __tablename__ = "demo_runs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    scenario: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    step: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    total_steps: Mapped[int] = mapped_column(Integer)
+    alerts_sent: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    cycle: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    loop: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    message: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    api_key_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    started_by: Mapped[str] = mapped_column(String(64))
+    next_step_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", DEMO_STATUSES), name="status"),
+        Index("ix_demo_runs_company", "company_id", "started_at"),
+        Index("uq_demo_runs_running", "company_id", unique=True, postgresql_where=text("status = 'RUNNING'")),
+        Index("ix_demo_runs_due", "next_step_at", postgresql_where=text("status = 'RUNNING'")),
     )

@@ -22,7 +22,7 @@ import enum
 import uuid
 from dataclasses import dataclass
 
-from domain.errors import PermissionDenied
+from domain.errors import InvalidInput, PermissionDenied
 from domain.rbac import Permission, Principal, Role
 from domain.runbooks import RunbookRisk
 
@@ -79,6 +79,16 @@ class RemediationSettings:
     auto_remediation_enabled: bool = True
     approval_on_critical_assets: bool = True
     approval_expiry_minutes: int = 60
+
+
+APPROVAL_EXPIRY_MINUTES = (5, 10080)  # five minutes to a week (the table's check says the same)
+
+
+def check_approval_expiry(minutes: int, field: str = "approvalExpiryMinutes") -> int:
+    low, high = APPROVAL_EXPIRY_MINUTES
+    if not low <= minutes <= high:
+        raise InvalidInput(f"must be between {low} and {high:,} minutes", field=field)
+    return minutes
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,10 @@ from db.migrate import current_revision, head_revision, upgrade_to_head
 from graph.graphql_view import GraphQLView
 from graph.health import readiness
 from graph.logs import request_id_for, request_id_var
+from graph.metrics_route import metrics_endpoint
 from graph.oncall.feed import calendar_feed
 from graph.schema import build_schema
+from graph.security import CORSMiddleware, cors_middleware_options, secure_send
 from graph.services import Services, build_services, resolve_database_url
 from graph.settings import Settings
 from graph.webhooks.routes import PREFIX as WEBHOOK_PREFIX
@@ -115,6 +117,7 @@ def create_app(settings: Settings, *, database_url: str | None = None, migrate: 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"], max_body_size=settings.graphql_max_body_bytes),
         Route("/api/schedules/{token}.ics", calendar_feed, methods=["GET"]),
     ]
@@ -130,6 +133,8 @@ def create_app(settings: Settings, *, database_url: str | None = None, migrate: 
     routes.append(Mount(dashboard.ASSET_PREFIX, dashboard.dashboard_assets(), name="dashboard"))
     app = AlertWhispererApp(routes=routes, lifespan=lifespan)
     app.webhooks = WebhookEndpoint(settings)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, **cors_middleware_options(settings.cors_origins))
     app.add_middleware(RequestIdMiddleware)
     return app
 
@@ -137,8 +142,9 @@ def create_app(settings: Settings, *, database_url: str | None = None, migrate: 
 class AlertWhispererApp(Starlette):
     """Starlette, with the webhook hot path served in front of its routing and middleware layers.
 
-    Webhooks are most of the traffic; `WebhookEndpoint` does its own request id, error masking and
-    405/404 answers, so it gains nothing from the generic layers and is spared their cost.
+    Webhooks are most of the traffic; `WebhookEndpoint` does its own request id, security headers,
+    error masking and 405/404 answers, so it gains nothing from the generic layers and is spared their
+    cost.
     """
 
     webhooks: WebhookEndpoint
@@ -148,4 +154,5 @@ class AlertWhispererApp(Starlette):
             scope["app"] = self
             await self.webhooks(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        # Here, not as a middleware: Starlette's error answers (500) come from outside the middleware.
+        await super().__call__(scope, receive, secure_send(send) if scope["type"] == "http" else send)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -59,12 +60,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     configure_logging(settings.log_level)
     if args.demo:
-        from graph.demo import seed_demo
+        from graph.demo import DEMO_COMPANY, seed_demo, start_demo_loop
 
-        creds = asyncio.run(
-            _with_uow(settings, lambda uow, s: seed_demo(uow, settings.bcrypt_rounds, settings.home))
-        )
+        async def seed_and_loop(uow: Any, services: Any) -> Any:
+            creds = await seed_demo(uow, settings.bcrypt_rounds, settings.home)
+            said = await start_demo_loop(uow, services, creds.api_keys.get(DEMO_COMPANY))
+            return creds, said
+
+        creds, said = asyncio.run(_with_uow(settings, seed_and_loop))
         _print_demo(creds)
+        print(f"Demo mode: {said}", flush=True)
+        if settings.workers == "process" and not settings.demo_ingest_url:
+            # The worker process posts the demo's webhooks to this server.
+            host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+            host = f"[{host}]" if ":" in host else host
+            os.environ["ALERTWHISPERER_DEMO_INGEST_URL"] = f"http://{host}:{args.port}"
     app = create_app(settings)
     if settings.workers == "process":
         _supervise_workers(app)

@@ -4,43 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from adapters.crypto import api_key_hash, hash_password
-from db.tables import Company
+from db.tables import Asset, Company
 from db.uow import UnitOfWork
+from domain.demo import DEMO_ASSETS
 from domain.rbac import Role
 
 DEMO_PASSWORD = "demo-pass-2026"
 
 COMPANIES: dict[str, list[dict[str, Any]]] = {
-    "Acme Retail": [
-        {
-            "name": "web-01",
-            "type": "server",
-            "ip_address": "10.0.1.11",
-            "cloud_instance_id": "i-0a1b2c3d4e5f60001",
-            "is_critical": True,
-        },
-        {
-            "name": "web-02",
-            "type": "server",
-            "ip_address": "10.0.1.12",
-            "cloud_instance_id": "i-0a1b2c3d4e5f60002",
-        },
-        {
-            "name": "db-primary",
-            "type": "database",
-            "ip_address": "10.0.2.10",
-            "cloud_instance_id": "i-0a1b2c3d4e5f60003",
-            "is_critical": True,
-        },
-        {"name": "lb-01", "type": "network", "ip_address": "10.0.0.5"},
-    ],
+    # The layout the demo scenarios play on (domain.demo.DEMO_ASSETS), dependencies included.
+    "Acme Retail": [a.fields() for a in DEMO_ASSETS],
     "Globex Health": [
         {"name": "ehr-app-01", "type": "application", "ip_address": "10.10.1.20", "is_critical": True},
         {
@@ -65,8 +46,7 @@ COMPANIES: dict[str, list[dict[str, Any]]] = {
     ],
 }
 DEPENDENCIES = {
-    "web-01": ["db-primary", "lb-01"],
-    "web-02": ["db-primary", "lb-01"],
+    **{a.name: list(a.depends_on) for a in DEMO_ASSETS if a.depends_on},
     "ehr-app-01": ["pg-ehr"],
 }
 
@@ -119,6 +99,35 @@ class DemoCredentials:
 
 
 KEYS_FILE = "demo-api-keys.json"
+#: The company `serve --demo` plays its scenario loop on.
+DEMO_COMPANY = "Acme Retail"
+
+
+async def ensure_demo_assets(uow: UnitOfWork, company_id: uuid.UUID) -> None:
+    """Give the company what the demo scenarios play on (`DEMO_ASSETS`): missing assets are created,
+    and an existing one of the same name gets the layout's platform, instance id and dependencies
+    where it has none (its other fields are left as they are)."""
+    rows = (
+        await uow.session.execute(
+            select(Asset).where(Asset.company_id == company_id, Asset.name.in_([a.name for a in DEMO_ASSETS]))
+        )
+    ).scalars()
+    by_name = {a.name: a for a in rows}
+    deps = await uow.assets.dependencies([a.id for a in by_name.values()])
+    for spec in DEMO_ASSETS:  # upstream first: dependencies exist before their dependents
+        targets = [by_name[t].id for t in spec.depends_on if t in by_name]
+        found = by_name.get(spec.name)
+        if found is None:
+            by_name[spec.name] = await uow.assets.create(company_id, spec.fields(), targets)
+            continue
+        fields = {
+            k: v
+            for k, v in spec.fields().items()
+            if k in ("platform", "cloud_instance_id") and getattr(found, k) is None
+        }
+        missing_deps = bool(targets) and not deps.get(found.id)
+        if fields or missing_deps:
+            await uow.assets.update(found.id, fields, targets if missing_deps else None)
 
 
 def _remembered_keys(path: Path | None) -> dict[str, str]:
@@ -173,11 +182,17 @@ async def seed_demo(uow_factory: Any, bcrypt_rounds: int = 12, home: Path | None
                 ids[name] = company.id
             else:
                 ids[name] = existing.id
+                if name == DEMO_COMPANY:  # seeded before the layout had platforms and dependencies
+                    await ensure_demo_assets(uow, existing.id)
                 key = remembered.get(name)
                 if key is not None and api_key_hash(key) == existing.api_key_hash:
                     api_keys[name] = key
                 else:
                     rotated.append(name)
+        # Their remediations are simulated, and they take demo runs (`demoStart`).
+        await uow.session.execute(
+            update(Company).where(Company.id.in_(list(ids.values())), ~Company.demo).values(demo=True)
+        )
         password_hash = hash_password(DEMO_PASSWORD, bcrypt_rounds)
         for spec in USERS:
             if await uow.users.by_email(spec["email"]) is None:
@@ -197,3 +212,47 @@ async def seed_demo(uow_factory: Any, bcrypt_rounds: int = 12, home: Path | None
         api_keys=api_keys,
         rotated=rotated,
     )
+
+
+async def start_demo_loop(uow_factory: Any, services: Any, api_key: str | None) -> str:
+    """`serve --demo`: a looping MIXED run on the demo company, so a dashboard is alive on first
+    open; a run already under way (a restart) is left to go on. What it did, in words."""
+    from db.demo import reusable_key, start_run
+    from domain.demo import DemoScenario
+    from graph.remediation.approvals import raw_connection
+
+    async with uow_factory() as uow:
+        uow: UnitOfWork  # type: ignore[no-redef]
+        company = (
+            await uow.session.execute(
+                select(Company).where(Company.name == DEMO_COMPANY, Company.deleted_at.is_(None))
+            )
+        ).scalar_one_or_none()
+        if company is None:
+            return f"no demo company {DEMO_COMPANY!r}: no demo run"
+        conn = await raw_connection(uow)
+        running = await conn.fetchval(
+            "SELECT scenario FROM demo_runs WHERE company_id = $1 AND status = 'RUNNING'", company.id
+        )
+        if running:
+            return f"the {running} demo run on {DEMO_COMPANY} goes on"
+        # The key the demo printed, else its last run's, else a new one (the old keeps its grace period).
+        key = (
+            services.cipher.encrypt(api_key)
+            if api_key
+            else await reusable_key(conn, company.id, services.cipher.decrypt)
+        )
+        if key is None:
+            _, credentials = await uow.companies.rotate_api_key(company.id)
+            await uow.session.flush()
+            key = services.cipher.encrypt(credentials.api_key)
+        await start_run(
+            conn,
+            company_id=company.id,
+            scenario=DemoScenario.MIXED,
+            api_key_enc=key,
+            started_by="system:serve-demo",
+            now=services.clock.now(),
+            loop=True,
+        )
+    return f"a MIXED demo run loops on {DEMO_COMPANY} (demoStop ends it)"

@@ -14,6 +14,7 @@ from typing import Any
 import strawberry
 
 from domain import alerts as domain_alerts
+from domain import demo as domain_demo
 from domain import incidents as domain_incidents
 from domain.assets import AssetType as DomainAssetType
 from domain.maintenance import RecurrenceFrequency as DomainFrequency
@@ -204,5 +205,45 @@ SlaErrorCode = area_error_codes(
         "INVALID_BUSINESS_HOURS": "Business hours end before they start, or name no day.",
         "TARGET_OUT_OF_RANGE": "A response or resolution target is under 1 minute or too long.",
         "UNKNOWN_COUNTRY": "The holiday calendar's country (or region) is unknown.",
+    },
+)
+
+DemoScenario = mirror(
+    "DemoScenario",
+    domain_demo.DemoScenario,
+    "A demo mode scenario: alerts a demo company's monitoring tools send over a minute or two.",
+    {
+        "DISK_CLEANUP": "A disk fills up; the low-risk disk cleanup runbook runs (simulated) and resolves it.",
+        "DATABASE_CASCADE": "The database stops; app servers and the load balancer follow. The database "
+        "restart (medium risk) waits for an admin's approval.",
+        "ALERT_STORM": "Packet loss on six hosts, four rounds: one incident per host, a storm.",
+        "FLAPPING_SERVICE": "A health check fails and recovers five times: the incident is flapping.",
+        "NOISY_SINGLETONS": "One-off low-severity alerts from several tools, some recovering by themselves.",
+        "SLA_BREACH": "Low-severity incidents get a 1-minute response target; a backup failure nobody "
+        "answers breaches it.",
+        "MIXED": "All of the above, one after the other (about two minutes).",
+    },
+)
+
+DemoStatus = mirror(
+    "DemoStatus",
+    domain_demo.DemoStatus,
+    "Where a demo run stands.",
+    {
+        "RUNNING": "Steps are being sent.",
+        "STOPPED": "Stopped by `demoStop` (or because it could not go on: `message` says why).",
+        "FINISHED": "Every step was sent.",
+    },
+)
+
+DemoErrorCode = area_error_codes(
+    "DemoErrorCode",
+    "Why a demo mutation was refused.",
+    ("INVALID_INPUT", "NOT_FOUND", "PERMISSION_DENIED", "UNAUTHENTICATED"),
+    {
+        "ALREADY_RUNNING": "The company has a demo run under way: stop it first.",
+        "NOT_RUNNING": "The company has no demo run under way.",
+        "NOT_DEMO_COMPANY": "Only demo companies (seeded by `serve --demo` / `seed-demo`) take demo runs: "
+        "their alerts are made up and their remediations simulated.",
     },
 )

@@ -8,6 +8,9 @@ The same files, byte for byte (the page's `integrity` hashes still hold), ship i
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from functools import cache
 from pathlib import Path
 
@@ -42,6 +45,25 @@ def graphiql_html() -> str:
             raise GraphiqlPageError(f"Strawberry's GraphiQL page no longer loads {url}: update CDN_ASSETS")
         html = html.replace(url, f"{ASSET_PREFIX}/{name}")
     return html
+
+
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+
+
+@cache
+def graphiql_csp() -> str:
+    """The page's Content-Security-Policy: the server's own files, and the page's one inline script
+    by its hash (Strawberry writes it into the page; no other inline script can run). Its inline
+    style sheet and the styles GraphiQL sets are allowed: styles run no code."""
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+        for body in _INLINE_SCRIPT.findall(graphiql_html())
+    )
+    return (
+        f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; font-src 'self' data:; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'"
+    )
 
 
 def graphiql_assets() -> StaticFiles:

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -15,7 +15,7 @@ from strawberry.asgi import GraphQL
 from db.outage import database_unavailable
 from graph import ws_auth
 from graph.context import Context, principal_from_authorization
-from graph.graphiql import graphiql_html
+from graph.graphiql import graphiql_csp, graphiql_html
 from graph.logs import request_id_var
 from graph.tokens import TokenError
 
@@ -51,6 +51,9 @@ class GraphQLView(GraphQL[Context, None]):
     @property
     def graphql_ide_html(self) -> str:
         return graphiql_html()
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(self.graphql_ide_html, headers={"content-security-policy": graphiql_csp()})
 
     def encode_json(self, data: object) -> str:
         """orjson instead of the standard library's encoder: every websocket event and HTTP answer goes

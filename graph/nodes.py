@@ -23,6 +23,42 @@ def _key(kind: str, raw: str) -> uuid.UUID | int | None:
         return None
 
 
+def _oncall_resolvers(
+    info: strawberry.Info, uow: Any
+) -> dict[str, tuple[Callable[[Any], Awaitable[Any]], Callable[[Any], Any]]]:
+    """A schedule, shift or override readable by the caller, built with the people it names."""
+    from graph.oncall.types import override_type, schedule_types, shift_type
+
+    repo = uow.oncall
+
+    async def schedule(key: uuid.UUID) -> Any:
+        row = await repo.get(key)
+        if row is None:
+            return None
+        (built,) = await schedule_types(repo, [row], info.context.services.clock.now())
+        return built
+
+    async def shift(key: uuid.UUID) -> Any:
+        row = await repo.get_shift(key)
+        return None if row is None else shift_type(row, await repo.users({row.user_id}))
+
+    async def override(key: uuid.UUID) -> Any:
+        row = await repo.get_override(key)
+        if row is None:
+            return None
+        people = {row.user_id} | ({row.covers_user_id} if row.covers_user_id is not None else set())
+        return override_type(row, await repo.users(people))
+
+    def built(found: Any) -> Any:
+        return found
+
+    return {
+        "OnCallSchedule": (schedule, built),
+        "OnCallShift": (shift, built),
+        "OnCallOverride": (override, built),
+    }
+
+
 async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
     from db.repositories.remediation import ApprovalRepository
     from graph.incidents.types import alert_type, incident_event_type, incident_type, maintenance_window_type
@@ -54,7 +90,7 @@ async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
         "Execution": (execution_by_id(uow), execution_type),
         "RemediationApproval": (ApprovalRepository(uow.session, uow.principal).get, approval_type),
     }
-    resolvers.update(getattr(uow, "node_resolvers", lambda: {})())
+    resolvers.update(_oncall_resolvers(info, uow))
     entry = resolvers.get(kind)
     if entry is None:
         return None

@@ -21,6 +21,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from domain.errors import DomainError
 from graph.core import Node, PublicError
+from graph.demo_mode.schema import DemoMutation, DemoQuery, DemoSubscription
 from graph.incidents.schema import IncidentMutation, IncidentQuery, IncidentSubscription
 from graph.incidents.types import Alert, Incident, IncidentEvent, MaintenanceWindow
 from graph.ingest_graphql import IngestMutation
@@ -52,7 +53,9 @@ class _MaskErrors(MaskErrors):
 
 
 @strawberry.type(description="Read the MSP's data. Every list is a Relay connection with keyset cursors.")
-class Query(PlatformQuery, IncidentQuery, RemediationQuery, NotificationQuery, SlaQuery, OnCallQuery):
+class Query(
+    PlatformQuery, IncidentQuery, RemediationQuery, NotificationQuery, SlaQuery, OnCallQuery, DemoQuery
+):
     @strawberry.field(description="Any object by its global ID (null if it does not exist or is not yours).")
     async def node(
         self,
@@ -76,12 +79,15 @@ class Mutation(
     NotificationMutation,
     SlaMutation,
     OnCallMutation,
+    DemoMutation,
 ):
     pass
 
 
 @strawberry.type(description="Live updates (graphql-transport-ws or graphql-ws); token in `connection_init`.")
-class Subscription(IncidentSubscription, NotificationSubscription, RemediationSubscription, SlaSubscription):
+class Subscription(
+    IncidentSubscription, NotificationSubscription, RemediationSubscription, SlaSubscription, DemoSubscription
+):
     pass
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from adapters import metrics
 from adapters.aws import AwsSessions
 from adapters.clock import SystemClock
 from adapters.crypto import DataCipher
@@ -81,9 +82,12 @@ async def build_services(settings: Settings, database_url: str | None = None) ->
         mailer=ses_mailer(settings.email_from, settings.ses_region),
         analysers=llm_analysers(settings),
     )
+    unwatch = [metrics.watch_asyncpg_pool(pool), metrics.watch_sqlalchemy_pool(engine)]
     try:
         yield services
     finally:
+        for stop in unwatch:
+            stop()
         await bus.stop()
         await pool.close()
         await engine.dispose()

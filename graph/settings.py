@@ -54,6 +54,23 @@ class Settings:
     llm_min_priority: float = 60.0
     # How often the SLA monitor looks for due warnings and breaches (its lag after a deadline).
     sla_check_seconds: float = 15.0
+    # /metrics: open when unset (as exporters usually are: keep it on the private network), else it
+    # needs `Authorization: Bearer <token>`.
+    metrics_token: str | None = None
+    # `alertwhisperer worker`'s own scrape target (0: none).
+    worker_metrics_port: int = 0
+    worker_metrics_host: str = "0.0.0.0"
+    # Browser origins (scheme://host[:port]) whose scripts may call the HTTP API (CORS); none: only
+    # pages of the API's own origin. The websocket's are `allowed_origins`.
+    cors_origins: tuple[str, ...] = ()
+    # Alerts older than this many days (per company, `alertRetentionDays`) are deleted in batches of
+    # this size by the retention loop; how long it rests between batches (so ingestion keeps the disk).
+    retention_batch: int = 1000
+    retention_pause_seconds: float = 0.05
+    # Demo mode: the length of one scenario step (tests make it short), and where a worker process
+    # posts the demo's webhooks (unset: in-process, when this process serves the webhooks itself).
+    demo_step_seconds: float = 3.0
+    demo_ingest_url: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -91,6 +108,14 @@ class Settings:
             llm_timeout_seconds=max(1.0, float(env.get("ALERTWHISPERER_LLM_TIMEOUT_SECONDS", 20))),
             llm_min_priority=float(env.get("ALERTWHISPERER_LLM_MIN_PRIORITY", 60)),
             sla_check_seconds=max(0.1, float(env.get("ALERTWHISPERER_SLA_CHECK_SECONDS", 15))),
+            metrics_token=env.get("ALERTWHISPERER_METRICS_TOKEN") or None,
+            worker_metrics_port=_port(env.get("ALERTWHISPERER_WORKER_METRICS_PORT", "0")),
+            worker_metrics_host=env.get("ALERTWHISPERER_WORKER_METRICS_HOST") or "0.0.0.0",
+            cors_origins=_origins(env.get("ALERTWHISPERER_CORS_ORIGINS", "")),
+            retention_batch=max(1, min(50_000, int(env.get("ALERTWHISPERER_RETENTION_BATCH", 1000)))),
+            retention_pause_seconds=max(0.0, float(env.get("ALERTWHISPERER_RETENTION_PAUSE_SECONDS", 0.05))),
+            demo_step_seconds=max(0.0, float(env.get("ALERTWHISPERER_DEMO_STEP_SECONDS", 3))),
+            demo_ingest_url=(env.get("ALERTWHISPERER_DEMO_INGEST_URL") or "").rstrip("/") or None,
         )
 
 
@@ -105,6 +130,23 @@ WORKER_MODES = {
     "no": "off",
     "off": "off",
 }
+
+
+def _port(value: str) -> int:
+    if not value.strip().isdigit() or int(value) > 65535:
+        raise SettingsError("ALERTWHISPERER_WORKER_METRICS_PORT must be a port number (0: none)")
+    return int(value)
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    """`scheme://host[:port]` origins, comma-separated (a trailing slash is dropped: browsers send none)."""
+    origins = tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+    for origin in origins:
+        if "://" not in origin:
+            raise SettingsError(
+                f"ALERTWHISPERER_CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port])"
+            )
+    return origins
 
 
 def _workers_mode(value: str) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 import asyncpg
 
+from adapters import metrics
 from adapters.clock import SystemClock
 from adapters.llm import llm_analysers
 from adapters.ses import ses_mailer
@@ -56,6 +57,7 @@ async def build_worker_services(settings: Settings, url: str) -> AsyncIterator[W
     pool = await create_pool(url, max_size=settings.db_pool_size)
     bus = EventBus(asyncpg_dsn(url))
     await bus.start()
+    unwatch = metrics.watch_asyncpg_pool(pool)
     try:
         yield WorkerServices(
             settings=settings,
@@ -66,6 +68,7 @@ async def build_worker_services(settings: Settings, url: str) -> AsyncIterator[W
             analysers=llm_analysers(settings),
         )
     finally:
+        unwatch()
         await bus.stop()
         await pool.close()
 
@@ -130,7 +133,20 @@ async def run_worker_forever(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, main.cancel)  # stop between batches; a cut batch rolls back
-    async with build_worker_services(settings, url) as services:
+    stop_metrics = (
+        metrics.serve_worker_metrics(settings.worker_metrics_host, settings.worker_metrics_port)
+        if settings.worker_metrics_port
+        else None
+    )
+    if stop_metrics is not None:
+        log.info(
+            "worker metrics served",
+            extra={"host": settings.worker_metrics_host, "port": settings.worker_metrics_port},
+        )
+    async with contextlib.AsyncExitStack() as stack:
+        if stop_metrics is not None:
+            stack.callback(stop_metrics)
+        services = await stack.enter_async_context(build_worker_services(settings, url))
         tasks = await start_workers_safely(services)
         if parent:
             tasks.append(asyncio.create_task(_exit_with_parent(int(parent)), name="parent-watch"))

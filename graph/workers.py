@@ -8,6 +8,9 @@
   `system:emails` NOTIFY and a 5 s poll.
 - executor: remediation executions through SSM (`db.executor`), woken by `system:executions` and a
   1 s poll; every 30 s it also settles which succeeded remediations held (`db.remediation_held`).
+- demo-executor: the simulated executions of demo companies (`adapters.simulated`), as `executor`.
+- demo: steps the demo runs that fell due (`db.demo.DemoRunner`), woken by their `company:*:demo`
+  events and by their due times; each run is claimed with SKIP LOCKED and a lease.
 - sla-monitor: every ALERTWHISPERER_SLA_CHECK_SECONDS (15 s), acts on the SLA warnings and breaches
   that fell due (`db.sla.SlaMonitor`; every process may run it, rows are claimed with SKIP LOCKED).
 - sweeper: every 30 s, one process at a time (advisory lock), auto-resolves quiet incidents,
@@ -34,12 +37,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 
+from adapters import metrics
 from db import company_purge, delivery_log
 from db.analysis import IncidentAnalysisReaction, reanalyse_stale
 from db.approvals import ApprovalExpiryLoop
 from db.assignment import AutoAssignment
 from db.correlation import CorrelationWorker
 from db.decisions import DecisionReaction
+from db.demo import DEMO_TOPIC, DemoRunner
 from db.escalation_notices import EscalationNotices
 from db.events import BusEvent
 from db.executions import EXECUTIONS_TOPIC
@@ -50,6 +55,7 @@ from db.mailer import MailerRun
 from db.notifications import EMAILS_TOPIC
 from db.reactions import REACTIONS_TOPIC, Reaction, ReactionRunner
 from db.remediation_held import RemediationHeld, settle_held
+from db.retention import RETENTION_LOCK, AlertRetention
 from db.sla import REACTION as SLA_REACTION
 from db.sla import SlaClocks, SlaMonitor
 from db.sweeps import IncidentSweeper
@@ -69,6 +75,8 @@ GATHER_SECONDS = 0.005
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 SLA_MIN_WAIT_SECONDS = 0.1
+RETENTION_SECONDS = 300.0
+RETENTION_STEP_SECONDS = 10.0
 
 
 class LoopBody(Protocol):
@@ -172,7 +180,11 @@ class CorrelationLoop:
     async def step(self) -> bool:
         self.wake.clear()
         self.conn = await _worker_connection(self.pool, self.worker, self.conn)
+        began = time.perf_counter()
         stats = await self.worker.run_once(conn=self.conn)
+        metrics.correlation_batch(
+            time.perf_counter() - began, stats.alerts, stats.incidents_created, stats.incidents_updated
+        )
         return stats.alerts >= self.batch_size  # more waiting: keep draining
 
     async def idle(self) -> None:
@@ -229,6 +241,37 @@ class SweeperLoop:
         return None
 
 
+class RetentionLoop:
+    """Deletes alerts past their company's retention (db/retention.py): one process at a time, in
+    steps of about RETENTION_STEP_SECONDS, then a rest of RETENTION_SECONDS once a pass is done."""
+
+    def __init__(self, services: Any, interval: float = RETENTION_SECONDS) -> None:
+        self.pool: asyncpg.Pool = services.pool
+        self.clock = services.clock
+        self.interval = interval
+        settings = services.settings
+        self.retention = AlertRetention(settings.retention_batch, settings.retention_pause_seconds)
+
+    async def step(self) -> bool:
+        async with self.pool.acquire() as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RETENTION_LOCK):
+                return False  # another process purges
+            try:
+                deleted, more = await self.retention.run(conn, self.clock.now(), RETENTION_STEP_SECONDS)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", RETENTION_LOCK)
+        metrics.alerts_purged(deleted)
+        if deleted:
+            log.info("retention", extra={"alerts_deleted": deleted, "more": more})
+        return more
+
+    async def idle(self) -> None:
+        await asyncio.sleep(self.interval)
+
+    async def close(self) -> None:
+        return None
+
+
 class ReactionLoop:
     """Drives one reaction: woken by the NOTIFY the outbox trigger sends, and by a poll (retries fall
     due without a notification, and a notification can be lost)."""
@@ -266,14 +309,22 @@ class ExecutorLoop:
     holds neither (the API's `Services` already has its `aws` sessions, and they are used).
     """
 
-    def __init__(self, services: Any, poll: float = POLL_SECONDS, held_every: float = SWEEP_SECONDS) -> None:
+    def __init__(
+        self,
+        services: Any,
+        poll: float = POLL_SECONDS,
+        held_every: float = SWEEP_SECONDS,
+        simulated: bool = False,
+    ) -> None:
         self.services = services
         self.poll = poll
         self.held_every = held_every
         self._held_at = 0.0
         self._sessions: Any = None
         self._cipher: Any = None
-        self.executor = Executor(services.pool, self._remote, self._decrypt)
+        self.simulated = simulated
+        remote = _simulated_remote if simulated else self._remote
+        self.executor = Executor(services.pool, remote, self._decrypt, simulated=simulated)
         self.wake = asyncio.Event()
 
         def on_event(event: BusEvent) -> None:
@@ -306,7 +357,7 @@ class ExecutorLoop:
 
     async def step(self) -> bool:
         self.wake.clear()
-        if time.monotonic() - self._held_at >= self.held_every:
+        if not self.simulated and time.monotonic() - self._held_at >= self.held_every:
             await settle_held(self.services.pool, self.services.clock.now())
             self._held_at = time.monotonic()
         return await self.executor.run_once(self.services.clock.now()) >= self.executor.batch
@@ -314,6 +365,66 @@ class ExecutorLoop:
     async def idle(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), timeout=self.poll)
+
+    async def close(self) -> None:
+        return None
+
+
+def _simulated_remote(company_id: Any, instance_ids: Any) -> RemoteExecutor:
+    from adapters.simulated import SimulatedExecutor
+
+    return SimulatedExecutor(instance_ids)
+
+
+class DemoLoop:
+    """Steps demo runs (`db.demo`): at the earliest due step it knows of, when a run starts or stops
+    (its bus event), and at least every POLL_SECONDS."""
+
+    def __init__(self, services: Any, poll: float = POLL_SECONDS) -> None:
+        self.services = services
+        self.poll = poll
+        self._sender: Any = None
+        self._cipher: Any = None
+        self.runner = DemoRunner(
+            services.pool, self._send_through, self._decrypt, services.settings.demo_step_seconds
+        )
+        self.wake = asyncio.Event()
+
+        def on_event(event: BusEvent) -> None:
+            if event.topic.endswith(":" + DEMO_TOPIC):
+                self.wake.set()
+
+        services.bus.add_hook(on_event)
+
+    def _send_through(self) -> Any:
+        if self._sender is None:
+            from graph.demo_sender import demo_sender
+
+            self._sender = demo_sender(self.services)
+        return self._sender
+
+    def _decrypt(self, token: bytes) -> str:
+        if self._cipher is None:
+            cipher = getattr(self.services, "cipher", None)
+            if cipher is None:
+                from adapters.crypto import DataCipher
+
+                cipher = DataCipher(self.services.settings.data_key)
+            self._cipher = cipher
+        text: str = self._cipher.decrypt(token)
+        return text
+
+    async def step(self) -> bool:
+        self.wake.clear()
+        return await self.runner.run_once(self.services.clock.now()) >= self.runner.batch
+
+    async def idle(self) -> None:
+        wait = self.poll
+        due = await self.runner.next_due()
+        if due is not None:
+            wait = max(0.0, min(wait, (due - self.services.clock.now()).total_seconds()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout=wait)
 
     async def close(self) -> None:
         return None
@@ -420,12 +531,24 @@ async def _start_executor(services: Any, wake: asyncio.Event) -> LoopBody:
     return ExecutorLoop(services)
 
 
+async def _start_demo_executor(services: Any, wake: asyncio.Event) -> LoopBody:
+    return ExecutorLoop(services, simulated=True)
+
+
+async def _start_demo(services: Any, wake: asyncio.Event) -> LoopBody:
+    return DemoLoop(services)
+
+
 async def _start_sweeper(services: Any, wake: asyncio.Event) -> LoopBody:
     return SweeperLoop(services)
 
 
 async def _start_mailer(services: Any, wake: asyncio.Event) -> LoopBody:
     return MailerLoop(services)
+
+
+async def _start_retention(services: Any, wake: asyncio.Event) -> LoopBody:
+    return RetentionLoop(services)
 
 
 async def _start_approval_expiry(services: Any, wake: asyncio.Event) -> LoopBody:
@@ -437,8 +560,11 @@ LOOPS: list[LoopSpec] = [
     LoopSpec("sweeper", _start_sweeper),
     LoopSpec("mailer", _start_mailer),
     LoopSpec("executor", _start_executor),
+    LoopSpec("demo-executor", _start_demo_executor),
+    LoopSpec("demo", _start_demo),
     LoopSpec("approval-expiry", _start_approval_expiry),
     LoopSpec("sla-monitor", _start_sla_monitor),
+    LoopSpec("retention", _start_retention),
     *REACTIONS,
 ]
 

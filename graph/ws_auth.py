@@ -27,6 +27,7 @@ from typing import Any
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
+from adapters import metrics
 from db.events import COMPANIES_TOPIC, COMPANY_DELETED, BusEvent
 from db.repositories.users import access_topic
 from domain.rbac import Principal
@@ -145,6 +146,14 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
 
     watch_task: asyncio.Task[None] | None = None
 
+    async def handle(self) -> None:
+        with metrics.WEBSOCKETS.track_inprogress():
+            await super().handle()
+
+    async def run_operation(self, operation: Any) -> None:
+        with metrics.SUBSCRIPTIONS.track_inprogress():
+            await super().run_operation(operation)
+
     async def handle_connection_init(self, message: Any) -> None:
         try:
             await super().handle_connection_init(message)
@@ -170,6 +179,16 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
     """Legacy graphql-ws, with our close codes and the access watch."""
 
     watch_task: asyncio.Task[None] | None = None
+
+    async def handle(self) -> None:
+        with metrics.WEBSOCKETS.track_inprogress():
+            await super().handle()
+
+    async def handle_async_results(
+        self, operation_id: str, query: str, operation_name: str | None, variables: dict[str, object] | None
+    ) -> None:
+        with metrics.SUBSCRIPTIONS.track_inprogress():
+            await super().handle_async_results(operation_id, query, operation_name, variables)
 
     async def handle_connection_init(self, message: Any) -> None:
         try:

@@ -131,3 +131,10 @@ class Factory:
         async with self.uow() as uow:
             row = await uow.assets.create(company.id, {"name": name or unique("asset"), **fields}, [])
         return row.id
+
+
+def sample(name: str, **labels: str) -> float:
+    """A sample of this process's metrics registry (0 while the series does not exist yet)."""
+    from adapters.metrics import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0

@@ -41,6 +41,10 @@ SETTINGS_FIELDS = (
     "auto_resolve_tools",
     "llm_analysis_enabled",
     "llm_monthly_token_budget",
+    "auto_remediation_enabled",
+    "approval_on_critical_assets",
+    "approval_expiry_minutes",
+    "alert_retention_days",
 )
 
 

@@ -224,11 +224,14 @@ class OnCallRepository(ScopedRepository):
         if set(ids) - found:
             raise NotFound("company not found", field=field_name)
 
-    async def _writable(self, schedule_id: uuid.UUID) -> tuple[OnCallSchedule, ScheduleDetails]:
-        """The schedule, locked against concurrent changes, with its rows, or NotFound/PermissionDenied."""
+    async def _writable(
+        self, schedule_id: uuid.UUID, field_name: str = "scheduleId"
+    ) -> tuple[OnCallSchedule, ScheduleDetails]:
+        """The schedule, locked against concurrent changes, with its rows, or NotFound/PermissionDenied
+        (on `field_name`: the input field that named the schedule)."""
         schedule = await self.get(schedule_id, lock=True)
         if schedule is None:
-            raise NotFound("on-call schedule not found", field="scheduleId")
+            raise NotFound("on-call schedule not found", field=field_name)
         self._require_write(schedule.company_id)
         details = (await self.details([schedule.id], overrides_from=None))[schedule.id]
         return schedule, details
@@ -301,7 +304,7 @@ class OnCallRepository(ScopedRepository):
         timezone: str | None = None,
         covers: list[uuid.UUID] | None = None,
     ) -> OnCallSchedule:
-        schedule, details = await self._writable(schedule_id)
+        schedule, details = await self._writable(schedule_id, "id")
         before = _snapshot(schedule)
         if name is not None:
             schedule.name = _name(name)
@@ -332,7 +335,7 @@ class OnCallRepository(ScopedRepository):
         return schedule
 
     async def delete_schedule(self, schedule_id: uuid.UUID) -> OnCallSchedule:
-        schedule, _ = await self._writable(schedule_id)
+        schedule, _ = await self._writable(schedule_id, "id")
         before = _snapshot(schedule)
         await self.session.execute(delete(OnCallSchedule).where(OnCallSchedule.id == schedule.id))
         await self.audit.record(

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import strawberry
 
+from db.retention import DEFAULT_DAYS, MAX_DAYS, MIN_DAYS
 from domain.errors import InvalidInput
 from domain.signing import DEFAULT_GRACE_HOURS
 from graph.core import (
@@ -232,6 +233,32 @@ async def company_rate_limit_update(
             "company.rate_limit_update",
             rate_limit_per_second=input.per_second,
             rate_limit_burst=input.burst,
+        )
+        return {"company": company_type(row)}
+
+    return await mutate(info, work, CompanyPayload)
+
+
+@strawberry.input(description="How long a company's alerts are kept.")
+class CompanyRetentionUpdateInput:
+    id: strawberry.ID = strawberry.field(description="Company global ID.")
+    alert_retention_days: int = strawberry.field(
+        description=f"Keep alerts this many days ({MIN_DAYS}-{MAX_DAYS}; default {DEFAULT_DAYS}). Older ones "
+        "are deleted in the background within minutes, except those of an incident still open."
+    )
+
+
+async def company_retention_update(
+    info: strawberry.Info,
+    input: Annotated[CompanyRetentionUpdateInput, strawberry.argument(description=INPUT_DESCRIPTION)],
+) -> CompanyPayload:
+    async def work(uow: Any) -> dict[str, Any]:
+        if not MIN_DAYS <= input.alert_retention_days <= MAX_DAYS:
+            raise InvalidInput(f"must be between {MIN_DAYS} and {MAX_DAYS}", field="alertRetentionDays")
+        row = await uow.companies.update_settings(
+            from_global_id(input.id, "Company"),
+            "company.retention_update",
+            alert_retention_days=input.alert_retention_days,
         )
         return {"company": company_type(row)}
 

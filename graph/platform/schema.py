@@ -94,6 +94,10 @@ class PlatformMutation:
     company_rate_limit_update: companies_api.CompanyPayload = strawberry.mutation(
         resolver=companies_api.company_rate_limit_update, description="Change a company's webhook rate limit."
     )
+    company_retention_update: companies_api.CompanyPayload = strawberry.mutation(
+        resolver=companies_api.company_retention_update,
+        description="Change how many days a company's alerts are kept (company settings permission).",
+    )
     company_aws_update: aws_api.CompanyAwsPayload = strawberry.mutation(
         resolver=aws_api.company_aws_update,
         description="Set how the platform reaches a company's AWS account: an IAM role with an external id "

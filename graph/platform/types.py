@@ -142,6 +142,10 @@ class Company(Node):
     webhook_security: WebhookSecurity = strawberry.field(description="Webhook authentication settings.")
     rate_limit: RateLimit = strawberry.field(description="Webhook rate limit.")
     correlation: CorrelationConfig = strawberry.field(description="Correlation settings.")
+    alert_retention_days: int = strawberry.field(
+        description="Alerts received longer ago than this many days are deleted (except those of an "
+        "incident still open, and alerts not yet correlated); see `companyRetentionUpdate`."
+    )
     _row: strawberry.Private[Any]
 
     @strawberry.field(
@@ -220,6 +224,7 @@ def company_type(row: tables.Company) -> Company:
             auto_resolve_minutes=row.auto_resolve_minutes,
             auto_resolve_tools=[MonitoringTool(t) for t in row.auto_resolve_tools or []],
         ),
+        alert_retention_days=row.alert_retention_days,
         _row=row,
     )
 

@@ -30,7 +30,11 @@ from graph.remediation.approvals import (
 )
 
 MAX_ASSETS = 50
-AWS_CONFIGURED = "SELECT EXISTS (SELECT 1 FROM company_aws_settings WHERE company_id = $1)"
+# A demo company's runs are simulated (`companies.demo`): they need no AWS settings.
+AWS_CONFIGURED = (
+    "SELECT EXISTS (SELECT 1 FROM company_aws_settings WHERE company_id = $1)"
+    " OR EXISTS (SELECT 1 FROM companies WHERE id = $1 AND demo)"
+)
 APPROVAL = "SELECT * FROM remediation_approvals WHERE id = $1"
 
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from graph.core import Connection
-from graph.remediation import approvals, execute, mutations, queries
+from graph.remediation import approvals, execute, mutations, queries, settings
 from graph.remediation import executions as execution_fields
 from graph.remediation.executions import Execution
 from graph.remediation.types import Runbook
@@ -35,6 +35,10 @@ class RemediationQuery:
     remediation_approvals: Connection[approvals.RemediationApproval] = strawberry.field(
         resolver=approvals.remediation_approvals,
         description="Requests for a company admin's approval of a runbook run, newest first.",
+    )
+    remediation_settings: settings.RemediationSettings | None = strawberry.field(
+        resolver=settings.remediation_settings,
+        description="A company's remediation settings (null if you may not read the company).",
     )
 
 
@@ -64,6 +68,11 @@ class RemediationMutation:
     runbook_execute: execute.RunbookExecutePayload = strawberry.mutation(
         resolver=execute.runbook_execute,
         description="Run a runbook on assets now, under the same risk and approval rules as decisions.",
+    )
+    company_remediation_update: settings.CompanyRemediationUpdatePayload = strawberry.mutation(
+        resolver=settings.company_remediation_update,
+        description="Turn a company's automatic remediation on or off, require approval on its critical "
+        "assets, set how long approval requests wait (company and MSP admins; audited).",
     )
 
 

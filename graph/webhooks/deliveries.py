@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from adapters import metrics
 from db.delivery_log import DeliveryRecord
 from domain.alerts import Tool
 
@@ -78,10 +79,12 @@ def note_delivery(scope: Any, path_tool: str, status: int, body: bytes, request_
     try:
         company_id = delivery_company.get()
         if status < 400 and company_id is None:
+            metrics.webhook_answered("answered", "ok", status, "", 0)
             return
         parsed = orjson.loads(body) if body[:1] == b"{" else {}
         outcome, reason, detail, alerts = classify(status, parsed)
         integration = integration_of(path_tool)
+        metrics.webhook_answered(outcome, reason, status, integration, alerts if outcome == "accepted" else 0)
         if outcome == "refused":
             # The reason and the failing field names only: a validation message may quote the payload.
             fields = [e.get("field") for e in parsed.get("errors") or [] if isinstance(e, dict)][:20]

@@ -42,6 +42,7 @@ from domain.ingest import (
 from domain.normalizers import NormalizeContext, normalize
 from domain.signing import SignatureError, signature_fingerprint, verify
 from graph.logs import request_id_for, request_id_var
+from graph.security import SECURITY_HEADERS
 from graph.webhooks.answers import ignored, received, too_large
 from graph.webhooks.deliveries import delivery_company, note_delivery
 
@@ -128,6 +129,7 @@ class WebhookEndpoint:
                         *extra,
                         (b"content-length", str(len(body)).encode()),
                         (b"x-request-id", rid.encode()),
+                        *SECURITY_HEADERS,
                     ],
                 }
             )

@@ -243,6 +243,9 @@ async def test_assignment_refusals_are_typed_and_write_nothing(services, factory
     )
     assert (await refused(admin.token, iid, inactive))["message"] == "is deactivated"
     assert (await refused(tech.token, iid, tech))["code"] == "PERMISSION_DENIED"
+    # nor may a technician hand it to a colleague
+    colleague = await technician(factory, services, company, "Sam", "Database")
+    assert (await refused(tech.token, iid, colleague))["code"] == "PERMISSION_DENIED"
     assert (await refused(admin.token, gid("Incident", resolved), tech))["code"] == "INVALID_TRANSITION"
     outsider = await factory.user(Role.COMPANY_ADMIN, [other])
     assert (await refused(outsider.token, iid, tech))["code"] == "NOT_FOUND"

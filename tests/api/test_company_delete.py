@@ -165,6 +165,12 @@ async def populate(client, factory, services, company) -> None:
             " WHERE company_id = $1",
             company.id,
         )
+        await conn.execute(
+            "INSERT INTO demo_runs (id, company_id, scenario, status, total_steps, api_key_enc, started_by,"
+            " next_step_at, started_at) VALUES ($1, $2, 'MIXED', 'RUNNING', 1, '\\x00', 'system:test', now(), now())",
+            uuid.uuid4(),
+            company.id,
+        )
         schedule = await conn.fetchval(
             "INSERT INTO oncall_schedules (id, company_id, name, timezone) VALUES ($1, $2, 'On call', 'UTC')"
             " RETURNING id",

@@ -34,6 +34,8 @@ async def test_the_page_is_served_at_the_root_and_at_an_incidents_address(client
         assert resp.headers["content-type"] == "text/html; charset=utf-8"
         assert resp.headers["cache-control"] == "no-cache"
         assert "<title>AlertWhisperer · Live dashboard</title>" in resp.text
+        # under the server's strict policy (graph/security.py), which the page needs nothing beyond
+        assert "script-src 'self';" in resp.headers["content-security-policy"]
 
 
 async def test_the_sign_in_form_is_labelled_and_shows_the_demo_credentials(client):

@@ -14,6 +14,7 @@ run is marked in the markdown, see `tests/docs_blocks.py`):
 | `<token>`, `<jwt>`, `$TOKEN` | the demo MSP admin's token (or the `run-as` user's); GraphQL blocks are sent with it |
 | `<company id>` | a company made for the block (so deleting it harms no other block) |
 | `<incident id>` | an incident the demo company's webhook and the correlation worker just opened |
+| `<demo company id>` | the global ID of the demo company `make serve` plays its demo on (Acme Retail) |
 | `<user id>` | a technician made for the block, in a company of its own (so deactivating them harms no other block) |
 
 - shell blocks run in bash (`set -euo pipefail`) with the project's bin directory on `PATH` (so
@@ -57,10 +58,11 @@ from graphql import OperationDefinitionNode, OperationType, parse
 
 from db.engine import asyncpg_dsn
 from db.events import CHANNEL, topic
+from db.sla import SLA_TOPIC
 from graph.core import parse_global_id
 from graph.demo import DEMO_PASSWORD, KEYS_FILE
 from tests.docs_blocks import RUNNABLE, Block, all_blocks, answer_matches
-from tests.helpers import EVENT_TIMEOUT_SECONDS
+from tests.helpers import EVENT_TIMEOUT_SECONDS, gid
 from tests.live import ROOT, free_port, scratch_database, server_env
 
 BLOCKS = [b for b in all_blocks() if not b.illustrative]
@@ -306,6 +308,8 @@ async def _fill(text: str, block: Block, server: DocsServer) -> str:
         text = text.replace("<user id>", _fresh_user(server), 1)
     if "<incident id>" in text:
         text = text.replace("<incident id>", await _fresh_incident(server))
+    if "<demo company id>" in text:
+        text = text.replace("<demo company id>", gid("Company", await _demo_company_id(server)))
     return text
 
 
@@ -496,7 +500,8 @@ async def _run_graphql(block: Block, server: DocsServer) -> None:
 
 async def _first_event(server: DocsServer, source: str, token: str) -> dict[str, Any]:
     """Subscribe and publish probe events (an incident of the demo company changed, an alert of it
-    received) until the subscription delivers one: it is live only once the server registered it."""
+    received, for `slaBreached` a response breach of that incident) until the subscription delivers
+    one: it is live only once the server registered it."""
     incident = server.cache.get("incident") or await _fresh_incident(server)
     incident_id = parse_global_id(incident)[1]
     company_id = await _demo_company_id(server)
@@ -508,6 +513,15 @@ async def _first_event(server: DocsServer, source: str, token: str) -> dict[str,
         {"topic": topic(company_id, "incidents"), "kind": "UPDATED", "id": str(incident_id)},
         {"topic": topic(company_id, "alerts"), "kind": "RECEIVED", "ids": [str(alert_id)]},
     ]
+    if "slaBreached" in source:
+        # A breach as the monitor records it (its `sla_events` row), announced as the monitor does.
+        breach = await conn.fetchval(
+            "INSERT INTO sla_events (company_id, incident_id, clock, kind, deadline, at)"
+            " VALUES ($1, $2, 'response', 'breach', now(), now()) RETURNING id",
+            company_id,
+            uuid.UUID(str(incident_id)),
+        )
+        probes.append({"topic": topic(company_id, SLA_TOPIC), "kind": "response", "id": str(breach)})
     ws_url = server.url.replace("http://", "ws://") + "/graphql"
     try:
         async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]

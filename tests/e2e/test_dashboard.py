@@ -1,5 +1,7 @@
-"""The live dashboard end to end: a real `alertwhisperer serve --demo` process (workers in-process) and
-the page in headless Chromium (Debian's package, driven by Playwright), while alerts stream in.
+"""The live dashboard end to end: a real `alertwhisperer serve` process (workers in-process) on the seeded
+demo tenant, and the page in headless Chromium (Debian's package, driven by Playwright), during a
+`MIXED` demo scenario with short steps: its alerts arrive through the real webhooks, and everything
+after that (correlation, decisions, the approval, the simulated run, the KPIs) is the product's work.
 
 Playwright's `expect(...)` waits until the page shows what is asserted (up to its timeout): those are
 waits for live updates, not timed assertions.
@@ -17,11 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from domain.signing import sign
 from graph.demo import DEMO_PASSWORD
 from tests.live import ROOT, free_port, scratch_database, server_env
 
@@ -37,13 +37,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 LIVE = 20_000  # ms: the bound of a wait for a live update (a broken page, never the normal case)
-COMPANY = "Acme Retail"
+COMPANY = "Acme Retail"  # the demo company
 ADMIN = "admin@msp.example"
-INSTANCE = "i-0e2e0000000000001"
+STEP_SECONDS = "0.3"  # a MIXED run in about ten seconds instead of ninety
 
 
 class Server:
-    """`alertwhisperer serve --demo` on a fixed port, which the test can stop and start again."""
+    """`alertwhisperer serve` on a fixed port, which the test can stop and start again."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env = env
@@ -55,7 +55,7 @@ class Server:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "graph.cli", "serve", "--demo", "--port", str(self.port)],
+                [sys.executable, "-m", "graph.cli", "serve", "--port", str(self.port)],
                 env=self.env,
                 cwd=ROOT,
                 stdout=out,
@@ -85,13 +85,13 @@ class Server:
 
 
 class Api:
-    """The public API as the test's own client (the MSP admin), for setup and for sending alerts."""
+    """The public API as the test's own client (the demo MSP admin)."""
 
     def __init__(self, url: str, home: Path) -> None:
         self.url = url
         self.home = home
         self.token = ""
-        self.hmac_secret = ""
+        self.company = ""
 
     def gql(self, query: str, variables: dict[str, Any] | None = None) -> Any:
         resp = httpx.post(
@@ -104,108 +104,59 @@ class Api:
         assert "errors" not in body, body
         return body["data"]
 
-    def api_key(self) -> str:
-        return str(json.loads((self.home / "demo-api-keys.json").read_text())[COMPANY])
+    def sign_in(self) -> None:
+        login = self.gql(
+            "mutation($i: LoginInput!) { login(input: $i) { token userErrors { code } } }",
+            {"i": {"email": ADMIN, "password": DEMO_PASSWORD}},
+        )
+        self.token = login["login"]["token"]
+        companies = self.gql("{ companies(first: 100) { nodes { id name } } }")["companies"]["nodes"]
+        self.company = next(c["id"] for c in companies if c["name"] == COMPANY)
+
+    def demo_start(self, scenario: str) -> None:
+        started = self.gql(
+            "mutation($c: ID!, $s: DemoScenario!) { demoStart(input: {companyId: $c, scenario: $s}) "
+            "{ demo { status } userErrors { code message } } }",
+            {"c": self.company, "s": scenario},
+        )["demoStart"]
+        assert started["userErrors"] == [], started
+        assert started["demo"]["status"] == "RUNNING"
 
     def alert(self, asset: str, signature: str, severity: str = "high") -> None:
-        """One alert through the signed generic webhook, as a monitoring tool sends it."""
-        body = orjson.dumps(
-            {
-                "asset_name": asset,
-                "signature": signature,
-                "severity": severity,
-                "message": f"{signature} on {asset}",
-            }
-        )
-        ts = int(time.time())
+        """One alert through the generic webhook with the key `seed-demo` printed, as a tool sends it."""
+        key = json.loads((self.home / "demo-api-keys.json").read_text())[COMPANY]
+        body = {"asset_name": asset, "signature": signature, "severity": severity, "message": signature}
         resp = httpx.post(
             self.url + "/api/webhooks/alerts",
-            content=body,
-            headers={
-                "content-type": "application/json",
-                "x-api-key": self.api_key(),
-                "x-timestamp": str(ts),
-                "x-signature": sign(self.hmac_secret.encode(), ts, body),
-                "x-delivery-id": uuid.uuid4().hex,
-            },
+            json=body,
+            headers={"x-api-key": key, "x-delivery-id": uuid.uuid4().hex},
             timeout=10,
         )
         assert resp.status_code == 202, resp.text
 
 
-def _setup(api: Api, moto_url: str) -> None:
-    """Sign-in, signed webhooks, AWS access (moto) and a MEDIUM-risk runbook that needs an approval."""
-    login = api.gql(
-        "mutation($i: LoginInput!) { login(input: $i) { token userErrors { code } } }",
-        {"i": {"email": ADMIN, "password": DEMO_PASSWORD}},
-    )
-    api.token = login["login"]["token"]
-    companies = api.gql("{ companies(first: 100) { nodes { id name } } }")["companies"]["nodes"]
-    company = next(c["id"] for c in companies if c["name"] == COMPANY)
-    security = api.gql(
-        "mutation($i: CompanyWebhookSecurityUpdateInput!) { companyWebhookSecurityUpdate(input: $i) "
-        "{ hmacSecret userErrors { code message } } }",
-        {
-            "i": {
-                "id": company,
-                "integrations": [{"tool": "GENERIC", "requireSignature": True}],
-                "rotateSecret": True,
-                "gracePeriodHours": 0,
-            }
-        },
-    )["companyWebhookSecurityUpdate"]
-    assert security["userErrors"] == []
-    api.hmac_secret = security["hmacSecret"]
-    for mutation, value in (
-        (
-            "mutation($i: CompanyAwsUpdateInput!) { companyAwsUpdate(input: $i) { userErrors { code message } } }",
-            {
-                "companyId": company,
-                "region": "eu-west-1",
-                "accessKeyId": "AKIADASHBOARD0000000",
-                "secretAccessKey": "DashboardSecret" + "x" * 25,
-            },
-        ),
-        (
-            "mutation($i: AssetCreateInput!) { assetCreate(input: $i) { userErrors { code message } } }",
-            {"companyId": company, "name": "app-01", "platform": "LINUX", "cloudInstanceId": INSTANCE},
-        ),
-        (
-            "mutation($i: RunbookCreateInput!) { runbookCreate(input: $i) { userErrors { code message } } }",
-            {
-                "companyId": company,
-                "name": "Restart the app service",
-                "category": "SERVICES",
-                "risk": "MEDIUM",
-                "platform": "LINUX",
-                "signatures": ["app_service_down"],
-                "commands": ["systemctl restart app"],
-            },
-        ),
-    ):
-        (payload,) = api.gql(mutation, {"i": value}).values()
-        assert payload["userErrors"] == [], payload
-
-
 @pytest.fixture
-def server(database_url: str, tmp_path: Path, moto_server: str) -> Iterator[tuple[Server, Api]]:
+def server(database_url: str, tmp_path: Path) -> Iterator[tuple[Server, Api]]:
     with scratch_database(database_url) as url:
         # A small pool: the machine's PostgreSQL is shared by parallel test runs.
         env = server_env(url, tmp_path, workers=True) | {
+            "ALERTWHISPERER_DEMO_STEP_SECONDS": STEP_SECONDS,
             "ALERTWHISPERER_DB_POOL_SIZE": "4",
-            "AWS_ENDPOINT_URL": moto_server,
-            "AWS_ACCESS_KEY_ID": "AKIAPLATFORM00000000",
-            "AWS_SECRET_ACCESS_KEY": "platform-secret",
-            "AWS_CONFIG_FILE": "/nonexistent",
-            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
         }
-        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_STS"):
-            env.pop(name, None)
+        # the demo tenant, as `serve --demo` seeds it, without the demo loop it would start: the test
+        # starts its own run once the page is watching
+        subprocess.run(
+            [sys.executable, "-m", "graph.cli", "seed-demo"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         srv = Server(env, tmp_path / "server.log")
         srv.start()
         try:
             api = Api(srv.url, tmp_path)
-            _setup(api, moto_server)
+            api.sign_in()
             yield srv, api
         finally:
             srv.stop()
@@ -227,14 +178,12 @@ def page(tmp_path: Path) -> Iterator[Page]:
             context.close()
 
 
-def _row(page: Page, signature: str) -> Any:
-    return page.locator("#incident-rows tr", has_text=signature)
-
-
-def test_the_dashboard_signs_in_shows_live_incidents_approves_and_survives_a_restart(server, page):
+def test_the_dashboard_follows_a_demo_run_live_approves_and_survives_a_restart(server, page):
     srv, api = server
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # the server's Content-Security-Policy refuses nothing the page does
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
 
     # given the page, which shows the demo credentials
     page.goto(srv.url + "/")
@@ -246,45 +195,38 @@ def test_the_dashboard_signs_in_shows_live_incidents_approves_and_survives_a_res
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
 
-    # then the dashboard is live on the first company, with its KPI cards
+    # then the dashboard is live on the demo company, with its KPI cards and no incident yet
     expect(page.locator("#connection")).to_have_text("Live", timeout=LIVE)
-    expect(page.get_by_label("Company")).to_have_value(
-        next(
-            o.get_attribute("value")
-            for o in page.locator("#company option").all()
-            if o.inner_text() == COMPANY
-        )
-    )
+    expect(page.get_by_label("Company")).to_have_value(api.company)
     for title in ("Alerts", "Incidents", "Noise reduction", "MTTR", "Self-healed", "SLA compliance"):
         expect(page.locator(".kpi-title", has_text=title)).to_be_visible()
+    expect(page.locator("#incidents-empty")).to_be_visible()
 
-    # when alerts stream in, the incidents appear without a reload
-    for n in range(3):
-        api.alert("web-01", f"disk_full_{n}")
-    for n in range(3):
-        expect(_row(page, f"disk_full_{n}")).to_be_visible(timeout=LIVE)
+    # when a MIXED demo run starts
+    api.demo_start("MIXED")
 
-    # when an alert matches the MEDIUM-risk runbook, its incident waits for an approval
-    api.alert("app-01", "app_service_down", "critical")
-    row = _row(page, "app_service_down")
-    expect(row).to_contain_text("Awaiting approval: Restart the app service", timeout=LIVE)
+    # then its incidents appear and the KPI figures move, without a reload
+    expect(page.locator("#incident-rows tr").first).to_be_visible(timeout=LIVE)
+    expect(page.locator("#demo-progress")).to_contain_text("Mixed", timeout=LIVE)
 
-    # when the admin opens it from the keyboard and approves
+    # when the database cascade's medium-risk PostgreSQL restart waits for an approval, and the
+    # admin opens its incident from the keyboard and approves it
+    row = page.locator("#incident-rows tr", has_text="PostgreSQLDown").filter(has_text="Awaiting approval")
+    expect(row).to_be_visible(timeout=LIVE)
+    incident_id = row.get_attribute("data-id")
     row.focus()
     page.keyboard.press("Enter")
-    expect(page.locator("#incident-title")).to_have_text("app_service_down on app-01", timeout=LIVE)
-    expect(page).to_have_url(f"{srv.url}/incidents/" + row.get_attribute("data-id"))
+    expect(page).to_have_url(f"{srv.url}/incidents/{incident_id}")
+    expect(page.locator("#incident-title")).to_have_text("PostgreSQLDown on db-primary", timeout=LIVE)
     view = page.locator("#incident-view")
-    expect(view.get_by_role("heading", name="Remediation awaiting approval")).to_be_visible()
+    expect(view.locator(".approval")).to_contain_text("risk Medium", timeout=LIVE)
     view.get_by_role("button", name="Approve").click()
 
-    # then the run starts, succeeds on the instance, and the incident resolves itself: all live
+    # then the (simulated) run starts and succeeds, and the incident resolves itself: all live
     expect(page.locator("#announcer")).to_have_text("Remediation approved.", timeout=LIVE)
-    expect(view.get_by_role("heading", name="Remediation awaiting approval")).to_have_count(0)
-    expect(view.locator(".events li", has_text="Restart the app service")).to_be_visible(timeout=LIVE)
+    expect(view.locator(".events li", has_text="(simulated)")).to_be_visible(timeout=LIVE)
     expect(view.locator(".badges")).to_contain_text("Resolved", timeout=LIVE)
     expect(view.locator(".badges")).to_contain_text("Self-healed")
-    expect(row).to_have_count(0)  # resolved: off the open list
 
     # when the server restarts on the same port
     srv.stop()
@@ -294,5 +236,5 @@ def test_the_dashboard_signs_in_shows_live_incidents_approves_and_survives_a_res
     # then the page reconnects by itself and shows incidents opened after the restart
     expect(page.locator("#connection")).to_have_text("Live", timeout=LIVE)
     api.alert("lb-01", "after_restart")
-    expect(_row(page, "after_restart")).to_be_visible(timeout=LIVE)
+    expect(page.locator("#incident-rows tr", has_text="after_restart")).to_be_visible(timeout=LIVE)
     assert errors == []

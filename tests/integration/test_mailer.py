@@ -16,11 +16,12 @@ from botocore.stub import Stubber
 from adapters.ses import SesMailer
 from db.mailer import MailerRun
 from db.notifications import enqueue
+from db.pool import create_pool
 from domain.notifications import MAX_EMAIL_ATTEMPTS, UNKNOWN_OUTCOME, NotificationKind
 from domain.ports import EmailMessage
 from domain.rbac import Role
 from tests import incident_rows as rows
-from tests.helpers import gid
+from tests.helpers import gid, sample
 from tests.moto_aws import aws_env, moto_server  # noqa: F401 - fixtures
 
 SENDER = "alerts@msp.example.com"
@@ -86,9 +87,12 @@ async def test_an_email_says_what_happened_and_links_to_the_incident(services, f
         services, company, [user.id], incident_id=incident, data={"explanation": "No runbook fixes DiskFull."}
     )
 
+    sent_before = sample("alertwhisperer_emails_total", outcome="sent")
+
     stats = await MailerRun(services.pool, mailer, "https://aw.example.com").run_once(datetime.now(UTC))
 
     assert stats.sent >= 1
+    assert sample("alertwhisperer_emails_total", outcome="sent") == sent_before + stats.sent
     [message] = sent_to(user.email)
     assert message.source == SENDER
     assert message.subject == f"[{company.name}] Escalated: DiskFull on db-01"
@@ -184,7 +188,7 @@ async def test_an_email_that_keeps_failing_ends_failed_with_its_error(services, 
     assert sent_to(user.email) == []
 
 
-async def test_two_mailers_at_once_send_each_email_exactly_once(services, factory, mailer):
+async def test_two_mailers_at_once_send_each_email_exactly_once(services, factory, mailer, database_url):
     verify_sender()
     company = await factory.company()
     users = [await factory.user(Role.TECHNICIAN, [company]) for _ in range(3)]
@@ -192,12 +196,25 @@ async def test_two_mailers_at_once_send_each_email_exactly_once(services, factor
     for n in range(8):
         ids += await notify(services, company, [u.id for u in users], subject=f"Escalated #{n}")
     now = datetime.now(UTC)
-    a, b = MailerRun(services.pool, mailer, batch=5), MailerRun(services.pool, mailer, batch=5)
+    # Two worker processes: each mailer on a pool (connections, sessions) of its own.
+    other = await create_pool(database_url, min_size=1, max_size=2)
+    a, b = MailerRun(services.pool, mailer, batch=5), MailerRun(other, mailer, batch=5)
+    claimed = {"a": 0, "b": 0}
 
-    while True:
-        done = await asyncio.gather(a.run_once(now), b.run_once(now))
-        if not any(s.claimed for s in done):
-            break
+    try:
+        while True:
+            done = await asyncio.gather(a.run_once(now), b.run_once(now))
+            claimed["a"] += done[0].claimed
+            claimed["b"] += done[1].claimed
+            if not any(s.claimed for s in done):
+                break
+    finally:
+        await other.close()
+
+    # Both took part (each claim skips the rows the other holds), and all 24 were claimed once.
+    assert claimed["a"] > 0
+    assert claimed["b"] > 0
+    assert claimed["a"] + claimed["b"] == 24
 
     states = await services.pool.fetch("SELECT email_state FROM notifications WHERE id = ANY($1)", ids)
     assert {r["email_state"] for r in states} == {"sent"}

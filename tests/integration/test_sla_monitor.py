@@ -19,6 +19,7 @@ from domain.incidents import IncidentAction
 from domain.rbac import Role
 from graph.workers import LOOPS, SlaMonitorLoop
 from tests import incident_rows as rows
+from tests.helpers import sample
 
 pytestmark = pytest.mark.usefixtures("registered")
 
@@ -126,6 +127,8 @@ async def test_a_warning_then_a_response_breach_each_reach_the_company_admins_on
     # given an unassigned critical incident
     incident = await open_incident(services, company)
     monitor = SlaMonitor(services.pool)
+    warnings = sample("alertwhisperer_sla_events_total", clock="response", kind="warning")
+    breaches = sample("alertwhisperer_sla_events_total", clock="response", kind="breach")
 
     # when the monitor passes at minute 25 (past 80% of the 30-minute response target), twice
     await monitor.run_once(T0 + timedelta(minutes=25))
@@ -138,6 +141,7 @@ async def test_a_warning_then_a_response_breach_each_reach_the_company_admins_on
     )
     assert f'"sla_deadline": "{(T0 + timedelta(minutes=30)).isoformat()}"' in data
     assert await kinds(services, incident) == ["SLA_WARNING"]
+    assert sample("alertwhisperer_sla_events_total", clock="response", kind="warning") == warnings + 1
 
     # when the response deadline passes
     await monitor.run_once(T0 + timedelta(minutes=31))
@@ -160,6 +164,7 @@ async def test_a_warning_then_a_response_breach_each_reach_the_company_admins_on
         ("response", "warning", None),
         ("response", "breach", None),
     ]
+    assert sample("alertwhisperer_sla_events_total", clock="response", kind="breach") == breaches + 1
     assert (await rows.get(services, rows.Incident, incident)).status == "NEW"
     assert (await clocks(services, incident))["response_breached"] is True
 

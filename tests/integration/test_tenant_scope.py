@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from db.executions import ExecutionRequest, enqueue_execution
 from db.repositories.alerts import AlertSearch, alert_rows
+from db.repositories.demo_runs import DemoRunRepository, demo_run_rows
 from db.repositories.executions import ExecutionRepository
 from db.repositories.incidents import IncidentSearch, incident_rows
 from db.repositories.remediation import ApprovalRepository, DecisionRepository
@@ -137,6 +138,8 @@ async def world(services: Any) -> World:
             runbook, version = await uow.runbooks.create(company.id, replace(LIBRARY[0], name=unique("rb")))
         w.add("runbooks", key, runbook.id)
         w.add("runbook_versions", key, (runbook.id, version.version))
+        # A demo company: its run is simulated, so no real executor takes it.
+        await services.pool.execute("UPDATE companies SET demo = true WHERE id = $1", company.id)
         request = ExecutionRequest(
             company.id,
             runbook.id,
@@ -147,7 +150,6 @@ async def world(services: Any) -> World:
             60,
             "system:test",
             incident_id=incident,
-            simulated=True,  # simulated: no executor takes it
         )
         async with services.pool.acquire() as conn, conn.transaction():
             execution = await enqueue_execution(conn, request, now)
@@ -159,6 +161,15 @@ async def world(services: Any) -> World:
             )
         w.add("remediation_executions", key, execution)
         w.add("remediation_invocations", key, execution)
+        demo_run = await services.pool.fetchval(
+            "INSERT INTO demo_runs (id, company_id, scenario, status, total_steps, api_key_enc, started_by,"
+            " next_step_at, started_at) VALUES ($1, $2, 'MIXED', 'FINISHED', 1, '\\x00', 'system:test', $3, $3)"
+            " RETURNING id",
+            uuid7(),
+            company.id,
+            now,
+        )
+        w.add("demo_runs", key, demo_run)
         await services.pool.execute(
             "INSERT INTO incident_decisions (incident_id, company_id, action, approval_required, reason,"
             " priority_score, explanation, decided_at, decided_for_version)"
@@ -190,6 +201,7 @@ async def world(services: Any) -> World:
             member.id,
         )
         w.add("notifications", key, notification)
+        await _oncall_rows(services, w, key, company.id, member.id, now)
     async with factory.uow() as uow:
         await uow.companies.delete(w.company["gone"])
     # The deleted company's memberships went with it; its other rows wait for the purge.
@@ -202,6 +214,51 @@ async def world(services: Any) -> World:
         "SELECT id FROM audit_log WHERE entity_id = $1 AND company_id IS NULL", str(msp.id)
     )
     return w
+
+
+async def _oncall_rows(
+    services: Any, w: World, key: str, company_id: uuid.UUID, member: uuid.UUID, now: datetime
+) -> None:
+    """A company's schedule with a shift, a rotation and an override (stored as the repository stores
+    them: each child row carries its schedule's company)."""
+    schedule = await services.pool.fetchval(
+        "INSERT INTO oncall_schedules (id, company_id, covers, name, timezone)"
+        " VALUES ($1, $2, '{}', $3, 'Europe/Berlin') RETURNING id",
+        uuid7(),
+        company_id,
+        unique("oncall"),
+    )
+    w.add("oncall_schedules", key, schedule)
+    shift = await services.pool.fetchval(
+        "INSERT INTO oncall_shifts (id, schedule_id, company_id, user_id, weekday, start_minute, end_minute)"
+        " VALUES ($1, $2, $3, $4, 0, 480, 960) RETURNING id",
+        uuid7(),
+        schedule,
+        company_id,
+        member,
+    )
+    w.add("oncall_shifts", key, shift)
+    rotation = await services.pool.fetchval(
+        "INSERT INTO oncall_rotations (id, schedule_id, company_id, members, handover_weekday,"
+        " handover_minute, length_days, start_date) VALUES ($1, $2, $3, $4, 0, 540, 7, $5) RETURNING id",
+        uuid7(),
+        schedule,
+        company_id,
+        [member],
+        now.date(),
+    )
+    w.add("oncall_rotations", key, rotation)
+    override = await services.pool.fetchval(
+        "INSERT INTO oncall_overrides (id, schedule_id, company_id, user_id, covers_user_id, starts_at,"
+        " ends_at) VALUES ($1, $2, $3, $4, NULL, $5, $6) RETURNING id",
+        uuid7(),
+        schedule,
+        company_id,
+        member,
+        now + timedelta(days=1),
+        now + timedelta(days=1, hours=2),
+    )
+    w.add("oncall_overrides", key, override)
 
 
 ROLE_ARN = "arn:aws:iam::111122223333:role/AlertWhisperer"
@@ -354,6 +411,28 @@ async def _sla_clocks(uow: UnitOfWork, w: World) -> set[Any]:
     return {c.incident_id for c in found}
 
 
+async def _oncall_details(uow: UnitOfWork, w: World, part: str) -> set[Any]:
+    """One kind of child row of every schedule of the world, read with their schedules."""
+    found = await uow.oncall.details(w.ids("oncall_schedules"), overrides_from=None)
+    if part == "rotations":
+        return {d.rotation.id for d in found.values() if d.rotation is not None}
+    return {row.id for d in found.values() for row in getattr(d, part)}
+
+
+async def _oncall_rotations(uow: UnitOfWork, w: World) -> set[Any]:
+    out = set()
+    for schedule in w.ids("oncall_schedules"):
+        rotation = await uow.oncall.get_rotation(schedule)
+        if rotation is not None:
+            out.add(rotation.id)
+    return out
+
+
+async def _latest_demo_runs(uow: UnitOfWork, w: World) -> set[Any]:
+    found = [await DemoRunRepository(uow.session, uow.principal).latest(c) for c in w.companies()]
+    return {r.id for r in found if r is not None}
+
+
 def raw(table: str, reader: Any) -> TenantRead:
     async def read(services: Any, principal: Principal, w: World) -> set[Any]:
         # Within every company of the world, as a subscription opened before the deletion asked.
@@ -441,6 +520,11 @@ READS: dict[str, TenantRead] = {
         lambda uow, w: _each(_executions(uow).get, w.ids("remediation_executions")),
     ),
     "executions.page": orm("remediation_executions", _execution_pages),
+    "demo_runs.get_many": orm(
+        "demo_runs", lambda uow, w: DemoRunRepository(uow.session, uow.principal).get_many(w.ids("demo_runs"))
+    ),
+    "demo_runs.latest": orm("demo_runs", _latest_demo_runs),
+    "demo_run_rows (demoProgress)": raw("demo_runs", demo_run_rows),
     "executions.for_incidents": orm("remediation_executions", _incident_executions),
     "executions.invocations": orm("remediation_invocations", _invocations),
     "decisions.for_incidents": orm("incident_decisions", _decisions),
@@ -459,6 +543,29 @@ READS: dict[str, TenantRead] = {
         "sla_events",
         lambda uow, w: SlaClockRepository(uow.session, uow.principal).events(w.ids("sla_events")),
     ),
+    "oncall.get": orm("oncall_schedules", lambda uow, w: _each(uow.oncall.get, w.ids("oncall_schedules"))),
+    "oncall.get (locked, as writes read)": orm(
+        "oncall_schedules",
+        lambda uow, w: _each(lambda k: uow.oncall.get(k, lock=True), w.ids("oncall_schedules")),
+    ),
+    "oncall.page": orm(
+        "oncall_schedules",
+        lambda uow, w: _pages(lambda c: uow.oncall.page(c, unknown_company=False, first=100, after=None), w),
+    ),
+    "oncall.details (shifts)": orm("oncall_shifts", lambda uow, w: _oncall_details(uow, w, "shifts")),
+    "oncall.get_shift": orm(
+        "oncall_shifts", lambda uow, w: _each(uow.oncall.get_shift, w.ids("oncall_shifts"))
+    ),
+    "oncall.details (rotations)": orm(
+        "oncall_rotations", lambda uow, w: _oncall_details(uow, w, "rotations")
+    ),
+    "oncall.get_rotation": orm("oncall_rotations", _oncall_rotations),
+    "oncall.details (overrides)": orm(
+        "oncall_overrides", lambda uow, w: _oncall_details(uow, w, "overrides")
+    ),
+    "oncall.get_override": orm(
+        "oncall_overrides", lambda uow, w: _each(uow.oncall.get_override, w.ids("oncall_overrides"))
+    ),
 }
 
 #: Tables with a `company_id` that no caller reads, and why.
@@ -470,12 +577,6 @@ INTERNAL: dict[str, str] = {
     "correlation_quarantine": "the correlation worker's bookkeeping and /readyz (operators)",
     "llm_usage": "the LLM reaction's budget; analysisSettings reads one company's after checking company:settings",
     "llm_cache": "LLM answers by prompt content: read by the LLM reaction only",
-    # Read by the on-call API in the caller's companies (db/repositories/oncall.py); their cases in this
-    # matrix are still to be written.
-    "oncall_schedules": "on-call schedules: scoped reads in db/repositories/oncall.py, not yet in this matrix",
-    "oncall_shifts": "on-call shifts: read with their schedule",
-    "oncall_rotations": "on-call rotations: read with their schedule",
-    "oncall_overrides": "on-call overrides: read with their schedule",
 }
 
 #: Who may read each table beyond the plain scope: the audit log, the deliveries, the AWS settings and failed
@@ -609,6 +710,10 @@ async def test_node_answers_null_for_another_companys_ids_and_an_msp_admin_reads
         "AuditEntry": "audit_log",
         "Runbook": "runbooks",
         "Execution": "remediation_executions",
+        "RemediationApproval": "remediation_approvals",
+        "OnCallSchedule": "oncall_schedules",
+        "OnCallShift": "oncall_shifts",
+        "OnCallOverride": "oncall_overrides",
     }
 
     def of(*companies: str, kinds_: Any = None) -> set[tuple[str, Any]]:
