@@ -26,6 +26,10 @@ KEPT = frozenset({"audit_log"})
 #: Every other table with a `company_id`.
 PURGED = (
     "reaction_inbox",
+    "kpi_dirty_hours",
+    "kpi_hourly",
+    "patch_states",
+    "patch_refreshes",
     "sla_events",
     "incident_sla",
     "incident_changes",

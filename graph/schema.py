@@ -24,6 +24,7 @@ from graph.core import Node, PublicError
 from graph.incidents.schema import IncidentMutation, IncidentQuery, IncidentSubscription
 from graph.incidents.types import Alert, Incident, IncidentEvent, MaintenanceWindow
 from graph.ingest_graphql import IngestMutation
+from graph.kpis.schema import KpiQuery, KpiSubscription
 from graph.notifications.schema import NotificationMutation, NotificationQuery, NotificationSubscription
 from graph.notifications.types import Notification
 from graph.oncall.schema import OnCallMutation, OnCallQuery
@@ -52,7 +53,9 @@ class _MaskErrors(MaskErrors):
 
 
 @strawberry.type(description="Read the MSP's data. Every list is a Relay connection with keyset cursors.")
-class Query(PlatformQuery, IncidentQuery, RemediationQuery, NotificationQuery, SlaQuery, OnCallQuery):
+class Query(
+    PlatformQuery, IncidentQuery, RemediationQuery, NotificationQuery, SlaQuery, OnCallQuery, KpiQuery
+):
     @strawberry.field(description="Any object by its global ID (null if it does not exist or is not yours).")
     async def node(
         self,
@@ -81,7 +84,9 @@ class Mutation(
 
 
 @strawberry.type(description="Live updates (graphql-transport-ws or graphql-ws); token in `connection_init`.")
-class Subscription(IncidentSubscription, NotificationSubscription, RemediationSubscription, SlaSubscription):
+class Subscription(
+    IncidentSubscription, NotificationSubscription, RemediationSubscription, SlaSubscription, KpiSubscription
+):
     pass
 
 
