@@ -77,6 +77,7 @@ MAX_BACKOFF_SECONDS = 30.0
 SLA_MIN_WAIT_SECONDS = 0.1
 KPI_ALERTS_SECONDS = 5.0
 PATCH_CHECK_SECONDS = 60.0
+PATCH_FIRST_SECONDS = 15.0
 
 
 class LoopBody(Protocol):
@@ -458,9 +459,14 @@ class PatchComplianceLoop:
     """Reads the companies' patch states through SSM (`db.kpis.PatchRefresh`); boto3 and the data
     key's cipher are loaded on the first company that is due, as the executor does."""
 
-    def __init__(self, services: Any, interval: float = PATCH_CHECK_SECONDS) -> None:
+    def __init__(
+        self, services: Any, interval: float = PATCH_CHECK_SECONDS, first_after: float = PATCH_FIRST_SECONDS
+    ) -> None:
         self.services = services
         self.interval = interval
+        # Not at start-up: a restarting fleet does not ask SSM at once, and a worker that only
+        # starts and stops loads no boto3.
+        self._first_at = time.monotonic() + first_after
         self.aws = LazyAws(services)
         self.refresh = PatchRefresh(services.pool, self._source, self.aws.decrypt)
 
@@ -468,11 +474,12 @@ class PatchComplianceLoop:
         return self.aws.sessions().patch_states(company_id, access)
 
     async def step(self) -> bool:
-        await self.refresh.run_once(self.services.clock.now())
+        if time.monotonic() >= self._first_at:
+            await self.refresh.run_once(self.services.clock.now())
         return False
 
     async def idle(self) -> None:
-        await asyncio.sleep(self.interval)
+        await asyncio.sleep(min(self.interval, max(0.0, self._first_at - time.monotonic()) or self.interval))
 
     async def close(self) -> None:
         return None

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import strawberry
 
-from db.kpis import KpiReader
+from db.repositories.kpis import KpiReader
 from domain import kpis as rules
 from domain.errors import NotFound, PermissionDenied
 from domain.rbac import Permission, Principal

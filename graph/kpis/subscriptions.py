@@ -17,7 +17,8 @@ from typing import Annotated
 
 import strawberry
 
-from db.kpis import KPIS_TOPIC, KpiReader
+from db.kpis import KPIS_TOPIC
+from db.repositories.kpis import KpiReader
 from domain import kpis as rules
 from domain.errors import InvalidInput
 from domain.rbac import Permission

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import strawberry
 
-from db.kpis import KpiReader
+from db.repositories.kpis import KpiReader
 from domain import kpis as rules
 from graph.platform.types import Company, company_type
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from db.kpis import KpiReader, KpiRollupMarks, KpiRollups, PatchRefresh
+from db.kpis import KpiRollupMarks, KpiRollups, PatchRefresh
 from db.reactions import ReactionRunner
+from db.repositories.kpis import KpiReader
 from domain import kpis as rules
 from domain.ids import uuid7
 from domain.kpis import KpiBucket, PatchComplianceSource
@@ -504,7 +505,8 @@ async def test_patch_compliance_comes_from_ssm_patch_states(services, factory):
     sessions.client_sync = lambda *a: ssm.client  # type: ignore[method-assign]
 
     def source(company_id: uuid.UUID, access: AwsAccess) -> Any:
-        assert access.auth_type is AwsAuthType.ACCESS_KEY and access.secret_access_key == "opened:sealed"
+        assert access.auth_type is AwsAuthType.ACCESS_KEY
+        assert access.secret_access_key == "opened:sealed"
         return sessions.patch_states(company_id, access)
 
     job = PatchRefresh(services.pool, source, lambda token: "opened:" + token.decode())
@@ -532,9 +534,9 @@ async def test_patch_compliance_comes_from_ssm_patch_states(services, factory):
 
 
 async def test_a_failing_ssm_call_keeps_the_last_states_and_records_the_error(services, factory):
+    import boto3
     from botocore.stub import Stubber
 
-    import boto3
     from adapters.aws import AwsSessions
 
     company = await factory.company()
