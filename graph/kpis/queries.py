@@ -18,6 +18,7 @@ from domain.tenancy import TenantScope, tenant_scope
 from graph.core import require_principal
 from graph.incidents.queries import decode_id
 from graph.kpis.types import KpiFigures, Kpis, kpis_type
+from graph.platform.types import company_type
 
 
 def kpi_scope(principal: Principal) -> TenantScope:
@@ -101,6 +102,10 @@ async def kpis(
     reader = KpiReader(info.context.services.pool, scope)
     overall, per_company = await figures_of(reader, ids, start, end, several=company is None)
     companies = [
-        kpis_type(reader, r, [r.id], start, end, per_company[r.id]) for r in rows if per_company is not None
+        kpis_type(reader, company_type(r), [r.id], start, end, per_company[r.id])
+        for r in rows
+        if per_company is not None
     ]
-    return kpis_type(reader, company, ids, start, end, overall, companies)
+    return kpis_type(
+        reader, None if company is None else company_type(company), ids, start, end, overall, companies
+    )

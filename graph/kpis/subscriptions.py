@@ -27,6 +27,7 @@ from graph.incidents.loaders import fresh_read
 from graph.incidents.subscriptions import _topics
 from graph.kpis.queries import company_of, figures_of, kpi_scope
 from graph.kpis.types import KpiFigures, Kpis, kpis_type
+from graph.platform.types import company_type
 
 MIN_INTERVAL_SECONDS = 1.0
 MAX_HOURS = int(rules.MAX_RANGE.total_seconds() // 3600)
@@ -72,7 +73,8 @@ async def kpis_updated(
     topics = await _topics(info, company_id, KPIS_TOPIC, Permission.INCIDENT_READ)
     scope = kpi_scope(principal)
     async with fresh_read(info.context) as uow:
-        company = await company_of(uow, scope, company_id)
+        row = await company_of(uow, scope, company_id)
+        key, company = row.id, company_type(row)  # read while the session is open
     reader = KpiReader(info.context.services.pool, scope)
     throttle = Throttle()
     last: KpiFigures | None = None
@@ -80,11 +82,11 @@ async def kpis_updated(
         while True:
             moment = now(info)
             start, end = rules.kpi_range(moment - timedelta(hours=hours), moment)
-            figures, _ = await figures_of(reader, [company.id], start, end)
+            figures, _ = await figures_of(reader, [key], start, end)
             if figures != last:
                 last = figures
                 throttle.mark()
-                yield kpis_type(reader, company, [company.id], start, end, figures)
+                yield kpis_type(reader, company, [key], start, end, figures)
             await sub.queue.get()
             await throttle.wait()
             while not sub.queue.empty():  # what came meanwhile is in the one read that follows

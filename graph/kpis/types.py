@@ -7,13 +7,13 @@ import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 
 from db.repositories.kpis import KpiReader
 from domain import kpis as rules
-from graph.platform.types import Company, company_type
+from graph.platform.types import Company
 
 
 @strawberry.enum(description="The width of a KPI series point (UTC).")
@@ -159,7 +159,7 @@ class Kpis:
 
 def kpis_type(
     reader: KpiReader,
-    company: Any | None,
+    company: Company | None,
     company_ids: list[uuid.UUID],
     start: datetime,
     end: datetime,
@@ -168,7 +168,7 @@ def kpis_type(
 ) -> Kpis:
     sums = figures.sums
     return Kpis(
-        company=None if company is None else company_type(company),
+        company=company,
         from_=start,
         to=end,
         total_alerts=sums.alerts,
