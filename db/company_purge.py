@@ -28,6 +28,7 @@ PURGED = (
     "reaction_inbox",
     "kpi_dirty_hours",
     "kpi_hourly",
+    "kpi_daily_buckets",
     "patch_states",
     "patch_refreshes",
     "sla_events",

@@ -105,13 +105,25 @@ COLUMNS = (
     "resolution_breached",
 )
 # Every figure of the given (company, hour) pairs from the source tables, upserted; only rows whose
-# figures changed are written (and returned).
+# figures changed are written (and returned). Each hour is read through LATERAL subqueries, so every
+# read is an index range scan of that hour (company, created_at / resolved_at / received_at), never a
+# join the planner could turn into a scan of the company's whole history.
 RECOMPUTE = f"""
 WITH k AS (SELECT DISTINCT company_id, hour FROM unnest($1::uuid[], $2::timestamptz[]) AS k(company_id, hour)
-           WHERE EXISTS (SELECT 1 FROM companies c WHERE c.id = k.company_id)),
-opened AS (
-    SELECT k.company_id, k.hour,
-           count(i.id)::int AS incidents,
+           WHERE EXISTS (SELECT 1 FROM companies c WHERE c.id = k.company_id))
+INSERT INTO kpi_hourly (company_id, hour, {", ".join(COLUMNS)})
+SELECT k.company_id, k.hour, a.alerts, o.incidents, o.acknowledged, o.ack_seconds,
+       coalesce(r.resolved, 0), coalesce(r.resolve_seconds, 0),
+       coalesce(r.buckets, '{{}}'), coalesce(r.counts, '{{}}'),
+       coalesce(r.self_healed, 0), coalesce(r.auto_remediated, 0),
+       o.response_met, o.response_breached, o.resolution_met, o.resolution_breached
+FROM k
+CROSS JOIN LATERAL (
+    SELECT count(*)::int AS alerts FROM alerts a
+    WHERE a.company_id = k.company_id AND a.received_at >= k.hour AND a.received_at < k.hour + interval '1 hour'
+) a
+CROSS JOIN LATERAL (
+    SELECT count(*)::int AS incidents,
            count(i.acknowledged_at)::int AS acknowledged,
            coalesce(sum(extract(epoch FROM i.acknowledged_at - i.created_at)), 0)::float8 AS ack_seconds,
            count(*) FILTER (WHERE s.response_met_at IS NOT NULL AND NOT {_RESPONSE_BREACHED})::int AS response_met,
@@ -119,45 +131,51 @@ opened AS (
            count(*) FILTER (WHERE s.resolution_met_at IS NOT NULL AND NOT {_RESOLUTION_BREACHED})::int
                AS resolution_met,
            count(*) FILTER (WHERE {_RESOLUTION_BREACHED})::int AS resolution_breached
-    FROM k
-    LEFT JOIN incidents i ON i.company_id = k.company_id
-         AND i.created_at >= k.hour AND i.created_at < k.hour + interval '1 hour'
-    LEFT JOIN incident_sla s ON s.incident_id = i.id
-    GROUP BY k.company_id, k.hour),
-closed AS (
-    SELECT k.company_id, k.hour, extract(epoch FROM i.resolved_at - i.created_at) AS secs,
-           i.auto_remediated,
-           i.auto_remediated AND EXISTS (
-               SELECT 1 FROM remediation_executions e WHERE e.incident_id = i.id AND e.held) AS healed
-    FROM k JOIN incidents i ON i.company_id = k.company_id AND i.status = 'RESOLVED'
-         AND i.resolved_at >= k.hour AND i.resolved_at < k.hour + interval '1 hour'),
-resolved AS (
-    SELECT company_id, hour, count(*)::int AS resolved, sum(secs)::float8 AS resolve_seconds,
-           count(*) FILTER (WHERE auto_remediated)::int AS auto_remediated,
-           count(*) FILTER (WHERE healed)::int AS self_healed
-    FROM closed GROUP BY company_id, hour),
-hist AS (
-    SELECT company_id, hour, array_agg(b::smallint ORDER BY b) AS buckets, array_agg(n ORDER BY b) AS counts
-    FROM (SELECT company_id, hour, {_BUCKET_SQL} AS b, count(*)::int AS n FROM closed GROUP BY 1, 2, 3) x
-    GROUP BY company_id, hour),
-counted AS (
-    SELECT k.company_id, k.hour,
-           (SELECT count(*) FROM alerts a WHERE a.company_id = k.company_id
-              AND a.received_at >= k.hour AND a.received_at < k.hour + interval '1 hour')::int AS alerts
-    FROM k)
-INSERT INTO kpi_hourly (company_id, hour, {", ".join(COLUMNS)})
-SELECT k.company_id, k.hour, a.alerts, o.incidents, o.acknowledged, o.ack_seconds,
-       coalesce(r.resolved, 0), coalesce(r.resolve_seconds, 0),
-       coalesce(h.buckets, '{{}}'), coalesce(h.counts, '{{}}'),
-       coalesce(r.self_healed, 0), coalesce(r.auto_remediated, 0),
-       o.response_met, o.response_breached, o.resolution_met, o.resolution_breached
-FROM k JOIN opened o USING (company_id, hour) JOIN counted a USING (company_id, hour)
-LEFT JOIN resolved r USING (company_id, hour) LEFT JOIN hist h USING (company_id, hour)
+    FROM incidents i LEFT JOIN incident_sla s ON s.incident_id = i.id
+    WHERE i.company_id = k.company_id AND i.created_at >= k.hour AND i.created_at < k.hour + interval '1 hour'
+) o
+CROSS JOIN LATERAL (
+    SELECT sum(n)::int AS resolved, sum(secs)::float8 AS resolve_seconds,
+           sum(healed)::int AS self_healed, sum(auto)::int AS auto_remediated,
+           array_agg(b::smallint ORDER BY b) AS buckets, array_agg(n ORDER BY b) AS counts
+    FROM (
+        SELECT {_BUCKET_SQL} AS b, count(*)::int AS n, sum(secs) AS secs,
+               count(*) FILTER (WHERE auto) AS auto, count(*) FILTER (WHERE healed) AS healed
+        FROM (
+            SELECT extract(epoch FROM i.resolved_at - i.created_at) AS secs, i.auto_remediated AS auto,
+                   i.auto_remediated AND EXISTS (
+                       SELECT 1 FROM remediation_executions e WHERE e.incident_id = i.id AND e.held) AS healed
+            FROM incidents i
+            WHERE i.company_id = k.company_id AND i.resolved_at >= k.hour
+              AND i.resolved_at < k.hour + interval '1 hour' AND i.status = 'RESOLVED'
+        ) closed
+        GROUP BY 1
+    ) per_bucket
+) r
 ON CONFLICT (company_id, hour) DO UPDATE SET
     {", ".join(f"{c} = excluded.{c}" for c in COLUMNS)}, updated_at = now()
 WHERE ({", ".join(f"kpi_hourly.{c}" for c in COLUMNS)})
       IS DISTINCT FROM ({", ".join(f"excluded.{c}" for c in COLUMNS)})
 RETURNING company_id
+"""
+# The day histograms of the days of the given hours, from those days' hourly rows.
+DAILY = """
+INSERT INTO kpi_daily_buckets (company_id, day, resolve_buckets, resolve_bucket_counts)
+SELECT d.company_id, d.day, coalesce(h.buckets, '{}'), coalesce(h.counts, '{}')
+FROM (SELECT DISTINCT company_id, date_trunc('day', hour, 'UTC') AS day
+      FROM unnest($1::uuid[], $2::timestamptz[]) AS k(company_id, hour)
+      WHERE EXISTS (SELECT 1 FROM companies c WHERE c.id = k.company_id)) d
+CROSS JOIN LATERAL (
+    SELECT array_agg(b ORDER BY b) AS buckets, array_agg(n ORDER BY b) AS counts
+    FROM (SELECT x.b, sum(x.n)::int AS n
+          FROM kpi_hourly k CROSS JOIN LATERAL unnest(k.resolve_buckets, k.resolve_bucket_counts) AS x(b, n)
+          WHERE k.company_id = d.company_id AND k.hour >= d.day AND k.hour < d.day + interval '1 day'
+          GROUP BY x.b) per_bucket
+) h
+ON CONFLICT (company_id, day) DO UPDATE SET
+    resolve_buckets = excluded.resolve_buckets, resolve_bucket_counts = excluded.resolve_bucket_counts
+WHERE (kpi_daily_buckets.resolve_buckets, kpi_daily_buckets.resolve_bucket_counts)
+      IS DISTINCT FROM (excluded.resolve_buckets, excluded.resolve_bucket_counts)
 """
 CLAIM_DIRTY = """
 SELECT company_id, hour FROM kpi_dirty_hours ORDER BY marked_at LIMIT $1 FOR UPDATE SKIP LOCKED
@@ -202,6 +220,7 @@ class KpiRollups:
             companies = [r["company_id"] for r in rows]
             hours = [r["hour"] for r in rows]
             changed = await conn.fetch(RECOMPUTE, companies, hours)
+            await conn.execute(DAILY, companies, hours)
             await conn.execute(DROP_DIRTY, companies, hours)
             await _announce(conn, {r["company_id"] for r in changed})
             return len(rows)
@@ -228,6 +247,7 @@ class KpiRollups:
             for i in range(0, len(hours), 24 * 7):
                 chunk = hours[i : i + 24 * 7]
                 changed = await conn.fetch(RECOMPUTE, [company_id] * len(chunk), chunk)
+                await conn.execute(DAILY, [company_id] * len(chunk), chunk)
                 await _announce(conn, {r["company_id"] for r in changed})
         return len(hours)
 

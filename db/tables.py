@@ -1287,6 +1287,20 @@ class KpiHour(Base):
     updated_at: Mapped[datetime] = _now()
 
 
+class KpiDailyBuckets(Base):
+    """A company's resolve-time histogram of one UTC day: the sum of its hours' (`KpiHour`), rewritten
+    whenever one of them is recomputed, so a long range's p90 reads one row a day."""
+
+    __tablename__ = "kpi_daily_buckets"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    resolve_buckets: Mapped[list[int]] = mapped_column(ARRAY(SmallInteger), server_default=text("'{}'"))
+    resolve_bucket_counts: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default=text("'{}'"))
+
+
 class KpiDirtyHour(Base):
     """A (company, hour) whose rollup must be recomputed: marked by the `kpi-rollups` reaction and by
     the triggers of migration 0034, claimed and deleted by the rollup pass (internal)."""

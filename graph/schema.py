@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -157,6 +158,13 @@ class EventScopedExecutor(StrawberryGraphQLCoreExecutionContext):
 
 
 def build_schema(extra_extensions: list[Any] | None = None) -> strawberry.Schema:
+    # The depth and alias limits' rules are made once per schema: each QueryDepthLimiter or
+    # MaxAliasesLimiter makes a new rule class, and ValidationCache keys on the rules, so one made per
+    # request missed the cache every time and validated every document afresh (bench/README.md).
+    limits = [
+        *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+    ]
     return strawberry.Schema(
         execution_context_class=EventScopedExecutor,
         query=Query,
@@ -177,8 +185,7 @@ def build_schema(extra_extensions: list[Any] | None = None) -> strawberry.Schema
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: ParserCache(maxsize=512),
-            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            lambda: AddValidationRules(limits),
             lambda: ValidationCache(maxsize=512),
             lambda: QueryCostLimiter(max_cost=MAX_QUERY_COST),  # after validation: needs a valid document
             RejectNulCharacters,  # after ValidationCache, which would overwrite its error

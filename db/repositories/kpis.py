@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -57,12 +57,32 @@ TOTALS = f"SELECT {_SUMS} {_WHERE}"
 BY_COMPANY = f"SELECT k.company_id AS key, {_SUMS} {_WHERE} GROUP BY k.company_id"
 BY_HOUR = f"SELECT k.hour AS key, {_SUMS} {_WHERE} GROUP BY k.hour ORDER BY k.hour"
 BY_DAY = f"SELECT date_trunc('day', k.hour, 'UTC') AS key, {_SUMS} {_WHERE} GROUP BY 1 ORDER BY 1"
+# Resolve-time buckets per company: the whole UTC days of the range ($5 to $6) from their day rows,
+# the hours before and after them from the hourly rows.
 BUCKETS = f"""
-SELECT k.company_id, b.bucket, sum(b.n)::bigint AS n
-{_WHERE.replace("FROM kpi_hourly k", "FROM kpi_hourly k CROSS JOIN LATERAL unnest(k.resolve_buckets, k.resolve_bucket_counts) AS b(bucket, n)")}
-  AND k.resolved > 0
-GROUP BY k.company_id, b.bucket
+SELECT r.company_id, x.bucket, sum(x.n)::bigint AS n
+FROM (
+    SELECT d.company_id, d.resolve_buckets AS buckets, d.resolve_bucket_counts AS counts
+    FROM kpi_daily_buckets d
+    WHERE {scope_sql("d.company_id", 1)} AND d.company_id = ANY($2::uuid[]) AND d.day >= $5 AND d.day < $6
+    UNION ALL
+    SELECT k.company_id, k.resolve_buckets, k.resolve_bucket_counts
+    FROM kpi_hourly k
+    WHERE {scope_sql("k.company_id", 1)} AND k.company_id = ANY($2::uuid[]) AND k.hour >= $3 AND k.hour < $4
+      AND (k.hour < $5 OR k.hour >= $6) AND k.resolved > 0
+) r CROSS JOIN LATERAL unnest(r.buckets, r.counts) AS x(bucket, n)
+GROUP BY r.company_id, x.bucket
 """
+
+
+def whole_days(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The UTC days wholly inside [start, end): from the first midnight at or after `start` to the last
+    at or before `end` (an empty span when there is none)."""
+    first = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if first < start:
+        first += timedelta(days=1)
+    last = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return first, max(first, last)
 
 
 def _sums(row: Any) -> KpiSums:
@@ -117,7 +137,8 @@ class KpiReader:
     ) -> dict[uuid.UUID, dict[int, int]]:
         """Per company: resolve-time bucket -> incidents resolved in the range."""
         found: dict[uuid.UUID, dict[int, int]] = {}
-        for r in await self.conn.fetch(BUCKETS, *self._args(companies, start, end)):
+        days = whole_days(start, end)
+        for r in await self.conn.fetch(BUCKETS, *self._args(companies, start, end), *days):
             found.setdefault(r["company_id"], {})[int(r["bucket"])] = int(r["n"])
         return found
 

@@ -279,6 +279,22 @@ async def test_a_range_counts_only_its_hours_and_series_fill_every_bucket(servic
     assert [(d, s.alerts, s.incidents) for d, s in days] == [(DAY, 16, 4)]
 
 
+async def test_whole_days_read_their_histogram_from_the_day_row(services, known):
+    # the day's row sums its hours: 600 s twice (bucket 36), 3600 s once (bucket 47)
+    day = await services.pool.fetchrow(
+        "SELECT resolve_buckets, resolve_bucket_counts FROM kpi_daily_buckets WHERE company_id = $1 AND day = $2",
+        known.company.id,
+        DAY,
+    )
+    assert (day["resolve_buckets"], day["resolve_bucket_counts"]) == ([36, 47], [2, 1])
+    # a range of the whole day and the hour before it: the day row and one (empty) hourly row
+    _, per = await _figures(services, [known.company.id], DAY - timedelta(hours=1), DAY + timedelta(days=1))
+    assert per[known.company.id].mttr_p90_seconds == pytest.approx(P90_3600)
+    # ranges that cut through the day read its hours
+    _, per = await _figures(services, [known.company.id], H10, H10 + timedelta(hours=1))
+    assert per[known.company.id].mttr_p90_seconds == pytest.approx(2 ** (36.5 / 4))  # i1's 600 s alone
+
+
 async def test_several_companies_sum_and_keep_their_own_rows(services, known):
     overall, per = await _figures(services, [known.company.id, known.other.id], H10, H10 + timedelta(hours=2))
     # B: 5 alerts, 1 incident (resolved after 600 s, by a person)

@@ -198,6 +198,13 @@ async def world(services: Any) -> World:
         )
         w.add("kpi_hourly", key, company.id)
         await services.pool.execute(
+            "INSERT INTO kpi_daily_buckets (company_id, day, resolve_buckets, resolve_bucket_counts)"
+            " VALUES ($1, $2, '{36}', '{1}')",
+            company.id,
+            KPI_DAY,
+        )
+        w.add("kpi_daily_buckets", key, company.id)
+        await services.pool.execute(
             "INSERT INTO patch_states (company_id, instance_id) VALUES ($1, 'i-0123456789abcdef0')",
             company.id,
         )
@@ -218,6 +225,7 @@ async def world(services: Any) -> World:
 
 ROLE_ARN = "arn:aws:iam::111122223333:role/AlertWhisperer"
 KPI_HOUR = datetime(2026, 1, 5, 10, tzinfo=UTC)
+KPI_DAY = datetime(2026, 1, 5, tzinfo=UTC)
 
 Read = Callable[[Any, Principal, World], Awaitable[set[Any]]]
 
@@ -493,6 +501,10 @@ READS: dict[str, TenantRead] = {
     "kpis.series (kpis)": kpis(
         "kpi_hourly",
         lambda r, w: _kpi_companies(r, w),
+    ),
+    "kpis.resolve_buckets (kpis)": kpis(
+        "kpi_daily_buckets",
+        lambda r, w: r.resolve_buckets(w.companies(), KPI_DAY, KPI_DAY + timedelta(days=1)),
     ),
     "kpis.patch_figures (kpis)": kpis(
         "patch_states", lambda r, w: r.patch_figures(w.companies(), *KPI_RANGE)

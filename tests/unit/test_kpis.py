@@ -103,3 +103,19 @@ async def test_the_throttle_lets_one_push_through_a_second():
     clock[0] += 3
     await throttle.wait()
     assert slept == [0.75]
+
+
+def test_whole_days_of_a_range():
+    from db.repositories.kpis import whole_days
+
+    midnight = datetime(2026, 11, 2, tzinfo=UTC)
+    assert whole_days(midnight, midnight + timedelta(days=2)) == (midnight, midnight + timedelta(days=2))
+    # from 10:00 to 10:00 two days later: only the day in between
+    ten = midnight + timedelta(hours=10)
+    assert whole_days(ten, ten + timedelta(days=2)) == (
+        midnight + timedelta(days=1),
+        midnight + timedelta(days=2),
+    )
+    # within one day: none (an empty span)
+    first, last = whole_days(ten, ten + timedelta(hours=3))
+    assert first == last
