@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.scratch import cost_database  # noqa: E402
 from db.kpis import KpiRollups  # noqa: E402
 from db.migrate import upgrade_to_head  # noqa: E402
+from db.repositories.kpis import BUCKETS, BY_DAY, PATCH_FIGURES, TOTALS, whole_days  # noqa: E402
 from domain.rbac import Role  # noqa: E402
 from graph.app import create_app  # noqa: E402
 from graph.settings import Settings  # noqa: E402
@@ -123,8 +124,6 @@ async def _post(app: Any, token: str, body: bytes) -> tuple[int, bytes]:
 
 def _statements(company_id: uuid.UUID) -> list[tuple[str, str, list[uuid.UUID]]]:
     """The reads one `kpis` request makes, each with its company filter (every company in scope)."""
-    from db.repositories.kpis import BUCKETS, BY_DAY, PATCH_FIGURES, TOTALS
-
     one = [company_id]
     return [
         ("totals", TOTALS, one),
@@ -206,8 +205,9 @@ async def _measure(url: str, args: argparse.Namespace, home: Path) -> None:
 
         async with services.pool.acquire() as conn:
             for label, statement, companies in _statements(company.id):
+                extra = whole_days(start, end) if statement is BUCKETS else ()
                 plan = await conn.fetchval(
-                    f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", None, companies, start, end
+                    f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", None, companies, start, end, *extra
                 )
                 print(f"  SQL {label}: {orjson.loads(plan)[0]['Execution Time']:.2f} ms")
         if args.profile:

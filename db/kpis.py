@@ -68,6 +68,7 @@ SELECT DISTINCT $1::uuid, h FROM (
      WHERE $4 AND c.incident_id = $2 AND c.version < $3 AND c.after_status = 'RESOLVED'
      ORDER BY c.version DESC LIMIT 1)
 ) x WHERE h IS NOT NULL
+ORDER BY 2  -- one lock order for every marker: two marking the same hours cannot deadlock
 ON CONFLICT (company_id, hour) DO UPDATE SET marked_at = now()
 """
 
