@@ -27,6 +27,11 @@ KEPT = frozenset({"audit_log"})
 PURGED = (
     "demo_runs",
     "reaction_inbox",
+    "kpi_dirty_hours",
+    "kpi_hourly",
+    "kpi_daily_buckets",
+    "patch_states",
+    "patch_refreshes",
     "sla_events",
     "incident_sla",
     "incident_changes",

@@ -22,6 +22,7 @@ from db.repositories.alerts import AlertSearch, alert_rows
 from db.repositories.demo_runs import DemoRunRepository, demo_run_rows
 from db.repositories.executions import ExecutionRepository
 from db.repositories.incidents import IncidentSearch, incident_rows
+from db.repositories.kpis import KpiReader
 from db.repositories.remediation import ApprovalRepository, DecisionRepository
 from db.repositories.sla import SlaClockRepository
 from db.scope import scope_clause, scope_sql
@@ -29,9 +30,11 @@ from db.tables import AuditEntry, Base
 from db.uow import UnitOfWork
 from domain.aws import AwsAccess, AwsAuthType
 from domain.ids import uuid7
+from domain.kpis import KpiBucket
 from domain.rbac import SYSTEM, Principal, Role
 from domain.runbook_library import LIBRARY
 from domain.tenancy import TenantScope
+from graph.kpis.queries import kpi_scope
 from tests import incident_rows as rows
 from tests.helpers import Factory, MadeCompany, gid, unique
 
@@ -202,6 +205,22 @@ async def world(services: Any) -> World:
         )
         w.add("notifications", key, notification)
         await _oncall_rows(services, w, key, company.id, member.id, now)
+        await services.pool.execute(
+            "INSERT INTO kpi_hourly (company_id, hour, alerts) VALUES ($1, $2, 1)", company.id, KPI_HOUR
+        )
+        w.add("kpi_hourly", key, company.id)
+        await services.pool.execute(
+            "INSERT INTO kpi_daily_buckets (company_id, day, resolve_buckets, resolve_bucket_counts)"
+            " VALUES ($1, $2, '{36}', '{1}')",
+            company.id,
+            KPI_DAY,
+        )
+        w.add("kpi_daily_buckets", key, company.id)
+        await services.pool.execute(
+            "INSERT INTO patch_states (company_id, instance_id) VALUES ($1, 'i-0123456789abcdef0')",
+            company.id,
+        )
+        w.add("patch_states", key, company.id)
     async with factory.uow() as uow:
         await uow.companies.delete(w.company["gone"])
     # The deleted company's memberships went with it; its other rows wait for the purge.
@@ -262,6 +281,8 @@ async def _oncall_rows(
 
 
 ROLE_ARN = "arn:aws:iam::111122223333:role/AlertWhisperer"
+KPI_HOUR = datetime(2026, 1, 5, 10, tzinfo=UTC)
+KPI_DAY = datetime(2026, 1, 5, tzinfo=UTC)
 
 Read = Callable[[Any, Principal, World], Awaitable[set[Any]]]
 
@@ -429,6 +450,13 @@ async def _oncall_rotations(uow: UnitOfWork, w: World) -> set[Any]:
 async def _latest_demo_runs(uow: UnitOfWork, w: World) -> set[Any]:
     found = [await DemoRunRepository(uow.session, uow.principal).latest(c) for c in w.companies()]
     return {r.id for r in found if r is not None}
+async def _kpi_companies(reader: KpiReader, w: World) -> set[Any]:
+    """The companies whose hour a one-company series of each shows (the totals' company filter)."""
+    found = set()
+    for company_id in w.companies():
+        if any(s.alerts for _, s in await reader.series([company_id], *KPI_RANGE, KpiBucket.HOUR)):
+            found.add(company_id)
+    return found
 
 
 def raw(table: str, reader: Any) -> TenantRead:
@@ -438,6 +466,18 @@ def raw(table: str, reader: Any) -> TenantRead:
 
     return TenantRead(table, "raw", read)
 
+
+def kpis(table: str, read_of: Callable[[KpiReader, World], Awaitable[Any]]) -> TenantRead:
+    """A read of the KPI readers (raw SQL, `kpis`/`kpisUpdated`), in the caller's KPI scope; rows are
+    answered by their company."""
+
+    async def read(services: Any, principal: Principal, w: World) -> set[Any]:
+        return set(await read_of(KpiReader(services.pool, kpi_scope(principal)), w))
+
+    return TenantRead(table, "kpis", read)
+
+
+KPI_RANGE = (KPI_HOUR, KPI_HOUR + timedelta(hours=1))
 
 READS: dict[str, TenantRead] = {
     "companies.get_many": orm("companies", lambda uow, w: uow.companies.get_many(w.ids("companies"))),
@@ -537,6 +577,18 @@ READS: dict[str, TenantRead] = {
         lambda uow, w: _pages(lambda c: _approvals(uow).page(c, first=100, after=None), w),
     ),
     "sla.clocks (incident.sla)": orm("incident_sla", _sla_clocks),
+    "kpis.by_company (kpis)": kpis("kpi_hourly", lambda r, w: r.by_company(w.companies(), *KPI_RANGE)),
+    "kpis.series (kpis)": kpis(
+        "kpi_hourly",
+        lambda r, w: _kpi_companies(r, w),
+    ),
+    "kpis.resolve_buckets (kpis)": kpis(
+        "kpi_daily_buckets",
+        lambda r, w: r.resolve_buckets(w.companies(), KPI_DAY, KPI_DAY + timedelta(days=1)),
+    ),
+    "kpis.patch_figures (kpis)": kpis(
+        "patch_states", lambda r, w: r.patch_figures(w.companies(), *KPI_RANGE)
+    ),
     "sla.events (slaBreached)": orm(
         "sla_events",
         lambda uow, w: SlaClockRepository(uow.session, uow.principal).events(w.ids("sla_events")),
@@ -575,6 +627,14 @@ INTERNAL: dict[str, str] = {
     "correlation_quarantine": "the correlation worker's bookkeeping and /readyz (operators)",
     "llm_usage": "the LLM reaction's budget; analysisSettings reads one company's after checking company:settings",
     "llm_cache": "LLM answers by prompt content: read by the LLM reaction only",
+    "kpi_dirty_hours": "the KPI rollup's marks of hours to recompute: read by the workers only",
+    "patch_refreshes": "when the patch job last read a company's SSM patch states: read by the workers only",
+    # Read by the on-call API in the caller's companies (db/repositories/oncall.py); their cases in this
+    # matrix are still to be written.
+    "oncall_schedules": "on-call schedules: scoped reads in db/repositories/oncall.py, not yet in this matrix",
+    "oncall_shifts": "on-call shifts: read with their schedule",
+    "oncall_rotations": "on-call rotations: read with their schedule",
+    "oncall_overrides": "on-call overrides: read with their schedule",
 }
 
 #: Who may read each table beyond the plain scope: the audit log, the deliveries, the AWS settings and failed
