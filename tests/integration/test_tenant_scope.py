@@ -447,9 +447,13 @@ async def _oncall_rotations(uow: UnitOfWork, w: World) -> set[Any]:
         if rotation is not None:
             out.add(rotation.id)
     return out
+
+
 async def _latest_demo_runs(uow: UnitOfWork, w: World) -> set[Any]:
     found = [await DemoRunRepository(uow.session, uow.principal).latest(c) for c in w.companies()]
     return {r.id for r in found if r is not None}
+
+
 async def _kpi_companies(reader: KpiReader, w: World) -> set[Any]:
     """The companies whose hour a one-company series of each shows (the totals' company filter)."""
     found = set()
@@ -629,12 +633,6 @@ INTERNAL: dict[str, str] = {
     "llm_cache": "LLM answers by prompt content: read by the LLM reaction only",
     "kpi_dirty_hours": "the KPI rollup's marks of hours to recompute: read by the workers only",
     "patch_refreshes": "when the patch job last read a company's SSM patch states: read by the workers only",
-    # Read by the on-call API in the caller's companies (db/repositories/oncall.py); their cases in this
-    # matrix are still to be written.
-    "oncall_schedules": "on-call schedules: scoped reads in db/repositories/oncall.py, not yet in this matrix",
-    "oncall_shifts": "on-call shifts: read with their schedule",
-    "oncall_rotations": "on-call rotations: read with their schedule",
-    "oncall_overrides": "on-call overrides: read with their schedule",
 }
 
 #: Who may read each table beyond the plain scope: the audit log, the deliveries, the AWS settings and failed
