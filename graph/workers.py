@@ -360,13 +360,10 @@ class ExecutorLoop:
         self.poll = poll
         self.held_every = held_every
         self._held_at = 0.0
-        self._sessions: Any = None
-        self._cipher: Any = None
         self.simulated = simulated
-        remote = _simulated_remote if simulated else self._remote
-        self.executor = Executor(services.pool, remote, self._decrypt, simulated=simulated)
         self.aws = LazyAws(services)
-        self.executor = Executor(services.pool, self._remote, self.aws.decrypt)
+        remote = _simulated_remote if simulated else self._remote
+        self.executor = Executor(services.pool, remote, self.aws.decrypt, simulated=simulated)
         self.wake = asyncio.Event()
 
         def on_event(event: BusEvent) -> None:
