@@ -156,6 +156,7 @@ class SlaClocks:
         }
         incidents = {r["id"]: r for r in await conn.fetch(INCIDENTS, ids)}
         written: dict[uuid.UUID, uuid.UUID] = {}  # incident -> the company its change named
+        policies: dict[uuid.UUID, SlaPolicy] = {}  # one company's policy, parsed once a batch
         for change in changes:
             current = applied.get(change.incident_id)
             if current is not None and change.version <= current[0]:
@@ -163,7 +164,9 @@ class SlaClocks:
             incident = incidents.get(change.incident_id)
             if incident is None:
                 continue
-            policy = policy_of(incident["sla_policy"])
+            policy = policies.get(incident["company_id"])
+            if policy is None:
+                policy = policies[incident["company_id"]] = policy_of(incident["sla_policy"])
             if current is None:
                 # Opened now, or opened before this reaction registered: its clocks start at its creation.
                 clocks = start_clocks(policy, change.after_severity, incident["created_at"])
@@ -181,14 +184,15 @@ class SlaClocks:
             applied[change.incident_id] = (change.version, clocks)
             written[change.incident_id] = change.company_id
         if written:
-            rows = [(i, company, *applied[i]) for i, company in written.items()]
+            ids = list(written)
+            columns = list(zip(*(_params(applied[i][1]) for i in ids), strict=True))
             await conn.execute(
                 UPSERT_MANY,
-                [r[0] for r in rows],
-                [r[1] for r in rows],
-                [r[2] for r in rows],
-                *([_params(r[3])[n] for r in rows] for n in range(len(_CLOCK_COLUMNS))),
-                [r[3].next_due_at() for r in rows],
+                ids,
+                [written[i] for i in ids],
+                [applied[i][0] for i in ids],
+                *(list(c) for c in columns),
+                [applied[i][1].next_due_at() for i in ids],
             )
         return []
 
