@@ -252,7 +252,7 @@ class DecisionReaction:
             tuple[IncidentChange, Any, Decision, CandidateRunbook | None, bool, datetime, dict[str, Any]]
         ] = []
         for change in changes:
-            rows = by_incident.get(change.incident_id)
+            rows = by_incident.get(change.incident_id, [])
             facts = rows[0] if rows else None
             if facts is None or facts["status"] == IncidentStatus.RESOLVED.value:
                 continue  # gone, or resolved meanwhile: nothing left to decide

@@ -176,7 +176,7 @@ class LlmAnalysisReaction:
         if not self.providers:
             return
         row = await conn.fetchrow(INCIDENT, change.incident_id)
-        if not self._wanted(row, change):
+        if row is None or not self._wanted(row, change):
             return
         if row["pattern_type"] is None:  # the rules have not run yet: they come first
             await analyse_incident(conn, change.incident_id, change.at)
