@@ -4,6 +4,7 @@ companies keeps each company's facts to itself."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -13,8 +14,10 @@ import pytest
 
 from db.escalation_notices import EscalationNotices
 from db.incident_writer import apply_action
+from db.llm_analysis import LlmAnalysisReaction
 from db.reactions import IncidentChange, ReactionRunner
 from domain.incidents import DECISION_ACTOR, IncidentAction
+from domain.ports import LlmReply
 from domain.rbac import Role
 from tests import incident_rows as rows
 from tests.integration.test_correlation_worker import alert, drain, ingest
@@ -126,3 +129,69 @@ async def test_a_batch_of_escalations_of_two_companies_tells_each_company_only_o
             (admin_2.id, incidents[second.id], "Escalated: DiskFull on web-01"),
         ]
     )
+
+
+class WatchingModel:
+    """A model that answers validly and notes, when asked, which LLM changes wait in the inbox as
+    another connection sees them (what the claiming transactions committed so far)."""
+
+    source = "BEDROCK"
+    model = "watching"
+
+    def __init__(self, services) -> None:
+        self.services = services
+        self.waiting: list[list[int]] = []
+
+    async def complete(self, system: str, prompt: str, seconds: float) -> LlmReply:
+        found = await self.services.pool.fetch(
+            "SELECT change_id FROM reaction_inbox WHERE reaction = 'llm-analysis' ORDER BY change_id"
+        )
+        self.waiting.append([r[0] for r in found])
+        answer = {"patternType": "PERSISTENT", "rootCause": "disk", "confidence": 0.8, "explanation": "Disk."}
+        return LlmReply(json.dumps(answer | {"suggestedRunbook": None}), self.model, 900, 100)
+
+
+async def test_the_llm_batch_settles_what_needs_no_model_first_and_calls_the_model_in_a_claim_of_its_own(
+    services, factory
+):
+    # given the LLM reaction's inbox emptied, a company with LLM analysis on and one with it off, and
+    # an urgent new incident in each
+    runner = ReactionRunner(services.pool, LlmAnalysisReaction([]))
+    await runner.register()
+    while await runner.run_once():
+        pass
+    on, off = await factory.company(), await factory.company()
+    await services.pool.execute("UPDATE companies SET llm_analysis_enabled = true WHERE id = $1", on.id)
+    changes = {}
+    for company in (on, off):
+        incident = await rows.incident(
+            services,
+            company.id,
+            severity="critical",
+            critical_asset=True,
+            asset_name="db-01",
+            signature="DiskFull",
+        )
+        changes[company.id] = await services.pool.fetchval(
+            "INSERT INTO incident_changes (company_id, incident_id, version, kind, after_status, after_severity,"
+            " actor) VALUES ($1, $2, 1, 'CREATED', 'NEW', 'critical', 'system:correlation') RETURNING id",
+            company.id,
+            incident,
+        )
+    model = WatchingModel(services)
+
+    # when one run claims both changes
+    assert await ReactionRunner(services.pool, LlmAnalysisReaction([model])).run_once() == 2
+
+    # then the model was asked once, for the company that wants it, after the other change was
+    # settled and committed: only the change it answers was still waiting (claimed alone)
+    assert model.waiting == [[changes[on.id]]]
+    assert (
+        await services.pool.fetchval("SELECT count(*) FROM reaction_inbox WHERE reaction = 'llm-analysis'")
+        == 0
+    )
+    answered = await services.pool.fetch(
+        "SELECT company_id, source FROM incident_llm_analyses WHERE company_id = ANY($1::uuid[])",
+        [on.id, off.id],
+    )
+    assert [tuple(r) for r in answered] == [(on.id, "BEDROCK")]
