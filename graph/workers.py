@@ -498,13 +498,12 @@ REACTIONS: list[LoopSpec] = [
     reaction_loop(lambda services: AutoAssignment(), AutoAssignment.name),
     reaction_loop(lambda services: IncidentAnalysisReaction(), IncidentAnalysisReaction.name),
     reaction_loop(lambda services: RemediationHeld(), RemediationHeld.name),
-    # One change at a time: a model call takes seconds, and the claim holds only this change.
+    # A model call takes seconds: its batch leaves each one to a claim of its own (`handle_batch`).
     reaction_loop(
         lambda services: LlmAnalysisReaction(
             services.analysers, services.settings.llm_min_priority, services.settings.llm_timeout_seconds
         ),
         LlmAnalysisReaction.name,
-        batch=1,
     ),
     reaction_loop(lambda services: DecisionReaction(), "decisions"),
     reaction_loop(lambda services: SlaClocks(), SLA_REACTION),
