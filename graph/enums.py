@@ -206,3 +206,14 @@ SlaErrorCode = area_error_codes(
         "UNKNOWN_COUNTRY": "The holiday calendar's country (or region) is unknown.",
     },
 )
+SignatureAliasErrorCode = area_error_codes(
+    "SignatureAliasErrorCode",
+    "Why a signature alias mutation was refused.",
+    ("INVALID_INPUT", "NOT_FOUND", "PERMISSION_DENIED", "UNAUTHENTICATED"),
+    {
+        "EMPTY_SIGNATURE": "No signature was given, or a signature (or the canonical name) is blank.",
+        "TOO_MANY_SIGNATURES": "More signatures than one alias group holds (50).",
+        "SIGNATURE_TOO_LONG": "A signature or the canonical name is longer than 200 characters.",
+        "ALIAS_CONFLICT": "A signature already belongs to another of the company's alias groups.",
+    },
+)

@@ -32,6 +32,8 @@ from graph.platform.types import Asset, AuditEntry, Company, User
 from graph.query_cost import MAX_QUERY_COST, QueryCostLimiter
 from graph.remediation.schema import RemediationMutation, RemediationQuery, RemediationSubscription
 from graph.remediation.types import Runbook
+from graph.signatures.schema import SignatureMutation, SignatureQuery
+from graph.signatures.types import SignatureAlias
 from graph.sla.schema import SlaMutation, SlaQuery, SlaSubscription
 
 log = logging.getLogger("graph.errors")
@@ -52,7 +54,9 @@ class _MaskErrors(MaskErrors):
 
 
 @strawberry.type(description="Read the MSP's data. Every list is a Relay connection with keyset cursors.")
-class Query(PlatformQuery, IncidentQuery, RemediationQuery, NotificationQuery, SlaQuery, OnCallQuery):
+class Query(
+    PlatformQuery, IncidentQuery, RemediationQuery, NotificationQuery, SlaQuery, OnCallQuery, SignatureQuery
+):
     @strawberry.field(description="Any object by its global ID (null if it does not exist or is not yours).")
     async def node(
         self,
@@ -76,6 +80,7 @@ class Mutation(
     NotificationMutation,
     SlaMutation,
     OnCallMutation,
+    SignatureMutation,
 ):
     pass
 
@@ -168,6 +173,7 @@ def build_schema(extra_extensions: list[Any] | None = None) -> strawberry.Schema
             MaintenanceWindow,
             Runbook,
             Notification,
+            SignatureAlias,
         ],
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
