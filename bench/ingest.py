@@ -1208,8 +1208,30 @@ class Bench:
             out(f"  difference vs the empty database: {(full - empty) / empty:+.1%}")
             self.results["stored_diff"] = (full - empty) / empty
         self.results["single"] = empty
+        if cfg.llm != "off":
+            await self.report_llm()
         self.summary()
         out(f"\ntotal run time {time.monotonic() - t_start:.0f} s")
+
+    async def report_llm(self) -> None:
+        """What the LLM reaction did meanwhile: analyses recorded (by error) and the Bedrock breaker."""
+        assert self.pool is not None
+        rows = await self.pool.fetch(
+            "SELECT coalesce(source, left(error, 60)) AS outcome, count(*) FROM incident_llm_analyses "
+            "WHERE company_id = $1 GROUP BY 1 ORDER BY 2 DESC",
+            self.company_id,
+        )
+        waiting = await self.pool.fetchval(
+            "SELECT count(*) FROM reaction_inbox WHERE reaction = 'llm-analysis'"
+        )
+        breakers = await self.pool.fetch("SELECT provider, failures, open_until FROM llm_breakers")
+        out(
+            f"\nLLM analysis ({self.cfg.llm}): {sum(r[1] for r in rows)} analyses recorded, {waiting} changes waiting"
+        )
+        for r in rows:
+            out(f"  {r[1]:>6} {r[0]}")
+        for b in breakers:
+            out(f"  {b['provider']} breaker: {b['failures']} failures, open until {b['open_until']}")
 
     def summary(self) -> None:
         r = self.results

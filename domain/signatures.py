@@ -227,11 +227,8 @@ def _cut(words: list[str], name: list[str]) -> list[str]:
 
 
 @lru_cache(maxsize=8192)
-def fold(raw: str, asset_name: str = "") -> Folded:
-    """The problem words and path qualifiers of `raw` on the asset called `asset_name` (steps 1-4).
-
-    Cached: a stream of alerts repeats a few signatures per asset, and correlation folds each one.
-    """
+def _split(raw: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The words and path qualifiers of a signature (steps 1-2), before the asset's name is cut."""
     text = raw
     # Asides may nest ("[Triggered on {device:/dev/sda1}]"): strip innermost first, a few levels.
     for _ in range(3):
@@ -240,14 +237,30 @@ def fold(raw: str, asset_name: str = "") -> Folded:
             break
         text = stripped
     paths = tuple(sorted({p.rstrip("/.-") or "/" for p in _PATH.findall(text)}))
-    words = _words(_PATH.sub(" ", text))
+    return tuple(_words(_PATH.sub(" ", text))), paths
+
+
+@lru_cache(maxsize=8192)
+def _asset_words(asset_name: str) -> tuple[list[str], ...]:
+    """The word runs that name the asset: its full name, and the first label of a dotted one."""
+    names = [_words(asset_name)]
+    short = asset_name.split(".", 1)[0]
+    if short != asset_name:
+        names.append(_words(short))
+    return tuple(names)
+
+
+# Three caches, not one: a stream repeats a few signatures over many assets, so the regex work is
+# cached per signature and per asset name, and the cheap combination per pair (the worker folds every
+# alert it correlates; a pair cache alone would thrash at 500 assets x 20 signatures).
+@lru_cache(maxsize=16384)
+def fold(raw: str, asset_name: str = "") -> Folded:
+    """The problem words and path qualifiers of `raw` on the asset called `asset_name` (steps 1-4)."""
+    split, paths = _split(raw)
+    words = list(split)
     if asset_name:
-        names = [_words(asset_name)]
-        short = asset_name.split(".", 1)[0]
-        if short != asset_name:
-            names.append(_words(short))
         cut = words
-        for name in names:
+        for name in _asset_words(asset_name):
             cut = _cut(cut, name)
         if any(w not in _FILLER for w in cut):
             words = cut
