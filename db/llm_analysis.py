@@ -264,9 +264,9 @@ class LlmAnalysisReaction:
     async def _all_breakers_open(self, conn: Conn, row: Any, now: datetime) -> bool:
         """Record the fallback and say so when no provider may be asked now.
 
-        With the providers down, building each change's prompt (five reads and a JSON document) only
-        to find every breaker open took the worker process's CPU from correlation: measured with
-        bench/ingest.py --llm down, the correlation worker fell to about 40% of its speed.
+        While the providers are down every change would otherwise build its prompt (five reads and a
+        JSON document) for nothing, in the worker process that also correlates. A cached answer is not
+        looked for meanwhile (its key is the prompt's): the rules' result stands until a breaker closes.
         """
         reasons = []
         for provider in self.providers:
