@@ -238,8 +238,8 @@ def test_the_ingest_row_types_have_the_fields_the_committer_sends_with_their_col
 
 
 def test_0035_rekeys_the_incidents_that_can_still_take_alerts_by_their_canonical_signature(database_url):
-    # given a database at 0033 with an open incident (incidents have no foreign key to the company) and one resolved long ago, keyed the
-    # old way (asset | signature as sent, lowercased)
+    # given a database at 0033 with an open incident and one resolved long ago, keyed the old way
+    # (asset | signature as sent, lowercased; incidents have no foreign key to their company)
     with _scratch_database(database_url) as (url, cfg):
         command.upgrade(cfg, "head")
         command.downgrade(cfg, "0033")
