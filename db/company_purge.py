@@ -43,6 +43,7 @@ PURGED = (
     "correlation_quarantine",
     "rate_limit_buckets",
     "maintenance_windows",
+    "signature_aliases",
     "asset_dependencies",
     "assets",
     "company_aws_settings",

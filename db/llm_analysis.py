@@ -100,6 +100,14 @@ VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)
 ON CONFLICT (incident_id) DO UPDATE SET error = EXCLUDED.error, prompt = EXCLUDED.prompt,
     incident_version = EXCLUDED.incident_version, analyzed_at = EXCLUDED.analyzed_at
 """
+# While every provider's breaker is open nothing can be asked: the fallback is recorded without a
+# prompt being built (the previous prompt, what was last sent, stays).
+SKIPPED = """
+INSERT INTO incident_llm_analyses (incident_id, company_id, error, tokens, incident_version, analyzed_at)
+VALUES ($1, $2, $3, 0, $4, $5)
+ON CONFLICT (incident_id) DO UPDATE SET error = EXCLUDED.error,
+    incident_version = EXCLUDED.incident_version, analyzed_at = EXCLUDED.analyzed_at
+"""
 
 
 def _json(value: Any) -> str:
@@ -177,6 +185,8 @@ class LlmAnalysisReaction:
             return
         row = await conn.fetchrow(INCIDENT, change.incident_id)
         if row is None or not self._wanted(row, change):
+            return
+        if await self._all_breakers_open(conn, row, change.at):
             return
         if row["pattern_type"] is None:  # the rules have not run yet: they come first
             await analyse_incident(conn, change.incident_id, change.at)
@@ -264,6 +274,25 @@ class LlmAnalysisReaction:
             "LLM analysis fell back to the rules", extra={"incident_id": str(incident_id), "why": reasons}
         )
         return None
+
+    async def _all_breakers_open(self, conn: Conn, row: Any, now: datetime) -> bool:
+        """Record the fallback and say so when no provider may be asked now.
+
+        While the providers are down every change would otherwise build its prompt (five reads and a
+        JSON document) for nothing, in the worker process that also correlates. A cached answer is not
+        looked for meanwhile (its key is the prompt's): the rules' result stands until a breaker closes.
+        """
+        reasons = []
+        for provider in self.providers:
+            state = await conn.fetchrow(BREAKER, provider.source)
+            breaker = (
+                llm.BreakerState(state["failures"], state["open_until"]) if state else llm.BreakerState()
+            )
+            if breaker.allows(now):
+                return False
+            reasons.append(f"{provider.source}: breaker open after {breaker.failures} failures")
+        await conn.execute(SKIPPED, row["id"], row["company_id"], "; ".join(reasons), row["version"], now)
+        return True
 
     async def _failed(self, conn: Conn, provider: Analyser, breaker: llm.BreakerState, now: datetime) -> None:
         after = llm.after_failure(breaker, now)

@@ -431,6 +431,10 @@ class Incident(Base):
     asset_id: Mapped[uuid.UUID | None] = mapped_column()
     asset_name: Mapped[str] = mapped_column(String(255))
     signature: Mapped[str] = mapped_column(String(255))
+    # Every original signature of its firing alerts, first seen first (empty before migration 0035:
+    # then `signature` is the only one), and the canonical one its key was made of (null before 0035).
+    signatures: Mapped[list[str]] = mapped_column(ARRAY(String(255)), server_default=text("'{}'"))
+    canonical_signature: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20))
     severity: Mapped[str] = mapped_column(String(10))
     category: Mapped[str] = mapped_column(String(20))
@@ -517,6 +521,22 @@ class MaintenanceWindow(Base):
     recurrence: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     asset_names: Mapped[list[str]] = mapped_column(ARRAY(String(255)), server_default=text("'{}'"))
     signatures: Mapped[list[str]] = mapped_column(ARRAY(String(255)), server_default=text("'{}'"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column()
+    created_at: Mapped[datetime] = _now()
+
+
+class SignatureAlias(Base):
+    """A company's rule that some signatures are one problem (`domain.signatures.alias_group`)."""
+
+    __tablename__ = "signature_aliases"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    # The canonical signature correlation keys the group's alerts by (folded).
+    canonical: Mapped[str] = mapped_column(Text)
+    # The signatures as the admin gave them, and each one's folded problem words (what is matched).
+    signatures: Mapped[list[str]] = mapped_column(ARRAY(String(200)))
+    problems: Mapped[list[str]] = mapped_column(ARRAY(Text))
     created_by: Mapped[uuid.UUID | None] = mapped_column()
     created_at: Mapped[datetime] = _now()
 

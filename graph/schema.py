@@ -35,6 +35,8 @@ from graph.platform.types import Asset, AuditEntry, Company, User
 from graph.query_cost import MAX_QUERY_COST, QueryCostLimiter
 from graph.remediation.schema import RemediationMutation, RemediationQuery, RemediationSubscription
 from graph.remediation.types import Runbook
+from graph.signatures.schema import SignatureMutation, SignatureQuery
+from graph.signatures.types import SignatureAlias
 from graph.sla.schema import SlaMutation, SlaQuery, SlaSubscription
 
 log = logging.getLogger("graph.errors")
@@ -64,6 +66,7 @@ class Query(
     OnCallQuery,
     DemoQuery,
     KpiQuery,
+    SignatureQuery,
 ):
     @strawberry.field(description="Any object by its global ID (null if it does not exist or is not yours).")
     async def node(
@@ -89,6 +92,7 @@ class Mutation(
     SlaMutation,
     OnCallMutation,
     DemoMutation,
+    SignatureMutation,
 ):
     pass
 
@@ -195,6 +199,7 @@ def build_schema(extra_extensions: list[Any] | None = None) -> strawberry.Schema
             MaintenanceWindow,
             Runbook,
             Notification,
+            SignatureAlias,
         ],
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

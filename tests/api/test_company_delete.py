@@ -60,6 +60,12 @@ async def populate(client, factory, services, company) -> None:
         now + timedelta(days=1),
         now + timedelta(days=2),
     )
+    await services.pool.execute(
+        "INSERT INTO signature_aliases (id, company_id, canonical, signatures, problems)"
+        " VALUES ($1, $2, 'app_stuck', '{AppStuck}', '{\"app stuck\"}')",
+        uuid.uuid4(),
+        company.id,
+    )
     assert (await send(client, company, {"x-delivery-id": f"d-{company.id}"})).status_code == 202
     assert (
         await client.post(

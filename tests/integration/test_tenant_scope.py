@@ -111,6 +111,13 @@ async def world(services: Any) -> World:
             now + timedelta(hours=1),
         )
         w.add("maintenance_windows", key, window)
+        alias = await services.pool.fetchval(
+            "INSERT INTO signature_aliases (id, company_id, canonical, signatures, problems)"
+            " VALUES ($1, $2, 'app_stuck', '{AppStuck}', '{\"app stuck\"}') RETURNING id",
+            uuid7(),
+            company.id,
+        )
+        w.add("signature_aliases", key, alias)
         await services.pool.execute(
             "INSERT INTO incident_sla (incident_id, company_id, severity, response_started_at,"
             " resolution_started_at, version) VALUES ($1, $2, 'high', $3, $3, 1)",
@@ -526,6 +533,14 @@ READS: dict[str, TenantRead] = {
         "maintenance_windows",
         lambda uow, w: _pages(lambda c: uow.maintenance.page(c, first=100, after=None), w),
     ),
+    "signature_aliases.get": orm(
+        "signature_aliases",
+        lambda uow, w: _each(uow.signature_aliases.get, w.ids("signature_aliases")),
+    ),
+    "signature_aliases.page": orm(
+        "signature_aliases",
+        lambda uow, w: _pages(lambda c: uow.signature_aliases.page(c, first=100, after=None), w),
+    ),
     "audit.get": orm("audit_log", lambda uow, w: _each(uow.audit.get, w.ids("audit_log"))),
     "audit.page": orm(
         "audit_log", lambda uow, w: _pages(lambda c: uow.audit.page(first=100, after=None, company_id=c), w)
@@ -763,6 +778,7 @@ async def test_node_answers_null_for_another_companys_ids_and_an_msp_admin_reads
         "Incident": "incidents",
         "IncidentEvent": "incident_events",
         "MaintenanceWindow": "maintenance_windows",
+        "SignatureAlias": "signature_aliases",
         "AuditEntry": "audit_log",
         "Runbook": "runbooks",
         "Execution": "remediation_executions",
