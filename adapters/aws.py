@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from domain.aws import AwsAccess, AwsAuthType, AwsError
+from domain.kpis import InstancePatchState
 from domain.ports import Clock, CommandState, Invocation, RemoteCommand
 
 if TYPE_CHECKING:
@@ -295,6 +296,9 @@ class AwsSessions:
     def executor(self, company_id: uuid.UUID, access: AwsAccess) -> SsmExecutor:
         return SsmExecutor(self, company_id, access)
 
+    def patch_states(self, company_id: uuid.UUID, access: AwsAccess) -> SsmPatchStates:
+        return SsmPatchStates(self, company_id, access)
+
     def forget(self, company_id: uuid.UUID) -> None:
         """Drop a company's credentials and clients (its settings were cleared)."""
         with self._lock:
@@ -393,3 +397,69 @@ def _when(value: Any) -> datetime | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+#: DescribeInstancePatchStates takes at most 50 instance ids a call; DescribeInstanceInformation
+#: answers at most 50 a page.
+PATCH_STATES_CHUNK = 50
+
+
+class SsmPatchStates:
+    """A company's managed instances and their patch states, through SSM (botocore retries
+    throttling; what still fails is an AwsError)."""
+
+    def __init__(self, sessions: AwsSessions, company_id: uuid.UUID, access: AwsAccess) -> None:
+        self.sessions = sessions
+        self.company_id = company_id
+        self.access = access
+
+    async def _ssm(self, operation: str, **kwargs: Any) -> Any:
+        return await self.sessions.call(self.company_id, self.access, "ssm", operation, **kwargs)
+
+    async def instance_ids(self) -> list[str]:
+        """Every instance SSM manages for the company (DescribeInstanceInformation, all pages)."""
+        ids: list[str] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"MaxResults": PATCH_STATES_CHUNK}
+            if token:
+                kwargs["NextToken"] = token
+            answer = await self._ssm("describe_instance_information", **kwargs)
+            ids.extend(i["InstanceId"] for i in answer.get("InstanceInformationList", []))
+            token = answer.get("NextToken")
+            if not token:
+                return ids
+
+    async def patch_states(self) -> list[InstancePatchState]:
+        """The patch state of each managed instance SSM has one for (an instance never scanned has
+        none, and is left out)."""
+        ids = await self.instance_ids()
+        states: list[InstancePatchState] = []
+        for start in range(0, len(ids), PATCH_STATES_CHUNK):
+            token: str | None = None
+            while True:
+                kwargs: dict[str, Any] = {"InstanceIds": ids[start : start + PATCH_STATES_CHUNK]}
+                if token:
+                    kwargs["NextToken"] = token
+                answer = await self._ssm("describe_instance_patch_states", **kwargs)
+                for s in answer.get("InstancePatchStates", []):
+                    states.append(
+                        InstancePatchState(
+                            instance_id=s["InstanceId"],
+                            baseline_id=s.get("BaselineId"),
+                            patch_group=s.get("PatchGroup"),
+                            installed=int(s.get("InstalledCount", 0)),
+                            installed_other=int(s.get("InstalledOtherCount", 0)),
+                            installed_pending_reboot=int(s.get("InstalledPendingRebootCount", 0)),
+                            installed_rejected=int(s.get("InstalledRejectedCount", 0)),
+                            missing=int(s.get("MissingCount", 0)),
+                            failed=int(s.get("FailedCount", 0)),
+                            not_applicable=int(s.get("NotApplicableCount", 0)),
+                            operation=s.get("Operation"),
+                            operation_end_time=_when(s.get("OperationEndTime")),
+                        )
+                    )
+                token = answer.get("NextToken")
+                if not token:
+                    break
+        return states

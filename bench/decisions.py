@@ -31,6 +31,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,10 @@ class Timed(DecisionReaction):
         super().__init__()
         self.batch: list[uuid.UUID] = []
 
-    async def handle(self, conn: Any, change: IncidentChange) -> None:
-        await super().handle(conn, change)
-        self.batch.append(change.incident_id)
+    async def handle_batch(self, conn: Any, changes: Sequence[IncidentChange]) -> list[IncidentChange]:
+        left = await super().handle_batch(conn, changes)
+        self.batch.extend(c.incident_id for c in changes)
+        return left
 
 
 async def _setup(pool: Any) -> list[tuple[uuid.UUID, uuid.UUID, str, bool]]:

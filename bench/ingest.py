@@ -14,6 +14,10 @@ migrates, creates a company (HMAC on, rate limit out of the way), runs the real 
   (f) webhook -> incidentChanged latency p50/p99 at ~1,000 new incidents/s, seen by a subscriber
   (d) (b) again with N alerts already stored, and the % difference
 
+`--llm slow|down` turns LLM analysis on for the bench company (every incident over the priority
+threshold, set to 0) with Bedrock's endpoint a local HTTP server that answers after `--llm-delay`
+seconds (slow) or a port nobody listens on (down), to show ingest and correlation never wait for it.
+
 then stops everything and removes the temporary directory. See bench/README.md.
 """
 
@@ -302,6 +306,26 @@ class Config:
     phases: frozenset[str] = frozenset("bcefd")
     checkpoint: bool = True
     trace: bool = False
+    llm: str = "off"
+    llm_delay: float = 30.0
+
+
+# The slow Bedrock endpoint: reads each request, sleeps, answers `{}` (an invalid Converse reply, if one
+# is ever waited for). Its own process, so its threads take nothing from the load generator.
+SLOW_ENDPOINT = """
+import sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+delay = float(sys.argv[2])
+class Slow(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        time.sleep(delay)
+        self.send_response(200); self.send_header("content-type", "application/json")
+        self.send_header("content-length", "2"); self.end_headers(); self.wfile.write(b"{}")
+    def log_message(self, *args):
+        pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Slow).serve_forever()
+"""
 
 
 @dataclass
@@ -406,6 +430,7 @@ class Bench:
         self._warm_ids = itertools.count()
         self.app: Server | None = None  # the AlertWhisperer server once started
         self.worker: Server | None = None  # `alertwhisperer worker`, with --worker-process
+        self.llm_endpoint: subprocess.Popen[bytes] | None = None  # --llm slow
 
     # ---- set-up and tear-down
 
@@ -466,11 +491,42 @@ class Bench:
             "ALERTWHISPERER_WORKERS": "1" if self.cfg.workers and not self.cfg.worker_process else "0",
             "ALERTWHISPERER_LOG_LEVEL": "WARNING",
         }
+        if self.cfg.llm != "off":
+            await self._llm_setup()
+
+    async def _llm_setup(self) -> None:
+        """LLM analysis on for the bench company, Bedrock behind a slow or a refusing endpoint."""
+        assert self.pool is not None
+        await self.pool.execute(
+            "UPDATE companies SET llm_analysis_enabled = true WHERE id = $1", self.company_id
+        )
+        port = free_port()  # nothing listens there: "down" is connection refused
+        if self.cfg.llm == "slow":
+            command = [sys.executable, "-c", SLOW_ENDPOINT, str(port), str(self.cfg.llm_delay)]
+            self.llm_endpoint = await asyncio.to_thread(subprocess.Popen, command)
+            for _ in range(100):
+                with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.1):
+                    break
+                await asyncio.sleep(0.05)
+        self.env.update(
+            {
+                "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": f"http://{HOST}:{port}",
+                "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "ALERTWHISPERER_BEDROCK_REGION": "us-east-1",
+                "ALERTWHISPERER_LLM_MIN_PRIORITY": "0",
+            }
+        )
 
     async def cleanup(self) -> None:
         for s in self.servers:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(s.stop)
+        if self.llm_endpoint is not None:
+            self.llm_endpoint.terminate()
+            with contextlib.suppress(Exception):
+                self.llm_endpoint.wait(10)
         if self.pool is not None:
             if not self.embedded and self.company_id is not None:
                 with contextlib.suppress(Exception):
@@ -1152,8 +1208,30 @@ class Bench:
             out(f"  difference vs the empty database: {(full - empty) / empty:+.1%}")
             self.results["stored_diff"] = (full - empty) / empty
         self.results["single"] = empty
+        if cfg.llm != "off":
+            await self.report_llm()
         self.summary()
         out(f"\ntotal run time {time.monotonic() - t_start:.0f} s")
+
+    async def report_llm(self) -> None:
+        """What the LLM reaction did meanwhile: analyses recorded (by error) and the Bedrock breaker."""
+        assert self.pool is not None
+        rows = await self.pool.fetch(
+            "SELECT coalesce(source, left(error, 60)) AS outcome, count(*) FROM incident_llm_analyses "
+            "WHERE company_id = $1 GROUP BY 1 ORDER BY 2 DESC",
+            self.company_id,
+        )
+        waiting = await self.pool.fetchval(
+            "SELECT count(*) FROM reaction_inbox WHERE reaction = 'llm-analysis'"
+        )
+        breakers = await self.pool.fetch("SELECT provider, failures, open_until FROM llm_breakers")
+        out(
+            f"\nLLM analysis ({self.cfg.llm}): {sum(r[1] for r in rows)} analyses recorded, {waiting} changes waiting"
+        )
+        for r in rows:
+            out(f"  {r[1]:>6} {r[0]}")
+        for b in breakers:
+            out(f"  {b['provider']} breaker: {b['failures']} failures, open until {b['open_until']}")
 
     def summary(self) -> None:
         r = self.results
@@ -1243,6 +1321,12 @@ class Bench:
                 else f"ALERTWHISPERER_WORKERS={int(cfg.workers)}"
             )
             + ", ALERTWHISPERER_LOG_LEVEL=WARNING)"
+        )
+        out(
+            "  LLM analysis: off"
+            if cfg.llm == "off"
+            else f"  LLM analysis: on for the bench company (min priority 0), Bedrock {cfg.llm}"
+            + (f" (answers after {cfg.llm_delay:g} s)" if cfg.llm == "slow" else " (connection refused)")
         )
         out(
             f"  load: {cfg.connections} keep-alive connections, warm-up {cfg.warmup:g} s, window {cfg.duration:g} s, "
@@ -1348,6 +1432,16 @@ def parse_args(argv: list[str] | None = None) -> Config:
         help="(f): sample pg_stat_activity every 50 ms and print the worst latency per quarter second beside it",
     )
     p.add_argument(
+        "--llm",
+        choices=("off", "slow", "down"),
+        default="off",
+        help="LLM analysis for the bench company: off (default), or on with Bedrock slow (a local endpoint "
+        "answering after --llm-delay s) or down (connection refused)",
+    )
+    p.add_argument(
+        "--llm-delay", type=float, default=30.0, help="seconds the slow endpoint waits (default 30)"
+    )
+    p.add_argument(
         "--phases",
         default="bcefd",
         help="which of b, c, e, f, d to run (default all; (a) always runs, and (d) runs (b) for its comparison)",
@@ -1374,6 +1468,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         phases=phases,
         checkpoint=not a.no_checkpoint,
         trace=a.trace,
+        llm=a.llm,
+        llm_delay=a.llm_delay,
     )
 
 

@@ -12,13 +12,14 @@ since) is skipped: the latest change analyses the incident as it is.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from db.incident_writer import announce
+from db.events import BusEvent, topic
 from domain.analysis import MAX_FIRINGS, PERSISTENT_AFTER, Analysis, IncidentFacts, Related, analyze
 from domain.runbooks import best_runbook
 
@@ -29,62 +30,20 @@ if TYPE_CHECKING:
 NAME = "analysis"
 MAX_HOPS = 5
 
-INCIDENT = """
+# Each statement reads what it reads for all the incidents a batch analyses, in one round trip.
+INCIDENTS = """
 SELECT i.id, i.company_id, i.asset_id, i.asset_name, i.signature, i.status, i.first_alert_at,
        i.last_alert_at, i.alert_count, i.flapping, i.flap_times, i.created_at, i.version,
        c.correlation_window_minutes AS window_minutes, a.platform
 FROM incidents i JOIN companies c ON c.id = i.company_id
 LEFT JOIN assets a ON a.id = i.asset_id
-WHERE i.id = $1
-"""
-FIRINGS = f"""
-SELECT event_time FROM (
-    SELECT event_time FROM alerts
-    WHERE incident_id = $1 AND status = 'firing'
-    ORDER BY event_time DESC LIMIT {MAX_FIRINGS}
-) t ORDER BY event_time
-"""
-# Assets reachable from $2 along depends_on ($3 = true: upstream, what it depends on; false:
-# downstream, what depends on it), then the open incidents on them opened within the window.
-LINKED = f"""
-WITH RECURSIVE linked(asset_id, depth) AS (
-    SELECT CASE WHEN $3 THEN d.depends_on_id ELSE d.asset_id END, 1
-    FROM asset_dependencies d
-    WHERE d.company_id = $1 AND (CASE WHEN $3 THEN d.asset_id ELSE d.depends_on_id END) = $2
-  UNION
-    SELECT CASE WHEN $3 THEN d.depends_on_id ELSE d.asset_id END, l.depth + 1
-    FROM asset_dependencies d JOIN linked l
-      ON (CASE WHEN $3 THEN d.asset_id ELSE d.depends_on_id END) = l.asset_id
-    WHERE d.company_id = $1 AND l.depth < {MAX_HOPS}
-)
-SELECT DISTINCT ON (i.id) i.id, i.asset_name, i.signature, i.created_at, l.depth
-FROM linked l JOIN incidents i ON i.company_id = $1 AND i.asset_id = l.asset_id
-WHERE i.status <> 'RESOLVED' AND i.created_at BETWEEN $4 AND $5 AND i.id <> $6
-ORDER BY i.id, l.depth
-"""
-SIGNATURE_ASSETS = """
-SELECT count(DISTINCT asset_name) FROM incidents
-WHERE company_id = $1 AND signature = $2 AND created_at BETWEEN $3 AND $4
+WHERE i.id = ANY($1::uuid[])
 """
 RUNBOOKS = """
 SELECT r.id, r.company_id, v.name, v.platform, v.risk, v.signatures, v.signature_patterns, r.archived_at
 FROM runbooks r JOIN runbook_versions v ON v.runbook_id = r.id AND v.version = r.version
 WHERE (r.company_id IS NULL OR r.company_id = $1) AND r.archived_at IS NULL
   AND ($2::text IS NULL OR v.platform = $2)
-"""
-STORED = "SELECT pattern_type, root_incident_id, blast_radius, confidence FROM incident_analyses WHERE incident_id = $1"
-UPSERT = """
-INSERT INTO incident_analyses (incident_id, company_id, pattern_type, root_cause, confidence, explanation,
-                               source, suggested_runbook_id, root_incident_id, blast_radius, details,
-                               incident_version, analyzed_at, alert_count)
-VALUES ($1, $2, $3, $4, $5, $6, 'RULES', $7, $8, $9, $10::jsonb, $11, $12, $13)
-ON CONFLICT (incident_id) DO UPDATE SET
-    pattern_type = EXCLUDED.pattern_type, root_cause = EXCLUDED.root_cause,
-    confidence = EXCLUDED.confidence, explanation = EXCLUDED.explanation, source = 'RULES',
-    model = NULL, latency_ms = NULL, suggested_runbook_id = EXCLUDED.suggested_runbook_id,
-    root_incident_id = EXCLUDED.root_incident_id, blast_radius = EXCLUDED.blast_radius,
-    details = EXCLUDED.details, incident_version = EXCLUDED.incident_version,
-    analyzed_at = EXCLUDED.analyzed_at, alert_count = EXCLUDED.alert_count
 """
 # Open incidents whose analysis is behind: more alerts since (repeats write no outbox row, so a storm
 # of repeats or a cycle of one fingerprint shows only here), or open long enough to be persistent.
@@ -96,6 +55,81 @@ WHERE i.status <> 'RESOLVED'
 ORDER BY i.last_alert_at
 LIMIT $2
 """
+
+FIRINGS_MANY = f"""
+SELECT x.id AS incident_id, f.event_time
+FROM unnest($1::uuid[]) x(id) CROSS JOIN LATERAL (
+    SELECT event_time FROM alerts
+    WHERE incident_id = x.id AND status = 'firing'
+    ORDER BY event_time DESC LIMIT {MAX_FIRINGS}
+) f
+ORDER BY x.id, f.event_time
+"""
+# LINKED from several incidents at once (origin: the incident whose asset the walk starts from), both
+# directions, as two walks so each joins on its own index.
+LINKED_MANY = f"""
+WITH RECURSIVE seed(origin, company_id, asset_id, start_at, end_at) AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::timestamptz[])
+), up(origin, company_id, asset_id, depth) AS (
+    SELECT s.origin, s.company_id, d.depends_on_id, 1
+    FROM seed s JOIN asset_dependencies d ON d.company_id = s.company_id AND d.asset_id = s.asset_id
+  UNION
+    SELECT l.origin, l.company_id, d.depends_on_id, l.depth + 1
+    FROM up l JOIN asset_dependencies d ON d.company_id = l.company_id AND d.asset_id = l.asset_id
+    WHERE l.depth < {MAX_HOPS}
+), down(origin, company_id, asset_id, depth) AS (
+    SELECT s.origin, s.company_id, d.asset_id, 1
+    FROM seed s JOIN asset_dependencies d ON d.company_id = s.company_id AND d.depends_on_id = s.asset_id
+  UNION
+    SELECT l.origin, l.company_id, d.asset_id, l.depth + 1
+    FROM down l JOIN asset_dependencies d ON d.company_id = l.company_id AND d.depends_on_id = l.asset_id
+    WHERE l.depth < {MAX_HOPS}
+), linked AS (
+    SELECT origin, company_id, asset_id, depth, true AS up FROM up
+    UNION ALL SELECT origin, company_id, asset_id, depth, false FROM down
+)
+SELECT DISTINCT ON (l.origin, l.up, i.id) l.origin, l.up, i.id, i.asset_name, i.signature, i.created_at, l.depth
+FROM linked l JOIN seed s ON s.origin = l.origin
+JOIN incidents i ON i.company_id = l.company_id AND i.asset_id = l.asset_id
+WHERE i.status <> 'RESOLVED' AND i.created_at BETWEEN s.start_at AND s.end_at AND i.id <> l.origin
+ORDER BY l.origin, l.up, i.id, l.depth
+"""
+SIGNATURE_ASSETS_MANY = """
+SELECT x.origin, (SELECT count(DISTINCT i.asset_name) FROM incidents i
+                  WHERE i.company_id = x.company_id AND i.signature = x.signature
+                    AND i.created_at BETWEEN x.start_at AND x.end_at) AS spread
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::timestamptz[])
+     x(origin, company_id, signature, start_at, end_at)
+"""
+RUNBOOKS_MANY = """
+SELECT r.id, r.company_id, v.name, v.platform, v.risk, v.signatures, v.signature_patterns, r.archived_at
+FROM runbooks r JOIN runbook_versions v ON v.runbook_id = r.id AND v.version = r.version
+WHERE (r.company_id IS NULL OR r.company_id = ANY($1::uuid[])) AND r.archived_at IS NULL
+  AND v.platform = ANY($2::text[])
+"""
+STORED_MANY = (
+    "SELECT incident_id, pattern_type, root_incident_id, blast_radius FROM incident_analyses"
+    " WHERE incident_id = ANY($1::uuid[])"
+)
+UPSERT_MANY = """
+INSERT INTO incident_analyses (incident_id, company_id, pattern_type, root_cause, confidence, explanation,
+                               source, suggested_runbook_id, root_incident_id, blast_radius, details,
+                               incident_version, analyzed_at, alert_count)
+SELECT u.incident_id, u.company_id, u.pattern_type, u.root_cause, u.confidence, u.explanation, 'RULES',
+       u.suggested, u.root, u.blast_radius, u.details::jsonb, u.version, u.analyzed_at, u.alert_count
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::uuid[], $8::uuid[],
+            $9::int[], $10::text[], $11::int[], $12::timestamptz[], $13::int[])
+     u(incident_id, company_id, pattern_type, root_cause, confidence, explanation, suggested, root,
+       blast_radius, details, version, analyzed_at, alert_count)
+ON CONFLICT (incident_id) DO UPDATE SET
+    pattern_type = EXCLUDED.pattern_type, root_cause = EXCLUDED.root_cause,
+    confidence = EXCLUDED.confidence, explanation = EXCLUDED.explanation, source = 'RULES',
+    model = NULL, latency_ms = NULL, suggested_runbook_id = EXCLUDED.suggested_runbook_id,
+    root_incident_id = EXCLUDED.root_incident_id, blast_radius = EXCLUDED.blast_radius,
+    details = EXCLUDED.details, incident_version = EXCLUDED.incident_version,
+    analyzed_at = EXCLUDED.analyzed_at, alert_count = EXCLUDED.alert_count
+"""
+ANNOUNCE_MANY = "SELECT pg_notify('aw_events', p) FROM unnest($1::text[]) p"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,96 +144,186 @@ class _Runbook:
     archived_at: datetime | None
 
 
-async def facts_of(conn: Conn, incident_id: uuid.UUID) -> tuple[IncidentFacts, Any] | None:
-    row = await conn.fetchrow(INCIDENT, incident_id)
-    if row is None:
-        return None
-    window = timedelta(minutes=row["window_minutes"])
-    start, end = row["created_at"] - window, row["created_at"] + window
-    company_id: uuid.UUID = row["company_id"]
-    upstream: list[Related] = []
-    downstream: list[Related] = []
-    if row["asset_id"] is not None:
-        for up, into in ((True, upstream), (False, downstream)):
-            for r in await conn.fetch(LINKED, company_id, row["asset_id"], up, start, end, incident_id):
-                into.append(Related(r["id"], r["asset_name"], r["signature"], r["created_at"], r["depth"]))
-    firings = [r["event_time"] for r in await conn.fetch(FIRINGS, incident_id)]
-    spread = await conn.fetchval(SIGNATURE_ASSETS, company_id, row["signature"], start, end)
-    facts = IncidentFacts(
-        incident_id=incident_id,
-        signature=row["signature"],
-        asset_name=row["asset_name"],
-        open=row["status"] != "RESOLVED",
-        first_alert_at=row["first_alert_at"],
-        last_alert_at=row["last_alert_at"],
-        alert_count=row["alert_count"],
-        flapping=row["flapping"],
-        flap_times=list(row["flap_times"] or []),
-        firing_times=firings,
-        upstream=upstream,
-        downstream=downstream,
-        signature_assets=int(spread or 1),
-    )
-    return facts, row
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What the rules need of one incident, and the row it came from."""
+
+    facts: IncidentFacts
+    row: Any
+    suggested: uuid.UUID | None
 
 
-async def _suggested(
-    conn: Conn, company_id: uuid.UUID, signature: str, platform: str | None
-) -> uuid.UUID | None:
+async def _facts_many(conn: Conn, rows: list[Any]) -> dict[uuid.UUID, _Facts]:
+    """The facts of the incidents `rows` (INCIDENT rows) in five statements whatever their number."""
+    if not rows:
+        return {}
+    ids = [r["id"] for r in rows]
+    windows = {r["id"]: timedelta(minutes=r["window_minutes"]) for r in rows}
+    starts = [r["created_at"] - windows[r["id"]] for r in rows]
+    ends = [r["created_at"] + windows[r["id"]] for r in rows]
+    upstream: dict[uuid.UUID, list[Related]] = {i: [] for i in ids}
+    downstream: dict[uuid.UUID, list[Related]] = {i: [] for i in ids}
+    on_assets = [n for n, r in enumerate(rows) if r["asset_id"] is not None]
+    if on_assets:
+        for r in await conn.fetch(
+            LINKED_MANY,
+            [ids[n] for n in on_assets],
+            [rows[n]["company_id"] for n in on_assets],
+            [rows[n]["asset_id"] for n in on_assets],
+            [starts[n] for n in on_assets],
+            [ends[n] for n in on_assets],
+        ):
+            into = upstream if r["up"] else downstream
+            into[r["origin"]].append(
+                Related(r["id"], r["asset_name"], r["signature"], r["created_at"], r["depth"])
+            )
+    firings: dict[uuid.UUID, list[datetime]] = {i: [] for i in ids}
+    for r in await conn.fetch(FIRINGS_MANY, ids):
+        firings[r["incident_id"]].append(r["event_time"])
+    spread = {
+        r["origin"]: r["spread"]
+        for r in await conn.fetch(
+            SIGNATURE_ASSETS_MANY,
+            ids,
+            [r["company_id"] for r in rows],
+            [r["signature"] for r in rows],
+            starts,
+            ends,
+        )
+    }
+    platforms = {r["platform"] for r in rows if r["platform"] is not None}
+    runbooks: list[_Runbook] = []
+    if platforms:
+        runbooks = [
+            _Runbook(**dict(r))
+            for r in await conn.fetch(RUNBOOKS_MANY, list({r["company_id"] for r in rows}), sorted(platforms))
+        ]
+    found: dict[uuid.UUID, _Facts] = {}
+    for row in rows:
+        incident_id: uuid.UUID = row["id"]
+        facts = IncidentFacts(
+            incident_id=incident_id,
+            signature=row["signature"],
+            asset_name=row["asset_name"],
+            open=row["status"] != "RESOLVED",
+            first_alert_at=row["first_alert_at"],
+            last_alert_at=row["last_alert_at"],
+            alert_count=row["alert_count"],
+            flapping=row["flapping"],
+            flap_times=list(row["flap_times"] or []),
+            firing_times=firings[incident_id],
+            upstream=upstream[incident_id],
+            downstream=downstream[incident_id],
+            signature_assets=int(spread.get(incident_id) or 1),
+        )
+        found[incident_id] = _Facts(facts, row, _suggested(runbooks, row))
+    return found
+
+
+def _suggested(runbooks: list[_Runbook], row: Any) -> uuid.UUID | None:
+    platform = row["platform"]
     if platform is None:
         return None
-    # Only the asset's platform's: no other can match (`best_runbook`), so they are not read.
-    candidates = [_Runbook(**dict(r)) for r in await conn.fetch(RUNBOOKS, company_id, platform)]
-    found = best_runbook(candidates, company_id, signature, platform)
+    # Only the asset's platform's: no other can match (`best_runbook`).
+    company_id: uuid.UUID = row["company_id"]
+    candidates = [
+        r for r in runbooks if (r.company_id is None or r.company_id == company_id) and r.platform == platform
+    ]
+    found = best_runbook(candidates, company_id, row["signature"], platform)
     return found.id if found is not None else None
 
 
-async def analyse_incident(
-    conn: Conn, incident_id: uuid.UUID, now: datetime, follow_root: bool = True
-) -> Analysis | None:
-    """Analyse one incident and store the result; None when it is gone."""
-    found = await facts_of(conn, incident_id)
-    if found is None:
-        return None
-    facts, row = found
-    result = analyze(facts, now)
-    company_id: uuid.UUID = row["company_id"]
-    before = await conn.fetchrow(STORED, incident_id)
-    await conn.execute(
-        UPSERT,
-        incident_id,
-        company_id,
-        result.pattern.value,
-        result.root_cause,
-        result.confidence,
-        result.explanation,
-        await _suggested(conn, company_id, row["signature"], row["platform"]),
-        result.root_incident_id,
-        result.blast_radius,
-        orjson.dumps(result.details, default=str).decode(),
-        row["version"],
-        now,
-        row["alert_count"],
-    )
-    if before is None or (before["pattern_type"], before["root_incident_id"], before["blast_radius"]) != (
-        result.pattern.value,
-        result.root_incident_id,
-        result.blast_radius,
-    ):
-        await announce(conn, company_id, incident_id)
-    if follow_root and result.root_incident_id is not None:
-        await analyse_incident(conn, result.root_incident_id, now, follow_root=False)
-    return result
+async def analyse_many(
+    conn: Conn, requests: Sequence[tuple[uuid.UUID, datetime]], rows: Sequence[Any] | None = None
+) -> list[Analysis | None]:
+    """Analyse each incident of `requests` (incident, now) in order and store the results, as
+    `analyse_incident` would one after the other: a downstream incident's root is analysed again
+    right after it. The facts are read once (analysing writes none of them), the results replayed in
+    order, and each incident's last result written; one NOTIFY per incident whose pattern, root or
+    blast radius changed at some step. `rows`: the INCIDENT rows of the requests, if read already.
+    None for an incident that is gone."""
+    if rows is None:
+        rows = await conn.fetch(INCIDENTS, list({i for i, _ in requests}))
+    facts = await _facts_many(conn, list(rows))
+    results = [(i, now, analyze(facts[i].facts, now) if i in facts else None) for i, now in requests]
+    roots = {r.root_incident_id for _, _, r in results if r is not None and r.root_incident_id is not None}
+    missing = [i for i in roots if i not in facts]
+    if missing:
+        facts |= await _facts_many(conn, list(await conn.fetch(INCIDENTS, missing)))
+    stored = {
+        r["incident_id"]: (r["pattern_type"], r["root_incident_id"], r["blast_radius"])
+        for r in await conn.fetch(STORED_MANY, list(facts))
+    }
+    last: dict[uuid.UUID, tuple[Analysis, datetime]] = {}
+    announced: dict[uuid.UUID, str] = {}
+
+    def store(incident_id: uuid.UUID, result: Analysis, now: datetime) -> None:
+        state = (result.pattern.value, result.root_incident_id, result.blast_radius)
+        if stored.get(incident_id) != state and incident_id not in announced:
+            company_id: uuid.UUID = facts[incident_id].row["company_id"]
+            announced[incident_id] = BusEvent(
+                topic(company_id, "incidents"), kind="UPDATED", id=str(incident_id)
+            ).to_json()
+        stored[incident_id] = state
+        last.pop(incident_id, None)  # re-inserted last: the write order follows the analyses
+        last[incident_id] = (result, now)
+
+    out: list[Analysis | None] = []
+    for incident_id, now, result in results:
+        out.append(result)
+        if result is None:
+            continue
+        store(incident_id, result, now)
+        root = result.root_incident_id
+        if root is not None and root in facts:
+            store(root, analyze(facts[root].facts, now), now)
+    if last:
+        items = [(i, facts[i], r, now) for i, (r, now) in last.items()]
+        await conn.execute(
+            UPSERT_MANY,
+            [i for i, _, _, _ in items],
+            [f.row["company_id"] for _, f, _, _ in items],
+            [r.pattern.value for _, _, r, _ in items],
+            [r.root_cause for _, _, r, _ in items],
+            [r.confidence for _, _, r, _ in items],
+            [r.explanation for _, _, r, _ in items],
+            [f.suggested for _, f, _, _ in items],
+            [r.root_incident_id for _, _, r, _ in items],
+            [r.blast_radius for _, _, r, _ in items],
+            [orjson.dumps(r.details, default=str).decode() for _, _, r, _ in items],
+            [f.row["version"] for _, f, _, _ in items],
+            [now for _, _, _, now in items],
+            [f.row["alert_count"] for _, f, _, _ in items],
+        )
+    if announced:
+        await conn.execute(ANNOUNCE_MANY, list(announced.values()))
+    return out
+
+
+async def analyse_incident(conn: Conn, incident_id: uuid.UUID, now: datetime) -> Analysis | None:
+    """Analyse one incident and store the result (and its root's again); None when it is gone."""
+    return (await analyse_many(conn, [(incident_id, now)]))[0]
 
 
 class IncidentAnalysisReaction:
     name = NAME
 
     async def handle(self, conn: Conn, change: IncidentChange) -> None:
-        current = await conn.fetchval("SELECT version FROM incidents WHERE id = $1", change.incident_id)
-        if current is None or current > change.version:
-            return  # gone, or a later change will analyse it as it is then
-        await analyse_incident(conn, change.incident_id, change.at)
+        await self.handle_batch(conn, [change])
+
+    async def handle_batch(self, conn: Conn, changes: Sequence[IncidentChange]) -> list[IncidentChange]:
+        rows = await conn.fetch(INCIDENTS, list({c.incident_id for c in changes}))
+        current = {r["id"]: r["version"] for r in rows}
+        # A change of an incident that is gone, or that moved on since (a later change analyses it as
+        # it is then), is skipped.
+        wanted = [
+            (c.incident_id, c.at)
+            for c in changes
+            if c.incident_id in current and current[c.incident_id] <= c.version
+        ]
+        if wanted:
+            await analyse_many(conn, wanted, [r for r in rows if r["id"] in {i for i, _ in wanted}])
+        return []
 
 
 async def reanalyse_stale(pool: Any, now: datetime, limit: int = 200) -> int:

@@ -40,6 +40,7 @@ from domain.correlation import (
 from domain.ids import uuid7
 from domain.incidents import CORRELATION_ACTOR, IncidentStatus
 from domain.maintenance import MaintenanceWindow, Recurrence
+from domain.signatures import alias_rules
 
 if TYPE_CHECKING:
     from db.pool import Conn
@@ -70,7 +71,8 @@ WITH claimed AS MATERIALIZED (
                SELECT FROM maintenance_windows w
                WHERE w.company_id = k.company_id
                  AND (w.recurrence IS NOT NULL OR (w.starts_at <= k.latest AND w.ends_at > k.earliest))
-           ) AS has_windows
+           ) AS has_windows,
+           EXISTS (SELECT FROM signature_aliases g WHERE g.company_id = k.company_id) AS has_aliases
     FROM (SELECT company_id, min(event_time) AS earliest, max(event_time) AS latest FROM claimed GROUP BY company_id) k
     LEFT JOIN companies c ON c.id = k.company_id
 )
@@ -78,7 +80,7 @@ SELECT a.id, a.company_id, a.asset_name, a.asset_ref, a.signature, a.severity, a
        a.status, a.fingerprint, s.id AS asset_id, s.is_critical,
        m.correlation_key AS match_key, m.asset_id AS match_asset_id, m.critical_asset AS match_critical,
        co.correlation_window_minutes, co.flap_threshold, co.flap_window_minutes, co.auto_resolve_minutes,
-       co.auto_resolve_tools, co.has_windows
+       co.auto_resolve_tools, co.has_windows, co.has_aliases
 FROM claimed a
 JOIN company co ON co.company_id = a.company_id
 LEFT JOIN LATERAL (
@@ -99,6 +101,9 @@ LEFT JOIN LATERAL (
     ORDER BY i.last_alert_at DESC LIMIT 1
 ) m ON true
 """
+# A company's alias rules are read once per batch, and only for the companies of the batch that have any
+# (`has_aliases` in the claim): most have none, and their batches pay nothing for the feature.
+ALIASES = "SELECT company_id, canonical, problems FROM signature_aliases WHERE company_id = ANY($1::uuid[])"
 WINDOWS = """
 SELECT id, company_id, starts_at, ends_at, recurrence, asset_names, signatures
 FROM maintenance_windows
@@ -148,6 +153,8 @@ INCIDENT_FIELDS = (
     "last_alert_at",
     "resolved_at",
     "created_at",
+    "signatures",
+    "canonical_signature",
 )
 # One backward index step per key (`ix_incidents_key_latest`), however many incidents the key has had,
 # locking the row it finds. Everything is read inside the lateral subquery: joining `incidents` again
@@ -194,6 +201,8 @@ _INCIDENT_COLUMNS = {
     "last_alert_at": "timestamptz",
     "resolved_at": "timestamptz",
     "created_at": "timestamptz",
+    "signatures": "varchar[]",
+    "canonical_signature": "varchar",
 }
 _EVENT_COLUMNS = {
     "company_id": "uuid",
@@ -237,6 +246,8 @@ _UPDATED = [
         "asset_name",
         "signature",
         "created_at",
+        # Set when the incident opens; a change of the company's aliases re-keys open incidents itself.
+        "canonical_signature",
     )
 ]
 # Columns of `k` that are not incident columns: what the change goes into the outbox as, if at all.
@@ -343,6 +354,9 @@ def state_from_row(row: Any) -> IncidentState:
         flapping=row["flapping"],
         critical_asset=row["critical_asset"],
         created_at=row["created_at"],
+        # Incidents from before migration 0035 have no list: their one signature is it.
+        signatures=list(row["signatures"] or (row["signature"],)),
+        canonical_signature=row["canonical_signature"] or "",
     )
 
 
@@ -529,12 +543,21 @@ class CorrelationWorker:
             return stats
         settings: dict[uuid.UUID, CorrelationSettings] = {}
         window_companies = set()
+        alias_companies = []
         for r in rows:
             cid = r["company_id"]
             if cid not in settings:
                 settings[cid] = settings_from_row(r)
                 if r["has_windows"]:
                     window_companies.add(cid)
+                if r["has_aliases"]:
+                    alias_companies.append(cid)
+        aliases: dict[uuid.UUID, dict[str, str]] = {}
+        if alias_companies:
+            groups: dict[uuid.UUID, list[tuple[str, list[str]]]] = defaultdict(list)
+            for g in await conn.fetch(ALIASES, alias_companies):
+                groups[g["company_id"]].append((g["canonical"], g["problems"]))
+            aliases = {cid: alias_rules(company_groups) for cid, company_groups in groups.items()}
         windows: dict[uuid.UUID, list[MaintenanceWindow]] = defaultdict(list)
         if window_companies:
             earliest = min(r["event_time"] for r in rows)
@@ -563,6 +586,7 @@ class CorrelationWorker:
                 firing_key=r["match_key"],
                 firing_asset_id=r["match_asset_id"],
                 firing_critical=r["match_critical"],
+                aliases=aliases.get(r["company_id"]),
             )
             asset_of[alert_id] = alert.asset_id
             pending[r["company_id"]].append(alert)
@@ -735,6 +759,8 @@ def _change_params(
                 "last_alert_at": s.last_alert_at,
                 "resolved_at": s.resolved_at,
                 "created_at": s.created_at,
+                "signatures": s.signatures,
+                "canonical_signature": s.canonical_signature or None,
             }
         )
         for e in ch.events:

@@ -3,10 +3,11 @@ decision (`domain.decisions.decide`), stored as the incident's latest, on its ti
 in the same transaction: the execution is enqueued (runs now), an approval is requested (a company
 admin approves), or the incident escalates to a technician with the reason.
 
-It reads what the rule needs in two statements (the incident with its asset, company settings, AWS
-settings, latest decision and whether a run is under way; then the company's live runbooks), so it
-keeps up with the incident rate. A change handled twice decides once: the stored decision names the
-incident version it answered.
+For a claimed batch it reads what the rule needs in one statement (each incident with its asset,
+company settings, AWS settings, latest decision, whether a run is under way, and the live runbooks
+that could fit) and stores the decisions with their timeline entries in another, so it keeps up with
+the incident rate. A change handled twice decides once: the stored decision names the incident
+version it answered.
 
 No SQLAlchemy here (the worker process holds none): the API reads decisions and approval requests
 through `db.repositories.remediation`.
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 REACTION_NAME = "decisions"
 
-# One round trip: the incident with its asset, company settings, AWS settings, latest decision and
+# One round trip for a batch: each incident with its asset, company settings, AWS settings, latest decision and
 # whether a run is under way, each row joined with one live runbook the company can use (its own and
 # the global library, current version, of the asset's platform): the candidates `best_runbook` ranks.
 # No candidate: one row whose rb_ columns are null.
@@ -64,7 +65,7 @@ WITH f AS (
     JOIN companies c ON c.id = i.company_id AND c.deleted_at IS NULL
     LEFT JOIN assets a ON a.id = i.asset_id AND a.company_id = i.company_id
     LEFT JOIN incident_decisions d ON d.incident_id = i.id
-    WHERE i.id = $1
+    WHERE i.id = ANY($1::uuid[])
 )
 SELECT f.*, rb.* FROM f LEFT JOIN LATERAL (
     SELECT r.id AS rb_id, r.company_id AS rb_company_id, r.archived_at AS rb_archived_at,
@@ -77,13 +78,20 @@ SELECT f.*, rb.* FROM f LEFT JOIN LATERAL (
       AND v.platform = f.platform AND f.status <> 'RESOLVED'
 ) rb ON true
 """
-# The decision, its DECIDED timeline entry and the incident's announcement (`Incident.decision`
-# changed: a live view shows it, and any approval request made with it, at commit), in one statement.
-STORE = """
-WITH stored AS (
+# The decisions of a batch (of distinct incidents), each with its DECIDED timeline entry and its
+# incident's announcement (`Incident.decision` changed: a live view shows it, and any approval request
+# made with it, at commit), in one statement.
+STORE_MANY = """
+WITH d AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::int[], $6::bool[], $7::text[],
+                         $8::float8[], $9::text[], $10::timestamptz[], $11::int[], $12::text[], $13::text[])
+        d(incident_id, company_id, action, runbook_id, runbook_version, approval_required, reason,
+          priority_score, explanation, decided_at, decided_for_version, data, notice)
+), stored AS (
     INSERT INTO incident_decisions (incident_id, company_id, action, runbook_id, runbook_version,
         approval_required, reason, priority_score, explanation, decided_at, decided_for_version)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    SELECT incident_id, company_id, action, runbook_id, runbook_version, approval_required, reason,
+           priority_score, explanation, decided_at, decided_for_version FROM d
     ON CONFLICT (incident_id) DO UPDATE SET
         action = EXCLUDED.action, runbook_id = EXCLUDED.runbook_id, runbook_version = EXCLUDED.runbook_version,
         approval_required = EXCLUDED.approval_required, reason = EXCLUDED.reason,
@@ -92,10 +100,11 @@ WITH stored AS (
     RETURNING incident_id
 ), entry AS (
     INSERT INTO incident_events (company_id, incident_id, kind, at, actor_id, data)
-    SELECT $2, incident_id, 'DECIDED', $10, NULL, $12::jsonb FROM stored
+    SELECT d.company_id, d.incident_id, 'DECIDED', d.decided_at, NULL, d.data::jsonb
+    FROM stored JOIN d USING (incident_id)
     RETURNING incident_id
 )
-SELECT pg_notify('aw_events', $13) FROM entry
+SELECT pg_notify('aw_events', d.notice) FROM entry JOIN d USING (incident_id)
 """
 REQUEST_APPROVAL = """
 INSERT INTO remediation_approvals (id, company_id, incident_id, runbook_id, runbook_version, asset_ids,
@@ -172,32 +181,28 @@ def _severity_rose(change: IncidentChange) -> bool:
     )
 
 
-async def store_decision(
+async def store_decisions(
     conn: Conn,
-    incident_id: uuid.UUID,
-    company_id: uuid.UUID,
-    decision: Decision,
-    now: datetime,
-    version: int,
-    data: Mapping[str, Any],
+    decisions: Sequence[tuple[uuid.UUID, uuid.UUID, Decision, datetime, int, Mapping[str, Any]]],
 ) -> None:
-    """The incident's latest decision, and its DECIDED timeline entry (`data`)."""
-    rb = decision.runbook
+    """Each incident's latest decision (incident, company, decision, now, version it answers, the
+    DECIDED timeline entry's `data`), in one statement; at most one decision per incident."""
+    rbs = [d.runbook for _, _, d, _, _, _ in decisions]
     await conn.execute(
-        STORE,
-        incident_id,
-        company_id,
-        decision.action.value,
-        rb.id if rb else None,
-        rb.version if rb else None,
-        decision.approval_required,
-        decision.reason.value,
-        decision.priority_score,
-        decision.explanation,
-        now,
-        version,
-        orjson.dumps(dict(data), default=str).decode(),
-        BusEvent(topic(company_id, "incidents"), kind="UPDATED", id=str(incident_id)).to_json(),
+        STORE_MANY,
+        [i for i, _, _, _, _, _ in decisions],
+        [c for _, c, _, _, _, _ in decisions],
+        [d.action.value for _, _, d, _, _, _ in decisions],
+        [rb.id if rb else None for rb in rbs],
+        [rb.version if rb else None for rb in rbs],
+        [d.approval_required for _, _, d, _, _, _ in decisions],
+        [d.reason.value for _, _, d, _, _, _ in decisions],
+        [d.priority_score for _, _, d, _, _, _ in decisions],
+        [d.explanation for _, _, d, _, _, _ in decisions],
+        [now for _, _, _, now, _, _ in decisions],
+        [v for _, _, _, _, v, _ in decisions],
+        [orjson.dumps(dict(data), default=str).decode() for _, _, _, _, _, data in decisions],
+        [BusEvent(topic(c, "incidents"), kind="UPDATED", id=str(i)).to_json() for i, c, _, _, _, _ in decisions],
     )
 
 
@@ -221,24 +226,79 @@ class DecisionReaction:
     """Decides for each incident change that wants one (see the module docstring)."""
 
     name = REACTION_NAME
+    # A change into RESOLVED never wants a decision (`wants_decision`): the outbox keeps it out.
+    after_statuses = tuple(s.value for s in IncidentStatus if s is not IncidentStatus.RESOLVED)
 
     def __init__(self, clock: Any = None) -> None:
         # `clock()` gives "now"; the change's own time by default, so a replay decides the same.
         self.clock = clock
 
     async def handle(self, conn: Conn, change: IncidentChange) -> None:
-        if not wants_decision(change):
+        await self.handle_batch(conn, [change])
+
+    async def handle_batch(self, conn: Conn, changes: Sequence[IncidentChange]) -> list[IncidentChange]:
+        """The facts of the batch's incidents in one read and their decisions in one write; what each
+        decision does next (a run, an approval request, an escalation) follows per incident. Two
+        changes of one incident go in successive rounds, the later seeing what the earlier did."""
+        rounds: list[list[IncidentChange]] = []
+        seen: dict[uuid.UUID, int] = {}
+        for change in changes:
+            if not wants_decision(change):
+                continue
+            n = seen[change.incident_id] = seen.get(change.incident_id, -1) + 1
+            if n == len(rounds):
+                rounds.append([])
+            rounds[n].append(change)
+        for batch in rounds:
+            await self._decide(conn, batch)
+        return []
+
+    async def _decide(self, conn: Conn, changes: list[IncidentChange]) -> None:
+        by_incident: dict[uuid.UUID, list[Any]] = {}
+        for r in await conn.fetch(FACTS, [c.incident_id for c in changes]):
+            by_incident.setdefault(r["id"], []).append(r)
+        decided: list[
+            tuple[IncidentChange, Any, Decision, CandidateRunbook | None, bool, datetime, dict[str, Any]]
+        ] = []
+        for change in changes:
+            rows = by_incident.get(change.incident_id, [])
+            facts = rows[0] if rows else None
+            if facts is None or facts["status"] == IncidentStatus.RESOLVED.value:
+                continue  # gone, or resolved meanwhile: nothing left to decide
+            if facts["decided_for_version"] is not None and facts["decided_for_version"] >= change.version:
+                continue  # this change (or a later one) was decided already
+            now: datetime = self.clock() if self.clock else change.at
+            decision, best = self._decision(
+                facts, [_candidate(r, "rb_") for r in rows if r["rb_id"] is not None]
+            )
+            data = decision_data(decision)
+            if _severity_rose(change):
+                data["trigger"] = "SEVERITY_RAISED"
+            elif change.before_status == IncidentStatus.RESOLVED.value:
+                data["trigger"] = "REOPENED"
+            else:
+                data["trigger"] = "CREATED"
+            busy = bool(facts["busy"]) and decision.action.value == "EXECUTE_RUNBOOK"
+            if busy:
+                data["note"] = "a run of this incident is already under way or awaiting approval"
+            decided.append((change, facts, decision, best, busy, now, data))
+        if not decided:
             return
-        rows = await conn.fetch(FACTS, change.incident_id)
-        facts = rows[0] if rows else None
-        if facts is None or facts["status"] == IncidentStatus.RESOLVED.value:
-            return  # gone, or resolved meanwhile: nothing left to decide
-        if facts["decided_for_version"] is not None and facts["decided_for_version"] >= change.version:
-            return  # this change (or a later one) was decided already
-        now: datetime = self.clock() if self.clock else change.at
+        await store_decisions(
+            conn,
+            [
+                (c.incident_id, f["company_id"], d, now, c.version, data)
+                for c, f, d, _, _, now, data in decided
+            ],
+        )
+        for change, facts, decision, best, busy, now, _ in decided:
+            if not busy:
+                await self._act(conn, change, facts, decision, best, now)
+
+    @staticmethod
+    def _decision(facts: Any, candidates: list[CandidateRunbook]) -> tuple[Decision, CandidateRunbook | None]:
         company_id: uuid.UUID = facts["company_id"]
         platform = facts["platform"]
-        candidates = [_candidate(r, "rb_") for r in rows if r["rb_id"] is not None]
         best = best_runbook(candidates, company_id, facts["signature"], platform)
         incident = DecisionIncident(
             signature=facts["signature"],
@@ -266,20 +326,19 @@ class DecisionReaction:
             if best
             else None
         )
-        decision = decide(incident, runbook, settings, bool(facts["aws_configured"]))
-        data = decision_data(decision)
-        if _severity_rose(change):
-            data["trigger"] = "SEVERITY_RAISED"
-        elif change.before_status == IncidentStatus.RESOLVED.value:
-            data["trigger"] = "REOPENED"
-        else:
-            data["trigger"] = "CREATED"
-        busy = bool(facts["busy"]) and decision.action.value == "EXECUTE_RUNBOOK"
-        if busy:
-            data["note"] = "a run of this incident is already under way or awaiting approval"
-        await store_decision(conn, change.incident_id, company_id, decision, now, change.version, data)
-        if busy:
-            return
+        return decide(incident, runbook, settings, bool(facts["aws_configured"])), best
+
+    async def _act(
+        self,
+        conn: Conn,
+        change: IncidentChange,
+        facts: Any,
+        decision: Decision,
+        best: CandidateRunbook | None,
+        now: datetime,
+    ) -> None:
+        """What the stored decision does: escalate, ask for approval, or start the run."""
+        company_id: uuid.UUID = facts["company_id"]
         if decision.action.value == "ESCALATE_TO_TECHNICIAN":
             if facts["status"] != IncidentStatus.NEW.value:
                 return  # a technician has it already (acknowledged, working, waiting): the timeline says why
@@ -307,7 +366,7 @@ class DecisionReaction:
                 parameters={},
                 requested_by=DECISION_ACTOR,
                 now=now,
-                expiry_minutes=settings.approval_expiry_minutes,
+                expiry_minutes=facts["approval_expiry_minutes"],
                 explanation=decision.explanation,
             )
             return

@@ -190,6 +190,24 @@ NOTIFY = "SELECT pg_notify('aw_events', $1)"
 RemoteFactory = Callable[[uuid.UUID, Any], RemoteExecutor]
 
 
+def access_of_row(row: Any, decrypt: Callable[[bytes], str]) -> AwsAccess:
+    """A company's AWS access from its raw `company_aws_settings` row (ACCESS): the same reading as
+    `db.repositories.aws_settings.access_of`, for the worker process, which holds no ORM."""
+    if row["auth_type"] == AwsAuthType.ROLE.value:
+        return AwsAccess(
+            row["region"],
+            AwsAuthType.ROLE,
+            role_arn=row["role_arn"],
+            external_id=decrypt(row["external_id_enc"]),
+        )
+    return AwsAccess(
+        row["region"],
+        AwsAuthType.ACCESS_KEY,
+        access_key_id=row["access_key_id"],
+        secret_access_key=decrypt(row["secret_access_key_enc"]),
+    )
+
+
 class Executor:
     """Drives executions one step at a time (`run_once`); several processes may run one each.
 
@@ -251,21 +269,7 @@ class Executor:
             return UNREADABLE_ACCESS
 
     def _access(self, row: asyncpg.Record) -> AwsAccess:
-        # The same reading as `db.repositories.aws_settings.access_of`, on a raw row: the worker
-        # process holds no ORM.
-        if row["auth_type"] == AwsAuthType.ROLE.value:
-            return AwsAccess(
-                row["region"],
-                AwsAuthType.ROLE,
-                role_arn=row["role_arn"],
-                external_id=self.decrypt(row["external_id_enc"]),
-            )
-        return AwsAccess(
-            row["region"],
-            AwsAuthType.ACCESS_KEY,
-            access_key_id=row["access_key_id"],
-            secret_access_key=self.decrypt(row["secret_access_key_enc"]),
-        )
+        return access_of_row(row, self.decrypt)
 
     async def advance(self, execution: Leased, access: AwsAccess | str | None, now: datetime) -> None:
         """One step of one leased execution: send or poll, and write what came of it. `access`: the

@@ -7,7 +7,8 @@ shared circuit breaker, within the company's monthly token budget, with a timeou
 for the same prompt is used as is. A valid answer is stored in `incident_llm_analyses` (what was sent
 with it) and announced; an invalid, refused or late one records why there, and the incident keeps
 showing the rules' result. Ingestion, correlation and decisions never wait for any of this: it runs
-in its own reaction loop, one change at a time.
+in its own reaction loop; a claimed batch settles the changes that need no model with one read, and
+each model call has a claim and transaction of its own.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ JOIN assets a ON a.company_id = $1 AND a.id = CASE WHEN d.asset_id = $2 THEN d.d
 WHERE d.company_id = $1 AND (d.asset_id = $2 OR d.depends_on_id = $2)
 LIMIT 20
 """
+INCIDENTS = INCIDENT.replace("WHERE i.id = $1", "WHERE i.id = ANY($1::uuid[])")
 USAGE = "SELECT tokens FROM llm_usage WHERE company_id = $1 AND month = $2"
 SPEND = """
 INSERT INTO llm_usage (company_id, month, tokens, calls) VALUES ($1, $2, $3, 1)
@@ -96,6 +98,14 @@ FAILED = """
 INSERT INTO incident_llm_analyses (incident_id, company_id, error, tokens, prompt, incident_version, analyzed_at)
 VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)
 ON CONFLICT (incident_id) DO UPDATE SET error = EXCLUDED.error, prompt = EXCLUDED.prompt,
+    incident_version = EXCLUDED.incident_version, analyzed_at = EXCLUDED.analyzed_at
+"""
+# While every provider's breaker is open nothing can be asked: the fallback is recorded without a
+# prompt being built (the previous prompt, what was last sent, stays).
+SKIPPED = """
+INSERT INTO incident_llm_analyses (incident_id, company_id, error, tokens, incident_version, analyzed_at)
+VALUES ($1, $2, $3, 0, $4, $5)
+ON CONFLICT (incident_id) DO UPDATE SET error = EXCLUDED.error,
     incident_version = EXCLUDED.incident_version, analyzed_at = EXCLUDED.analyzed_at
 """
 
@@ -147,12 +157,18 @@ class LlmAnalysisReaction:
         self.min_priority = min_priority
         self.timeout = timeout
 
-    async def handle(self, conn: Conn, change: IncidentChange) -> None:
+    async def handle_batch(self, conn: Conn, changes: Sequence[IncidentChange]) -> list[IncidentChange]:
+        """The changes that need nothing (no provider, LLM analysis off, a later version, a low
+        priority: most of them) are done with one read; the others are left to `handle`, one model
+        call per claim."""
         if not self.providers:
-            return
-        row = await conn.fetchrow(INCIDENT, change.incident_id)
+            return []
+        rows = {r["id"]: r for r in await conn.fetch(INCIDENTS, list({c.incident_id for c in changes}))}
+        return [c for c in changes if self._wanted(rows.get(c.incident_id), c)]
+
+    def _wanted(self, row: Any, change: IncidentChange) -> bool:
         if row is None or not row["llm_analysis_enabled"] or row["version"] > change.version:
-            return
+            return False
         score = priority_score(
             Severity(row["severity"]),
             row["critical_asset"],
@@ -162,7 +178,15 @@ class LlmAnalysisReaction:
             change.at,
             resolved=row["status"] == "RESOLVED",
         )
-        if score < self.min_priority:
+        return score >= self.min_priority
+
+    async def handle(self, conn: Conn, change: IncidentChange) -> None:
+        if not self.providers:
+            return
+        row = await conn.fetchrow(INCIDENT, change.incident_id)
+        if row is None or not self._wanted(row, change):
+            return
+        if await self._all_breakers_open(conn, row, change.at):
             return
         if row["pattern_type"] is None:  # the rules have not run yet: they come first
             await analyse_incident(conn, change.incident_id, change.at)
@@ -250,6 +274,25 @@ class LlmAnalysisReaction:
             "LLM analysis fell back to the rules", extra={"incident_id": str(incident_id), "why": reasons}
         )
         return None
+
+    async def _all_breakers_open(self, conn: Conn, row: Any, now: datetime) -> bool:
+        """Record the fallback and say so when no provider may be asked now.
+
+        While the providers are down every change would otherwise build its prompt (five reads and a
+        JSON document) for nothing, in the worker process that also correlates. A cached answer is not
+        looked for meanwhile (its key is the prompt's): the rules' result stands until a breaker closes.
+        """
+        reasons = []
+        for provider in self.providers:
+            state = await conn.fetchrow(BREAKER, provider.source)
+            breaker = (
+                llm.BreakerState(state["failures"], state["open_until"]) if state else llm.BreakerState()
+            )
+            if breaker.allows(now):
+                return False
+            reasons.append(f"{provider.source}: breaker open after {breaker.failures} failures")
+        await conn.execute(SKIPPED, row["id"], row["company_id"], "; ".join(reasons), row["version"], now)
+        return True
 
     async def _failed(self, conn: Conn, provider: Analyser, breaker: llm.BreakerState, now: datetime) -> None:
         after = llm.after_failure(breaker, now)

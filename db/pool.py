@@ -67,8 +67,11 @@ async def plain_fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncp
 # id, rate-limit buckets, API keys) or walks an index (the sweeper). Those statements' plans are cached
 # per connection, and one made while a table was young read the whole table on every call until the
 # next ANALYZE (measured: each repeated delivery's lookup scanned every stored delivery). So the
-# pool's connections start with sequential scans off (a setting `RESET ALL` keeps).
-HOT_SETTINGS = {"application_name": "alertwhisperer-hot", "enable_seqscan": "off"}
+# pool's connections start with sequential scans off (a setting `RESET ALL` keeps). That makes every
+# plan that must scan a small table (the outbox trigger's join with `reactions`) cost over 10^10, far
+# above `jit_above_cost`: on a server built with JIT each such statement was compiled first, ~100-250 ms
+# of CPU for a one-row insert (bench/README.md, 2026-12-07). No statement here gains from JIT: it is off.
+HOT_SETTINGS = {"application_name": "alertwhisperer-hot", "enable_seqscan": "off", "jit": "off"}
 
 
 async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -60,7 +61,6 @@ RECHECK = timedelta(seconds=5)
 
 _CLOCK_COLUMNS = tuple(IncidentClocks.__dataclass_fields__)
 _SELECT_CLOCKS = ", ".join(_CLOCK_COLUMNS)
-LOCK_CLOCKS = f"SELECT version, {_SELECT_CLOCKS} FROM incident_sla WHERE incident_id = $1 FOR UPDATE"
 INCIDENT = """
 SELECT i.company_id, i.severity, i.status, i.created_at, i.acknowledged_at, i.assigned_to,
        i.asset_name, i.signature, c.sla_policy
@@ -68,14 +68,6 @@ FROM incidents i JOIN companies c ON c.id = i.company_id
 WHERE i.id = $1
 """
 _SET = ", ".join(f"{c} = ${n}" for n, c in enumerate(_CLOCK_COLUMNS, start=2))
-_VALUES = ", ".join(f"${n}" for n in range(4, 4 + len(_CLOCK_COLUMNS)))
-UPSERT = f"""
-INSERT INTO incident_sla (incident_id, company_id, version, {_SELECT_CLOCKS}, next_due_at)
-VALUES ($1, $2, $3, {_VALUES}, ${4 + len(_CLOCK_COLUMNS)})
-ON CONFLICT (incident_id) DO UPDATE SET
-    version = excluded.version, {", ".join(f"{c} = excluded.{c}" for c in _CLOCK_COLUMNS)},
-    next_due_at = excluded.next_due_at, updated_at = now()
-"""
 CLAIM_DUE = f"""
 SELECT incident_id, company_id, {_SELECT_CLOCKS} FROM incident_sla
 WHERE next_due_at IS NOT NULL AND next_due_at <= $1
@@ -99,6 +91,36 @@ PREVIOUS_BREACHES = """
 SELECT count(*) FROM sla_events WHERE incident_id = $1 AND clock = 'resolution' AND kind = 'breach'
 """
 NOTIFY = "SELECT pg_notify('aw_events', $1)"
+# The reaction's batch: the clocks of all its incidents locked (in key order, so two runners never
+# wait on each other in a cycle), their incidents read, and every incident's newest clocks written.
+LOCK_CLOCKS_MANY = (
+    f"SELECT incident_id, version, {_SELECT_CLOCKS} FROM incident_sla WHERE incident_id = ANY($1::uuid[])"
+    " ORDER BY incident_id FOR UPDATE"
+)
+INCIDENTS = INCIDENT.replace("WHERE i.id = $1", "WHERE i.id = ANY($1::uuid[])").replace(
+    "SELECT i.company_id", "SELECT i.id, i.company_id"
+)
+
+
+def _array_type(column: str) -> str:
+    if column == "severity":
+        return "text[]"
+    if column.endswith("_seconds"):
+        return "float8[]"
+    if column.endswith(("_warned", "_breached")):
+        return "bool[]"
+    return "timestamptz[]"
+
+
+UPSERT_MANY = f"""
+INSERT INTO incident_sla (incident_id, company_id, version, {_SELECT_CLOCKS}, next_due_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[],
+    {", ".join(f"${n}::{_array_type(c)}" for n, c in enumerate(_CLOCK_COLUMNS, start=4))},
+    ${4 + len(_CLOCK_COLUMNS)}::timestamptz[])
+ON CONFLICT (incident_id) DO UPDATE SET
+    version = excluded.version, {", ".join(f"{c} = excluded.{c}" for c in _CLOCK_COLUMNS)},
+    next_due_at = excluded.next_due_at, updated_at = now()
+"""
 
 
 def policy_of(raw: Any) -> SlaPolicy:
@@ -124,35 +146,56 @@ class SlaClocks:
     name = REACTION
 
     async def handle(self, conn: Conn, change: IncidentChange) -> None:
-        current = await conn.fetchrow(LOCK_CLOCKS, change.incident_id)
-        if current is not None and change.version <= current["version"]:
-            return  # a late retry of a change older than the state already applied
-        incident = await conn.fetchrow(INCIDENT, change.incident_id)
-        if incident is None:
-            return
-        policy = policy_of(incident["sla_policy"])
-        if current is None:
-            # Opened now, or opened before this reaction registered: its clocks start at its creation.
-            clocks = start_clocks(policy, change.after_severity, incident["created_at"])
-        else:
-            clocks = _clocks(current)
-        clocks = update_clocks(
-            clocks,
-            policy,
-            severity=change.after_severity,
-            status=change.after_status,
-            before_status=change.before_status,
-            actor=change.actor,
-            now=change.at,
-        )
-        await conn.execute(
-            UPSERT,
-            change.incident_id,
-            change.company_id,
-            change.version,
-            *_params(clocks),
-            clocks.next_due_at(),
-        )
+        await self.handle_batch(conn, [change])
+
+    async def handle_batch(self, conn: Conn, changes: Sequence[IncidentChange]) -> list[IncidentChange]:
+        """Three statements for the whole batch: the changes of one incident are applied in order to
+        its clocks in memory, and only its newest clocks are written."""
+        ids = list(dict.fromkeys(c.incident_id for c in changes))
+        applied: dict[uuid.UUID, tuple[int, IncidentClocks]] = {
+            r["incident_id"]: (r["version"], _clocks(r)) for r in await conn.fetch(LOCK_CLOCKS_MANY, ids)
+        }
+        incidents = {r["id"]: r for r in await conn.fetch(INCIDENTS, ids)}
+        written: dict[uuid.UUID, uuid.UUID] = {}  # incident -> the company its change named
+        policies: dict[uuid.UUID, SlaPolicy] = {}  # one company's policy, parsed once a batch
+        for change in changes:
+            current = applied.get(change.incident_id)
+            if current is not None and change.version <= current[0]:
+                continue  # a late retry of a change older than the state already applied
+            incident = incidents.get(change.incident_id)
+            if incident is None:
+                continue
+            policy = policies.get(incident["company_id"])
+            if policy is None:
+                policy = policies[incident["company_id"]] = policy_of(incident["sla_policy"])
+            if current is None:
+                # Opened now, or opened before this reaction registered: its clocks start at its creation.
+                clocks = start_clocks(policy, change.after_severity, incident["created_at"])
+            else:
+                clocks = current[1]
+            clocks = update_clocks(
+                clocks,
+                policy,
+                severity=change.after_severity,
+                status=change.after_status,
+                before_status=change.before_status,
+                actor=change.actor,
+                now=change.at,
+            )
+            applied[change.incident_id] = (change.version, clocks)
+            written[change.incident_id] = change.company_id
+        if written:
+            ids = list(written)
+            columns = list(zip(*(_params(applied[i][1]) for i in ids), strict=True))
+            await conn.execute(
+                UPSERT_MANY,
+                ids,
+                [written[i] for i in ids],
+                [applied[i][0] for i in ids],
+                *(list(c) for c in columns),
+                [applied[i][1].next_due_at() for i in ids],
+            )
+        return []
 
 
 # ---- the monitor ---------------------------------------------------------------------------------

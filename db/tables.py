@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -430,6 +431,10 @@ class Incident(Base):
     asset_id: Mapped[uuid.UUID | None] = mapped_column()
     asset_name: Mapped[str] = mapped_column(String(255))
     signature: Mapped[str] = mapped_column(String(255))
+    # Every original signature of its firing alerts, first seen first (empty before migration 0035:
+    # then `signature` is the only one), and the canonical one its key was made of (null before 0035).
+    signatures: Mapped[list[str]] = mapped_column(ARRAY(String(255)), server_default=text("'{}'"))
+    canonical_signature: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20))
     severity: Mapped[str] = mapped_column(String(10))
     category: Mapped[str] = mapped_column(String(20))
@@ -474,6 +479,13 @@ class Incident(Base):
             "assigned_to",
             postgresql_where=text("assigned_to IS NOT NULL AND status <> 'RESOLVED'"),
         ),
+        # The KPI rollup's read of an hour's resolved incidents (migration 0034).
+        Index(
+            "ix_incidents_company_resolved",
+            "company_id",
+            "resolved_at",
+            postgresql_where=text("resolved_at IS NOT NULL"),
+        ),
     )
 
 
@@ -509,6 +521,22 @@ class MaintenanceWindow(Base):
     recurrence: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     asset_names: Mapped[list[str]] = mapped_column(ARRAY(String(255)), server_default=text("'{}'"))
     signatures: Mapped[list[str]] = mapped_column(ARRAY(String(255)), server_default=text("'{}'"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column()
+    created_at: Mapped[datetime] = _now()
+
+
+class SignatureAlias(Base):
+    """A company's rule that some signatures are one problem (`domain.signatures.alias_group`)."""
+
+    __tablename__ = "signature_aliases"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    # The canonical signature correlation keys the group's alerts by (folded).
+    canonical: Mapped[str] = mapped_column(Text)
+    # The signatures as the admin gave them, and each one's folded problem words (what is matched).
+    signatures: Mapped[list[str]] = mapped_column(ARRAY(String(200)))
+    problems: Mapped[list[str]] = mapped_column(ARRAY(Text))
     created_by: Mapped[uuid.UUID | None] = mapped_column()
     created_at: Mapped[datetime] = _now()
 
@@ -1277,3 +1305,108 @@ class DemoRun(Base):
         Index("uq_demo_runs_running", "company_id", unique=True, postgresql_where=text("status = 'RUNNING'")),
         Index("ix_demo_runs_due", "next_step_at", postgresql_where=text("status = 'RUNNING'")),
     )
+
+
+# ---- KPIs ----------------------------------------------------------------------------------------
+
+
+def _count() -> Any:
+    return mapped_column(Integer, server_default=text("0"))
+
+
+def _seconds() -> Any:
+    return mapped_column(Float, server_default=text("0"))
+
+
+class KpiHour(Base):
+    """One company's KPI figures for one UTC hour (`db.kpis`), recomputed from the source tables.
+
+    Incidents count in the hour they opened (`incidents`, acknowledgement, SLA outcomes) or in the hour
+    they resolved (`resolved`, resolve times, self-healing); alerts in the hour they were received.
+    `resolve_buckets`/`resolve_bucket_counts` are a sparse histogram of resolve seconds in the fixed
+    log buckets of `domain.kpis.resolve_bucket` (for MTTR p90 over any range)."""
+
+    __tablename__ = "kpi_hourly"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    alerts: Mapped[int] = _count()
+    incidents: Mapped[int] = _count()
+    acknowledged: Mapped[int] = _count()
+    ack_seconds: Mapped[float] = _seconds()
+    resolved: Mapped[int] = _count()
+    resolve_seconds: Mapped[float] = _seconds()
+    resolve_buckets: Mapped[list[int]] = mapped_column(ARRAY(SmallInteger), server_default=text("'{}'"))
+    resolve_bucket_counts: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default=text("'{}'"))
+    self_healed: Mapped[int] = _count()
+    auto_remediated: Mapped[int] = _count()
+    response_met: Mapped[int] = _count()
+    response_breached: Mapped[int] = _count()
+    resolution_met: Mapped[int] = _count()
+    resolution_breached: Mapped[int] = _count()
+    updated_at: Mapped[datetime] = _now()
+
+
+class KpiDailyBuckets(Base):
+    """A company's resolve-time histogram of one UTC day: the sum of its hours' (`KpiHour`), rewritten
+    whenever one of them is recomputed, so a long range's p90 reads one row a day."""
+
+    __tablename__ = "kpi_daily_buckets"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    resolve_buckets: Mapped[list[int]] = mapped_column(ARRAY(SmallInteger), server_default=text("'{}'"))
+    resolve_bucket_counts: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default=text("'{}'"))
+
+
+class KpiDirtyHour(Base):
+    """A (company, hour) whose rollup must be recomputed: marked by the `kpi-rollups` reaction and by
+    the triggers of migration 0034, claimed and deleted by the rollup pass (internal)."""
+
+    __tablename__ = "kpi_dirty_hours"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    marked_at: Mapped[datetime] = _now()
+
+
+class PatchState(Base):
+    """What SSM's DescribeInstancePatchStates last said about one managed instance of a company."""
+
+    __tablename__ = "patch_states"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    instance_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    baseline_id: Mapped[str | None] = mapped_column(String(128))
+    patch_group: Mapped[str | None] = mapped_column(String(256))
+    installed: Mapped[int] = _count()
+    installed_other: Mapped[int] = _count()
+    installed_pending_reboot: Mapped[int] = _count()
+    installed_rejected: Mapped[int] = _count()
+    missing: Mapped[int] = _count()
+    failed: Mapped[int] = _count()
+    not_applicable: Mapped[int] = _count()
+    operation: Mapped[str | None] = mapped_column(String(16))
+    operation_end_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    refreshed_at: Mapped[datetime] = _now()
+
+
+class PatchRefresh(Base):
+    """When the patch job last read a company's patch states, how many instances, and its error."""
+
+    __tablename__ = "patch_refreshes"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    instances: Mapped[int] = _count()
+    error: Mapped[str | None] = mapped_column(Text)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from db.repositories.notifications import NotificationRepository
     from db.repositories.oncall import OnCallRepository
     from db.repositories.runbooks import RunbookRepository
+    from db.repositories.signatures import SignatureAliasRepository
 
 
 class UnitOfWork:
@@ -47,6 +48,7 @@ class UnitOfWork:
     notifications: NotificationRepository
     oncall: OnCallRepository
     runbooks: RunbookRepository
+    signature_aliases: SignatureAliasRepository
 
     def __init__(
         self,

@@ -27,7 +27,11 @@ d. A firing alert after the key's latest incident was resolved, within `flap_win
 e. Manual statuses (ACKNOWLEDGED, IN_PROGRESS, ESCALATED) are kept when alerts join.
 
 The tool is not part of the correlation key: the same asset and signature from two tools is one
-incident with both in `tool_sources`.
+incident with both in `tool_sources`. The signature in the key is the canonical one
+(`domain.signatures.canonical_signature`: case, separators, camelCase, the asset's own name and the
+company's and built-in aliases folded away), so "Disk usage high" from Datadog and "DiskFull" from
+Alertmanager on one host are one incident too; the incident keeps every original signature it saw
+(`signatures`, in the order seen).
 
 Before `correlate`, the worker settles three things per claimed alert with the functions below:
 which assets the batch discovers (`discovered_assets`), which key an alert is correlated under
@@ -50,6 +54,7 @@ from domain.errors import InvalidInput, InvalidTransition
 from domain.incidents import IncidentChangeKind, IncidentEventKind, IncidentStatus, TimelineEvent
 from domain.maintenance import MaintenanceWindow, suppressing_window
 from domain.priority import priority_score
+from domain.signatures import canonical_signature
 
 KEY_MAX_LENGTH = 200
 MIN_WINDOW = timedelta(minutes=5)
@@ -57,6 +62,9 @@ MAX_WINDOW = timedelta(minutes=15)
 MAX_FLAP_THRESHOLD = 100
 MAX_FLAP_WINDOW = timedelta(hours=24)
 MAX_AUTO_RESOLVE_AFTER = timedelta(days=7)
+# An incident keeps at most this many original signatures: a tool templating a counter into its names
+# must not grow the row without bound (later spellings still join; they are just not listed).
+MAX_INCIDENT_SIGNATURES = 50
 
 _EventKind = IncidentEventKind
 _RESOLVED = IncidentStatus.RESOLVED
@@ -73,6 +81,19 @@ def correlation_key(asset_key: str, signature: str) -> str:
     if len(key) > KEY_MAX_LENGTH:
         return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
     return key
+
+
+def signature_key(
+    asset_id: UUID | None, asset_name: str, signature: str, aliases: Mapping[str, str] | None = None
+) -> tuple[str, str]:
+    """The correlation key of `signature` on an asset (its inventory id if known, else its name), and
+    the canonical signature the key is made of.
+
+    Also how a stored incident is re-keyed when the folding rules change (a migration, a company's
+    aliases): from its asset and first signature, as its next alert will be keyed.
+    """
+    canonical = canonical_signature(signature, asset_name, aliases)
+    return correlation_key(str(asset_id) if asset_id else asset_name, canonical), canonical
 
 
 def _key_part(value: str) -> str:
@@ -143,6 +164,7 @@ class PendingAlert:
     resolved: bool
     fingerprint: str
     critical_asset: bool
+    canonical_signature: str = ""
 
 
 def pending_alert(
@@ -161,6 +183,7 @@ def pending_alert(
     firing_key: str | None = None,
     firing_asset_id: UUID | None = None,
     firing_critical: bool = False,
+    aliases: Mapping[str, str] | None = None,
 ) -> PendingAlert:
     """A claimed alert as `correlate` takes it, under the key it is correlated by.
 
@@ -170,11 +193,15 @@ def pending_alert(
     asset differently or not at all (a PagerDuty resolve carries only the dedup key, a tool may spell
     the host another way): the fingerprint says which problem it ends, the name does not. A firing
     alert never follows a fingerprint: the same fingerprint on another asset is another problem.
+
+    The key's signature is `canonical_signature(signature, asset_name, aliases)`, `aliases` being the
+    company's alias rules (`domain.signatures.alias_rules`).
     """
     if resolved and firing_key is not None:
+        canonical = canonical_signature(signature, asset_name, aliases)
         key, asset_id, critical_asset = firing_key, firing_asset_id, firing_critical
     else:
-        key = correlation_key(str(asset_id) if asset_id else asset_name, signature)
+        key, canonical = signature_key(asset_id, asset_name, signature, aliases)
     return PendingAlert(
         alert_id,
         key,
@@ -188,6 +215,7 @@ def pending_alert(
         resolved,
         fingerprint,
         critical_asset,
+        canonical,
     )
 
 
@@ -287,6 +315,10 @@ class IncidentState:
     flapping: bool
     critical_asset: bool
     created_at: datetime
+    # Every original signature of its firing alerts, in the order first seen (the first is `signature`).
+    signatures: list[str] = field(default_factory=list)
+    # The signature its key was made of (`canonical_signature`); "" for incidents stored before 0035.
+    canonical_signature: str = ""
 
     def priority_score(self, now: datetime) -> float:
         return priority_score(
@@ -321,6 +353,8 @@ class IncidentState:
             flapping=self.flapping,
             critical_asset=self.critical_asset,
             created_at=self.created_at,
+            signatures=list(self.signatures),
+            canonical_signature=self.canonical_signature,
         )
 
 
@@ -535,6 +569,8 @@ class _Run:
             flapping=False,
             critical_asset=alert.critical_asset,
             created_at=self.now,
+            signatures=[alert.signature],
+            canonical_signature=alert.canonical_signature,
         )
         self._incidents(alert.key).append(incident)
         touched = self.touched[incident.id] = _Touched(incident, created=True)
@@ -573,6 +609,8 @@ class _Run:
         incident.first_alert_at = min(incident.first_alert_at, t)
         incident.last_alert_at = max(incident.last_alert_at, t)
         incident.critical_asset = incident.critical_asset or alert.critical_asset
+        if alert.signature not in incident.signatures and len(incident.signatures) < MAX_INCIDENT_SIGNATURES:
+            incident.signatures.append(alert.signature)
         if incident.asset_id is None:
             incident.asset_id = alert.asset_id
         if incident.category == Category.OTHER:

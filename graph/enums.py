@@ -247,3 +247,15 @@ DemoErrorCode = area_error_codes(
         "their alerts are made up and their remediations simulated.",
     },
 )
+
+SignatureAliasErrorCode = area_error_codes(
+    "SignatureAliasErrorCode",
+    "Why a signature alias mutation was refused.",
+    ("INVALID_INPUT", "NOT_FOUND", "PERMISSION_DENIED", "UNAUTHENTICATED"),
+    {
+        "EMPTY_SIGNATURE": "No signature was given, or a signature (or the canonical name) is blank.",
+        "TOO_MANY_SIGNATURES": "More signatures than one alias group holds (50).",
+        "SIGNATURE_TOO_LONG": "A signature or the canonical name is longer than 200 characters.",
+        "ALIAS_CONFLICT": "A signature already belongs to another of the company's alias groups.",
+    },
+)

@@ -67,6 +67,7 @@ async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
     from graph.remediation.approvals import approval_type
     from graph.remediation.executions import execution_by_id, execution_type
     from graph.remediation.types import runbook_type
+    from graph.signatures.types import signature_alias_type
 
     require_principal(info)
     kind, raw = parse_global_id(global_id)
@@ -84,6 +85,7 @@ async def resolve_node(info: strawberry.Info, global_id: str) -> Any:
         "Incident": (uow.incidents.get, incident_type),
         "IncidentEvent": (uow.incidents.get_event, incident_event_type),
         "MaintenanceWindow": (uow.maintenance.get, maintenance_window_type),
+        "SignatureAlias": (uow.signature_aliases.get, signature_alias_type),
         "Runbook": (uow.runbooks.get_current, lambda found: runbook_type(*found)),
         # Only your own (an MSP admin's node(id:) of someone else's notification is null too).
         "Notification": (uow.notifications.get, notification_type),

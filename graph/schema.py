@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -25,6 +26,7 @@ from graph.demo_mode.schema import DemoMutation, DemoQuery, DemoSubscription
 from graph.incidents.schema import IncidentMutation, IncidentQuery, IncidentSubscription
 from graph.incidents.types import Alert, Incident, IncidentEvent, MaintenanceWindow
 from graph.ingest_graphql import IngestMutation
+from graph.kpis.schema import KpiQuery, KpiSubscription
 from graph.notifications.schema import NotificationMutation, NotificationQuery, NotificationSubscription
 from graph.notifications.types import Notification
 from graph.oncall.schema import OnCallMutation, OnCallQuery
@@ -33,6 +35,8 @@ from graph.platform.types import Asset, AuditEntry, Company, User
 from graph.query_cost import MAX_QUERY_COST, QueryCostLimiter
 from graph.remediation.schema import RemediationMutation, RemediationQuery, RemediationSubscription
 from graph.remediation.types import Runbook
+from graph.signatures.schema import SignatureMutation, SignatureQuery
+from graph.signatures.types import SignatureAlias
 from graph.sla.schema import SlaMutation, SlaQuery, SlaSubscription
 
 log = logging.getLogger("graph.errors")
@@ -54,7 +58,15 @@ class _MaskErrors(MaskErrors):
 
 @strawberry.type(description="Read the MSP's data. Every list is a Relay connection with keyset cursors.")
 class Query(
-    PlatformQuery, IncidentQuery, RemediationQuery, NotificationQuery, SlaQuery, OnCallQuery, DemoQuery
+    PlatformQuery,
+    IncidentQuery,
+    RemediationQuery,
+    NotificationQuery,
+    SlaQuery,
+    OnCallQuery,
+    DemoQuery,
+    KpiQuery,
+    SignatureQuery,
 ):
     @strawberry.field(description="Any object by its global ID (null if it does not exist or is not yours).")
     async def node(
@@ -80,13 +92,19 @@ class Mutation(
     SlaMutation,
     OnCallMutation,
     DemoMutation,
+    SignatureMutation,
 ):
     pass
 
 
 @strawberry.type(description="Live updates (graphql-transport-ws or graphql-ws); token in `connection_init`.")
 class Subscription(
-    IncidentSubscription, NotificationSubscription, RemediationSubscription, SlaSubscription, DemoSubscription
+    IncidentSubscription,
+    NotificationSubscription,
+    RemediationSubscription,
+    SlaSubscription,
+    DemoSubscription,
+    KpiSubscription,
 ):
     pass
 
@@ -158,6 +176,13 @@ class EventScopedExecutor(StrawberryGraphQLCoreExecutionContext):
 
 
 def build_schema(extra_extensions: list[Any] | None = None) -> strawberry.Schema:
+    # The depth and alias limits' rules are made once per schema: each QueryDepthLimiter or
+    # MaxAliasesLimiter makes a new rule class, and ValidationCache keys on the rules, so one made per
+    # request missed the cache every time and validated every document afresh (bench/README.md).
+    limits = [
+        *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+    ]
     return strawberry.Schema(
         execution_context_class=EventScopedExecutor,
         query=Query,
@@ -174,12 +199,12 @@ def build_schema(extra_extensions: list[Any] | None = None) -> strawberry.Schema
             MaintenanceWindow,
             Runbook,
             Notification,
+            SignatureAlias,
         ],
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: ParserCache(maxsize=512),
-            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            lambda: AddValidationRules(limits),
             lambda: ValidationCache(maxsize=512),
             lambda: QueryCostLimiter(max_cost=MAX_QUERY_COST),  # after validation: needs a valid document
             RejectNulCharacters,  # after ValidationCache, which would overwrite its error

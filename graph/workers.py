@@ -13,6 +13,11 @@
   events and by their due times; each run is claimed with SKIP LOCKED and a lease.
 - sla-monitor: every ALERTWHISPERER_SLA_CHECK_SECONDS (15 s), acts on the SLA warnings and breaches
   that fell due (`db.sla.SlaMonitor`; every process may run it, rows are claimed with SKIP LOCKED).
+- kpi-rollups: every second (and at once while more is marked), recomputes the KPI rollups of the
+  hours the `kpi-rollups` reaction and the SLA/held triggers marked; every 5 s it recounts the current
+  and previous hours' alerts (`db.kpis`; one process at a time, a transaction-level advisory lock).
+- patch-compliance: every 60 s, one process at a time, reads the patch states of the companies due
+  (each at most hourly) through SSM (`db.kpis.PatchRefresh`).
 - sweeper: every 30 s, one process at a time (advisory lock), auto-resolves quiet incidents,
   re-analyses open incidents whose analysis is behind (repeats write no outbox row),
   expires old idempotency records, keeps the recent webhook deliveries of each company and
@@ -50,6 +55,7 @@ from db.events import BusEvent
 from db.executions import EXECUTIONS_TOPIC
 from db.executor import Executor
 from db.health import BEAT_SECONDS, LoopBeats
+from db.kpis import KpiRollupMarks, KpiRollups, PatchRefresh
 from db.llm_analysis import LlmAnalysisReaction
 from db.mailer import MailerRun
 from db.notifications import EMAILS_TOPIC
@@ -77,6 +83,9 @@ MAX_BACKOFF_SECONDS = 30.0
 SLA_MIN_WAIT_SECONDS = 0.1
 RETENTION_SECONDS = 300.0
 RETENTION_STEP_SECONDS = 10.0
+KPI_ALERTS_SECONDS = 5.0
+PATCH_CHECK_SECONDS = 60.0
+PATCH_FIRST_SECONDS = 15.0
 
 
 class LoopBody(Protocol):
@@ -301,6 +310,37 @@ class ReactionLoop:
         return None
 
 
+class LazyAws:
+    """The services' AWS sessions and data-key cipher, made on first use when the services have none:
+    an idle worker loads neither boto3 nor the cipher."""
+
+    def __init__(self, services: Any) -> None:
+        self.services = services
+        self._sessions: Any = None
+        self._cipher: Any = None
+
+    def sessions(self) -> Any:
+        if self._sessions is None:
+            sessions = getattr(self.services, "aws", None)
+            if sessions is None:
+                from adapters.aws import AwsSessions
+
+                sessions = AwsSessions(self.services.clock)
+            self._sessions = sessions
+        return self._sessions
+
+    def decrypt(self, token: bytes) -> str:
+        if self._cipher is None:
+            cipher = getattr(self.services, "cipher", None)
+            if cipher is None:
+                from adapters.crypto import DataCipher
+
+                cipher = DataCipher(self.services.settings.data_key)
+            self._cipher = cipher
+        text: str = self._cipher.decrypt(token)
+        return text
+
+
 class ExecutorLoop:
     """Drives remediation executions (`db.executor.Executor`), woken by EXECUTIONS_TOPIC and a poll
     (polls and retries fall due without a notification).
@@ -320,11 +360,10 @@ class ExecutorLoop:
         self.poll = poll
         self.held_every = held_every
         self._held_at = 0.0
-        self._sessions: Any = None
-        self._cipher: Any = None
         self.simulated = simulated
+        self.aws = LazyAws(services)
         remote = _simulated_remote if simulated else self._remote
-        self.executor = Executor(services.pool, remote, self._decrypt, simulated=simulated)
+        self.executor = Executor(services.pool, remote, self.aws.decrypt, simulated=simulated)
         self.wake = asyncio.Event()
 
         def on_event(event: BusEvent) -> None:
@@ -334,26 +373,8 @@ class ExecutorLoop:
         services.bus.add_hook(on_event)
 
     def _remote(self, company_id: Any, access: AwsAccess) -> RemoteExecutor:
-        if self._sessions is None:
-            sessions = getattr(self.services, "aws", None)
-            if sessions is None:
-                from adapters.aws import AwsSessions
-
-                sessions = AwsSessions(self.services.clock)
-            self._sessions = sessions
-        executor: RemoteExecutor = self._sessions.executor(company_id, access)
+        executor: RemoteExecutor = self.aws.sessions().executor(company_id, access)
         return executor
-
-    def _decrypt(self, token: bytes) -> str:
-        if self._cipher is None:
-            cipher = getattr(self.services, "cipher", None)
-            if cipher is None:
-                from adapters.crypto import DataCipher
-
-                cipher = DataCipher(self.services.settings.data_key)
-            self._cipher = cipher
-        text: str = self._cipher.decrypt(token)
-        return text
 
     async def step(self) -> bool:
         self.wake.clear()
@@ -477,16 +498,16 @@ REACTIONS: list[LoopSpec] = [
     reaction_loop(lambda services: AutoAssignment(), AutoAssignment.name),
     reaction_loop(lambda services: IncidentAnalysisReaction(), IncidentAnalysisReaction.name),
     reaction_loop(lambda services: RemediationHeld(), RemediationHeld.name),
-    # One change at a time: a model call takes seconds, and the claim holds only this change.
+    # A model call takes seconds: its batch leaves each one to a claim of its own (`handle_batch`).
     reaction_loop(
         lambda services: LlmAnalysisReaction(
             services.analysers, services.settings.llm_min_priority, services.settings.llm_timeout_seconds
         ),
         LlmAnalysisReaction.name,
-        batch=1,
     ),
     reaction_loop(lambda services: DecisionReaction(), "decisions"),
     reaction_loop(lambda services: SlaClocks(), SLA_REACTION),
+    reaction_loop(lambda services: KpiRollupMarks(), KpiRollupMarks.name, batch=100),
 ]
 
 
@@ -517,6 +538,69 @@ class SlaMonitorLoop:
 
     async def close(self) -> None:
         return None
+
+
+class KpiRollupLoop:
+    """Keeps `kpi_hourly` current (`db.kpis.KpiRollups`): the marked hours as soon as a poll finds
+    them, the alert counts every `alerts_every` seconds."""
+
+    def __init__(
+        self, services: Any, poll: float = POLL_SECONDS, alerts_every: float = KPI_ALERTS_SECONDS
+    ) -> None:
+        self.rollups = KpiRollups(services.pool)
+        self.poll = poll
+        self.alerts_every = alerts_every
+        self._alerts_at = 0.0
+
+    async def step(self) -> bool:
+        if time.monotonic() - self._alerts_at >= self.alerts_every:
+            await self.rollups.recount_alerts()
+            self._alerts_at = time.monotonic()
+        return await self.rollups.run_once() >= self.rollups.batch
+
+    async def idle(self) -> None:
+        await asyncio.sleep(self.poll)
+
+    async def close(self) -> None:
+        return None
+
+
+class PatchComplianceLoop:
+    """Reads the companies' patch states through SSM (`db.kpis.PatchRefresh`); boto3 and the data
+    key's cipher are loaded on the first company that is due, as the executor does."""
+
+    def __init__(
+        self, services: Any, interval: float = PATCH_CHECK_SECONDS, first_after: float = PATCH_FIRST_SECONDS
+    ) -> None:
+        self.services = services
+        self.interval = interval
+        # Not at start-up: a restarting fleet does not ask SSM at once, and a worker that only
+        # starts and stops loads no boto3.
+        self._first_at = time.monotonic() + first_after
+        self.aws = LazyAws(services)
+        self.refresh = PatchRefresh(services.pool, self._source, self.aws.decrypt)
+
+    def _source(self, company_id: Any, access: AwsAccess) -> Any:
+        return self.aws.sessions().patch_states(company_id, access)
+
+    async def step(self) -> bool:
+        if time.monotonic() >= self._first_at:
+            await self.refresh.run_once(self.services.clock.now())
+        return False
+
+    async def idle(self) -> None:
+        await asyncio.sleep(min(self.interval, max(0.0, self._first_at - time.monotonic()) or self.interval))
+
+    async def close(self) -> None:
+        return None
+
+
+async def _start_kpi_rollups(services: Any, wake: asyncio.Event) -> LoopBody:
+    return KpiRollupLoop(services)
+
+
+async def _start_patch_compliance(services: Any, wake: asyncio.Event) -> LoopBody:
+    return PatchComplianceLoop(services)
 
 
 async def _start_sla_monitor(services: Any, wake: asyncio.Event) -> LoopBody:
@@ -565,6 +649,8 @@ LOOPS: list[LoopSpec] = [
     LoopSpec("approval-expiry", _start_approval_expiry),
     LoopSpec("sla-monitor", _start_sla_monitor),
     LoopSpec("retention", _start_retention),
+    LoopSpec("kpi-rollups", _start_kpi_rollups),
+    LoopSpec("patch-compliance", _start_patch_compliance),
     *REACTIONS,
 ]
 

@@ -17,6 +17,7 @@ def attach(uow: Any) -> None:
     from db.repositories.notifications import NotificationRepository
     from db.repositories.oncall import OnCallRepository
     from db.repositories.runbooks import RunbookRepository
+    from db.repositories.signatures import SignatureAliasRepository
 
     uow.analyses = AnalysisRepository(uow.session, uow.principal)
     uow.assets = AssetRepository(uow.session, uow.principal, uow.audit)
@@ -29,3 +30,4 @@ def attach(uow: Any) -> None:
     uow.notifications = NotificationRepository(uow.session, uow.principal)
     uow.oncall = OnCallRepository(uow.session, uow.principal, uow.audit)
     uow.runbooks = RunbookRepository(uow.session, uow.principal, uow.audit)
+    uow.signature_aliases = SignatureAliasRepository(uow.session, uow.principal, uow.audit)

@@ -16,6 +16,7 @@ from domain import alerts as domain_alerts
 from domain import incidents as domain_incidents
 from domain.maintenance import Recurrence
 from domain.priority import priority_score
+from domain.signatures import canonical_signature
 from graph.core import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, Node, connection, to_global_id
 
 # The mirrored enums are re-exported: the incident area's modules import them from here.
@@ -170,7 +171,15 @@ def incident_event_type(row: tables.IncidentEvent, loaders: IncidentLoaders | No
 )
 class Incident(Node):
     asset_name: str = strawberry.field(description="The asset's name.")
-    signature: str = strawberry.field(description="What is wrong.")
+    signature: str = strawberry.field(description="What is wrong, as its first alert's tool called it.")
+    signatures: list[str] = strawberry.field(
+        description="Every original signature its alerts carried (one per tool's spelling), first seen first."
+    )
+    canonical_signature: str = strawberry.field(
+        description="The folded signature alerts are correlated by (case, separators, camelCase, the asset's "
+        'name and aliases folded away), e.g. `disk_full` for Datadog\'s "Disk usage high" and '
+        'Alertmanager\'s "DiskFull".'
+    )
     status: IncidentStatus = strawberry.field(description="Where the incident stands.")
     severity: Severity = strawberry.field(description="The highest severity among its alerts.")
     category: Category = strawberry.field(description="Technician skill it needs.")
@@ -334,6 +343,9 @@ def incident_type(
         id=to_global_id("Incident", row.id),
         asset_name=row.asset_name,
         signature=row.signature,
+        # Incidents from before migration 0035 kept one signature and no canonical one.
+        signatures=list(row.signatures or [row.signature]),
+        canonical_signature=row.canonical_signature or canonical_signature(row.signature, row.asset_name),
         status=IncidentStatus(row.status),
         severity=Severity(row.severity),
         category=Category(row.category),

@@ -60,6 +60,12 @@ async def populate(client, factory, services, company) -> None:
         now + timedelta(days=1),
         now + timedelta(days=2),
     )
+    await services.pool.execute(
+        "INSERT INTO signature_aliases (id, company_id, canonical, signatures, problems)"
+        " VALUES ($1, $2, 'app_stuck', '{AppStuck}', '{\"app stuck\"}')",
+        uuid.uuid4(),
+        company.id,
+    )
     assert (await send(client, company, {"x-delivery-id": f"d-{company.id}"})).status_code == 202
     assert (
         await client.post(
@@ -171,6 +177,14 @@ async def populate(client, factory, services, company) -> None:
             uuid.uuid4(),
             company.id,
         )
+        for statement in (
+            "INSERT INTO kpi_hourly (company_id, hour, alerts) VALUES ($1, date_trunc('hour', now()), 1)",
+            "INSERT INTO kpi_dirty_hours (company_id, hour) VALUES ($1, date_trunc('hour', now()))",
+            "INSERT INTO kpi_daily_buckets (company_id, day) VALUES ($1, date_trunc('day', now()))",
+            "INSERT INTO patch_states (company_id, instance_id) VALUES ($1, 'i-0abc')",
+            "INSERT INTO patch_refreshes (company_id, refreshed_at) VALUES ($1, now())",
+        ):
+            await conn.execute(statement, company.id)
         schedule = await conn.fetchval(
             "INSERT INTO oncall_schedules (id, company_id, name, timezone) VALUES ($1, $2, 'On call', 'UTC')"
             " RETURNING id",

@@ -10,6 +10,7 @@ waits for live updates, not timed assertions.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -200,6 +201,8 @@ def test_the_dashboard_follows_a_demo_run_live_approves_and_survives_a_restart(s
     expect(page.get_by_label("Company")).to_have_value(api.company)
     for title in ("Alerts", "Incidents", "Noise reduction", "MTTR", "Self-healed", "SLA compliance"):
         expect(page.locator(".kpi-title", has_text=title)).to_be_visible()
+    alerts = page.locator("[data-kpi=alerts] .kpi-value")
+    expect(alerts).to_have_text("0", timeout=LIVE)
     expect(page.locator("#incidents-empty")).to_be_visible()
 
     # when a MIXED demo run starts
@@ -207,6 +210,9 @@ def test_the_dashboard_follows_a_demo_run_live_approves_and_survives_a_restart(s
 
     # then its incidents appear and the KPI figures move, without a reload
     expect(page.locator("#incident-rows tr").first).to_be_visible(timeout=LIVE)
+    expect(alerts).not_to_have_text("0", timeout=LIVE)
+    expect(page.locator("[data-kpi=incidents] .kpi-value")).not_to_have_text("0", timeout=LIVE)
+    expect(page.locator("[data-kpi=noise] .kpi-value")).to_have_text(re.compile(r"^\d+\.\d%$"), timeout=LIVE)
     expect(page.locator("#demo-progress")).to_contain_text("Mixed", timeout=LIVE)
 
     # when the database cascade's medium-risk PostgreSQL restart waits for an approval, and the

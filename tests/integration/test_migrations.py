@@ -235,3 +235,54 @@ def test_the_ingest_row_types_have_the_fields_the_committer_sends_with_their_col
     # and each field has its column's type (the delivery key an alert came with is a varchar too)
     assert dict(alert_row) == {"req_key": "character varying"} | {c: alerts[c] for c in ALERT_COLUMNS}
     assert dict(delivery_row) == {c: deliveries[c] for c in DELIVERY_ROW}
+
+
+def test_0035_rekeys_the_incidents_that_can_still_take_alerts_by_their_canonical_signature(database_url):
+    # given a database at 0034 (the revision before 0035) with an open incident and one resolved long ago, keyed the old way
+    # (asset | signature as sent, lowercased; incidents have no foreign key to their company)
+    with _scratch_database(database_url) as (url, cfg):
+        command.upgrade(cfg, "head")
+        command.downgrade(cfg, "0034")
+        company, open_id, old_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        insert = (
+            "INSERT INTO incidents (id, company_id, correlation_key, asset_name, signature, status, severity, "
+            "category, alert_count, tool_sources, active_fingerprints, flap_times, first_alert_at, "
+            "last_alert_at, resolved_at) VALUES ('{id}', '{company}', '{key}', 'web-01', 'Disk usage high', "
+            "'{status}', 'high', 'server', 1, '{{datadog}}', '{{}}', '{{}}', now(), now(), {resolved})"
+        )
+        asyncio.run(
+            _admin(
+                url,
+                insert.format(
+                    id=open_id, company=company, key="web-01|disk usage high", status="NEW", resolved="NULL"
+                )
+                + "; "
+                + insert.format(
+                    id=old_id,
+                    company=company,
+                    key="web-01|disk usage high",
+                    status="RESOLVED",
+                    resolved="now() - interval '3 days'",
+                ),
+            )
+        )
+
+        # when it is upgraded to 0035
+        command.upgrade(cfg, "0035")
+        rows = {
+            r["id"]: r
+            for r in asyncio.run(
+                _fetch(url, "SELECT id, correlation_key, canonical_signature, signatures FROM incidents")
+            )
+        }
+
+        # then the open incident is keyed as "DiskFull" and "disk_full" will be, keeping its signature;
+        # the long-resolved one is left as it was
+        assert tuple(rows[open_id][1:]) == ("web-01|disk_full", "disk_full", ["Disk usage high"])
+        assert tuple(rows[old_id][1:]) == ("web-01|disk usage high", None, [])
+
+        # and a downgrade puts the open one back under its old key
+        command.downgrade(cfg, "0034")
+        [key] = asyncio.run(_fetch(url, f"SELECT correlation_key FROM incidents WHERE id = '{open_id}'"))
+        assert key[0] == "web-01|disk usage high"
+        command.upgrade(cfg, "head")

@@ -22,6 +22,7 @@ from db.repositories.alerts import AlertSearch, alert_rows
 from db.repositories.demo_runs import DemoRunRepository, demo_run_rows
 from db.repositories.executions import ExecutionRepository
 from db.repositories.incidents import IncidentSearch, incident_rows
+from db.repositories.kpis import KpiReader
 from db.repositories.remediation import ApprovalRepository, DecisionRepository
 from db.repositories.sla import SlaClockRepository
 from db.scope import scope_clause, scope_sql
@@ -29,9 +30,11 @@ from db.tables import AuditEntry, Base
 from db.uow import UnitOfWork
 from domain.aws import AwsAccess, AwsAuthType
 from domain.ids import uuid7
+from domain.kpis import KpiBucket
 from domain.rbac import SYSTEM, Principal, Role
 from domain.runbook_library import LIBRARY
 from domain.tenancy import TenantScope
+from graph.kpis.queries import kpi_scope
 from tests import incident_rows as rows
 from tests.helpers import Factory, MadeCompany, gid, unique
 
@@ -108,6 +111,13 @@ async def world(services: Any) -> World:
             now + timedelta(hours=1),
         )
         w.add("maintenance_windows", key, window)
+        alias = await services.pool.fetchval(
+            "INSERT INTO signature_aliases (id, company_id, canonical, signatures, problems)"
+            " VALUES ($1, $2, 'app_stuck', '{AppStuck}', '{\"app stuck\"}') RETURNING id",
+            uuid7(),
+            company.id,
+        )
+        w.add("signature_aliases", key, alias)
         await services.pool.execute(
             "INSERT INTO incident_sla (incident_id, company_id, severity, response_started_at,"
             " resolution_started_at, version) VALUES ($1, $2, 'high', $3, $3, 1)",
@@ -202,6 +212,22 @@ async def world(services: Any) -> World:
         )
         w.add("notifications", key, notification)
         await _oncall_rows(services, w, key, company.id, member.id, now)
+        await services.pool.execute(
+            "INSERT INTO kpi_hourly (company_id, hour, alerts) VALUES ($1, $2, 1)", company.id, KPI_HOUR
+        )
+        w.add("kpi_hourly", key, company.id)
+        await services.pool.execute(
+            "INSERT INTO kpi_daily_buckets (company_id, day, resolve_buckets, resolve_bucket_counts)"
+            " VALUES ($1, $2, '{36}', '{1}')",
+            company.id,
+            KPI_DAY,
+        )
+        w.add("kpi_daily_buckets", key, company.id)
+        await services.pool.execute(
+            "INSERT INTO patch_states (company_id, instance_id) VALUES ($1, 'i-0123456789abcdef0')",
+            company.id,
+        )
+        w.add("patch_states", key, company.id)
     async with factory.uow() as uow:
         await uow.companies.delete(w.company["gone"])
     # The deleted company's memberships went with it; its other rows wait for the purge.
@@ -262,6 +288,8 @@ async def _oncall_rows(
 
 
 ROLE_ARN = "arn:aws:iam::111122223333:role/AlertWhisperer"
+KPI_HOUR = datetime(2026, 1, 5, 10, tzinfo=UTC)
+KPI_DAY = datetime(2026, 1, 5, tzinfo=UTC)
 
 Read = Callable[[Any, Principal, World], Awaitable[set[Any]]]
 
@@ -433,6 +461,15 @@ async def _latest_demo_runs(uow: UnitOfWork, w: World) -> set[Any]:
     return {r.id for r in found if r is not None}
 
 
+async def _kpi_companies(reader: KpiReader, w: World) -> set[Any]:
+    """The companies whose hour a one-company series of each shows (the totals' company filter)."""
+    found = set()
+    for company_id in w.companies():
+        if any(s.alerts for _, s in await reader.series([company_id], *KPI_RANGE, KpiBucket.HOUR)):
+            found.add(company_id)
+    return found
+
+
 def raw(table: str, reader: Any) -> TenantRead:
     async def read(services: Any, principal: Principal, w: World) -> set[Any]:
         # Within every company of the world, as a subscription opened before the deletion asked.
@@ -440,6 +477,18 @@ def raw(table: str, reader: Any) -> TenantRead:
 
     return TenantRead(table, "raw", read)
 
+
+def kpis(table: str, read_of: Callable[[KpiReader, World], Awaitable[Any]]) -> TenantRead:
+    """A read of the KPI readers (raw SQL, `kpis`/`kpisUpdated`), in the caller's KPI scope; rows are
+    answered by their company."""
+
+    async def read(services: Any, principal: Principal, w: World) -> set[Any]:
+        return set(await read_of(KpiReader(services.pool, kpi_scope(principal)), w))
+
+    return TenantRead(table, "kpis", read)
+
+
+KPI_RANGE = (KPI_HOUR, KPI_HOUR + timedelta(hours=1))
 
 READS: dict[str, TenantRead] = {
     "companies.get_many": orm("companies", lambda uow, w: uow.companies.get_many(w.ids("companies"))),
@@ -483,6 +532,14 @@ READS: dict[str, TenantRead] = {
     "maintenance.page": orm(
         "maintenance_windows",
         lambda uow, w: _pages(lambda c: uow.maintenance.page(c, first=100, after=None), w),
+    ),
+    "signature_aliases.get": orm(
+        "signature_aliases",
+        lambda uow, w: _each(uow.signature_aliases.get, w.ids("signature_aliases")),
+    ),
+    "signature_aliases.page": orm(
+        "signature_aliases",
+        lambda uow, w: _pages(lambda c: uow.signature_aliases.page(c, first=100, after=None), w),
     ),
     "audit.get": orm("audit_log", lambda uow, w: _each(uow.audit.get, w.ids("audit_log"))),
     "audit.page": orm(
@@ -539,6 +596,18 @@ READS: dict[str, TenantRead] = {
         lambda uow, w: _pages(lambda c: _approvals(uow).page(c, first=100, after=None), w),
     ),
     "sla.clocks (incident.sla)": orm("incident_sla", _sla_clocks),
+    "kpis.by_company (kpis)": kpis("kpi_hourly", lambda r, w: r.by_company(w.companies(), *KPI_RANGE)),
+    "kpis.series (kpis)": kpis(
+        "kpi_hourly",
+        lambda r, w: _kpi_companies(r, w),
+    ),
+    "kpis.resolve_buckets (kpis)": kpis(
+        "kpi_daily_buckets",
+        lambda r, w: r.resolve_buckets(w.companies(), KPI_DAY, KPI_DAY + timedelta(days=1)),
+    ),
+    "kpis.patch_figures (kpis)": kpis(
+        "patch_states", lambda r, w: r.patch_figures(w.companies(), *KPI_RANGE)
+    ),
     "sla.events (slaBreached)": orm(
         "sla_events",
         lambda uow, w: SlaClockRepository(uow.session, uow.principal).events(w.ids("sla_events")),
@@ -577,6 +646,8 @@ INTERNAL: dict[str, str] = {
     "correlation_quarantine": "the correlation worker's bookkeeping and /readyz (operators)",
     "llm_usage": "the LLM reaction's budget; analysisSettings reads one company's after checking company:settings",
     "llm_cache": "LLM answers by prompt content: read by the LLM reaction only",
+    "kpi_dirty_hours": "the KPI rollup's marks of hours to recompute: read by the workers only",
+    "patch_refreshes": "when the patch job last read a company's SSM patch states: read by the workers only",
 }
 
 #: Who may read each table beyond the plain scope: the audit log, the deliveries, the AWS settings and failed
@@ -707,6 +778,7 @@ async def test_node_answers_null_for_another_companys_ids_and_an_msp_admin_reads
         "Incident": "incidents",
         "IncidentEvent": "incident_events",
         "MaintenanceWindow": "maintenance_windows",
+        "SignatureAlias": "signature_aliases",
         "AuditEntry": "audit_log",
         "Runbook": "runbooks",
         "Execution": "remediation_executions",

@@ -171,6 +171,7 @@ def test_first_alert_opens_a_new_incident() -> None:
         flapping=False,
         critical_asset=True,
         created_at=NOW,
+        signatures=["High CPU"],
     )
     assert change.events == [
         TimelineEvent(

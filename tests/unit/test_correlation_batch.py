@@ -102,7 +102,7 @@ def test_an_alert_on_an_inventory_asset_is_keyed_by_the_asset_whatever_name_the_
     zabbix = claimed(asset_name="WEB-01", asset_id=WEB_01, critical=True)
     datadog = claimed(asset_name="web-01.prod.example.com", tool="datadog", asset_id=WEB_01, critical=True)
     # then both go under the asset's id, so they are one incident
-    assert zabbix.key == datadog.key == correlation_key(str(WEB_01), "High CPU")
+    assert zabbix.key == datadog.key == correlation_key(str(WEB_01), "cpu_high")
     assert (zabbix.asset_id, zabbix.critical_asset) == (WEB_01, True)
     assert [c.kind for c in correlate([zabbix, datadog], {}, CorrelationSettings(), NOW, ids(1)).changes] == [
         IncidentChangeKind.CREATED
@@ -110,13 +110,13 @@ def test_an_alert_on_an_inventory_asset_is_keyed_by_the_asset_whatever_name_the_
 
 
 def test_an_alert_naming_no_known_asset_is_keyed_by_its_name_in_any_case() -> None:
-    assert claimed(asset_name=" Web-09 ").key == claimed(asset_name="web-09").key == "web-09|high cpu"
+    assert claimed(asset_name=" Web-09 ").key == claimed(asset_name="web-09").key == "web-09|cpu_high"
 
 
 def test_a_pagerduty_resolve_follows_its_fingerprint_to_the_incident_another_tool_opened() -> None:
     # given an open incident on web-01 (critical) whose firing fingerprints are Zabbix's and the
     # PagerDuty dedup key, and a PagerDuty resolve that carries the dedup key but no asset name
-    key = correlation_key(str(WEB_01), "High CPU")
+    key = correlation_key(str(WEB_01), "cpu_high")
     stored = open_incident(key, {"pd-dedup-7"}, {"zabbix", "pagerduty"})
     resolve = claimed(
         T0 + timedelta(minutes=3),
@@ -142,7 +142,7 @@ def test_a_pagerduty_resolve_follows_its_fingerprint_to_the_incident_another_too
 def test_a_resolve_whose_fingerprint_fires_nowhere_goes_under_its_own_asset() -> None:
     resolve = claimed(resolved=True, asset_id=WEB_01, critical=True)
     assert (resolve.key, resolve.asset_id, resolve.critical_asset) == (
-        correlation_key(str(WEB_01), "High CPU"),
+        correlation_key(str(WEB_01), "cpu_high"),
         WEB_01,
         True,
     )
@@ -154,7 +154,7 @@ def test_a_firing_alert_never_follows_a_fingerprint_to_another_asset() -> None:
         asset_name="web-02", firing_key="web-01|high cpu", firing_asset_id=WEB_01, firing_critical=True
     )
     # then it is web-02's problem
-    assert (fire.key, fire.asset_id, fire.critical_asset) == ("web-02|high cpu", None, False)
+    assert (fire.key, fire.asset_id, fire.critical_asset) == ("web-02|cpu_high", None, False)
 
 
 # -- maintenance exemptions ---------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""The KPI area: `kpis` and `kpisUpdated`, read from the hourly rollups (`db.kpis`)."""
