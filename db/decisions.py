@@ -202,7 +202,10 @@ async def store_decisions(
         [now for _, _, _, now, _, _ in decisions],
         [v for _, _, _, _, v, _ in decisions],
         [orjson.dumps(dict(data), default=str).decode() for _, _, _, _, _, data in decisions],
-        [BusEvent(topic(c, "incidents"), kind="UPDATED", id=str(i)).to_json() for i, c, _, _, _, _ in decisions],
+        [
+            BusEvent(topic(c, "incidents"), kind="UPDATED", id=str(i)).to_json()
+            for i, c, _, _, _, _ in decisions
+        ],
     )
 
 
