@@ -24,25 +24,38 @@ ASSET_DIR = Path(__file__).parent / "static" / "dashboard"
 _CREDENTIALS_MARK = "<!-- demo-credentials -->"
 
 
+# Is there a demo tenant? Only then does the page show its sign-ins: a production deployment never
+# advertises a password, even one no account of it has.
+DEMO_PRESENT = "SELECT EXISTS (SELECT 1 FROM companies WHERE demo AND deleted_at IS NULL)"
+
+
 @cache
-def dashboard_html() -> str:
-    """The page, with the demo tenant's sign-ins filled in (the same ones `serve --demo` prints)."""
+def dashboard_html(demo: bool) -> str:
+    """The page; with `demo`, the demo tenant's sign-ins filled in (the same ones `serve --demo` prints)."""
     page = (ASSET_DIR / "index.html").read_text()
+    if not demo:
+        return page.replace(_CREDENTIALS_MARK, "")
     rows = "\n".join(
         f'<li><button type="button" class="link demo-user" data-email="{html.escape(u["email"])}">'
         f'{html.escape(u["email"])}</button> <span class="role">{html.escape(u["role"].value)}</span></li>'
         for u in USERS
     )
     block = (
+        '<aside class="card demo-credentials" aria-labelledby="demo-title">\n'
+        '<h2 id="demo-title">Demo credentials</h2>\n'
+        "<p>The demo tenant that <code>make serve</code> seeds. Choose a user to fill in the form.</p>\n"
         f'<ul class="demo-users">\n{rows}\n</ul>\n'
-        f'<p>Password for all of them: <code id="demo-password">{html.escape(DEMO_PASSWORD)}</code></p>'
+        f'<p>Password for all of them: <code id="demo-password">{html.escape(DEMO_PASSWORD)}</code></p>\n'
+        "</aside>"
     )
     return page.replace(_CREDENTIALS_MARK, block)
 
 
-async def dashboard_page(_: Request) -> HTMLResponse:
+async def dashboard_page(request: Request) -> HTMLResponse:
+    async with request.app.state.services.pool.acquire() as conn:
+        demo = bool(await conn.fetchval(DEMO_PRESENT))
     # The page names its assets by path, so it must not be cached past an upgrade of the package.
-    return HTMLResponse(dashboard_html(), headers={"cache-control": "no-cache"})
+    return HTMLResponse(dashboard_html(demo), headers={"cache-control": "no-cache"})
 
 
 def dashboard_assets() -> StaticFiles:

@@ -4,12 +4,16 @@ in them a strict Content-Security-Policy would block (inline scripts, handlers o
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from graph.dashboard import ASSET_DIR, ASSET_PREFIX
 from graph.demo import DEMO_PASSWORD, USERS
+from tests.helpers import Factory
 
 TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".html": "text/html"}
 # The one absolute URL the files may hold: SVG's XML namespace, a name that is never fetched.
@@ -38,17 +42,51 @@ async def test_the_page_is_served_at_the_root_and_at_an_incidents_address(client
         assert "script-src 'self';" in resp.headers["content-security-policy"]
 
 
-async def test_the_sign_in_form_is_labelled_and_shows_the_demo_credentials(client):
-    page = (await client.get("/")).text
+@asynccontextmanager
+async def _demo_tenant(services: Any, present: bool) -> AsyncIterator[None]:
+    """The database with a demo company (`present`) or with none, as it was again afterwards."""
+    async with services.pool.acquire() as conn:
+        if present:
+            company = await Factory(services).company()
+            changed = [company.id]
+            await conn.execute("UPDATE companies SET demo = true WHERE id = $1", company.id)
+        else:
+            changed = [
+                r["id"] for r in await conn.fetch("UPDATE companies SET demo = false WHERE demo RETURNING id")
+            ]
+        try:
+            yield
+        finally:
+            await conn.execute("UPDATE companies SET demo = NOT demo WHERE id = ANY($1)", changed)
 
+
+async def test_the_sign_in_form_is_labelled_and_shows_the_demo_credentials(client, services):
+    # given a database with the demo tenant (serve --demo, seed-demo)
+    async with _demo_tenant(services, present=True):
+        page = (await client.get("/")).text
+
+    # then the form is labelled, and the demo's sign-ins fill it in
     for field, kind in (("email", "email"), ("password", "password")):
         assert f'<label for="{field}">{field.capitalize()}</label>' in page
         assert f'<input id="{field}" name="{field}" type="{kind}"' in page
     assert re.search(r'<button type="submit"[^>]*>Sign in</button>', page)
+    assert '<h2 id="demo-title">Demo credentials</h2>' in page
     for user in USERS:
         assert f'data-email="{user["email"]}">{user["email"]}</button>' in page
     assert f'<code id="demo-password">{DEMO_PASSWORD}</code>' in page
     assert "<!-- demo-credentials -->" not in page
+
+
+async def test_a_deployment_without_the_demo_tenant_shows_no_credentials(client, services):
+    # given a database without any demo company (a production deployment)
+    async with _demo_tenant(services, present=False):
+        page = (await client.get("/")).text
+
+    # then the sign-in form is there, and no password nor demo user is advertised
+    assert re.search(r'<button type="submit"[^>]*>Sign in</button>', page)
+    assert DEMO_PASSWORD not in page
+    assert "Demo credentials" not in page
+    assert not any(user["email"] in page for user in USERS)
 
 
 async def test_every_asset_is_served_with_its_content_type(client):
