@@ -501,6 +501,14 @@ def _state(instance: str, **counts: int) -> dict[str, Any]:
     }
 
 
+class _NoPatchData:
+    """SSM's answer for the other companies the patch job finds due: this database holds other tests'
+    companies too, and only the test's own may reach its stubbed client."""
+
+    async def patch_states(self) -> list[Any]:
+        return []
+
+
 async def test_patch_compliance_comes_from_ssm_patch_states(services, factory):
     from adapters.aws import AwsSessions
     from domain.aws import AwsAccess, AwsAuthType
@@ -521,6 +529,8 @@ async def test_patch_compliance_comes_from_ssm_patch_states(services, factory):
     sessions.client_sync = lambda *a: ssm.client  # type: ignore[method-assign]
 
     def source(company_id: uuid.UUID, access: AwsAccess) -> Any:
+        if company_id != company.id:
+            return _NoPatchData()
         assert access.auth_type is AwsAuthType.ACCESS_KEY
         assert access.secret_access_key == "opened:sealed"
         return sessions.patch_states(company_id, access)
@@ -572,7 +582,10 @@ async def test_a_failing_ssm_call_keeps_the_last_states_and_records_the_error(se
     sessions = AwsSessions(services.clock)
     sessions.client_sync = lambda *a: client  # type: ignore[method-assign]
 
-    job = PatchRefresh(services.pool, sessions.patch_states, lambda token: token.decode())
+    def source(company_id: uuid.UUID, access: Any) -> Any:
+        return sessions.patch_states(company_id, access) if company_id == company.id else _NoPatchData()
+
+    job = PatchRefresh(services.pool, source, lambda token: token.decode())
     await job.run_once(datetime.now(UTC))
 
     assert (
