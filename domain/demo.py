@@ -14,7 +14,6 @@ PostgreSQL primary.
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -122,13 +121,14 @@ C, H, M, L = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW
 AM, DD, ZX, GF, PD = Tool.ALERTMANAGER, Tool.DATADOG, Tool.ZABBIX, Tool.GRAFANA, Tool.PAGERDUTY
 
 _DISK = "HighDiskUsage"
+_TOOL = {AM: "Prometheus", DD: "Datadog", ZX: "Zabbix", GF: "Grafana", PD: "PagerDuty"}
 
 
 #: How many variants of each scenario a looping run plays in turn (its `cycle` picks one). Cycle 1
 #: is the scenario as the README tells it; later cycles hit other mounts, routes, hosts and checks,
 #: so each cycle's problems are new incidents rather than repeats of the last cycle's (which
 #: correlation would fold into the incidents still open, or reopen as flaps). A variant comes back
-#: after `VARIANTS` cycles, about 14 minutes at the default step length: past the correlation
+#: after `VARIANTS` cycles, about 13 minutes at the default step length: past the correlation
 #: window (10 min) and the demo company's flap window (`LOOP_COMPANY_SETTINGS`).
 VARIANTS = 6
 _ROUTES = ("/checkout", "/cart", "/search", "/login", "/api/orders", "/account")
@@ -208,25 +208,25 @@ def _database_cascade(v: int) -> list[DemoStep]:
     ]
 
 
-# (Alertmanager alert name, what the message says, its figure) of the network problem a storm is.
+# (Alertmanager alert name, the steps' words for it, what the message says, its figure's unit) of
+# the network problem a storm is.
 _STORMS = (
-    ("HighPacketLoss", "packet loss on eth0", "%"),
-    ("HighNetworkLatency", "round trip to the gateway", "0 ms"),
-    ("NetworkReceiveErrors", "receive errors per second on eth0", ""),
-    ("HighTcpRetransmitRate", "TCP segments retransmitted", "%"),
-    ("DnsLookupFailures", "DNS lookups failing", "%"),
-    ("NtpServerUnreachable", "NTP polls unanswered", "%"),
+    ("HighPacketLoss", "packet loss", "packet loss on eth0", "%"),
+    ("HighNetworkLatency", "high latency", "round trip to the gateway", "0 ms"),
+    ("NetworkReceiveErrors", "receive errors", "receive errors per second on eth0", ""),
+    ("HighTcpRetransmitRate", "TCP retransmits", "TCP segments retransmitted", "%"),
+    ("DnsLookupFailures", "DNS failures", "DNS lookups failing", "%"),
+    ("NtpServerUnreachable", "NTP server unreachable", "NTP polls unanswered", "%"),
 )
 
 
 def _alert_storm(v: int) -> list[DemoStep]:
     hosts = ("web-01", "web-02", "lb-01", "db-primary", "edge-fw-01", "edge-fw-02")
-    name, what, unit = _STORMS[v]
+    name, what_short, what, unit = _STORMS[v]
 
     def alert(h: str, round_: int) -> DemoAlert:
         return _a(AM, h, name, H, f"{h}: {8 + round_ * 3}{unit} {what}", f"storm{v}-{h}-{round_}")
 
-    what_short = " ".join(re.findall(r"[A-Z][a-z]+|[A-Z]+(?![a-z])", name)).lower()
     return [
         *(
             DemoStep(
@@ -342,8 +342,6 @@ def _sla_breach(v: int) -> list[DemoStep]:
         ),
     ]
 
-
-_TOOL = {AM: "Prometheus", DD: "Datadog", ZX: "Zabbix", GF: "Grafana", PD: "PagerDuty"}
 
 _SCENARIOS = {
     DemoScenario.DISK_CLEANUP: _disk_cleanup,

@@ -435,6 +435,14 @@ async def test_each_cycle_of_a_looping_run_opens_fresh_incidents_and_its_recover
         "SELECT status FROM remediation_approvals WHERE incident_id = $1", db["id"]
     )
     assert [a["status"] for a in approvals] == ["PENDING"]  # one request, not one per cycle
+    # and the second cycle asked for no approval: the company's requests are the first cycle's two
+    # (the restart, and the backup verification the critical db-primary needs approved)
+    pending = await services.pool.fetch(
+        "SELECT i.signature FROM remediation_approvals a JOIN incidents i ON i.id = a.incident_id "
+        "WHERE a.company_id = $1 AND a.status = 'PENDING'",
+        company.id,
+    )
+    assert sorted(r["signature"] for r in pending) == ["Nightly backup failed", "PostgreSQLDown"]
     # and the recoveries resolved what they name: everything of the cycle is RESOLVED but the
     # unanswered low-severity problem (left to breach its SLA) and the flapping health check
     still_open = {k for k, r in fresh.items() if r["status"] != "RESOLVED"}
