@@ -272,7 +272,7 @@ class DemoRunner:
 
     async def advance(self, run: DemoRunRow, now: datetime) -> None:
         scenario = DemoScenario(run.scenario)
-        steps = demo.steps(scenario)
+        steps = demo.steps(scenario, run.cycle)
         lease = run.lease_until
         assert lease is not None
         company = await self.pool.fetchrow(COMPANY, run.company_id)

@@ -24,6 +24,14 @@ from domain.alerts import Severity, Tool
 DEFAULT_STEP_SECONDS = 3.0
 #: Step-lengths between two runs of a looping demo (`serve --demo`).
 LOOP_PAUSE_STEPS = 10
+#: The settings `seed-demo` gives the company `serve --demo` loops on (company columns, minutes),
+#: so that a loop that never ends does not pile up what a person would otherwise clear:
+#: - a flap window of 5 min: a cycle's problem that comes back `VARIANTS` cycles later (about
+#:   14 min) is a new incident, not a flap of the one resolved then (the product default is 30 min);
+#: - approvals expire after 10 min (default 60): the database restart's request of an unattended
+#:   loop lapses instead of waiting an hour;
+#: - quiet flapping incidents auto-resolve after 10 min (default 60).
+LOOP_COMPANY_SETTINGS = {"flap_window_minutes": 5, "approval_expiry_minutes": 10, "auto_resolve_minutes": 10}
 
 
 class DemoScenario(enum.StrEnum):
@@ -113,120 +121,215 @@ C, H, M, L = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW
 AM, DD, ZX, GF, PD = Tool.ALERTMANAGER, Tool.DATADOG, Tool.ZABBIX, Tool.GRAFANA, Tool.PAGERDUTY
 
 _DISK = "HighDiskUsage"
+_TOOL = {AM: "Prometheus", DD: "Datadog", ZX: "Zabbix", GF: "Grafana", PD: "PagerDuty"}
 
 
-def _disk_cleanup() -> list[DemoStep]:
-    full = _a(AM, "web-02", _DISK, H, "/var on web-02 is 92% full", "disk-web-02-var")
+#: How many variants of each scenario a looping run plays in turn (its `cycle` picks one). Cycle 1
+#: is the scenario as the README tells it; later cycles hit other mounts, routes, hosts and checks,
+#: so each cycle's problems are new incidents rather than repeats of the last cycle's (which
+#: correlation would fold into the incidents still open, or reopen as flaps). A variant comes back
+#: after `VARIANTS` cycles, about 13 minutes at the default step length: past the correlation
+#: window (10 min) and the demo company's flap window (`LOOP_COMPANY_SETTINGS`).
+VARIANTS = 6
+_ROUTES = ("/checkout", "/cart", "/search", "/login", "/api/orders", "/account")
+_MOUNTS = ("/var", "/var/log", "/srv", "/opt", "/home", "/var/lib/docker")
+
+
+def _variant(cycle: int) -> int:
+    return (max(cycle, 1) - 1) % VARIANTS
+
+
+def _disk_cleanup(v: int) -> list[DemoStep]:
+    # web-02 is the layout's one non-critical Linux server: the cleanup runs there without approval.
+    mount = _MOUNTS[v]
+    tool = (AM, GF, DD, ZX, GF, DD)[v]
+    if v == 0:
+        signature = _DISK
+    elif tool is ZX:
+        signature = f"{mount}: Disk space is low (used > 90%)"  # Zabbix's template trigger name
+    else:
+        signature = f"Disk usage high on {mount}"
+    full = _a(tool, "web-02", signature, H, f"{mount} on web-02 is 92% full", f"disk-web-02-{v}")
     return [
-        DemoStep("web-02: /var at 92% (Prometheus); the disk cleanup runbook runs (simulated)", (full,)),
-        # Prometheus sends the resolve once the cleanup has freed the disk.
         DemoStep(
-            "web-02: /var back to 41% after the cleanup", (_ok(full, "/var on web-02 is 41% full"),), 3.0
+            f"web-02: {mount} at 92% ({_TOOL[tool]}); the disk cleanup runbook runs (simulated)", (full,)
+        ),
+        # The tool sends its resolve once the cleanup has freed the disk (the incident is resolved by
+        # then: the resolve finds nothing open and only goes on the alert's record).
+        DemoStep(
+            f"web-02: {mount} back to 41% after the cleanup",
+            (_ok(full, f"{mount} on web-02 is 41% full"),),
+            3.0,
         ),
     ]
 
 
-def _database_cascade() -> list[DemoStep]:
+def _database_cascade(v: int) -> list[DemoStep]:
+    # The root is the same every cycle: while its restart waits for an approval its incident stays
+    # open and the next cycle's alert joins it (one decision, one approval per incident); once
+    # approved (or after the flap window) the next cycle opens or reopens it and asks again.
     db = _a(AM, "db-primary", "PostgreSQLDown", C, "PostgreSQL on db-primary is not answering", "pg-down")
+    route = "" if v == 0 else f" on {_ROUTES[v]}"
+    conn = tuple(
+        _a(
+            DD,
+            h,
+            f"Database connection errors{route}",
+            H,
+            f"{h} cannot reach db-primary:5432",
+            f"dbconn-{h}-{v}",
+        )
+        for h in ("web-01", "web-02")
+    )
+    lb_5xx = _a(
+        GF, "lb-01", f"High 5xx rate{route}", H, "lb-01 answers 38% of requests with 5xx", f"lb-5xx-{v}"
+    )
+    pool_signature = "backend_pool_unhealthy" if v == 0 else f"Backend pool unhealthy for {_ROUTES[v]}"
+    pool = _a(PD, "lb-01", pool_signature, C, "No healthy backend in pool web", f"lb-pool-{v}")
     return [
         DemoStep("db-primary: PostgreSQL stops answering (Prometheus)", (db,)),
-        DemoStep(
-            "web-01, web-02: database connection errors (Datadog)",
-            tuple(
-                _a(DD, h, "Database connection errors", H, f"{h} cannot reach db-primary:5432", f"dbconn-{h}")
-                for h in ("web-01", "web-02")
-            ),
-        ),
-        DemoStep(
-            "lb-01: 5xx rate climbs (Grafana)",
-            (_a(GF, "lb-01", "High 5xx rate", H, "lb-01 answers 38% of requests with 5xx", "lb-5xx"),),
-        ),
+        DemoStep("web-01, web-02: database connection errors (Datadog)", conn),
+        DemoStep("lb-01: 5xx rate climbs (Grafana)", (lb_5xx,)),
         DemoStep(
             "lb-01: backend pool unhealthy (PagerDuty); the PostgreSQL restart waits for an approval",
-            (_a(PD, "lb-01", "backend_pool_unhealthy", C, "No healthy backend in pool web", "lb-pool"),),
+            (pool,),
+        ),
+        # The apps fail over to the standby; db-primary itself stays down until someone approves its
+        # restart (or the request expires and a technician takes it).
+        DemoStep(
+            "web-01, web-02 fail over to the standby database; lb-01 recovers (Datadog, Grafana, PagerDuty)",
+            (
+                *(_ok(a, f"{a.asset} connected to db-standby:5432") for a in conn),
+                _ok(lb_5xx, "lb-01 answers 0.1% of requests with 5xx"),
+                _ok(pool, "Backends healthy in pool web"),
+            ),
+            2.0,
         ),
     ]
 
 
-def _alert_storm() -> list[DemoStep]:
-    hosts = ("web-01", "web-02", "lb-01", "db-primary", "edge-fw-01", "edge-fw-02")
+# (Alertmanager alert name, the steps' words for it, what the message says, its figure's unit) of
+# the network problem a storm is.
+_STORMS = (
+    ("HighPacketLoss", "packet loss", "packet loss on eth0", "%"),
+    ("HighNetworkLatency", "high latency", "round trip to the gateway", "0 ms"),
+    ("NetworkReceiveErrors", "receive errors", "receive errors per second on eth0", ""),
+    ("HighTcpRetransmitRate", "TCP retransmits", "TCP segments retransmitted", "%"),
+    ("DnsLookupFailures", "DNS failures", "DNS lookups failing", "%"),
+    ("NtpServerUnreachable", "NTP server unreachable", "NTP polls unanswered", "%"),
+)
 
-    def batch(round_: int) -> tuple[DemoAlert, ...]:
-        return tuple(
-            _a(
-                AM,
-                h,
-                "HighPacketLoss",
-                H,
-                f"{h}: {8 + round_ * 3}% packet loss on eth0",
-                f"loss-{h}-{round_}",
-            )
-            for h in hosts
-        )
+
+def _alert_storm(v: int) -> list[DemoStep]:
+    hosts = ("web-01", "web-02", "lb-01", "db-primary", "edge-fw-01", "edge-fw-02")
+    name, what_short, what, unit = _STORMS[v]
+
+    def alert(h: str, round_: int) -> DemoAlert:
+        return _a(AM, h, name, H, f"{h}: {8 + round_ * 3}{unit} {what}", f"storm{v}-{h}-{round_}")
 
     return [
-        DemoStep(f"packet loss on six hosts, round {n + 1} (Prometheus)", batch(n), wait=0.5)
-        for n in range(4)
+        *(
+            DemoStep(
+                f"{what_short} on six hosts, round {n + 1} (Prometheus)",
+                tuple(alert(h, n) for h in hosts),
+                wait=0.5,
+            )
+            for n in range(4)
+        ),
+        # Each round's alerts end with their own resolve (one notification per round's group).
+        *(
+            DemoStep(
+                f"{what_short} over: the upstream link is back ({n + 1}/4, Prometheus resolves)",
+                tuple(_ok(alert(h, n), f"{h}: back to normal") for h in hosts),
+                wait=1.0 if n == 0 else 0.25,
+            )
+            for n in range(4)
+        ),
     ]
 
 
-def _flapping_service() -> list[DemoStep]:
-    check = _a(
-        PD, "web-01", "http_check_failed", M, "checkout on web-01 fails its health check", "chk-web-01"
-    )
+def _flapping_service(v: int) -> list[DemoStep]:
+    host = ("web-01", "web-02")[v % 2]
+    route = _ROUTES[v]
+    service = route.strip("/").replace("/", " ")
+    signature = "http_check_failed" if v == 0 else f"http_check_failed {route}"
+    check = _a(PD, host, signature, M, f"{service} on {host} fails its health check", f"chk-{host}-{v}")
+    healthy = _ok(check, f"{service} on {host} is healthy")
     steps = []
     for n in range(5):
-        steps.append(DemoStep(f"web-01: checkout health check fails ({n + 1}/5, PagerDuty)", (check,), 0.5))
-        if n < 4:
-            steps.append(
-                DemoStep("web-01: checkout recovers", (_ok(check, "checkout on web-01 is healthy"),), 0.5)
-            )
+        steps.append(DemoStep(f"{host}: {service} health check fails ({n + 1}/5, PagerDuty)", (check,), 0.5))
+        steps.append(DemoStep(f"{host}: {service} recovers", (healthy,), 0.5))
+    # The last recovery holds; a flapping incident ignores resolves, and auto-resolve closes it
+    # once it has been quiet for the company's auto-resolve time.
+    steps[-1] = DemoStep(f"{host}: {service} recovers and stays healthy", (healthy,), 0.5)
     return steps
 
 
-def _noisy_singletons() -> list[DemoStep]:
-    ntp = _a(ZX, "web-01", "NTP time offset above 100 ms", L, "Clock offset 142 ms", "zbx-ntp-web-01")
+_NTP_HOSTS = ("web-01", "web-02", "db-primary", "lb-01", "edge-fw-01", "edge-fw-02")
+_CERTS = ("shop", "api", "admin", "cdn", "auth", "status")
+_SMART = ("sdb", "sdc", "sdd", "sde", "sdf", "sdg")
+_P99 = ("web-02", "web-01", "web-02", "web-01", "web-02", "web-01")
+
+
+def _noisy_singletons(v: int) -> list[DemoStep]:
+    ntp_host = _NTP_HOSTS[v]
+    ntp_key = "zbx-ntp-web-01" if v == 0 else f"zbx-ntp-{ntp_host}-{v}"
+    ntp = _a(ZX, ntp_host, "NTP time offset above 100 ms", L, "Clock offset 142 ms", ntp_key)
+    domain_ = f"{_CERTS[v]}.acme.example"
+    cert_sig = "TLS certificate expires soon" if v == 0 else f"TLS certificate of {domain_} expires soon"
+    cert = _a(DD, "lb-01", cert_sig, L, f"{domain_} expires in 25 days", f"dd-cert-{v}")
+    smart = _a(
+        ZX,
+        "db-primary",
+        f"SMART pre-failure warning on {_SMART[v]}",
+        M,
+        "Reallocated sectors: 12",
+        f"zbx-smart-{v}",
+    )
+    route = "" if v == 0 else f" on {_ROUTES[v]}"
+    p99_host = _P99[v]
+    p99 = _a(
+        GF,
+        p99_host,
+        f"Slow requests p99{route}",
+        L,
+        "p99 latency 1.8 s for 2 minutes",
+        f"gf-p99-{p99_host}-{v}",
+    )
     return [
-        DemoStep("web-01: NTP offset (Zabbix)", (ntp,), 0.5),
+        DemoStep(f"{ntp_host}: NTP offset (Zabbix)", (ntp,), 0.5),
+        DemoStep(f"lb-01: certificate of {domain_} expires in 25 days (Datadog)", (cert,), 0.5),
+        DemoStep(f"db-primary: SMART pre-failure warning on {_SMART[v]} (Zabbix)", (smart,), 0.5),
+        DemoStep(f"{ntp_host}: NTP offset back to normal", (_ok(ntp, "Clock offset 3 ms"),), 0.5),
+        DemoStep(f"{p99_host}: one slow request burst (Grafana)", (p99,), 0.5),
         DemoStep(
-            "lb-01: certificate expires in 25 days (Datadog)",
+            "the rest recovers: certificate renewed, SMART counters stable, latency normal",
             (
-                _a(
-                    DD,
-                    "lb-01",
-                    "TLS certificate expires soon",
-                    L,
-                    "shop.acme.example expires in 25 days",
-                    "dd-cert",
-                ),
+                _ok(cert, f"{domain_} expires in 89 days"),
+                _ok(smart, "Reallocated sectors: 12 (no change in 24 h)"),
+                _ok(p99, "p99 latency 240 ms"),
             ),
-            0.5,
-        ),
-        DemoStep(
-            "db-primary: SMART pre-failure warning (Zabbix)",
-            (
-                _a(
-                    ZX,
-                    "db-primary",
-                    "SMART pre-failure warning on sdb",
-                    M,
-                    "Reallocated sectors: 12",
-                    "zbx-smart",
-                ),
-            ),
-            0.5,
-        ),
-        DemoStep("web-01: NTP offset back to normal", (_ok(ntp, "Clock offset 3 ms"),), 0.5),
-        DemoStep(
-            "web-02: one slow request burst (Grafana)",
-            (_a(GF, "web-02", "Slow requests p99", L, "p99 latency 1.8 s for 2 minutes", "gf-p99-web-02"),),
-            0.5,
+            1.0,
         ),
     ]
 
 
-def _sla_breach() -> list[DemoStep]:
+# (asset, Zabbix trigger, message) of the low-severity problem nobody answers: none has a runbook,
+# so it stays open for a technician, with its SLA breached.
+_UNANSWERED = (
+    ("db-primary", "Nightly backup failed", "pg_basebackup exited 1"),
+    ("web-01", "Log shipping stalled", "filebeat has sent nothing for 15 minutes"),
+    ("web-02", "Cron job report-export missed its schedule", "report-export last ran 26 h ago"),
+    ("db-primary", "WAL archiving lagging", "47 WAL segments waiting for archive_command"),
+    ("lb-01", "Configuration sync to standby stalled", "lb-02 config is 3 revisions behind"),
+    ("web-02", "Antivirus signatures outdated", "ClamAV database is 9 days old"),
+)
+
+
+def _sla_breach(v: int) -> list[DemoStep]:
     response, resolution = SLA_BREACH_TARGETS
+    asset, trigger, message = _UNANSWERED[v]
+    key = "zbx-backup" if v == 0 else f"zbx-unanswered-{v}"
     return [
         DemoStep(
             f"SLA: low-severity incidents get {response} min to a response, {resolution} min to resolve",
@@ -234,8 +337,8 @@ def _sla_breach() -> list[DemoStep]:
             wait=0.5,
         ),
         DemoStep(
-            "db-primary: nightly backup failed (Zabbix); nobody responds within the minute",
-            (_a(ZX, "db-primary", "Nightly backup failed", L, "pg_basebackup exited 1", "zbx-backup"),),
+            f"{asset}: {trigger.lower()} (Zabbix); nobody responds within the minute",
+            (_a(ZX, asset, trigger, L, message, key),),
         ),
     ]
 
@@ -259,14 +362,17 @@ _MIXED_ORDER = (  # the first alert goes out at once
 )
 
 
-def steps(scenario: DemoScenario) -> tuple[DemoStep, ...]:
+def steps(scenario: DemoScenario, cycle: int = 1) -> tuple[DemoStep, ...]:
+    """The scenario's steps in the variant of `cycle` (a looping run's count, 1 for the first run):
+    the same number of steps and the same timing whatever the cycle."""
+    v = _variant(cycle)
     if scenario is DemoScenario.MIXED:
         out: list[DemoStep] = []
         for part in _MIXED_ORDER:
-            first, *rest = _SCENARIOS[part]()
+            first, *rest = _SCENARIOS[part](v)
             out += [DemoStep(first.note, first.alerts, 3.0 if out else 0.0, first.short_sla), *rest]
         return tuple(out)
-    first, *rest = _SCENARIOS[scenario]()
+    first, *rest = _SCENARIOS[scenario](v)
     return (DemoStep(first.note, first.alerts, 0.0, first.short_sla), *rest)
 
 

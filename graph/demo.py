@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from adapters.crypto import api_key_hash, hash_password
 from db.tables import Asset, Company
 from db.uow import UnitOfWork
-from domain.demo import DEMO_ASSETS
+from domain.demo import DEMO_ASSETS, LOOP_COMPANY_SETTINGS
 from domain.rbac import Role
 
 DEMO_PASSWORD = "demo-pass-2026"
@@ -130,6 +130,20 @@ async def ensure_demo_assets(uow: UnitOfWork, company_id: uuid.UUID) -> None:
             await uow.assets.update(found.id, fields, targets if missing_deps else None)
 
 
+# The product defaults the loop company's settings replace; a value someone changed is kept.
+_DEFAULTS = {"flap_window_minutes": 30, "approval_expiry_minutes": 60, "auto_resolve_minutes": 60}
+
+
+async def _loop_settings(uow: UnitOfWork, company_id: uuid.UUID) -> None:
+    """Give the company `serve --demo` loops on the settings of an unattended loop
+    (`LOOP_COMPANY_SETTINGS`, why there), where it still has the product's defaults."""
+    for column, value in LOOP_COMPANY_SETTINGS.items():
+        col = getattr(Company, column)
+        await uow.session.execute(
+            update(Company).where(Company.id == company_id, col == _DEFAULTS[column]).values({col: value})
+        )
+
+
 def _remembered_keys(path: Path | None) -> dict[str, str]:
     if path is None:
         return {}
@@ -189,6 +203,7 @@ async def seed_demo(uow_factory: Any, bcrypt_rounds: int = 12, home: Path | None
                     api_keys[name] = key
                 else:
                     rotated.append(name)
+        await _loop_settings(uow, ids[DEMO_COMPANY])
         # Their remediations are simulated, and they take demo runs (`demoStart`).
         await uow.session.execute(
             update(Company).where(Company.id.in_(list(ids.values())), ~Company.demo).values(demo=True)

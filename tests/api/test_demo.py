@@ -40,6 +40,17 @@ async def _stored_hashes(url: str) -> dict[str, str]:
         await conn.close()
 
 
+async def _loop_settings(url: str) -> dict[str, tuple[int, int, int]]:
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        rows = await conn.fetch(
+            "SELECT name, flap_window_minutes, approval_expiry_minutes, auto_resolve_minutes FROM companies"
+        )
+        return {r["name"]: tuple(r.values())[1:] for r in rows}
+    finally:
+        await conn.close()
+
+
 def test_a_restarted_demo_prints_the_same_working_api_keys_again(database_url, tmp_path):
     with scratch_database(database_url) as url:
         # given the demo seeded once (its first start)
@@ -55,6 +66,12 @@ def test_a_restarted_demo_prints_the_same_working_api_keys_again(database_url, t
         assert {name: api_key_hash(key) for name, key in first.items()} == {n: hashes[n] for n in first}
         # and the file that keeps them is readable by its owner only
         assert (tmp_path / "demo-api-keys.json").stat().st_mode & 0o077 == 0
+        # and the company the demo loops on has the settings of an unattended loop, the others the defaults
+        assert asyncio.run(_loop_settings(url)) == {
+            "Acme Retail": (5, 10, 10),
+            "Globex Health": (30, 60, 60),
+            "Initech Finance": (30, 60, 60),
+        }
 
 
 def test_a_rotated_demo_key_is_reported_not_printed(database_url, tmp_path):
@@ -66,7 +83,9 @@ def test_a_rotated_demo_key_is_reported_not_printed(database_url, tmp_path):
             conn = await asyncpg.connect(asyncpg_dsn(url))
             try:
                 await conn.execute(
-                    "UPDATE companies SET api_key_hash = $1 WHERE name = 'Acme Retail'", "0" * 64
+                    "UPDATE companies SET api_key_hash = $1, approval_expiry_minutes = 30 "
+                    "WHERE name = 'Acme Retail'",
+                    "0" * 64,
                 )
             finally:
                 await conn.close()
@@ -82,3 +101,5 @@ def test_a_rotated_demo_key_is_reported_not_printed(database_url, tmp_path):
         assert keys == {k: v for k, v in first.items() if k != "Acme Retail"}
         assert "API key for Acme Retail: rotated since the demo made it" in again
         assert "companyApiKeyRotate" in again
+        # and the approval expiry someone set on the loop's company is kept
+        assert asyncio.run(_loop_settings(url))["Acme Retail"] == (5, 30, 10)

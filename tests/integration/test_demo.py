@@ -76,12 +76,15 @@ async def start(gql: Any, token: str, company: MadeCompany, scenario: str) -> di
     return run
 
 
-async def play(services: Any, run_id: uuid.UUID, runners: list[ReactionRunner]) -> None:
-    """Every step of the run, one `run_once` each, with what the workers do between two steps."""
+async def play(
+    services: Any, run_id: uuid.UUID, runners: list[ReactionRunner], until_step: int | None = None
+) -> None:
+    """Every step of the run (or those before `until_step`), one `run_once` each, with what the
+    workers do between two steps."""
     demo = runner(services)
     for _ in range(100):
-        status = await services.pool.fetchval("SELECT status FROM demo_runs WHERE id = $1", run_id)
-        if status != "RUNNING":
+        row = await services.pool.fetchrow("SELECT status, step FROM demo_runs WHERE id = $1", run_id)
+        if row["status"] != "RUNNING" or row["step"] == until_step:
             return
         await demo.run_once(datetime.now(UTC))
         await settle(services, runners)
@@ -187,7 +190,11 @@ async def test_database_cascade_points_at_the_database_and_waits_for_an_approval
 
 
 async def test_alert_storm_flapping_and_noisy_singletons(services, factory, gql, runners):
-    storm, _ = await played(services, factory, gql, runners, "ALERT_STORM")
+    # (the storm's four rounds first: what the analysis says while it is on)
+    storm = await demo_company(services, factory)
+    admin = await factory.user(Role.COMPANY_ADMIN, [storm])
+    storm_run = _uuid((await start(gql, admin.token, storm, "ALERT_STORM"))["id"])
+    await play(services, storm_run, runners, until_step=4)
     found = await incidents(services, storm)
     assert {k for k in found if k[1] == "HighPacketLoss"} == {
         (h, "HighPacketLoss") for h in ("web-01", "web-02", "lb-01", "db-primary", "edge-fw-01", "edge-fw-02")
@@ -203,6 +210,9 @@ async def test_alert_storm_flapping_and_noisy_singletons(services, factory, gql,
     for host in ("edge-fw-01", "edge-fw-02"):
         assert patterns[found[(host, "HighPacketLoss")]["id"]] == "ALERT_STORM"
     assert set(patterns.values()) == {"ALERT_STORM", "CASCADING_FAILURE"}
+    # and once the link is back, Prometheus' resolves close every one of them
+    await play(services, storm_run, runners)
+    assert {r["status"] for r in (await incidents(services, storm)).values()} == {"RESOLVED"}
 
     flapping, _ = await played(services, factory, gql, runners, "FLAPPING_SERVICE")
     [check] = (await incidents(services, flapping)).values()
@@ -390,4 +400,62 @@ async def test_a_worker_that_cannot_reach_the_webhooks_stops_the_run_and_says_wh
         "status": "STOPPED",
         "step": 0,
         "message": "demo runs need the webhook endpoint: set ALERTWHISPERER_DEMO_INGEST_URL",
+    }
+
+
+async def test_each_cycle_of_a_looping_run_opens_fresh_incidents_and_its_recoveries_close_them(
+    services, factory, gql, runners
+):
+    # given a looping MIXED run (as `serve --demo` starts) whose first cycle has played
+    company = await demo_company(services, factory)
+    admin = await factory.user(Role.COMPANY_ADMIN, [company])
+    first = _uuid((await start(gql, admin.token, company, "MIXED"))["id"])
+    await services.pool.execute("UPDATE demo_runs SET loop = true WHERE id = $1", first)
+    await play(services, first, runners)
+    after_first = await incidents(services, company)
+    assert len(after_first) == 18
+
+    # when the loop's second cycle plays
+    second = await services.pool.fetchrow(
+        "SELECT id, cycle, status FROM demo_runs WHERE company_id = $1 AND id <> $2", company.id, first
+    )
+    assert (second["cycle"], second["status"]) == (2, "RUNNING")
+    await play(services, second["id"], runners)
+    await services.pool.execute("UPDATE demo_runs SET status = 'STOPPED' WHERE company_id = $1", company.id)
+
+    # then it opened 17 new incidents: all its problems but the database, whose incident (open, its
+    # restart waiting for an approval) took the cycle's PostgreSQL alert
+    found = await incidents(services, company)
+    fresh = {k: r for k, r in found.items() if k not in after_first}
+    assert len(fresh) == 17
+    assert ("db-primary", "PostgreSQLDown") not in fresh
+    db = found[("db-primary", "PostgreSQLDown")]
+    assert (db["status"], db["alert_count"]) == ("NEW", 2)
+    approvals = await services.pool.fetch(
+        "SELECT status FROM remediation_approvals WHERE incident_id = $1", db["id"]
+    )
+    assert [a["status"] for a in approvals] == ["PENDING"]  # one request, not one per cycle
+    # and the second cycle asked for no approval: the company's requests are the first cycle's two
+    # (the restart, and the backup verification the critical db-primary needs approved)
+    pending = await services.pool.fetch(
+        "SELECT i.signature FROM remediation_approvals a JOIN incidents i ON i.id = a.incident_id "
+        "WHERE a.company_id = $1 AND a.status = 'PENDING'",
+        company.id,
+    )
+    assert sorted(r["signature"] for r in pending) == ["Nightly backup failed", "PostgreSQLDown"]
+    # and the recoveries resolved what they name: everything of the cycle is RESOLVED but the
+    # unanswered low-severity problem (left to breach its SLA) and the flapping health check
+    still_open = {k for k, r in fresh.items() if r["status"] != "RESOLVED"}
+    assert still_open == {("web-01", "Log shipping stalled"), ("web-02", "http_check_failed /cart")}
+    assert fresh[("web-02", "http_check_failed /cart")]["flapping"] is True
+    # and the cycle's disk alert (another mount, from Grafana) was cleaned up by the simulated runbook
+    disk = fresh[("web-02", "Disk usage high on /var/log")]
+    assert disk["auto_remediated"] is True
+    executions = await services.pool.fetch(
+        "SELECT status, simulated FROM remediation_executions WHERE incident_id = $1", disk["id"]
+    )
+    assert [(e["status"], e["simulated"]) for e in executions] == [("SUCCEEDED", True)]
+    # and what the first cycle resolved stayed resolved (nothing of it was reopened)
+    assert {k for k, r in after_first.items() if r["status"] == "RESOLVED"} == {
+        k for k in after_first if found[k]["status"] == "RESOLVED"
     }

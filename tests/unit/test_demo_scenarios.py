@@ -13,14 +13,15 @@ from domain.alerts import Severity
 from domain.demo import DEMO_ASSETS, DemoScenario
 from domain.normalizers import NormalizeContext, normalize
 from domain.runbook_library import LIBRARY
-from domain.runbooks import matches_exactly
+from domain.runbooks import matches_exactly, matches_pattern
+from domain.signatures import canonical_signature
 
 AT = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
 
 
-def _normalized(scenario: DemoScenario) -> list[tuple[demo.DemoAlert, object]]:
+def _normalized(scenario: DemoScenario, cycle: int = 1) -> list[tuple[demo.DemoAlert, object]]:
     out = []
-    for n, step in enumerate(demo.steps(scenario)):
+    for n, step in enumerate(demo.steps(scenario, cycle)):
         requests = demo.requests(step, "run1", n, AT)
         flat = [a for a in step.alerts]
         got = [alert for r in requests for alert in normalize(r.tool, dict(r.body), NormalizeContext(now=AT))]
@@ -92,3 +93,80 @@ def test_the_sla_scenario_sets_short_targets_before_its_low_severity_alert():
     first, second = demo.steps(DemoScenario.SLA_BREACH)
     assert (first.short_sla, first.alerts) == (True, ())
     assert [a.severity for a in second.alerts] == [Severity.LOW] == [demo.SLA_BREACH_SEVERITY]
+
+
+def _problems(cycle: int) -> set[tuple[str, str]]:
+    """The (asset, canonical signature) pairs a MIXED cycle fires: its incidents' correlation keys."""
+    return {
+        (a.asset, canonical_signature(a.signature, a.asset))
+        for s in demo.steps(DemoScenario.MIXED, cycle)
+        for a in s.alerts
+        if not a.resolved
+    }
+
+
+@pytest.mark.parametrize("cycle", range(2, demo.VARIANTS + 1))
+def test_every_variant_of_a_looping_run_normalises_to_the_alerts_it_means(cycle):
+    pairs = _normalized(DemoScenario.MIXED, cycle)
+    assert pairs
+    for meant, alert in pairs:
+        assert alert.severity == meant.severity
+        assert alert.dedup_key == demo.demo_key("run1", meant)
+
+
+def test_a_looping_run_hits_other_problems_each_cycle_but_the_database_it_waits_on():
+    # given the cycles of a loop, each against the ones before it within the variants' period
+    root = {("db-primary", canonical_signature("PostgreSQLDown", "db-primary"))}
+    for cycle in range(1, 2 * demo.VARIANTS + 1):
+        # then each shares only the database outage with the last VARIANTS - 1 cycles
+        for earlier in range(max(1, cycle - demo.VARIANTS + 1), cycle):
+            assert _problems(cycle) & _problems(earlier) == root, (cycle, earlier)
+        # and every cycle is as long as the first, so the run's progress and pace stay the same
+        assert [s.wait for s in demo.steps(DemoScenario.MIXED, cycle)] == [
+            s.wait for s in demo.steps(DemoScenario.MIXED)
+        ]
+    assert _problems(1 + demo.VARIANTS) == _problems(1)
+
+
+@pytest.mark.parametrize("cycle", range(1, demo.VARIANTS + 1))
+def test_each_cycle_resolves_what_it_fires_but_what_waits_for_a_person(cycle):
+    # given one MIXED cycle: the native ids it fires and those it resolves
+    steps = demo.steps(DemoScenario.MIXED, cycle)
+    fired = {a.key for s in steps for a in s.alerts if not a.resolved}
+    resolved = {a.key for s in steps for a in s.alerts if a.resolved}
+    # then a resolve always ends something the cycle fired, and two problems are left open: the
+    # database (its restart waits for an approval) and the one nobody answers (it breaches its SLA)
+    after_sla = next(n for n, s in enumerate(steps) if s.short_sla) + 1
+    [unanswered] = steps[after_sla].alerts
+    assert resolved <= fired
+    assert fired - resolved == {"pg-down", unanswered.key}
+
+
+@pytest.mark.parametrize("cycle", range(1, demo.VARIANTS + 1))
+def test_each_cycles_disk_alert_gets_the_auto_approved_cleanup_and_its_unanswered_one_no_runbook(cycle):
+    linux = {a.name for a in DEMO_ASSETS if a.platform == "LINUX"}
+
+    def runbooks(alert: demo.DemoAlert) -> set[str]:
+        return {
+            r.name
+            for r in LIBRARY
+            if r.platform.value == "LINUX"
+            and (matches_exactly(r, alert.signature) or matches_pattern(r, alert.signature))
+        }
+
+    steps = demo.steps(DemoScenario.MIXED, cycle)
+    [disk] = steps[0].alerts
+    assert (disk.asset, runbooks(disk)) == ("web-02", {"Disk cleanup (Linux)"})
+    [unanswered] = steps[next(n for n, s in enumerate(steps) if s.short_sla) + 1].alerts
+    if cycle > 1:  # (the first cycle's backup failure is the README's, verification runbook and all)
+        assert unanswered.asset not in linux or runbooks(unanswered) == set()
+
+
+def test_the_demo_company_is_seeded_for_an_unattended_loop():
+    # the flap window is shorter than a variant's return, the approvals lapse well within the hour
+    period = demo.VARIANTS * (
+        demo.run_seconds(DemoScenario.MIXED) + demo.LOOP_PAUSE_STEPS * demo.DEFAULT_STEP_SECONDS
+    )
+    assert demo.LOOP_COMPANY_SETTINGS["flap_window_minutes"] * 60 < period
+    assert period > 10 * 60  # the correlation window: an open problem's return is a new incident too
+    assert demo.LOOP_COMPANY_SETTINGS["approval_expiry_minutes"] == 10
