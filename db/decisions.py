@@ -180,7 +180,9 @@ async def batch_folds(conn: Conn, incidents: Sequence[Any]) -> defaultdict[uuid.
     if with_aliases:
         for g in await conn.fetch(ALIASES, with_aliases):
             groups[g["company_id"]].append((g["canonical"], g["problems"]))
-    folds: defaultdict[uuid.UUID, RunbookFolds] = defaultdict(RunbookFolds)
+    # Companies without rules share one: the global runbooks are then folded once for all of them.
+    plain = RunbookFolds()
+    folds: defaultdict[uuid.UUID, RunbookFolds] = defaultdict(lambda: plain)
     for company_id, company_groups in groups.items():
         folds[company_id] = RunbookFolds(alias_rules(company_groups))
     return folds

@@ -397,6 +397,8 @@ class IncidentSignatures:
     canonical: str
     #: originals and canonical, trimmed and casefolded: what an exact runbook signature is compared to
     names: frozenset[str]
+    #: what patterns search: the originals, and the canonical one unless it is one of them already
+    searched: tuple[str, ...] = ()
 
 
 def incident_signatures(
@@ -414,12 +416,14 @@ def incident_signatures(
     if not canonical:
         canonical = canonical_signature(signature, asset_name, aliases) if signature else ""
     names = frozenset(s.strip().casefold() for s in (*originals, canonical) if s.strip())
-    return IncidentSignatures(originals, canonical, names)
+    searched = originals if not canonical or canonical in originals else (*originals, canonical)
+    return IncidentSignatures(originals, canonical, names, searched)
 
 
 class RunbookFolds:
     """The canonical forms of runbook signatures under one company's alias rules, each runbook
-    folded once (keyed by id: use one instance per company and per batch of current versions).
+    folded once, with its casefolded names and compiled patterns (keyed by id: use one instance per
+    company and per batch of current versions).
 
     Folded here, per batch, rather than stored per runbook version on write: a runbook's canonical
     forms depend on who reads it (a global runbook serves every company, each with its own aliases),
@@ -430,11 +434,13 @@ class RunbookFolds:
     Folded without an asset name: a runbook is not about one asset.
     """
 
-    __slots__ = ("aliases", "_forms")
+    __slots__ = ("aliases", "_forms", "_names", "_patterns")
 
     def __init__(self, aliases: Mapping[str, str] | None = None) -> None:
         self.aliases = aliases
         self._forms: dict[uuid.UUID, frozenset[str]] = {}
+        self._names: dict[uuid.UUID, frozenset[str]] = {}
+        self._patterns: dict[uuid.UUID, tuple[re.Pattern[str], ...]] = {}
 
     def forms(self, runbook: MatchableRunbook) -> frozenset[str]:
         found = self._forms.get(runbook.id)
@@ -442,6 +448,27 @@ class RunbookFolds:
             found = self._forms[runbook.id] = frozenset(
                 canonical_signature(s, "", self.aliases) for s in runbook.signatures
             )
+        return found
+
+    def names(self, runbook: MatchableRunbook) -> frozenset[str]:
+        """The runbook's signatures casefolded, as exact names are compared."""
+        found = self._names.get(runbook.id)
+        if found is None:
+            found = self._names[runbook.id] = frozenset(s.casefold() for s in runbook.signatures)
+        return found
+
+    def patterns(self, runbook: MatchableRunbook) -> tuple[re.Pattern[str], ...]:
+        """The runbook's `signaturePatterns` compiled once per batch (each is now tried on several
+        names: `re`'s own cache look-up per search was a third of the matching time)."""
+        found = self._patterns.get(runbook.id)
+        if found is None:
+            compiled = []
+            for pattern in runbook.signature_patterns:
+                try:
+                    compiled.append(re.compile(pattern, re.IGNORECASE))
+                except re.error:
+                    continue  # validated when stored; an old one that no longer compiles matches nothing
+            found = self._patterns[runbook.id] = tuple(compiled)
         return found
 
 
@@ -462,12 +489,12 @@ def match_rank(runbook: MatchableRunbook, incident: IncidentSignatures, folds: R
     A literal name beats a folded one: a runbook written for exactly this tool's alert is the more
     specific fix.
     """
-    if any(s.casefold() in incident.names for s in runbook.signatures):
+    if not incident.names.isdisjoint(folds.names(runbook)):
         return EXACT
     if incident.canonical and incident.canonical in folds.forms(runbook):
         return FOLDED
     if runbook.signature_patterns and any(
-        matches_pattern(runbook, s) for s in (*incident.originals, incident.canonical) if s
+        p.search(s) for p in folds.patterns(runbook) for s in incident.searched
     ):
         return PATTERN
     return None
