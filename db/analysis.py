@@ -12,6 +12,7 @@ since) is skipped: the latest change analyses the incident as it is.
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from db.decisions import batch_folds, incident_signatures_of
 from db.events import BusEvent, topic
 from domain.analysis import MAX_FIRINGS, PERSISTENT_AFTER, Analysis, IncidentFacts, Related, analyze
-from domain.runbooks import best_runbook
+from domain.runbooks import RunbookFolds, best_runbook
 
 if TYPE_CHECKING:
     from db.pool import Conn
@@ -34,7 +36,8 @@ MAX_HOPS = 5
 INCIDENTS = """
 SELECT i.id, i.company_id, i.asset_id, i.asset_name, i.signature, i.status, i.first_alert_at,
        i.last_alert_at, i.alert_count, i.flapping, i.flap_times, i.created_at, i.version,
-       c.correlation_window_minutes AS window_minutes, a.platform
+       c.correlation_window_minutes AS window_minutes, a.platform, i.signatures, i.canonical_signature,
+       EXISTS (SELECT FROM signature_aliases g WHERE g.company_id = i.company_id) AS has_aliases
 FROM incidents i JOIN companies c ON c.id = i.company_id
 LEFT JOIN assets a ON a.id = i.asset_id
 WHERE i.id = ANY($1::uuid[])
@@ -193,11 +196,13 @@ async def _facts_many(conn: Conn, rows: list[Any]) -> dict[uuid.UUID, _Facts]:
     }
     platforms = {r["platform"] for r in rows if r["platform"] is not None}
     runbooks: list[_Runbook] = []
+    folds: defaultdict[uuid.UUID, RunbookFolds] = defaultdict(RunbookFolds)
     if platforms:
         runbooks = [
             _Runbook(**dict(r))
             for r in await conn.fetch(RUNBOOKS_MANY, list({r["company_id"] for r in rows}), sorted(platforms))
         ]
+        folds = await batch_folds(conn, [r for r in rows if r["platform"] is not None])
     found: dict[uuid.UUID, _Facts] = {}
     for row in rows:
         incident_id: uuid.UUID = row["id"]
@@ -216,11 +221,11 @@ async def _facts_many(conn: Conn, rows: list[Any]) -> dict[uuid.UUID, _Facts]:
             downstream=downstream[incident_id],
             signature_assets=int(spread.get(incident_id) or 1),
         )
-        found[incident_id] = _Facts(facts, row, _suggested(runbooks, row))
+        found[incident_id] = _Facts(facts, row, _suggested(runbooks, row, folds[row["company_id"]]))
     return found
 
 
-def _suggested(runbooks: list[_Runbook], row: Any) -> uuid.UUID | None:
+def _suggested(runbooks: list[_Runbook], row: Any, folds: RunbookFolds) -> uuid.UUID | None:
     platform = row["platform"]
     if platform is None:
         return None
@@ -229,7 +234,8 @@ def _suggested(runbooks: list[_Runbook], row: Any) -> uuid.UUID | None:
     candidates = [
         r for r in runbooks if (r.company_id is None or r.company_id == company_id) and r.platform == platform
     ]
-    found = best_runbook(candidates, company_id, row["signature"], platform)
+    # Matched as the decisions match: original, canonical and folded runbook signatures.
+    found = best_runbook(candidates, company_id, incident_signatures_of(row, folds), platform, folds)
     return found.id if found is not None else None
 
 

@@ -593,7 +593,7 @@ class CorrelationWorker:
         suppressed: dict[uuid.UUID, uuid.UUID] = {}
         for cid, company_windows in windows.items():
             if cid in pending:
-                pending[cid], held = exempt_for_maintenance(pending[cid], company_windows)
+                pending[cid], held = exempt_for_maintenance(pending[cid], company_windows, aliases.get(cid))
                 suppressed.update(held)
         stats.suppressed = len(suppressed)
 

@@ -16,6 +16,7 @@ through `db.repositories.remediation`.
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,7 +39,18 @@ from domain.decisions import (
 )
 from domain.incidents import DECISION_ACTOR, IncidentAction, IncidentEventKind, IncidentStatus
 from domain.notifications import NotificationKind
-from domain.runbooks import SSM_DOCUMENT, Platform, RunbookParameter, best_runbook, render, resolve_values
+from domain.runbooks import (
+    SSM_DOCUMENT,
+    IncidentSignatures,
+    Platform,
+    RunbookFolds,
+    RunbookParameter,
+    best_runbook,
+    incident_signatures,
+    render,
+    resolve_values,
+)
+from domain.signatures import alias_rules
 
 if TYPE_CHECKING:
     from db.pool import Conn
@@ -52,7 +64,8 @@ REACTION_NAME = "decisions"
 FACTS = """
 WITH f AS (
     SELECT i.id, i.company_id, i.asset_id, i.status, i.severity, i.signature, i.asset_name, i.critical_asset,
-           i.priority_base, a.cloud_instance_id, a.platform, coalesce(a.is_critical, false) AS asset_critical,
+           i.priority_base, i.signatures, i.canonical_signature,
+           EXISTS (SELECT FROM signature_aliases g WHERE g.company_id = i.company_id) AS has_aliases, a.cloud_instance_id, a.platform, coalesce(a.is_critical, false) AS asset_critical,
            c.auto_remediation_enabled, c.approval_on_critical_assets, c.approval_expiry_minutes,
            -- a demo company's runs go through the simulated executor: no AWS needed
            c.demo OR EXISTS (SELECT 1 FROM company_aws_settings s WHERE s.company_id = i.company_id)
@@ -78,6 +91,9 @@ SELECT f.*, rb.* FROM f LEFT JOIN LATERAL (
       AND v.platform = f.platform AND f.status <> 'RESOLVED'
 ) rb ON true
 """
+# A company's alias rules, read once per batch and only for the companies that have any (`has_aliases`):
+# runbook signatures are folded under them (`domain.runbooks.RunbookFolds`).
+ALIASES = "SELECT company_id, canonical, problems FROM signature_aliases WHERE company_id = ANY($1::uuid[])"
 # The decisions of a batch (of distinct incidents), each with its DECIDED timeline entry and its
 # incident's announcement (`Incident.decision` changed: a live view shows it, and any approval request
 # made with it, at commit), in one statement.
@@ -160,6 +176,34 @@ def _candidate(r: Any, prefix: str = "") -> CandidateRunbook:
 
 
 _RANK = {s.value: s.rank for s in Severity}
+
+
+async def batch_folds(conn: Conn, incidents: Sequence[Any]) -> defaultdict[uuid.UUID, RunbookFolds]:
+    """One `RunbookFolds` per company of `incidents` (rows with `company_id` and `has_aliases`), under
+    the company's alias rules; the rules are read in one statement, for the companies that have any."""
+    with_aliases = list({r["company_id"] for r in incidents if r["has_aliases"]})
+    groups: defaultdict[uuid.UUID, list[tuple[str, list[str]]]] = defaultdict(list)
+    if with_aliases:
+        for g in await conn.fetch(ALIASES, with_aliases):
+            groups[g["company_id"]].append((g["canonical"], g["problems"]))
+    # Companies without rules share one: the global runbooks are then folded once for all of them.
+    plain = RunbookFolds()
+    folds: defaultdict[uuid.UUID, RunbookFolds] = defaultdict(lambda: plain)
+    for company_id, company_groups in groups.items():
+        folds[company_id] = RunbookFolds(alias_rules(company_groups))
+    return folds
+
+
+def incident_signatures_of(row: Any, folds: RunbookFolds) -> IncidentSignatures:
+    """The signatures of an incident row (`signature`, `signatures`, `canonical_signature`,
+    `asset_name`) as runbooks are matched against them."""
+    return incident_signatures(
+        row["signature"],
+        row["signatures"] or (),
+        row["canonical_signature"],
+        asset_name=row["asset_name"] or "",
+        aliases=folds.aliases,
+    )
 
 
 def wants_decision(change: IncidentChange) -> bool:
@@ -260,6 +304,7 @@ class DecisionReaction:
         by_incident: dict[uuid.UUID, list[Any]] = {}
         for r in await conn.fetch(FACTS, [c.incident_id for c in changes]):
             by_incident.setdefault(r["id"], []).append(r)
+        folds = await batch_folds(conn, [rows[0] for rows in by_incident.values()])
         decided: list[
             tuple[IncidentChange, Any, Decision, CandidateRunbook | None, bool, datetime, dict[str, Any]]
         ] = []
@@ -272,7 +317,9 @@ class DecisionReaction:
                 continue  # this change (or a later one) was decided already
             now: datetime = self.clock() if self.clock else change.at
             decision, best = self._decision(
-                facts, [_candidate(r, "rb_") for r in rows if r["rb_id"] is not None]
+                facts,
+                [_candidate(r, "rb_") for r in rows if r["rb_id"] is not None],
+                folds[facts["company_id"]],
             )
             data = decision_data(decision)
             if _severity_rose(change):
@@ -299,10 +346,12 @@ class DecisionReaction:
                 await self._act(conn, change, facts, decision, best, now)
 
     @staticmethod
-    def _decision(facts: Any, candidates: list[CandidateRunbook]) -> tuple[Decision, CandidateRunbook | None]:
+    def _decision(
+        facts: Any, candidates: list[CandidateRunbook], folds: RunbookFolds
+    ) -> tuple[Decision, CandidateRunbook | None]:
         company_id: uuid.UUID = facts["company_id"]
         platform = facts["platform"]
-        best = best_runbook(candidates, company_id, facts["signature"], platform)
+        best = best_runbook(candidates, company_id, incident_signatures_of(facts, folds), platform, folds)
         incident = DecisionIncident(
             signature=facts["signature"],
             severity=facts["severity"],

@@ -52,7 +52,7 @@ from uuid import UUID
 from domain.alerts import Category, Severity, Tool
 from domain.errors import InvalidInput, InvalidTransition
 from domain.incidents import IncidentChangeKind, IncidentEventKind, IncidentStatus, TimelineEvent
-from domain.maintenance import MaintenanceWindow, suppressing_window
+from domain.maintenance import MaintenanceWindow
 from domain.priority import priority_score
 from domain.signatures import canonical_signature
 
@@ -220,24 +220,42 @@ def pending_alert(
 
 
 def exempt_for_maintenance(
-    alerts: list[PendingAlert], windows: Sequence[MaintenanceWindow]
+    alerts: list[PendingAlert],
+    windows: Sequence[MaintenanceWindow],
+    aliases: Mapping[str, str] | None = None,
 ) -> tuple[list[PendingAlert], dict[UUID, UUID]]:
     """Split one company's alerts into those correlation goes on with and those stored as suppressed
     (alert id -> id of the window that suppresses it).
 
     A firing alert is suppressed by the first window, in the order given, that covers its asset and
     signature at its event time (`MaintenanceWindow.suppresses`: [starts_at, ends_at), or an occurrence
-    of a recurring window). A resolve message is never suppressed: the problem it ends may have opened
-    an incident before the window began, and that incident must still close. With no windows,
-    `alerts` itself comes back.
+    of a recurring window). A window covers a signature it names, and one whose canonical signature
+    (the alert's, as its key was made) is a named one's canonical form under the company's `aliases`.
+    A resolve message is never suppressed: the problem it ends may have opened an incident before the
+    window began, and that incident must still close. With no windows, `alerts` itself comes back.
     """
     if not windows:
         return alerts, {}
+    # Each window's names folded once per batch, not once per alert.
+    names = {w.id: w.canonical_names(aliases) for w in windows if w.signatures}
     kept: list[PendingAlert] = []
     suppressed: dict[UUID, UUID] = {}
     for alert in alerts:
         if not alert.resolved:
-            window = suppressing_window(windows, alert.asset_name, alert.signature, alert.event_time)
+            window = next(
+                (
+                    w
+                    for w in windows
+                    if w.suppresses(
+                        alert.asset_name,
+                        alert.signature,
+                        alert.event_time,
+                        alert.canonical_signature,
+                        names.get(w.id, frozenset()),
+                    )
+                ),
+                None,
+            )
             if window is not None:
                 suppressed[alert.id] = window.id
                 continue

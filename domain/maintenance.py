@@ -21,6 +21,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.errors import InvalidInput
+from domain.signatures import canonical_signature
 
 MAX_RECURRING_DURATION = timedelta(days=7)
 MAX_NAMES = 100
@@ -66,7 +67,10 @@ class Recurrence:
 class MaintenanceWindow:
     """A maintenance window; empty `asset_names` / `signatures` mean every asset / signature.
 
-    Names are matched trimmed and case-insensitively. Call `validate_window` on anything a user entered.
+    Names are matched trimmed and case-insensitively. A named signature also covers every alert whose
+    canonical signature (`domain.signatures.canonical_signature`, as correlation keys it) is the named
+    one's canonical form (`canonical_names`): a window for "disk_full" holds back Datadog's "Disk usage
+    high" too. Call `validate_window` on anything a user entered.
     """
 
     id: UUID
@@ -76,8 +80,23 @@ class MaintenanceWindow:
     asset_names: frozenset[str] = frozenset()
     signatures: frozenset[str] = frozenset()
 
-    def applies_to(self, asset_name: str, signature: str) -> bool:
-        return _matches(self.asset_names, asset_name) and _matches(self.signatures, signature)
+    def canonical_names(self, aliases: Mapping[str, str] | None = None) -> frozenset[str]:
+        """The canonical forms of the named signatures under the company's alias rules, folded without
+        an asset name (a window names problems, its assets are named apart)."""
+        return frozenset(canonical_signature(name.strip(), "", aliases) for name in self.signatures)
+
+    def applies_to(
+        self,
+        asset_name: str,
+        signature: str,
+        canonical: str = "",
+        canonical_names: frozenset[str] = frozenset(),
+    ) -> bool:
+        """Whether the window covers the asset and the signature: `signature` is a named one, or its
+        `canonical` form is in `canonical_names` (this window's `canonical_names(aliases)`)."""
+        if not _matches(self.asset_names, asset_name):
+            return False
+        return _matches(self.signatures, signature) or (bool(canonical) and canonical in canonical_names)
 
     def is_active(self, at: datetime) -> bool:
         """Whether `at` (aware) falls inside the window or one of its occurrences."""
@@ -85,16 +104,33 @@ class MaintenanceWindow:
             return _utc(self.starts_at) <= _utc(at) < _utc(self.ends_at)
         return _recurring_active(self, self.recurrence, at)
 
-    def suppresses(self, asset_name: str, signature: str, at: datetime) -> bool:
-        return self.applies_to(asset_name, signature) and self.is_active(at)
+    def suppresses(
+        self,
+        asset_name: str,
+        signature: str,
+        at: datetime,
+        canonical: str = "",
+        canonical_names: frozenset[str] = frozenset(),
+    ) -> bool:
+        return self.applies_to(asset_name, signature, canonical, canonical_names) and self.is_active(at)
 
 
 def suppressing_window(
-    windows: Iterable[MaintenanceWindow], asset_name: str, signature: str, at: datetime
+    windows: Iterable[MaintenanceWindow],
+    asset_name: str,
+    signature: str,
+    at: datetime,
+    canonical: str = "",
+    aliases: Mapping[str, str] | None = None,
 ) -> MaintenanceWindow | None:
-    """The first window, in the order given, that suppresses this alert at `at`; None if none does."""
+    """The first window, in the order given, that suppresses this alert at `at`; None if none does.
+
+    `canonical` is the alert's canonical signature, `aliases` the company's rules the windows' named
+    signatures are folded under (see `exempt_for_maintenance` for a batch, which folds them once).
+    """
     for window in windows:
-        if window.suppresses(asset_name, signature, at):
+        names = window.canonical_names(aliases) if canonical and window.signatures else frozenset()
+        if window.suppresses(asset_name, signature, at, canonical, names):
             return window
     return None
 

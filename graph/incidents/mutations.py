@@ -158,7 +158,10 @@ class MaintenanceWindowCreateInput:
     )
     signatures: list[str] | None = strawberry.field(
         default=None,
-        description="Only these signatures (case-insensitive, at most 100); omit for every signature.",
+        description=(
+            "Only these signatures (case-insensitive, at most 100), and the alerts whose canonical signature"
+            " is the canonical form of one of them; omit for every signature."
+        ),
     )
 
 

@@ -71,7 +71,8 @@ class RunbookCreateInput:
     description: str = strawberry.field(default="", description="What it does and when to use it.")
     category: RunbookCategory = strawberry.field(description="What it fixes.")
     signatures: list[str] = strawberry.field(
-        default_factory=list, description="Alert signatures it fixes, exact (at most 50)."
+        default_factory=list,
+        description="Alert signatures it fixes, exact or by canonical form (at most 50).",
     )
     signature_patterns: list[str] = strawberry.field(
         default_factory=list, description="Regular expressions for alert signatures (at most 50)."

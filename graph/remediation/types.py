@@ -86,7 +86,10 @@ class RunbookContent:
     description: str = strawberry.field(description="What the runbook does and when to use it.")
     category: RunbookCategory = strawberry.field(description="What it fixes.")
     signatures: list[str] = strawberry.field(
-        description="Alert signatures it fixes (exact, case-insensitive)."
+        description=(
+            "Alert signatures it fixes: exact (case-insensitive) or by canonical form (an incident whose"
+            " canonical signature is one of these folded)."
+        )
     )
     signature_patterns: list[str] = strawberry.field(
         description="Regular expressions matched against alert signatures (case-insensitive search)."

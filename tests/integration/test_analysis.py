@@ -179,3 +179,24 @@ async def test_the_sweeper_catches_up_on_repeats_and_long_running_incidents(serv
         )
         == 31
     )
+
+
+async def test_the_suggested_runbook_matches_the_incident_s_canonical_signature(services, factory):
+    # given an incident on a LINUX asset under a name no library pattern finds, stored without its
+    # canonical signature (as before migration 0035): it is folded when matched
+    company = await factory.company()
+    assets = {"db-01": await factory.asset(company, "db-01", platform="LINUX")}
+    incident = await incident_on(
+        services, company, assets, "db-01", "No space left on device", datetime.now(UTC)
+    )
+
+    # when it is analysed
+    await analyse(services, incident)
+
+    # then the suggested runbook is the global disk cleanup listed for disk_full
+    name = await services.pool.fetchval(
+        "SELECT v.name FROM incident_analyses a JOIN runbooks r ON r.id = a.suggested_runbook_id"
+        " JOIN runbook_versions v ON v.runbook_id = r.id AND v.version = r.version WHERE a.incident_id = $1",
+        incident,
+    )
+    assert name == "Disk cleanup (Linux)"

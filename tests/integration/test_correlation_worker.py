@@ -16,6 +16,7 @@ from db.events import topic as event_topic
 from db.ingest import IngestRequest
 from db.sweeps import IncidentSweeper
 from domain.alerts import Category, NormalizedAlert, Severity, Tool
+from domain.signatures import alias_group
 from tests.helpers import event_heard, fresh_database
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -332,6 +333,55 @@ async def test_maintenance_window_suppresses_alerts_inside_it(services, factory)
     assert suppressed["suppressed_by"] == window_id
     assert suppressed["incident_id"] is None
     assert suppressed["correlated_at"] is not None
+
+
+async def test_a_window_naming_a_signature_holds_back_the_other_tools_names_of_that_problem(
+    services, factory
+):
+    # given a window for web-01's "disk_full" only, and a company rule naming two queue alerts one problem
+    company = await factory.company()
+    disk_window, queue_window = uuid.uuid4(), uuid.uuid4()
+    for window_id, names in ((disk_window, ["disk_full"]), (queue_window, ["Worker backlog"])):
+        await services.pool.execute(
+            "INSERT INTO maintenance_windows (id, company_id, name, starts_at, ends_at, asset_names, signatures)"
+            " VALUES ($1, $2, 'disk work', $3, $4, '{}', $5)",
+            window_id,
+            company.id,
+            T0,
+            T0 + timedelta(hours=1),
+            names,
+        )
+    async with factory.uow() as uow:
+        await uow.signature_aliases.create(company.id, alias_group(["AppQueueStuck", "Worker backlog"]))
+    # when Datadog, Alertmanager and Zabbix report the disk under their names, and other problems come in
+    at = T0 + timedelta(minutes=5)
+    await ingest(
+        services,
+        company,
+        alert("web-01", "Disk usage high", tool=Tool.DATADOG, at=at),
+        alert("web-01", "NodeFilesystemAlmostOutOfSpace", tool=Tool.ALERTMANAGER, at=at),
+        alert("web-01", "Free disk space is less than 10% on web-01", tool=Tool.ZABBIX, at=at),
+        alert("web-01", "AppQueueStuck", at=at),
+        alert("web-01", "Disk IO high", tool=Tool.DATADOG, at=at),
+    )
+    await drain(services)
+    # then the disk alerts and the aliased queue alert are suppressed by their windows, and only the
+    # other problem opens an incident
+    [incident] = await incidents_of(services, company)
+    assert incident["signature"] == "Disk IO high"
+    held = {
+        r["signature"]: r["suppressed_by"]
+        for r in await services.pool.fetch(
+            "SELECT signature, suppressed_by FROM alerts WHERE company_id = $1", company.id
+        )
+    }
+    assert held == {
+        "Disk usage high": disk_window,
+        "NodeFilesystemAlmostOutOfSpace": disk_window,
+        "Free disk space is less than 10% on web-01": disk_window,
+        "AppQueueStuck": queue_window,
+        "Disk IO high": None,
+    }
 
 
 async def test_flapping_keeps_one_incident_open_and_marked(services, factory):

@@ -25,6 +25,7 @@ from domain.runbooks import (
     RunbookRisk,
     RunbookSpec,
 )
+from domain.signatures import alias_group
 from tests.helpers import Factory, MadeCompany, unique
 from tests.integration.test_correlation_worker import T0, alert, drain, ingest
 
@@ -432,3 +433,71 @@ async def test_an_incident_a_technician_already_works_on_is_not_escalated_again(
         await services.pool.fetchval("SELECT status FROM incidents WHERE id = $1", incident["id"])
         == "ACKNOWLEDGED"
     )
+
+
+# -- signature folding ---------------------------------------------------------------------------
+
+
+async def test_another_tool_s_name_for_the_problem_finds_the_global_runbook_listed_for_it(world, runner):
+    # given a company with no runbook of its own and a LINUX asset: the global library applies
+    company = await world.company()
+    await world.factory.asset(company, "web-01", cloud_instance_id="i-0abc", platform="LINUX")
+
+    # when Datadog says "Disk usage high" and, on another asset, Linux says "No space left on device"
+    # (no library pattern finds the second: only its canonical signature disk_full does)
+    await world.factory.asset(company, "web-02", cloud_instance_id="i-0def", platform="LINUX")
+    datadog = await world.incident(company, "Disk usage high")
+    enospc = await world.incident(company, "No space left on device", asset="web-02")
+    await react(runner)
+
+    # then both run the global disk cleanup listed for disk_space_low / disk_full
+    for incident in (datadog, enospc):
+        assert incident["canonical_signature"] == "disk_full"
+        decision = await world.decision(incident["id"])
+        assert (decision["action"], decision["reason"]) == ("EXECUTE_RUNBOOK", "AUTO_APPROVED")
+        name, company_id = await world.services.pool.fetchrow(
+            "SELECT name, company_id FROM runbooks WHERE id = $1", decision["runbook_id"]
+        )
+        assert (name, company_id) == ("Disk cleanup (Linux)", None)
+    [execution] = await world.executions(enospc["id"])
+    assert execution["instance_ids"] == ["i-0def"]
+
+
+async def test_a_runbook_s_signatures_fold_under_the_company_s_alias_rules(world, runner):
+    # given a company rule "ZorbJammed and Zorbulator queue stuck are one problem", and its runbook
+    # listing only the first name
+    company = await world.company()
+    await world.factory.asset(company, "web-01", cloud_instance_id="i-0abc", platform="LINUX")
+    async with world.factory.uow() as uow:
+        await uow.signature_aliases.create(company.id, alias_group(["ZorbJammed", "Zorbulator queue stuck"]))
+    runbook_id = await world.runbook(company, spec("ZorbJammed"))
+    # and another company with the same runbook but no such rule
+    other = await world.company()
+    await world.factory.asset(other, "web-01", cloud_instance_id="i-0abc", platform="LINUX")
+    await world.runbook(other, spec("ZorbJammed"))
+
+    # when each sees the other name
+    incident = await world.incident(company, "Zorbulator queue stuck")
+    theirs = await world.incident(other, "Zorbulator queue stuck")
+    await react(runner)
+
+    # then the company with the rule runs its runbook; the other has none that fits and escalates
+    decision = await world.decision(incident["id"])
+    assert (decision["action"], decision["runbook_id"]) == ("EXECUTE_RUNBOOK", runbook_id)
+    assert (await world.decision(theirs["id"]))["reason"] == "NO_RUNBOOK"
+
+
+async def test_the_company_s_own_runbook_for_the_literal_name_beats_a_folded_one(world, runner):
+    # given the company's two runbooks: one for Datadog's literal name, one for another name of it
+    company = await world.company()
+    await world.factory.asset(company, "web-01", cloud_instance_id="i-0abc", platform="LINUX")
+    await world.runbook(company, spec("disk_space_low", name="a folded"))
+    literal = await world.runbook(company, spec("Disk usage high", name="z literal"))
+
+    # when Datadog's alert opens an incident
+    incident = await world.incident(company, "Disk usage high")
+    await react(runner)
+
+    # then the literal name wins (exact before folded before pattern), and the company's own before
+    # the global library that lists disk_full
+    assert (await world.decision(incident["id"]))["runbook_id"] == literal

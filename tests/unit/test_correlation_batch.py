@@ -22,6 +22,7 @@ from domain.correlation import (
 )
 from domain.incidents import IncidentChangeKind, IncidentStatus
 from domain.maintenance import MaintenanceWindow, Recurrence, RecurrenceFrequency
+from domain.signatures import alias_group, alias_rules
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -47,6 +48,7 @@ def claimed(
     firing_key: str | None = None,
     firing_asset_id: UUID | None = None,
     firing_critical: bool = False,
+    aliases: dict[str, str] | None = None,
 ) -> PendingAlert:
     return pending_alert(
         alert_id=UUID(int=next(_alert_ids)),
@@ -63,6 +65,7 @@ def claimed(
         firing_key=firing_key,
         firing_asset_id=firing_asset_id,
         firing_critical=firing_critical,
+        aliases=aliases,
     )
 
 
@@ -210,6 +213,33 @@ def test_a_window_narrowed_to_signatures_lets_the_others_through() -> None:
     w = window(T0, T0 + timedelta(hours=2), signatures=frozenset({"disk full"}))
     cpu, disk = claimed(T0, signature="High CPU"), claimed(T0, signature="Disk Full")
     assert exempt_for_maintenance([cpu, disk], [w]) == ([cpu], {disk.id: w.id})
+
+
+def test_a_window_naming_a_signature_holds_back_every_tool_s_name_for_that_problem() -> None:
+    # given a window for "disk_full" (the built-in disk problem)
+    w = window(T0, T0 + timedelta(hours=2), signatures=frozenset({"disk_full"}))
+    datadog = claimed(T0, signature="Disk usage high", tool="datadog")
+    prometheus = claimed(T0, signature="NodeFilesystemAlmostOutOfSpace", tool="prometheus")
+    zabbix = claimed(T0, signature="Free disk space is less than 10% on web-01")
+    other_disk = claimed(T0, signature="Disk IO high")  # another problem that shares a word
+    on_var = claimed(T0, signature="Disk full on /var")  # a path is another problem (disk_full:/var)
+    # when the batch is exempted
+    kept, suppressed = exempt_for_maintenance([datadog, prometheus, zabbix, other_disk, on_var], [w])
+    # then the three names of the problem are held back, the others go on
+    assert kept == [other_disk, on_var]
+    assert suppressed == {datadog.id: w.id, prometheus.id: w.id, zabbix.id: w.id}
+
+
+def test_a_window_s_signatures_fold_under_the_company_s_aliases() -> None:
+    # given a company rule "AppQueueStuck / Worker backlog are one problem" and a window naming one
+    group = alias_group(["AppQueueStuck", "Worker backlog"])
+    rules = alias_rules([(group.canonical, group.problems)])
+    w = window(T0, T0 + timedelta(hours=2), signatures=frozenset({"AppQueueStuck"}))
+    backlog = claimed(T0, signature="Worker backlog", aliases=rules)
+    # then the other name is held back under the company's rules, and not without them
+    assert exempt_for_maintenance([backlog], [w], rules) == ([], {backlog.id: w.id})
+    plain = claimed(T0, signature="Worker backlog")
+    assert exempt_for_maintenance([plain], [w]) == ([plain], {})
 
 
 def test_a_weekly_window_keeps_its_local_hours_after_the_clocks_change() -> None:

@@ -63,6 +63,27 @@ def test_one_off_window_compares_instants_across_offsets() -> None:
     assert suppressed(w, utc(2026, 6, 1, 9)) is False
 
 
+def test_a_named_signature_covers_the_alerts_whose_canonical_signature_is_its_canonical_form() -> None:
+    # given a window for Alertmanager's "DiskFull" only
+    w = window(utc(2026, 3, 2, 10), utc(2026, 3, 2, 12), signatures=frozenset({"DiskFull"}))
+    at = utc(2026, 3, 2, 11)
+    # then Datadog's name for the problem (its canonical signature disk_full) is held back too
+    assert suppressing_window([w], "web-01", "Disk usage high", at, canonical="disk_full") is w
+    # and the raw name still matches exactly (trimmed, any case), with or without a canonical one
+    assert suppressing_window([w], "web-01", " diskfull ", at) is w
+    # but another problem is not, nor the same one outside the window
+    assert suppressing_window([w], "web-01", "Disk IO high", at, canonical="disk_high_io") is None
+    assert (
+        suppressing_window([w], "web-01", "Disk usage high", utc(2026, 3, 2, 12), canonical="disk_full")
+        is None
+    )
+    # a company rule folds the named signature as correlation folds the alert's
+    queue = window(utc(2026, 3, 2, 10), utc(2026, 3, 2, 12), signatures=frozenset({"Worker backlog"}))
+    rules = {"backlog worker": "queue_stuck"}
+    assert suppressing_window([queue], "web-01", "AppQueueStuck", at, "queue_stuck", rules) is queue
+    assert suppressing_window([queue], "web-01", "AppQueueStuck", at, "queue_stuck") is None
+
+
 def test_no_window_suppresses_nothing() -> None:
     assert suppressing_window([], "web-01", "High CPU", utc(2026, 3, 2)) is None
 

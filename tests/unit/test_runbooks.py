@@ -18,10 +18,13 @@ from domain.runbooks import (
     ParameterType,
     Platform,
     RunbookCategory,
+    RunbookFolds,
     RunbookParameter,
     RunbookRisk,
     RunbookSpec,
     best_runbook,
+    incident_signatures,
+    match_rank,
     quote,
     render,
     validate,
@@ -331,3 +334,96 @@ def test_the_library_path_parameters_refuse_traversal_and_system_folders() -> No
     assert render(webroot.commands, webroot.parameters, {"path": "/srv/shop"}, Platform.LINUX)[0] == (
         "chown -R www-data:www-data /srv/shop"
     )
+
+
+# -- signature folding: an incident's original and canonical signatures, a runbook's folded ones ----
+
+LINUX_DISK = next(s for s in LIBRARY if s.name == "Disk cleanup (Linux)")
+
+
+def _library(spec: RunbookSpec) -> Candidate:
+    return _rb(
+        spec.name,
+        platform=spec.platform.value,
+        risk=spec.risk.value,
+        signatures=spec.signatures,
+        signature_patterns=spec.signature_patterns,
+    )
+
+
+def test_a_runbook_listing_another_name_of_the_problem_matches_by_its_canonical_form() -> None:
+    # given the library's disk cleanup (disk_space_low, disk_full, DiskFull...) and no pattern at all
+    disk = replace(_library(LINUX_DISK), signature_patterns=())
+    # when Datadog's "Disk usage high" on web-01 (canonical disk_full) and Linux's own words come in
+    datadog = incident_signatures("Disk usage high", asset_name="web-01")
+    enospc = incident_signatures("No space left on device", asset_name="web-01")
+    # then both find it, folded
+    assert datadog.canonical == "disk_full"
+    assert best_runbook([disk], COMPANY, datadog, "LINUX") is disk
+    assert best_runbook([disk], COMPANY, enospc, "LINUX") is disk
+    # the library lists `disk_full` itself (the canonical name: EXACT); a runbook listing only other
+    # names of the problem matches FOLDED
+    assert match_rank(disk, enospc, RunbookFolds()) == 0
+    low = replace(disk, signatures=("disk_space_low", "HighDiskUsage"))
+    assert match_rank(low, enospc, RunbookFolds()) == 1
+    # and a plain raw signature is folded the same way
+    assert best_runbook([disk], COMPANY, "HostOutOfDiskSpace", "LINUX") is disk
+
+
+def test_folding_never_matches_another_problem_that_shares_a_word() -> None:
+    disk = _rb("disk", signatures=("disk_space_low",))
+    for other in ("Disk IO high", "Swap usage high", "Disk full on /var", "Memory usage high"):
+        assert best_runbook([disk], COMPANY, incident_signatures(other, asset_name="web-01"), "LINUX") is None
+
+
+def test_any_original_signature_or_the_canonical_one_matches_exactly() -> None:
+    # given an incident opened by "DiskFull" that later saw "Disk usage high" (canonical disk_full)
+    incident = incident_signatures("DiskFull", ["DiskFull", "Disk usage high"], "disk_full")
+    later = _rb("later", signatures=("disk usage HIGH",))
+    canonical = _rb("canonical", signatures=("DISK_FULL",))
+    assert best_runbook([later], COMPANY, incident, "LINUX") is later
+    assert best_runbook([canonical], COMPANY, incident, "LINUX") is canonical
+    folds = RunbookFolds()
+    assert match_rank(later, incident, folds) == match_rank(canonical, incident, folds) == 0  # EXACT
+
+
+def test_patterns_match_the_original_signatures_and_the_canonical_one() -> None:
+    incident = incident_signatures("Svc qx9 offline", ["Svc qx9 offline", "PagerQx9Gone"])
+    second = _rb("second", signature_patterns=("pager.*gone",))
+    canon = _rb("canon", signature_patterns=(r"^down_qx9_svc$",))
+    assert best_runbook([second], COMPANY, incident, "LINUX") is second
+    assert best_runbook([canon], COMPANY, incident, "LINUX") is canon
+
+
+def test_exact_before_folded_before_pattern_and_the_company_s_own_before_all_global_ones() -> None:
+    incident = incident_signatures("Disk usage high", asset_name="web-01")
+    exact = _rb("c exact", signatures=("Disk usage high",))
+    folded = _rb("a folded", signatures=("disk_space_low",))
+    pattern = _rb("b pattern", signature_patterns=("disk",))
+    assert best_runbook([pattern, folded, exact], COMPANY, incident, "LINUX") is exact
+    assert best_runbook([pattern, folded], COMPANY, incident, "LINUX") is folded
+    # the company's own pattern still beats a global exact name
+    own = _rb("own", COMPANY, signature_patterns=("usage",))
+    assert best_runbook([exact, folded, own], COMPANY, incident, "LINUX") is own
+    # and folding never crosses platforms or companies
+    windows = _rb("win", signatures=("disk_space_low",), platform="WINDOWS")
+    foreign = _rb("theirs", OTHER, signatures=("disk_space_low",))
+    assert best_runbook([windows, foreign], COMPANY, incident, "LINUX") is None
+
+
+def test_a_runbook_s_signatures_fold_under_the_company_s_aliases() -> None:
+    # given the company's rule "VeeamJobFailed and Backup job failed are one problem, backup_failed"
+    rules = {"failed job veeam": "backup_failed", "backup failed job": "backup_failed"}
+    runbook = _rb("backup", COMPANY, signatures=("VeeamJobFailed",))
+    incident = incident_signatures("Backup job failed", asset_name="nas-01", aliases=rules)
+    # then the runbook listing the other name matches under the rules, and not without them
+    assert incident.canonical == "backup_failed"
+    assert best_runbook([runbook], COMPANY, incident, "LINUX", RunbookFolds(rules)) is runbook
+    assert best_runbook([runbook], COMPANY, incident, "LINUX", RunbookFolds()) is None
+
+
+def test_a_runbook_is_folded_once_per_batch() -> None:
+    folds = RunbookFolds()
+    runbook = _rb("disk", signatures=("DiskSpaceLow", "HighDiskUsage"))
+    assert folds.forms(runbook) == frozenset({"disk_full"})
+    assert folds.forms(runbook) is folds.forms(runbook)
