@@ -134,7 +134,9 @@ async def run_worker_forever(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, main.cancel)  # stop between batches; a cut batch rolls back
     stop_metrics = (
-        metrics.serve_worker_metrics(settings.worker_metrics_host, settings.worker_metrics_port)
+        metrics.serve_worker_metrics(
+            settings.worker_metrics_host, settings.worker_metrics_port, settings.metrics_token
+        )
         if settings.worker_metrics_port
         else None
     )
