@@ -12,14 +12,14 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
 from db.notifications import enqueue
@@ -27,7 +27,6 @@ from db.pool import asyncpg_dsn
 from domain.notifications import NotificationKind
 from domain.rbac import Role
 from tests.live import ROOT, scratch_database, server_env
-from tests.moto_aws import moto_server  # noqa: F401 - fixture
 
 SENDER = "alerts@msp.example.com"
 REGION = "eu-west-1"
@@ -106,6 +105,16 @@ def worker_env(url: str, home: Path, aws_endpoint: str) -> dict[str, str]:
     return env
 
 
+async def until(check: Callable[[], Awaitable[bool]]) -> bool:
+    """Whether `check` came true within STOP_WAIT_SECONDS (a generous wait, not a timed assertion)."""
+    deadline = time.monotonic() + STOP_WAIT_SECONDS
+    while not await check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.2)
+    return True
+
+
 async def start_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -180,11 +189,67 @@ async def test_the_worker_stops_at_once_on_sigterm_while_an_email_hangs_in_ses(s
     assert await email_states(scratch, ids) == {"sending": 1, "pending": len(ids) - 1}
 
 
-def ses_sent(moto: str) -> list[dict[str, Any]]:
-    """The messages moto's SES has accepted (its `/moto-api/data.json` view of the backend)."""
-    data = httpx.get(moto + "/moto-api/data.json", timeout=10).json()
-    messages: list[dict[str, Any]] = []
-    for _region, backend in (data.get("ses") or {}).items():
-        for message in backend.get("sent_messages", []) if isinstance(backend, dict) else []:
-            messages.append(message)
-    return messages
+def ses_messages_to(address: str) -> list[Any]:
+    """What moto's SES (this process's server, its in-memory backend) accepted for `address`."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    sent = ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
+    return [m for m in sent if address in m.destinations.get("ToAddresses", [])]
+
+
+async def running_mailers(url: str) -> set[str]:
+    async with connected(url) as conn:
+        rows = await conn.fetch(
+            "SELECT instance FROM background_loops WHERE name = 'mailer' AND state = 'running'"
+        )
+    return {r["instance"] for r in rows}
+
+
+async def test_two_worker_processes_email_each_notification_exactly_once(scratch, moto_server, tmp_path):
+    import boto3
+
+    # given SES (moto's server) with a verified sender, and two `alertwhisperer worker` processes on
+    # one database, both mailers running
+    boto3.client(
+        "sesv2",
+        region_name=REGION,
+        endpoint_url=moto_server,
+        aws_access_key_id="AKIAPLATFORM00000000",
+        aws_secret_access_key="platform-secret",
+    ).create_email_identity(EmailIdentity=SENDER)
+    env = worker_env(scratch, tmp_path, moto_server)
+    before = await running_mailers(scratch)
+    procs = [await start_worker(env), await start_worker(env)]
+    try:
+
+        async def both_running() -> bool:
+            assert all(p.returncode is None for p in procs), "a worker exited"
+            return len(await running_mailers(scratch) - before) == 2
+
+        assert await until(both_running), "the two mailers never ran"
+
+        # when 30 notifications are committed at once (the NOTIFY wakes both mailers)
+        ids = await pending_emails(scratch, 30)
+
+        async def all_sent() -> bool:
+            return (await email_states(scratch, ids)).get("sent", 0) == len(ids)
+
+        await until(all_sent)
+    finally:
+        codes = [await stop(p) for p in procs]
+
+    # then every one is sent, and SES got exactly one email for each
+    assert await email_states(scratch, ids) == {"sent": 30}
+    async with connected(scratch) as conn:
+        rows = await conn.fetch(
+            "SELECT n.subject, n.email_message_id, u.email FROM notifications n"
+            " JOIN users u ON u.id = n.user_id WHERE n.id = ANY($1)",
+            ids,
+        )
+    (address,) = {r["email"] for r in rows}
+    messages = ses_messages_to(address)
+    assert len(messages) == 30
+    assert sorted(m.id for m in messages) == sorted(r["email_message_id"] for r in rows)
+    assert len({m.subject for m in messages}) == 30
+    assert codes == [0, 0]
