@@ -488,6 +488,16 @@ class StubbedSsm:
         self.stubber.activate()
 
 
+class NotOurs:
+    """The patch source of a company another test (or process) left due in the shared database: it
+    must not take this test's stubbed SSM answers."""
+
+    async def patch_states(self) -> list[Any]:
+        from domain.aws import AwsError
+
+        raise AwsError("not this test's company")
+
+
 def _state(instance: str, **counts: int) -> dict[str, Any]:
     return {
         "InstanceId": instance,
@@ -521,11 +531,13 @@ async def test_patch_compliance_comes_from_ssm_patch_states(services, factory):
     sessions.client_sync = lambda *a: ssm.client  # type: ignore[method-assign]
 
     def source(company_id: uuid.UUID, access: AwsAccess) -> Any:
+        if company_id != company.id:
+            return NotOurs()
         assert access.auth_type is AwsAuthType.ACCESS_KEY
         assert access.secret_access_key == "opened:sealed"
         return sessions.patch_states(company_id, access)
 
-    job = PatchRefresh(services.pool, source, lambda token: "opened:" + token.decode())
+    job = PatchRefresh(services.pool, source, lambda token: "opened:" + token.decode(), batch=10_000)
 
     # when the periodic job runs (twice: the second finds nothing due)
     now = datetime.now(UTC)
@@ -572,7 +584,10 @@ async def test_a_failing_ssm_call_keeps_the_last_states_and_records_the_error(se
     sessions = AwsSessions(services.clock)
     sessions.client_sync = lambda *a: client  # type: ignore[method-assign]
 
-    job = PatchRefresh(services.pool, sessions.patch_states, lambda token: token.decode())
+    def source(company_id: uuid.UUID, access: Any) -> Any:
+        return sessions.patch_states(company_id, access) if company_id == company.id else NotOurs()
+
+    job = PatchRefresh(services.pool, source, lambda token: token.decode(), batch=10_000)
     await job.run_once(datetime.now(UTC))
 
     assert (
