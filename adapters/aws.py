@@ -22,8 +22,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
-
+from adapters import threads
 from domain.aws import AwsAccess, AwsAuthType, AwsError
 from domain.kpis import InstancePatchState
 from domain.ports import Clock, CommandState, Invocation, RemoteCommand
@@ -284,7 +283,7 @@ class AwsSessions:
         self, company_id: uuid.UUID, access: AwsAccess, service: str, operation: str, **kwargs: Any
     ) -> Any:
         """One AWS API call for the company, in a worker thread; AwsError on failure."""
-        return await anyio.to_thread.run_sync(
+        return await threads.run_sync(
             partial(self._call_sync, company_id, access, service, operation, kwargs)
         )
 

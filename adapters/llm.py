@@ -14,8 +14,7 @@ import threading
 from functools import partial
 from typing import Any
 
-import anyio.to_thread
-
+from adapters import threads
 from domain.ports import LlmError, LlmReply
 
 DEFAULT_BEDROCK_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -75,7 +74,7 @@ class BedrockAnalyser:
     async def complete(self, system: str, prompt: str, seconds: float) -> LlmReply:
         try:
             return await asyncio.wait_for(
-                anyio.to_thread.run_sync(partial(self._converse, system, prompt), abandon_on_cancel=True),
+                threads.run_sync(partial(self._converse, system, prompt)),
                 seconds,
             )
         except TimeoutError:

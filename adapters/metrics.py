@@ -14,6 +14,7 @@ correlation lag, the reactions' backlogs) is read at scrape time by the API (`re
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -48,7 +49,8 @@ WEBHOOK_REQUESTS = Counter(
 )
 ALERTS_INGESTED = Counter(
     "alertwhisperer_alerts_ingested",
-    "Alerts accepted through webhooks (stored, waiting for correlation), by integration.",
+    "Alerts accepted (stored, waiting for correlation), by integration: the webhook's tool, or graphql"
+    " for the alertIngest mutation.",
     ["integration"],
     registry=REGISTRY,
 )
@@ -65,11 +67,21 @@ def webhook_answered(outcome: str, reason: str, status: int, integration: str, a
         child = _request_children[key] = WEBHOOK_REQUESTS.labels(outcome, reason, str(status))
     child.inc()
     if alerts:
-        name = integration if integration in _INTEGRATIONS else "other"
-        counter = _alert_children.get(name)
-        if counter is None:
-            counter = _alert_children[name] = ALERTS_INGESTED.labels(name)
-        counter.inc(alerts)
+        alerts_ingested(integration if integration in _INTEGRATIONS else "other", alerts)
+
+
+GRAPHQL_INTEGRATION = "graphql"  # the integration label of the alerts stored by `alertIngest`
+
+
+def alerts_ingested(integration: str, alerts: int) -> None:
+    """Alerts newly stored (a replayed delivery stores none). `integration`: a Tool value, "other"
+    or GRAPHQL_INTEGRATION."""
+    if not alerts:
+        return
+    counter = _alert_children.get(integration)
+    if counter is None:
+        counter = _alert_children[integration] = ALERTS_INGESTED.labels(integration)
+    counter.inc(alerts)
 
 
 # ---- correlation ----
@@ -278,12 +290,44 @@ def exposition() -> bytes:
     return generate_latest(REGISTRY)
 
 
-def serve_worker_metrics(host: str, port: int) -> Callable[[], None]:
-    """The worker process's scrape target (prometheus-client's own small HTTP server, in a thread);
-    returns the function that stops it."""
-    from prometheus_client import start_http_server
+def serve_worker_metrics(host: str, port: int, token: str | None = None) -> Callable[[], None]:
+    """The worker process's scrape target (a small threaded WSGI server, prometheus-client's own
+    exposition); returns the function that stops it. With `token` (ALERTWHISPERER_METRICS_TOKEN, the
+    API's) a scrape needs `Authorization: Bearer <token>`, as the API's `/metrics` does: a worker's
+    port is no way around the API's guard."""
+    import socket
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-    server, thread = start_http_server(port, addr=host, registry=REGISTRY)
+    from prometheus_client import make_wsgi_app
+    from prometheus_client.exposition import ThreadingWSGIServer
+
+    exposed = make_wsgi_app(REGISTRY)
+    expected = None if token is None else b"Bearer " + token.encode()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if expected is not None:
+            given = environ.get("HTTP_AUTHORIZATION", "").encode("latin-1", "replace")
+            if not hmac.compare_digest(given, expected):
+                start_response(
+                    "401 Unauthorized",
+                    [("Content-Type", "application/json"), ("WWW-Authenticate", "Bearer")],
+                )
+                return [b'{"error":"metrics need Authorization: Bearer <ALERTWHISPERER_METRICS_TOKEN>"}']
+        result: Iterable[bytes] = exposed(environ, start_response)
+        return result
+
+    class Server(ThreadingWSGIServer):
+        # An IPv6 host (`::`) needs its own family; the class attribute is per server here.
+        address_family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0][0]
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            """Scrapes every few seconds would flood the log."""
+
+    server = make_server(host, port, app, Server, handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, name="worker-metrics", daemon=True)
+    thread.start()
 
     def stop() -> None:
         server.shutdown()

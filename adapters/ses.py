@@ -13,8 +13,7 @@ import threading
 from functools import partial
 from typing import Any
 
-import anyio.to_thread
-
+from adapters import threads
 from domain.ports import EmailMessage
 
 DEFAULT_REGION = "us-east-1"
@@ -71,7 +70,7 @@ class SesMailer:
         return str(answer["MessageId"])
 
     async def send(self, message: EmailMessage) -> str:
-        return await anyio.to_thread.run_sync(partial(self._send_sync, message))
+        return await threads.run_sync(partial(self._send_sync, message))
 
 
 def ses_mailer(sender: str | None, region: str | None = None) -> SesMailer | None:

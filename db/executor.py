@@ -348,58 +348,66 @@ class Executor:
         invocations = [
             seen.get(i) or Invocation(i, CommandState.PENDING, "Pending") for i in execution.instance_ids
         ]
-        pending = [i for i in invocations if not i.state.final]
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await self._still_ours(conn, execution):
-                return self._lost(execution)
-            changed = False
-            for i in invocations:
-                changed |= _updated(
-                    await conn.execute(
-                        INVOCATION,
-                        execution.id,
-                        step,
-                        i.instance_id,
-                        execution.company_id,
-                        i.state.value,
-                        i.status_detail[:64],
-                        i.stdout,
-                        i.stderr,
-                        i.started_at,
-                        i.finished_at,
-                        now,
-                    )
+            ended = await self._polled(conn, execution, invocations, now)
+        counted(ended)
+
+    async def _polled(
+        self, conn: Conn, execution: Leased, invocations: list[Invocation], now: datetime
+    ) -> str | None:
+        """What one poll saw, written in the caller's transaction; the final status if it ended."""
+        step = execution.step
+        pending = [i for i in invocations if not i.state.final]
+        if not await self._still_ours(conn, execution):
+            self._lost(execution)
+            return None
+        changed = False
+        for i in invocations:
+            changed |= _updated(
+                await conn.execute(
+                    INVOCATION,
+                    execution.id,
+                    step,
+                    i.instance_id,
+                    execution.company_id,
+                    i.state.value,
+                    i.status_detail[:64],
+                    i.stdout,
+                    i.stderr,
+                    i.started_at,
+                    i.finished_at,
+                    now,
                 )
-            if pending:
-                if execution.deadline_at is not None and now >= execution.deadline_at:
-                    names = ", ".join(i.instance_id for i in pending)
-                    what = "the health check" if step == "health_check" else "the command"
-                    reason = f"{what} did not finish within {execution.timeout_seconds} s on {names}"
-                    await self._end(conn, execution, "TIMED_OUT", reason, now)
-                    return
-                next_poll = now + timedelta(seconds=poll_delay(self._elapsed(execution, now)))
-                if execution.deadline_at is not None:
-                    next_poll = min(next_poll, execution.deadline_at)  # the timeout is not overslept
-                await conn.execute(WAIT, *self._guard(execution), execution.phase, next_poll, now)
-                if changed:  # a poll that saw nothing new announces nothing
-                    await self._announce(conn, execution, "RUNNING")
-                return
-            failed = [i for i in invocations if i.state is not CommandState.SUCCEEDED]
-            if not failed:
-                if step == "action" and execution.health_check:
-                    await conn.execute(WAIT, *self._guard(execution), "health_send", now, now)
-                    await self._announce(conn, execution, "RUNNING")
-                    return
-                await self._end(conn, execution, "SUCCEEDED", None, now)
-                return
-            status = next(s for state, s in ENDINGS if any(i.state is state for i in failed))
-            where = ", ".join(f"{i.instance_id} ({i.status_detail})" for i in failed)
-            reason = (
-                f"the health check failed on {where}"
-                if step == "health_check"
-                else f"the command ended {status} on {where}"
             )
-            await self._end(conn, execution, "FAILED" if step == "health_check" else status, reason, now)
+        if pending:
+            if execution.deadline_at is not None and now >= execution.deadline_at:
+                names = ", ".join(i.instance_id for i in pending)
+                what = "the health check" if step == "health_check" else "the command"
+                reason = f"{what} did not finish within {execution.timeout_seconds} s on {names}"
+                return await self._end(conn, execution, "TIMED_OUT", reason, now)
+            next_poll = now + timedelta(seconds=poll_delay(self._elapsed(execution, now)))
+            if execution.deadline_at is not None:
+                next_poll = min(next_poll, execution.deadline_at)  # the timeout is not overslept
+            await conn.execute(WAIT, *self._guard(execution), execution.phase, next_poll, now)
+            if changed:  # a poll that saw nothing new announces nothing
+                await self._announce(conn, execution, "RUNNING")
+            return None
+        failed = [i for i in invocations if i.state is not CommandState.SUCCEEDED]
+        if not failed:
+            if step == "action" and execution.health_check:
+                await conn.execute(WAIT, *self._guard(execution), "health_send", now, now)
+                await self._announce(conn, execution, "RUNNING")
+                return None
+            return await self._end(conn, execution, "SUCCEEDED", None, now)
+        status = next(s for state, s in ENDINGS if any(i.state is state for i in failed))
+        where = ", ".join(f"{i.instance_id} ({i.status_detail})" for i in failed)
+        reason = (
+            f"the health check failed on {where}"
+            if step == "health_check"
+            else f"the command ended {status} on {where}"
+        )
+        final = "FAILED" if step == "health_check" else status
+        return await self._end(conn, execution, final, reason, now)
 
     async def _aws_failed(self, execution: Leased, exc: AwsError, now: datetime) -> None:
         error = f"{exc.code}: {exc.message}"[:2000]
@@ -422,20 +430,22 @@ class Executor:
         async with self.pool.acquire() as conn, conn.transaction():
             if not await self._still_ours(conn, execution):
                 return self._lost(execution)
-            await self._end(conn, execution, status, error, now)
+            ended = await self._end(conn, execution, status, error, now)
+        counted(ended)
 
     async def _end(
         self, conn: Conn, execution: Leased, status: str, error: str | None, now: datetime
-    ) -> None:
+    ) -> str | None:
         """The execution's last write (in the caller's transaction, lease checked): its status, and
-        for its incident a resolve (success) or an escalation with the reason."""
+        for its incident a resolve (success) or an escalation with the reason. Returns the status
+        written (None: the lease was lost), for the caller to count once the transaction committed."""
         if not _updated(await conn.execute(FINISH, *self._guard(execution), status, error, now)):
-            return self._lost(execution)
-        metrics.execution_finished(status)
+            self._lost(execution)
+            return None
         await self._announce(conn, execution, status)
         incident = execution.incident_id
         if incident is None:
-            return
+            return status
         facts = {**self._facts(execution), "status": status, "actor": REMEDIATION_ACTOR}
         if status == "SUCCEEDED":
             await add_timeline(
@@ -450,7 +460,7 @@ class Executor:
                 data={"execution": str(execution.id)},
                 remediated=True,
             )
-            return
+            return status
         reason = error or status
         await add_timeline(
             conn,
@@ -480,6 +490,7 @@ class Executor:
             data={"execution": str(execution.id), "status": status},
             dedup_key=f"execution:{execution.id}:failed",
         )
+        return status
 
     # ---- helpers ----
 
@@ -541,6 +552,13 @@ def _leased(r: asyncpg.Record) -> Leased:
         deadline_at=r["deadline_at"],
         lease=r["next_check_at"],
     )
+
+
+def counted(ended: str | None) -> None:
+    """Count an execution's end once its transaction committed: counted inside it, a rollback (a
+    lost connection, an error in the incident's writes) would count an end that never happened."""
+    if ended is not None:
+        metrics.execution_finished(ended)
 
 
 def _updated(status: str) -> bool:

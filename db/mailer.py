@@ -11,13 +11,15 @@ two worker processes never take the same email. Then:
 - the user does not want this kind by email, is inactive, or no sender is configured: `none`
   (in-app only);
 - a lease that ran out (the process stopped mid-send): `failed`, never sent again, since SES may
-  already have it: a notification is never emailed twice.
+  already have it: a notification is never emailed twice. The ones a stopping process had claimed
+  but not tried yet are put back to `pending` (its SIGTERM cancels the batch).
 
 A failed send never touches the incident's transaction: that committed long before.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -79,6 +81,12 @@ JOIN companies c ON c.id = k.company_id
 LEFT JOIN incidents i ON i.id = k.incident_id
 ORDER BY k.id
 """
+# Claimed, never tried: the claim is undone (its attempt not counted), due again at once.
+UNCLAIM = """
+UPDATE notifications SET email_state = 'pending', email_attempts = email_attempts - 1, email_next_at = $2
+WHERE id = ANY($1::bigint[]) AND email_state = 'sending'
+"""
+UNCLAIM_SECONDS = 5.0
 SENT = """
 UPDATE notifications SET email_state = 'sent', email_message_id = $2, email_error = NULL, email_next_at = NULL
 WHERE id = $1
@@ -136,8 +144,14 @@ class MailerRun:
                 "emails lost mid-send marked failed", extra={"notification_ids": [r["id"] for r in lost]}
             )
         sent = skipped = retried = failed = 0
-        for row in rows:
-            outcome = await self._deliver(row, now)
+        for done, row in enumerate(rows):
+            try:
+                outcome = await self._deliver(row, now)
+            except asyncio.CancelledError:
+                # The process stops: the email being sent stays `sending` (SES may have it: it
+                # ends failed, never sent twice); the ones not tried yet go back to the queue.
+                await self._unclaim([r["id"] for r in rows[done + 1 :]], now)
+                raise
             sent += outcome == "sent"
             skipped += outcome == "skipped"
             retried += outcome == "retried"
@@ -145,6 +159,15 @@ class MailerRun:
             metrics.email(outcome)
         metrics.email("lost", len(lost))
         return MailStats(sent, skipped, retried, failed, len(lost))
+
+    async def _unclaim(self, ids: list[int], now: datetime) -> None:
+        if not ids:
+            return
+        try:
+            async with asyncio.timeout(UNCLAIM_SECONDS):
+                await self.pool.execute(UNCLAIM, ids, now)
+        except Exception:  # noqa: BLE001 - not put back: their lease runs out and they end failed
+            log.warning("claimed emails not put back", exc_info=True, extra={"notification_ids": ids})
 
     async def _deliver(self, row: Any, now: datetime) -> str:
         if not row["is_active"] or not wants_email(row["kind"], row["notification_email_kinds"]):

@@ -210,20 +210,25 @@ class SlaMonitor:
 
     async def run_once(self, now: datetime) -> int:
         """One pass over due rows (at most `batch`); the number of rows it acted on."""
+        # The warnings and breaches acted on, counted once the transaction committed (a rollback
+        # undoes their rows and effects: counted inside, it would count what never happened).
+        counted: list[DueEvent] = []
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(CLAIM_DUE, now, self.batch)
             acted = 0
             for row in rows:
-                if await self._due(conn, row, now):
+                if await self._due(conn, row, now, counted):
                     acted += 1
-            return acted
+        for event in counted:
+            metrics.sla_event(event.clock.value, event.kind.value)
+        return acted
 
     async def next_due(self) -> datetime | None:
         """The earliest warning or breach still to come (one index probe), to wake up for it."""
         found: datetime | None = await self.pool.fetchval(NEXT_DUE)
         return found
 
-    async def _due(self, conn: Conn, row: Any, now: datetime) -> bool:
+    async def _due(self, conn: Conn, row: Any, now: datetime, counted: list[DueEvent]) -> bool:
         incident_id: uuid.UUID = row["incident_id"]
         company_id: uuid.UUID = row["company_id"]
         clocks = _clocks(row)
@@ -235,7 +240,8 @@ class SlaMonitor:
                 await conn.execute(DEFER, incident_id, now + RECHECK)
                 return False
         for event in events:
-            await self._act(conn, company_id, incident_id, incident, event, now)
+            if await self._act(conn, company_id, incident_id, incident, event, now):
+                counted.append(event)
         done = mark_done(clocks, due_events(clocks, now) if incident is None else events)
         await conn.execute(SAVE_DUE, incident_id, *_params(done), done.next_due_at())
         return True
@@ -248,7 +254,8 @@ class SlaMonitor:
         incident: Any,
         event: DueEvent,
         now: datetime,
-    ) -> None:
+    ) -> bool:
+        """Act on one due event; False when it was acted on already (or its incident is gone)."""
         level = None
         if event.clock is SlaKind.RESOLUTION and event.kind is SlaEventKind.BREACH:
             level = escalation_level(int(await conn.fetchval(PREVIOUS_BREACHES, incident_id)))
@@ -263,8 +270,7 @@ class SlaMonitor:
             now,
         )
         if inserted is None or incident is None:
-            return  # acted on already (another monitor, or before a restart), or the incident is gone
-        metrics.sla_event(event.clock.value, event.kind.value)
+            return False  # acted on already (another monitor, or before a restart), or the incident is gone
         deadline = event.deadline.isoformat()
         facts: dict[str, Any] = {"clock": event.clock.value, "deadline": deadline}
         if level is not None:
@@ -287,7 +293,7 @@ class SlaMonitor:
                 dedup_key=dedup,
             )
             await announce(conn, company_id, incident_id)
-            return
+            return True
         await add_timeline(conn, company_id, incident_id, IncidentEventKind.SLA_BREACHED, now, facts)
         if level is None:
             # Response breach: an unassigned incident gets the best technician now (who is notified
@@ -333,6 +339,7 @@ class SlaMonitor:
         await conn.execute(
             NOTIFY, BusEvent(topic(company_id, SLA_TOPIC), kind=event.clock.value, id=str(inserted)).to_json()
         )
+        return True
 
 
 def _moved_on(incident: Any, event: DueEvent, clocks: IncidentClocks) -> bool:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
+from adapters import metrics
 from db.outage import database_unavailable
 from domain.alerts import PayloadError, Tool
 from domain.errors import DomainError
@@ -188,8 +189,11 @@ async def _ingest(info: strawberry.Info, input: AlertIngestInput) -> AlertIngest
         raise
     except DomainError as exc:  # the batch larger than the burst
         return _refused(user_error(exc))
+    ids = alert_global_ids(result.response)
+    if not result.replayed:  # committed when the use case returns; a replay stored nothing
+        metrics.alerts_ingested(metrics.GRAPHQL_INTEGRATION, len(ids))
     return AlertIngestPayload(
-        alert_ids=[strawberry.ID(i) for i in alert_global_ids(result.response)],
+        alert_ids=[strawberry.ID(i) for i in ids],
         replayed=result.replayed,
         user_errors=[],
     )

@@ -35,6 +35,7 @@ from graph.settings import Settings, resolve_database_url
 log = logging.getLogger(__name__)
 
 PARENT_PID_ENV = "ALERTWHISPERER_PARENT_PID"
+POOL_CLOSE_SECONDS = 10.0
 
 
 @dataclass
@@ -70,7 +71,14 @@ async def build_worker_services(settings: Settings, url: str) -> AsyncIterator[W
     finally:
         unwatch()
         await bus.stop()
-        await pool.close()
+        # Pool.close waits for every connection to come back, without end: bounded, so a connection
+        # left busy (a query the server is slow to cancel) cannot keep a stopping worker alive.
+        try:
+            async with asyncio.timeout(POOL_CLOSE_SECONDS):
+                await pool.close()
+        except TimeoutError:
+            log.warning("database pool not closed in time; its connections are terminated")
+            pool.terminate()
 
 
 async def start_workers_safely(services: Any) -> list[asyncio.Task[None]]:
@@ -134,7 +142,9 @@ async def run_worker_forever(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, main.cancel)  # stop between batches; a cut batch rolls back
     stop_metrics = (
-        metrics.serve_worker_metrics(settings.worker_metrics_host, settings.worker_metrics_port)
+        metrics.serve_worker_metrics(
+            settings.worker_metrics_host, settings.worker_metrics_port, settings.metrics_token
+        )
         if settings.worker_metrics_port
         else None
     )

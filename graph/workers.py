@@ -86,6 +86,7 @@ RETENTION_STEP_SECONDS = 10.0
 KPI_ALERTS_SECONDS = 5.0
 PATCH_CHECK_SECONDS = 60.0
 PATCH_FIRST_SECONDS = 15.0
+STOPPED_BEAT_SECONDS = 5.0
 
 
 class LoopBody(Protocol):
@@ -114,6 +115,23 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
 
+def stop_if_cancelled() -> None:
+    """Raise CancelledError when this task was asked to stop but the request got lost on the way
+    (a `wait_for` whose awaitable finished at the same moment swallows it on Python 3.11, an error
+    raised while cleaning up replaces it): a loop that went on would keep its process from exiting."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+async def woken(event: asyncio.Event, seconds: float) -> None:
+    """Wait for `event` at most `seconds`. `asyncio.timeout`, not `wait_for`: on Python 3.11
+    `wait_for` returns normally when cancelled just as the event is set, and the loop never stops."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+
+
 class _Reporter:
     """A loop's beats: at once when its state changes, else at most every BEAT_SECONDS; a beat that
     cannot be written (the database is away) is skipped, never the loop's own failure."""
@@ -128,7 +146,8 @@ class _Reporter:
         if self._last == (state, failures) and time.monotonic() - self._at < BEAT_SECONDS:
             return
         try:
-            await asyncio.wait_for(self.beats.beat(self.name, state, error, failures), timeout=5)
+            async with asyncio.timeout(5):
+                await self.beats.beat(self.name, state, error, failures)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -158,11 +177,15 @@ async def run_loop(
     await report("running")
     try:
         while True:
+            stop_if_cancelled()
             try:
                 more = await body.step()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                # A cancellation a step's clean-up turned into another error (a rollback on the
+                # connection whose query was cancelled) is still the loop's end, not a failed step.
+                stop_if_cancelled()
                 failures += 1
                 log.exception("background loop step failed; retrying", extra={"loop": spec.name})
                 await report("failing", _error_text(exc), failures)
@@ -174,8 +197,10 @@ async def run_loop(
                 await body.idle()
     finally:
         await body.close()
+        # Bounded: a slow database does not hold the process's exit (the beat only informs /readyz).
         with contextlib.suppress(BaseException):
-            await asyncio.shield(report.beats.beat(spec.name, "stopped", None, 0))
+            async with asyncio.timeout(STOPPED_BEAT_SECONDS):
+                await report.beats.beat(spec.name, "stopped", None, 0)
 
 
 class CorrelationLoop:
@@ -197,8 +222,7 @@ class CorrelationLoop:
         return stats.alerts >= self.batch_size  # more waiting: keep draining
 
     async def idle(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), timeout=POLL_SECONDS)
+        await woken(self.wake, POLL_SECONDS)
         if GATHER_SECONDS:
             # Every batch has a fixed cost (a transaction of six round trips); a few milliseconds
             # after a wake-up, the alerts committed meanwhile share it instead of each paying it.
@@ -303,8 +327,7 @@ class ReactionLoop:
         return await self.runner.run_once() >= self.runner.batch
 
     async def idle(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), timeout=self.poll)
+        await woken(self.wake, self.poll)
 
     async def close(self) -> None:
         return None
@@ -384,8 +407,7 @@ class ExecutorLoop:
         return await self.executor.run_once(self.services.clock.now()) >= self.executor.batch
 
     async def idle(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), timeout=self.poll)
+        await woken(self.wake, self.poll)
 
     async def close(self) -> None:
         return None
@@ -444,8 +466,7 @@ class DemoLoop:
         due = await self.runner.next_due()
         if due is not None:
             wait = max(0.0, min(wait, (due - self.services.clock.now()).total_seconds()))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), timeout=wait)
+        await woken(self.wake, wait)
 
     async def close(self) -> None:
         return None
@@ -484,8 +505,7 @@ class MailerLoop:
         return stats.claimed >= self.run.batch
 
     async def idle(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), timeout=self.poll)
+        await woken(self.wake, self.poll)
 
     async def close(self) -> None:
         return None

@@ -108,6 +108,35 @@ async def test_an_accepted_webhook_counts_one_request_and_its_alerts(client, fac
     assert value(after, name, integration="generic") == value(before, name, integration="generic") + 1
 
 
+INGEST = """
+mutation($input: AlertIngestInput!) {
+  alertIngest(input: $input) { alertIds replayed userErrors { code } }
+}
+"""
+
+
+async def test_alerts_ingested_through_graphql_count_under_their_own_integration(client, gql, factory):
+    company = await factory.company()
+    admin = await factory.user(Role.COMPANY_ADMIN, [company])
+    alerts = [
+        {"assetName": "db-01", "signature": f"s-{i}", "severity": "high", "message": "disk"} for i in range(2)
+    ]
+    variables = {"input": {"companyId": company.gid, "alerts": alerts, "deliveryId": uuid.uuid4().hex}}
+    name = "alertwhisperer_alerts_ingested_total"
+    before = await scrape(client)
+
+    # when an admin ingests two alerts through `alertIngest`, and repeats the delivery
+    first = await gql(INGEST, variables, token=admin.token)
+    again = await gql(INGEST, variables, token=admin.token)
+
+    # then the two stored alerts count once, as graphql (the replay stored nothing)
+    assert first["data"]["alertIngest"]["userErrors"] == [], first
+    assert again["data"]["alertIngest"]["replayed"] is True
+    after = await scrape(client)
+    assert value(after, name, integration="graphql") == value(before, name, integration="graphql") + 2
+    assert value(after, name, integration="generic") == value(before, name, integration="generic")
+
+
 async def test_refusals_count_by_reason_and_status_and_store_no_alert(client, services, factory):
     company = await factory.company()
     name = "alertwhisperer_webhook_requests_total"
@@ -232,16 +261,25 @@ async def test_with_a_token_set_metrics_need_it(guarded_client):
     assert "alertwhisperer_webhook_requests" in right.text
 
 
-def _worker_metrics(port: int) -> dict[Any, float] | None:
+WORKER_TOKEN = "w" * 40
+
+
+def _worker_get(port: int, token: str | None = WORKER_TOKEN) -> httpx.Response | None:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
     try:
-        resp = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1)
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", headers=headers, timeout=1)
     except httpx.HTTPError:
         return None
-    return parse(resp.text) if resp.status_code == 200 else None
+
+
+def _worker_metrics(port: int) -> dict[Any, float] | None:
+    resp = _worker_get(port)
+    return parse(resp.text) if resp is not None and resp.status_code == 200 else None
 
 
 async def test_the_worker_process_serves_its_own_metrics(database_url, services, factory, tmp_path):
-    # given an alert waiting for correlation, and `alertwhisperer worker` with a metrics port
+    # given an alert waiting for correlation, and `alertwhisperer worker` with a metrics port guarded
+    # by the API's metrics token
     company = await factory.company()
     await rows.alert(services, company.id, correlated_at=None)
     port = free_port()
@@ -249,6 +287,7 @@ async def test_the_worker_process_serves_its_own_metrics(database_url, services,
         "ALERTWHISPERER_PARENT_PID": str(os.getpid()),  # serve's way: no migration of its own
         "ALERTWHISPERER_WORKER_METRICS_PORT": str(port),
         "ALERTWHISPERER_WORKER_METRICS_HOST": "127.0.0.1",
+        "ALERTWHISPERER_METRICS_TOKEN": WORKER_TOKEN,
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -275,6 +314,14 @@ async def test_the_worker_process_serves_its_own_metrics(database_url, services,
         assert value(samples, "alertwhisperer_correlated_alerts_total") >= 1
         assert value(samples, "alertwhisperer_correlation_batch_seconds_count") >= 1
         assert value(samples, "alertwhisperer_db_pool_connections", pool="asyncpg", state="max") >= 1
+
+        # and refuses a scrape without the token, or with another one
+        for token in (None, "x" * 40):
+            refused = await asyncio.to_thread(_worker_get, port, token)
+            assert refused is not None
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"] == "Bearer"
+            assert "alertwhisperer_" not in refused.text
     finally:
         if proc.returncode is None:
             proc.terminate()

@@ -169,6 +169,36 @@ async def test_success_on_every_instance_resolves_the_incident_as_auto_remediate
     assert (await _row(services, execution))["updated_at"] == done["updated_at"]
 
 
+async def test_an_end_whose_transaction_rolls_back_is_not_counted(services, factory, aws_env, monkeypatch):
+    # given an execution for an incident, started long ago (so this executor's steps find no other
+    # test's due executions) and sent
+    company = await _aws_company(services, factory)
+    t0 = datetime(1990, 1, 1, tzinfo=UTC)
+    incident = await rows.incident(services, company.id, created_at=t0)
+    execution = await _start(services, company, t0, incident=incident)
+    executor = _executor(services)
+    await executor.run_once(t0)
+    assert (await _row(services, execution))["phase"] == "poll"
+    succeeded = sample("alertwhisperer_remediation_executions_total", status="SUCCEEDED")
+
+    # when its success is written but the incident's resolve fails in the same transaction
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the incident's write failed")
+
+    monkeypatch.setattr("db.executor.apply_action", broken)
+    await executor.run_once(t0 + timedelta(seconds=2))
+
+    # then the execution is not ended, and no end is counted
+    assert (await _row(services, execution))["phase"] == "poll"
+    assert sample("alertwhisperer_remediation_executions_total", status="SUCCEEDED") == succeeded
+
+    # and once its lease ran out, the next claim ends it and counts it once
+    monkeypatch.undo()
+    await executor.run_once(t0 + timedelta(seconds=3) + LEASE)
+    assert (await _row(services, execution))["status"] == "SUCCEEDED"
+    assert sample("alertwhisperer_remediation_executions_total", status="SUCCEEDED") == succeeded + 1
+
+
 async def test_a_failed_instance_escalates_with_its_output_and_tells_the_admins(services, factory, aws_env):
     company = await _aws_company(services, factory)
     admin = await factory.user(Role.COMPANY_ADMIN, [company])

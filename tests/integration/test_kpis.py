@@ -488,6 +488,16 @@ class StubbedSsm:
         self.stubber.activate()
 
 
+class NotOurs:
+    """The patch source of a company another test (or process) left due in the shared database: it
+    must not take this test's stubbed SSM answers."""
+
+    async def patch_states(self) -> list[Any]:
+        from domain.aws import AwsError
+
+        raise AwsError("not this test's company")
+
+
 def _state(instance: str, **counts: int) -> dict[str, Any]:
     return {
         "InstanceId": instance,
@@ -499,14 +509,6 @@ def _state(instance: str, **counts: int) -> dict[str, Any]:
         "InstalledCount": 10,
         **counts,
     }
-
-
-class _NoPatchData:
-    """SSM's answer for the other companies the patch job finds due: this database holds other tests'
-    companies too, and only the test's own may reach its stubbed client."""
-
-    async def patch_states(self) -> list[Any]:
-        return []
 
 
 async def test_patch_compliance_comes_from_ssm_patch_states(services, factory):
@@ -530,12 +532,12 @@ async def test_patch_compliance_comes_from_ssm_patch_states(services, factory):
 
     def source(company_id: uuid.UUID, access: AwsAccess) -> Any:
         if company_id != company.id:
-            return _NoPatchData()
+            return NotOurs()
         assert access.auth_type is AwsAuthType.ACCESS_KEY
         assert access.secret_access_key == "opened:sealed"
         return sessions.patch_states(company_id, access)
 
-    job = PatchRefresh(services.pool, source, lambda token: "opened:" + token.decode())
+    job = PatchRefresh(services.pool, source, lambda token: "opened:" + token.decode(), batch=10_000)
 
     # when the periodic job runs (twice: the second finds nothing due)
     now = datetime.now(UTC)
@@ -583,9 +585,9 @@ async def test_a_failing_ssm_call_keeps_the_last_states_and_records_the_error(se
     sessions.client_sync = lambda *a: client  # type: ignore[method-assign]
 
     def source(company_id: uuid.UUID, access: Any) -> Any:
-        return sessions.patch_states(company_id, access) if company_id == company.id else _NoPatchData()
+        return sessions.patch_states(company_id, access) if company_id == company.id else NotOurs()
 
-    job = PatchRefresh(services.pool, source, lambda token: token.decode())
+    job = PatchRefresh(services.pool, source, lambda token: token.decode(), batch=10_000)
     await job.run_once(datetime.now(UTC))
 
     assert (

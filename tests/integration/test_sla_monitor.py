@@ -38,9 +38,11 @@ async def react(services: Any) -> None:
         pass
 
 
-async def open_incident(services: Any, company: Any, severity: str = "critical", **fields: Any) -> uuid.UUID:
-    """An incident opened at T0, with the outbox row the correlation worker writes with it."""
-    incident = await rows.incident(services, company.id, severity=severity, created_at=T0, **fields)
+async def open_incident(
+    services: Any, company: Any, severity: str = "critical", at: datetime = T0, **fields: Any
+) -> uuid.UUID:
+    """An incident opened at `at`, with the outbox row the correlation worker writes with it."""
+    incident = await rows.incident(services, company.id, severity=severity, created_at=at, **fields)
     await services.pool.execute(
         "INSERT INTO incident_changes (company_id, incident_id, version, kind, before_status, after_status,"
         " before_severity, after_severity, actor, at) VALUES ($1, $2, 1, 'CREATED', NULL, 'NEW', NULL, $3,"
@@ -48,7 +50,7 @@ async def open_incident(services: Any, company: Any, severity: str = "critical",
         company.id,
         incident,
         severity,
-        T0,
+        at,
     )
     await react(services)
     return incident
@@ -167,6 +169,35 @@ async def test_a_warning_then_a_response_breach_each_reach_the_company_admins_on
     assert sample("alertwhisperer_sla_events_total", clock="response", kind="breach") == breaches + 1
     assert (await rows.get(services, rows.Incident, incident)).status == "NEW"
     assert (await clocks(services, incident))["response_breached"] is True
+
+
+async def test_a_warning_whose_transaction_rolls_back_is_not_counted(services, team, monkeypatch):
+    company, admin, _ = team
+    # given an incident opened long ago (so this monitor's passes find no other test's due rows)
+    opened = datetime(1990, 1, 1, tzinfo=UTC)
+    incident = await open_incident(services, company, at=opened)
+    monitor = SlaMonitor(services.pool)
+    warnings = sample("alertwhisperer_sla_events_total", clock="response", kind="warning")
+
+    # when the warning's transaction fails after the event was acted on (its announcement fails)
+    async def broken(*args: Any) -> None:
+        raise RuntimeError("the announcement failed")
+
+    monkeypatch.setattr("db.sla.announce", broken)
+    with pytest.raises(RuntimeError):
+        await monitor.run_once(opened + timedelta(minutes=25))
+
+    # then nothing of it is left, and nothing counted
+    assert await sla_events(services, incident) == []
+    assert await notified(services, incident) == []
+    assert sample("alertwhisperer_sla_events_total", clock="response", kind="warning") == warnings
+
+    # and the next pass, once it commits, counts the warning once
+    monkeypatch.undo()
+    await monitor.run_once(opened + timedelta(minutes=26))
+    assert await sla_events(services, incident) == [("response", "warning", None)]
+    assert await notified(services, incident) == [("SLA_WARNING", admin.id, True)]
+    assert sample("alertwhisperer_sla_events_total", clock="response", kind="warning") == warnings + 1
 
 
 async def test_a_response_breach_assigns_an_unassigned_incident_to_the_best_technician(services, factory):
