@@ -28,6 +28,14 @@ class DemoRun:
     message: str = strawberry.field(description="What the last step did (or why the run stopped).")
     started_at: datetime = strawberry.field(description="When the run started.")
     finished_at: datetime | None = strawberry.field(description="When it finished or was stopped.")
+    loop: bool = strawberry.field(
+        description="Whether the scenario plays again when it ends (`serve --demo`): each pass is a run of "
+        "its own, started a few steps' time after the last one finished."
+    )
+    cycle: int = strawberry.field(
+        description="Which pass of a looping scenario this run is (1 for the first; each pass plays a "
+        "different variant of the scenario)."
+    )
     _company_id: strawberry.Private[Any]
     _loaders: strawberry.Private[IncidentLoaders | None] = None
 
@@ -48,6 +56,8 @@ def demo_run_type(row: Any, loaders: IncidentLoaders | None = None) -> DemoRun:
         message=row.message,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        loop=row.loop,
+        cycle=row.cycle,
         _company_id=row.company_id,
         _loaders=loaders,
     )

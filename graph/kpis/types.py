@@ -114,6 +114,10 @@ class Kpis:
     self_healed_pct: float | None = strawberry.field(
         description="100 × selfHealedCount / incidents resolved in the range; null if none resolved."
     )
+    auto_remediated_count: int = strawberry.field(
+        description="Incidents resolved in the range by a runbook (and still resolved): those whose fix "
+        "held (`selfHealedCount`) and those still inside the company's correlation window, not judged yet."
+    )
     auto_remediation_rate_pct: float | None = strawberry.field(
         description="100 × incidents resolved by a runbook (held or not yet judged) / incidents resolved "
         "in the range; null if none resolved."
@@ -179,6 +183,7 @@ def kpis_type(
         mttr_p90_seconds=figures.mttr_p90_seconds,
         self_healed_count=sums.self_healed,
         self_healed_pct=sums.self_healed_pct,
+        auto_remediated_count=sums.auto_remediated,
         auto_remediation_rate_pct=sums.auto_remediation_rate_pct,
         response_sla_compliance_pct=sums.response_sla_compliance_pct,
         resolution_sla_compliance_pct=sums.resolution_sla_compliance_pct,

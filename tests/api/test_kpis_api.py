@@ -25,7 +25,7 @@ KPIS = """
 query($c: ID, $from: DateTime!, $to: DateTime!, $b: KpiBucket!) {
   kpis(companyId: $c, from: $from, to: $to) {
     company { id } from to totalAlerts totalIncidents noiseReductionPct mttaSeconds mttrSeconds mttrP90Seconds
-    selfHealedCount selfHealedPct autoRemediationRatePct responseSlaCompliancePct resolutionSlaCompliancePct
+    selfHealedCount selfHealedPct autoRemediatedCount autoRemediationRatePct responseSlaCompliancePct resolutionSlaCompliancePct
     patchCompliancePct patchComplianceSource
     series(bucket: $b) { start totalAlerts totalIncidents noiseReductionPct mttrSeconds selfHealedCount }
     companies { company { id } totalAlerts totalIncidents mttrP90Seconds patchComplianceSource
@@ -74,6 +74,7 @@ async def test_a_company_admin_reads_the_hand_computed_figures_and_series(gql, f
         "mttrP90Seconds": k["mttrP90Seconds"],
         "selfHealedCount": k["selfHealedCount"],
         "selfHealedPct": k["selfHealedPct"],
+        "autoRemediatedCount": k["autoRemediatedCount"],
         "autoRemediationRatePct": k["autoRemediationRatePct"],
         "responseSlaCompliancePct": k["responseSlaCompliancePct"],
         "resolutionSlaCompliancePct": k["resolutionSlaCompliancePct"],
@@ -87,6 +88,7 @@ async def test_a_company_admin_reads_the_hand_computed_figures_and_series(gql, f
             "mttrP90Seconds": P90_3600,
             "selfHealedCount": 1,
             "selfHealedPct": 100 / 3,
+            "autoRemediatedCount": 2,  # i2 held, i3 not judged yet
             "autoRemediationRatePct": 200 / 3,
             "responseSlaCompliancePct": 200 / 3,
             "resolutionSlaCompliancePct": 100.0,

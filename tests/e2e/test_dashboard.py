@@ -235,6 +235,9 @@ def test_the_dashboard_follows_a_demo_run_live_approves_and_survives_a_restart(s
     expect(view.locator(".events li", has_text="(simulated)")).to_be_visible(timeout=LIVE)
     expect(view.locator(".badges")).to_contain_text("Resolved", timeout=LIVE)
     expect(view.locator(".badges")).to_contain_text("Self-healed")
+    # and the KPI card counts the fix as one still to hold (inside the company's correlation window)
+    healed = page.locator("[data-kpi=self-healed] .kpi-sub")
+    expect(healed).to_contain_text(re.compile(r"\d+ fix(es)? still to hold"), timeout=LIVE)
 
     # when the server restarts on the same port
     srv.stop()

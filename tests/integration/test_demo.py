@@ -38,6 +38,7 @@ mutation($input: DemoStopInput!) {
   demoStop(input: $input) { demo { id status message finishedAt } userErrors { field message code } }
 }"""
 RUN = "query($c: ID!) { demoRun(companyId: $c) { id status step totalSteps alertsSent message } }"
+LOOP_RUN = "query($c: ID!) { demoRun(companyId: $c) { id loop cycle } }"
 LATER = datetime.now(UTC) + timedelta(days=3650)
 
 
@@ -420,6 +421,9 @@ async def test_each_cycle_of_a_looping_run_opens_fresh_incidents_and_its_recover
         "SELECT id, cycle, status FROM demo_runs WHERE company_id = $1 AND id <> $2", company.id, first
     )
     assert (second["cycle"], second["status"]) == (2, "RUNNING")
+    # (which the API tells: the run under way is the loop's second pass)
+    body = await gql(LOOP_RUN, {"c": company.gid}, token=admin.token)
+    assert body["data"]["demoRun"] == {"id": gid("DemoRun", second["id"]), "loop": True, "cycle": 2}
     await play(services, second["id"], runners)
     await services.pool.execute("UPDATE demo_runs SET status = 'STOPPED' WHERE company_id = $1", company.id)
 

@@ -33,7 +33,7 @@ const INCIDENT = `query Incident($id: ID!) { incident(id: $id) { ${ROW}
 const APPROVALS = `query Approvals($c: ID) {
   remediationApprovals(companyId: $c, status: PENDING, first: 100) {
     nodes { id status requestedAt expiresAt incident { id } runbook { name risk } } } }`;
-const KPI = `totalAlerts totalIncidents noiseReductionPct mttrSeconds selfHealedCount selfHealedPct
+const KPI = `totalAlerts totalIncidents noiseReductionPct mttrSeconds selfHealedCount selfHealedPct autoRemediatedCount
   responseSlaCompliancePct resolutionSlaCompliancePct
   series(bucket: HOUR) { start totalAlerts totalIncidents noiseReductionPct mttrSeconds selfHealedCount }`;
 const KPIS = `query Kpis($c: ID, $from: DateTime!, $to: DateTime!) { kpis(companyId: $c, from: $from, to: $to) { from to ${KPI} } }`;
@@ -45,7 +45,7 @@ const ON_INCIDENT = `subscription OnIncident($c: ID) { incidentChanged(companyId
 const ON_REMEDIATION = `subscription OnRemediation($c: ID) { remediationChanged(companyId: $c) { id status incident { id } } }`;
 const ON_KPIS = `subscription OnKpis($c: ID!) { kpisUpdated(companyId: $c, hours: 24) { from to ${KPI} } }`;
 
-const DEMO = `id scenario status step totalSteps alertsSent message startedAt finishedAt`;
+const DEMO = `id scenario status step totalSteps alertsSent message startedAt finishedAt loop cycle`;
 const DEMO_RUN = `query DemoRun($c: ID!) { demoRun(companyId: $c) { ${DEMO} } }`;
 const DEMO_START = `mutation DemoStart($c: ID!, $s: DemoScenario!) {
   demoStart(input: {companyId: $c, scenario: $s}) { demo { ${DEMO} } userErrors { field message code } } }`;
@@ -688,8 +688,12 @@ function renderDemo(run) {
   const text = $("demo-progress");
   const running = Boolean(run && !run.finishedAt);
   if (!run) text.textContent = "No scenario running.";
-  else {
-    const progress = `${words(run.scenario)}: ${words(run.status)}, step ${run.step} of ${run.totalSteps}, ${count(run.alertsSent)} alerts sent`;
+  else if (running && run.step === 0 && run.cycle > 1) {
+    // a looping run between passes: nothing sent yet, the next pass starts shortly
+    text.textContent = `${words(run.scenario)}: pass ${run.cycle} starts in a moment`;
+  } else {
+    const pass = run.loop ? `pass ${run.cycle}, ` : "";
+    const progress = `${words(run.scenario)}: ${words(run.status)}, ${pass}step ${run.step} of ${run.totalSteps}, ${count(run.alertsSent)} alerts sent`;
     text.textContent = run.message ? `${progress} — ${run.message}` : progress;
   }
   $("demo-start").disabled = running;
@@ -755,15 +759,30 @@ function hourly(kpis, field) {
   return values;
 }
 
+/** The lower of the two SLA figures: a page that shows 100% beside a breach would mislead. */
+function slaHeadline(k) {
+  const known = [k.responseSlaCompliancePct, k.resolutionSlaCompliancePct].filter((v) => v !== null && v !== undefined);
+  return known.length ? Math.min(...known) : null;
+}
+
+/** A runbook's fix counts as self-healed once it held through the company's correlation window;
+ * until then the card says how many fixes are waiting, so a fresh fix does not look like none. */
+function selfHealedSub(k) {
+  if (!k) return "resolved by runbooks";
+  const waiting = (k.autoRemediatedCount || 0) - (k.selfHealedCount || 0);
+  const share = k.selfHealedPct !== null && k.selfHealedPct !== undefined ? `${percent(k.selfHealedPct)} of incidents` : "resolved by runbooks";
+  return waiting > 0 ? `${share} · ${count(waiting)} ${waiting === 1 ? "fix" : "fixes"} still to hold` : share;
+}
+
 function renderKpis() {
   const k = state.kpis;
-  const sla = k ? (k.resolutionSlaCompliancePct ?? k.responseSlaCompliancePct) : null;
+  const sla = k ? slaHeadline(k) : null;
   const cards = [
     { key: "alerts", title: "Alerts", value: k && count(k.totalAlerts), sub: "received", field: "totalAlerts", kind: "bars", fmt: count },
     { key: "incidents", title: "Incidents", value: k && count(k.totalIncidents), sub: "after correlation", field: "totalIncidents", kind: "bars", fmt: count },
     { key: "noise", title: "Noise reduction", value: k && percent(k.noiseReductionPct), sub: "alerts folded into incidents", field: "noiseReductionPct", kind: "line", fmt: percent },
     { key: "mttr", title: "MTTR", value: k && duration(k.mttrSeconds), sub: "mean time to resolve", field: "mttrSeconds", kind: "line", fmt: duration },
-    { key: "self-healed", title: "Self-healed", value: k && count(k.selfHealedCount), sub: k && k.selfHealedPct !== null && k.selfHealedPct !== undefined ? `${percent(k.selfHealedPct)} of incidents` : "resolved by runbooks", field: "selfHealedCount", kind: "bars", fmt: count },
+    { key: "self-healed", title: "Self-healed", value: k && count(k.selfHealedCount), sub: selfHealedSub(k), field: "selfHealedCount", kind: "bars", fmt: count },
     { key: "sla", title: "SLA compliance", value: k && percent(sla), sub: k ? `response ${percent(k.responseSlaCompliancePct)} · resolution ${percent(k.resolutionSlaCompliancePct)}` : "response and resolution", field: null, kind: "meter" },
   ];
   const list = $("kpi-cards");
