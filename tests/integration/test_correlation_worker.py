@@ -288,6 +288,55 @@ async def test_a_crash_mid_batch_loses_nothing_and_counts_nothing_twice(services
     assert incident["alert_count"] == 2
 
 
+def deadlocking_worker(pool, times: int) -> CorrelationWorker:
+    """A worker whose batch transactions lose a deadlock (after their writes) `times` times."""
+
+    class Deadlocking(CorrelationWorker):
+        losses = 0
+
+        async def _write(self, conn, *args, **kwargs):  # type: ignore[override]
+            await super()._write(conn, *args, **kwargs)
+            if self.losses < times:
+                self.losses += 1
+                raise asyncpg.exceptions.DeadlockDetectedError("deadlock detected")
+
+    return Deadlocking(pool, batch_size=500)
+
+
+async def quarantined(services, company) -> int:
+    return await services.pool.fetchval(
+        "SELECT count(*) FROM correlation_quarantine WHERE company_id = $1", company.id
+    )
+
+
+async def test_a_batch_that_loses_a_deadlock_is_run_again_at_once_and_quarantines_nobody(services, factory):
+    # given a batch whose incident locks deadlock with another transaction's (a reaction's), twice
+    company = await factory.company()
+    await ingest(services, company, alert(fingerprint="d1"), alert("db-01", fingerprint="d2"))
+    worker = deadlocking_worker(services.pool, times=2)
+    # when the worker runs one batch
+    await worker.run_once(now=T0)
+    # then that same call ran it again until it went through: each alert counted once, nobody held back
+    assert worker.losses == 2
+    assert sorted(i["alert_count"] for i in await incidents_of(services, company)) == [1, 1]
+    assert await quarantined(services, company) == 0
+
+
+async def test_a_batch_that_keeps_deadlocking_is_raised_for_the_loop_to_retry_not_quarantined(
+    services, factory
+):
+    company = await factory.company()
+    await ingest(services, company, alert(fingerprint="d3"))
+    with pytest.raises(asyncpg.exceptions.DeadlockDetectedError):
+        await deadlocking_worker(services.pool, times=100).run_once(now=T0)
+    # nothing was written and the company's alerts are not quarantined: the next batch takes them
+    assert await incidents_of(services, company) == []
+    assert await quarantined(services, company) == 0
+    await drain(services)
+    [incident] = await incidents_of(services, company)
+    assert incident["alert_count"] == 1
+
+
 async def test_auto_resolve_closes_quiet_incidents_of_tools_that_never_resolve(services, factory):
     company = await factory.company(auto_resolve_minutes=30)
     await ingest(services, company, alert(tool=Tool.SPLUNK), alert("web-02", tool=Tool.DATADOG))
