@@ -5,12 +5,18 @@ approvals the second sees the first's outcome and is refused; approving enqueues
 of the request (`remediation_executions.approval_id` is unique), so no command is ever sent twice
 for one approval. Expiry claims due PENDING requests with `FOR UPDATE SKIP LOCKED`, so any number of
 worker processes share it and none waits on an approver's lock.
+
+A request whose incident resolves before anyone decided is WITHDRAWN: by the `approval-withdrawal`
+reaction to the resolve (`ApprovalWithdrawal`, a set-based batch), or by the expiry step if it comes
+first; approve and reject refuse it meanwhile (`INCIDENT_RESOLVED`), holding the incident's row lock,
+so a resolve racing an approval is either seen by it or waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -18,20 +24,30 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from db.decisions import execution_request, runbook_version
+from db.events import BusEvent, topic
 from db.executions import enqueue_execution
 from db.incident_writer import add_timeline, apply_action
 from domain.decisions import require_approver
 from domain.errors import Conflict, InvalidInput, NotFound
-from domain.incidents import DECISION_ACTOR, IncidentAction, IncidentEventKind
+from domain.incidents import (
+    DECISION_ACTOR,
+    WITHDRAWAL_ACTOR,
+    IncidentAction,
+    IncidentEventKind,
+    IncidentStatus,
+)
 from domain.rbac import Principal
 from domain.tenancy import tenant_scope
 
 if TYPE_CHECKING:
     from db.pool import Conn
+    from db.reactions import IncidentChange
 
 COMMENT_MAX = 2000
 EXPIRY_BATCH = 100
-STATUSES = ("PENDING", "APPROVED", "REJECTED", "EXPIRED")
+STATUSES = ("PENDING", "APPROVED", "REJECTED", "EXPIRED", "WITHDRAWN")
+WITHDRAWN_COMMENT = "withdrawn: the incident resolved before anyone decided"
+WITHDRAWAL_REACTION = "approval-withdrawal"
 
 LOCK = """
 SELECT a.* FROM remediation_approvals a
@@ -44,10 +60,14 @@ UPDATE remediation_approvals SET status = $2, decided_by = $3, decided_at = $4, 
 WHERE id = $1
 RETURNING *
 """
+# The incident of the request, locked: a resolve racing the decision waits for it, or is seen by it.
+INCIDENT = "SELECT status FROM incidents WHERE id = $1 FOR UPDATE"
+# Due requests of incidents that resolved are withdrawn instead (below), not expired.
 EXPIRE = """
 WITH due AS (
-    SELECT id FROM remediation_approvals
+    SELECT id FROM remediation_approvals a
     WHERE status = 'PENDING' AND expires_at <= $1
+      AND NOT EXISTS (SELECT FROM incidents i WHERE i.id = a.incident_id AND i.status = 'RESOLVED')
     ORDER BY expires_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED
@@ -56,6 +76,43 @@ UPDATE remediation_approvals a SET status = 'EXPIRED', decided_at = $1
 FROM due WHERE a.id = due.id
 RETURNING a.id, a.company_id, a.incident_id, a.runbook_id, a.runbook_version, a.expires_at
 """
+
+
+# The due PENDING requests whose incident resolved (the withdrawal reaction has not run yet, or the
+# resolve came before it registered): their incidents, claimed as the expiry claims.
+DUE_RESOLVED = """
+SELECT a.incident_id FROM remediation_approvals a
+JOIN incidents i ON i.id = a.incident_id AND i.status = 'RESOLVED'
+WHERE a.status = 'PENDING' AND a.expires_at <= $1
+ORDER BY a.expires_at
+LIMIT $2
+FOR UPDATE OF a SKIP LOCKED
+"""
+# The PENDING requests of the given incidents that are resolved now, withdrawn at the resolve's time,
+# each with its APPROVAL_WITHDRAWN timeline entry naming who resolved the incident; one statement.
+# (An incident that reopened before this ran keeps its request: the problem is back.)
+WITHDRAW = """
+WITH w AS (
+    UPDATE remediation_approvals a
+    SET status = 'WITHDRAWN', decided_at = greatest(coalesce(i.resolved_at, $2), a.requested_at), comment = $3
+    FROM incidents i
+    WHERE i.id = a.incident_id AND a.incident_id = ANY($1::uuid[]) AND a.status = 'PENDING'
+      AND i.status = 'RESOLVED'
+    RETURNING a.id, a.company_id, a.incident_id, a.decided_at
+), entry AS (
+    INSERT INTO incident_events (company_id, incident_id, kind, at, actor_id, data)
+    SELECT w.company_id, w.incident_id, 'APPROVAL_WITHDRAWN', w.decided_at, NULL,
+           jsonb_build_object('actor', $4::text, 'approvalId', w.id::text, 'resolvedBy', r.actor)
+    FROM w LEFT JOIN LATERAL (
+        SELECT ch.actor FROM incident_changes ch
+        WHERE ch.incident_id = w.incident_id AND ch.after_status = 'RESOLVED'
+        ORDER BY ch.version DESC LIMIT 1
+    ) r ON true
+    RETURNING company_id, incident_id
+)
+SELECT DISTINCT company_id, incident_id FROM entry
+"""
+NOTIFY_MANY = "SELECT pg_notify('aw_events', n) FROM unnest($1::text[]) n"
 
 
 def approval_row(record: Any) -> SimpleNamespace:
@@ -80,12 +137,23 @@ async def _locked(conn: Conn, principal: Principal, approval_id: uuid.UUID, now:
         raise NotFound("approval request not found", field="id")
     require_approver(principal, row["company_id"])
     status = row["status"]
-    if status == "EXPIRED" or (status == "PENDING" and row["expires_at"] <= now):
+    if status == "EXPIRED":
         raise Conflict("the approval request has expired", field="id", code="APPROVAL_EXPIRED")
     if status != "PENDING":
         raise Conflict(
             f"the approval request was already {status.lower()}", field="id", code="ALREADY_DECIDED"
         )
+    if row["incident_id"] is not None:
+        incident_status = await conn.fetchval(INCIDENT, row["incident_id"])
+        if incident_status == IncidentStatus.RESOLVED.value:
+            # resolved before the withdrawal reaction ran: nothing left to fix (the reaction withdraws it)
+            raise Conflict(
+                "the incident resolved before anyone decided: there is nothing left to fix",
+                field="id",
+                code="INCIDENT_RESOLVED",
+            )
+    if row["expires_at"] <= now:
+        raise Conflict("the approval request has expired", field="id", code="APPROVAL_EXPIRED")
     return row
 
 
@@ -158,9 +226,51 @@ async def reject(
     return approval_row(decided)
 
 
+async def withdraw(conn: Conn, incident_ids: list[uuid.UUID], now: datetime) -> int:
+    """Withdraw the PENDING requests of those of `incident_ids` that are resolved now, with their
+    timeline entries and the `incidentChanged` announcements, in the caller's transaction (two
+    statements for any number of incidents); how many incidents had one."""
+    if not incident_ids:
+        return 0
+    rows = await conn.fetch(WITHDRAW, incident_ids, now, WITHDRAWN_COMMENT, WITHDRAWAL_ACTOR)
+    if rows:
+        notices = [
+            BusEvent(topic(r["company_id"], "incidents"), kind="UPDATED", id=str(r["incident_id"])).to_json()
+            for r in rows
+        ]
+        await conn.execute(NOTIFY_MANY, notices)
+    return len(rows)
+
+
+class ApprovalWithdrawal:
+    """The `approval-withdrawal` reaction: an incident that resolved (alert recovery, a person,
+    auto-resolve, a runbook) withdraws its request still waiting for approval."""
+
+    name = WITHDRAWAL_REACTION
+    # Only changes into RESOLVED reach its inbox (`ReactionRunner.register`).
+    after_statuses = (IncidentStatus.RESOLVED.value,)
+
+    async def handle(self, conn: Conn, change: IncidentChange) -> None:
+        await self.handle_batch(conn, [change])
+
+    async def handle_batch(self, conn: Conn, changes: Sequence[IncidentChange]) -> list[IncidentChange]:
+        """The batch's resolved incidents' requests in one statement (and one of NOTIFYs)."""
+        resolved = IncidentStatus.RESOLVED.value
+        ids = list(
+            dict.fromkeys(
+                c.incident_id for c in changes if c.after_status == resolved and c.before_status != resolved
+            )
+        )
+        if ids:
+            await withdraw(conn, ids, max(c.at for c in changes))
+        return []
+
+
 async def expire_due(conn: Conn, now: datetime, batch: int = EXPIRY_BATCH) -> int:
     """Mark PENDING requests past their expiry EXPIRED and escalate their incidents, in the caller's
-    transaction; the number expired."""
+    transaction; those whose incident resolved meanwhile are withdrawn instead. The number handled."""
+    resolved = [r["incident_id"] for r in await conn.fetch(DUE_RESOLVED, now, batch)]
+    withdrawn = await withdraw(conn, list(dict.fromkeys(resolved)), now)
     rows = await conn.fetch(EXPIRE, now, batch)
     for r in rows:
         if r["incident_id"] is None:
@@ -178,7 +288,7 @@ async def expire_due(conn: Conn, now: datetime, batch: int = EXPIRY_BATCH) -> in
             note="nobody approved the runbook run in time",
             data={"reason": "APPROVAL_EXPIRED", "approvalId": str(r["id"])},
         )
-    return len(rows)
+    return len(rows) + withdrawn
 
 
 def _user(principal: Principal) -> uuid.UUID | None:

@@ -122,6 +122,7 @@ WITH d AS (
 )
 SELECT pg_notify('aw_events', d.notice) FROM entry JOIN d USING (incident_id)
 """
+INCIDENT_SHARE = "SELECT status FROM incidents WHERE id = $1 FOR SHARE"
 REQUEST_APPROVAL = """
 INSERT INTO remediation_approvals (id, company_id, incident_id, runbook_id, runbook_version, asset_ids,
     instance_ids, parameters, requested_by, requested_at, expires_at)
@@ -514,9 +515,15 @@ async def request_approval(
     actor_id: uuid.UUID | None = None,
 ) -> uuid.UUID | None:
     """A PENDING request (its id), its timeline entry and the company admins' notification; None
-    when the incident already has a pending request (nothing written)."""
+    when the incident already has a pending request, or resolved (nothing written)."""
     # Checked now (InvalidInput), so an approver never approves a run that cannot render.
     values = resolve_values(runbook.parameters, parameters)
+    if incident_id is not None:
+        # Locked till commit: a resolve racing this request waits for it (and its withdrawal reaction
+        # then sees the request), or came first and there is nothing left to ask for.
+        status = await conn.fetchval(INCIDENT_SHARE, incident_id)
+        if status == IncidentStatus.RESOLVED.value:
+            return None
     approval_id = uuid.uuid4()
     stored: uuid.UUID | None = await conn.fetchval(
         REQUEST_APPROVAL,

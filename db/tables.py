@@ -1023,7 +1023,7 @@ class LlmBreaker(Base):
 # ---- decisions and approvals (issue 15 §2, §3) ---------------------------------------------------
 
 DECISION_ACTIONS = ("EXECUTE_RUNBOOK", "ESCALATE_TO_TECHNICIAN")
-APPROVAL_STATUSES = ("PENDING", "APPROVED", "REJECTED", "EXPIRED")
+APPROVAL_STATUSES = ("PENDING", "APPROVED", "REJECTED", "EXPIRED", "WITHDRAWN")
 
 
 class IncidentDecision(Base):
@@ -1056,7 +1056,7 @@ class RemediationApproval(Base):
     """A request for a company admin's approval of one run of one runbook version. At most one is
     PENDING per incident; approving starts exactly one execution (`remediation_executions.approval_id`
     is unique); a PENDING request past `expires_at` is claimed by the expiry step and the incident
-    escalates."""
+    escalates; one whose incident resolved first is WITHDRAWN (`db.approvals.ApprovalWithdrawal`)."""
 
     __tablename__ = "remediation_approvals"
 

@@ -149,6 +149,7 @@ IncidentEventKind = mirror(
         "APPROVED": "A company admin approved the runbook run.",
         "REJECTED": "A company admin rejected the runbook run.",
         "APPROVAL_EXPIRED": "Nobody answered the approval request in time; a technician handles it.",
+        "APPROVAL_WITHDRAWN": "The incident resolved before anyone decided: its approval request was withdrawn.",
         "REMEDIATION_STARTED": "A runbook started running on the asset.",
         "REMEDIATION_SUCCEEDED": "The runbook finished successfully.",
         "REMEDIATION_FAILED": "The runbook failed or timed out.",
@@ -187,8 +188,9 @@ RemediationErrorCode = area_error_codes(
     "Why a remediation mutation was refused.",
     ("INVALID_INPUT", "NOT_FOUND", "PERMISSION_DENIED", "UNAUTHENTICATED", "CONFLICT"),
     {
-        "ALREADY_DECIDED": "The request was approved or rejected already.",
+        "ALREADY_DECIDED": "The request was approved, rejected or withdrawn already.",
         "APPROVAL_EXPIRED": "The request expired.",
+        "INCIDENT_RESOLVED": "The incident resolved already: there is nothing left to fix.",
         "APPROVAL_PENDING": "The incident already has a request waiting for approval.",
         "NO_INSTANCE_ID": "An asset has no cloud instance id to run on.",
         "WRONG_PLATFORM": "An asset's platform is not the runbook's.",

@@ -45,7 +45,7 @@ import asyncpg
 from adapters import metrics
 from db import company_purge, delivery_log
 from db.analysis import IncidentAnalysisReaction, reanalyse_stale
-from db.approvals import ApprovalExpiryLoop
+from db.approvals import ApprovalExpiryLoop, ApprovalWithdrawal
 from db.assignment import AutoAssignment
 from db.correlation import CorrelationWorker
 from db.decisions import DecisionReaction
@@ -526,6 +526,7 @@ REACTIONS: list[LoopSpec] = [
         LlmAnalysisReaction.name,
     ),
     reaction_loop(lambda services: DecisionReaction(), "decisions"),
+    reaction_loop(lambda services: ApprovalWithdrawal(), ApprovalWithdrawal.name),
     reaction_loop(lambda services: SlaClocks(), SLA_REACTION),
     reaction_loop(lambda services: KpiRollupMarks(), KpiRollupMarks.name, batch=100),
 ]

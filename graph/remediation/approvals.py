@@ -45,6 +45,11 @@ class RemediationApprovalStatus(enum.Enum):
     EXPIRED = strawberry.enum_value(
         "EXPIRED", description="Nobody decided in time: the incident went to a technician."
     )
+    WITHDRAWN = strawberry.enum_value(
+        "WITHDRAWN",
+        description="The incident resolved before anyone decided: nothing runs, and it can no longer be "
+        "approved.",
+    )
 
 
 @strawberry.type(description="Why a remediation mutation could not be applied; nothing was changed.")
@@ -94,8 +99,12 @@ class RemediationApproval(Node):
     expires_at: datetime = strawberry.field(
         description="When it expires (the company's approval expiry); the incident then escalates."
     )
-    decided_at: datetime | None = strawberry.field(description="When it was approved, rejected or expired.")
-    comment: str | None = strawberry.field(description="The approver's comment, if any.")
+    decided_at: datetime | None = strawberry.field(
+        description="When it was approved, rejected, expired or withdrawn."
+    )
+    comment: str | None = strawberry.field(
+        description="The approver's comment, if any; for a withdrawn request, why it was withdrawn."
+    )
     _row: strawberry.Private[Any]
 
     incident: Incident | None = strawberry.field(

@@ -175,6 +175,17 @@ async def _execute(uow: Any, input: RunbookExecuteInput, at: datetime) -> dict[s
             explanation=f"{principal.email} asks to run {frozen.name} on {', '.join(a.name for a in ordered)}",
             actor_id=actor_id,
         )
+        if (
+            approval_id is None
+            and incident_id is not None
+            and await conn.fetchval("SELECT status = 'RESOLVED' FROM incidents WHERE id = $1", incident_id)
+        ):
+            # nobody could approve it (`db.approvals`): the problem is gone
+            raise DomainError(
+                "the incident is resolved: there is nothing left to approve a run for",
+                field="incidentId",
+                code="INCIDENT_RESOLVED",
+            )
         if approval_id is None:
             raise DomainError(
                 "the incident already has a run waiting for approval",
