@@ -14,6 +14,7 @@ import pytest
 
 from adapters.simulated import SimulatedExecutor
 from db.analysis import IncidentAnalysisReaction
+from db.approvals import ApprovalWithdrawal
 from db.decisions import DecisionReaction
 from db.demo import DemoRunner
 from db.executor import Executor
@@ -47,7 +48,7 @@ async def runners(services: Any) -> AsyncIterator[list[ReactionRunner]]:
     """The reactions a demo relies on, registered for this module only."""
     made = [
         ReactionRunner(services.pool, r, batch=100)
-        for r in (DecisionReaction(), IncidentAnalysisReaction(), SlaClocks())
+        for r in (DecisionReaction(), IncidentAnalysisReaction(), SlaClocks(), ApprovalWithdrawal())
     ]
     for r in made:
         await r.register()
@@ -439,14 +440,18 @@ async def test_each_cycle_of_a_looping_run_opens_fresh_incidents_and_its_recover
         "SELECT status FROM remediation_approvals WHERE incident_id = $1", db["id"]
     )
     assert [a["status"] for a in approvals] == ["PENDING"]  # one request, not one per cycle
-    # and the second cycle asked for no approval: the company's requests are the first cycle's two
-    # (the restart, and the backup verification the critical db-primary needs approved)
-    pending = await services.pool.fetch(
-        "SELECT i.signature FROM remediation_approvals a JOIN incidents i ON i.id = a.incident_id "
-        "WHERE a.company_id = $1 AND a.status = 'PENDING'",
+    # and the second cycle asked for no approval: the company's requests are the first cycle's two,
+    # the restart still waiting, and the backup verification the critical db-primary needs approved
+    # withdrawn when the cycle's late fix resolved the backup failure
+    requests = await services.pool.fetch(
+        "SELECT i.signature, a.status FROM remediation_approvals a JOIN incidents i ON i.id = a.incident_id "
+        "WHERE a.company_id = $1",
         company.id,
     )
-    assert sorted(r["signature"] for r in pending) == ["Nightly backup failed", "PostgreSQLDown"]
+    assert sorted((r["signature"], r["status"]) for r in requests) == [
+        ("Nightly backup failed", "WITHDRAWN"),
+        ("PostgreSQLDown", "PENDING"),
+    ]
     # and the recoveries resolved what they name: everything of the cycle is RESOLVED but the
     # flapping health check, the unanswered low-severity problem included (its late fix)
     still_open = {k for k, r in fresh.items() if r["status"] != "RESOLVED"}
