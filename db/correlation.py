@@ -159,15 +159,22 @@ INCIDENT_FIELDS = (
 # One backward index step per key (`ix_incidents_key_latest`), however many incidents the key has had,
 # locking the row it finds. Everything is read inside the lateral subquery: joining `incidents` again
 # by id let a generic plan made while the table looked empty scan the whole table once per key.
+# Found first, then locked in id order (LockRows sits above the sort): the reactions lock an incident
+# batch in id order too (`db.reactions.ReactionRunner`), so the worker and a reaction holding some of
+# the same incidents wait for each other instead of deadlocking (bench/README.md, 2026-12-07).
 LATEST_INCIDENTS = f"""
-SELECT i.*
-FROM unnest($1::uuid[], $2::varchar[]) k(company_id, key)
-CROSS JOIN LATERAL (
-    SELECT {", ".join(INCIDENT_FIELDS)} FROM incidents
-    WHERE company_id = k.company_id AND correlation_key = k.key
-    ORDER BY last_alert_at DESC LIMIT 1
-    FOR UPDATE
-) i
+SELECT {", ".join(INCIDENT_FIELDS)} FROM incidents
+WHERE id = ANY(ARRAY(
+    SELECT l.id
+    FROM unnest($1::uuid[], $2::varchar[]) k(company_id, key)
+    CROSS JOIN LATERAL (
+        SELECT id FROM incidents
+        WHERE company_id = k.company_id AND correlation_key = k.key
+        ORDER BY last_alert_at DESC LIMIT 1
+    ) l
+))
+ORDER BY id
+FOR UPDATE
 """
 # Incident changes are written by set-based statements: one row per change in `k` and per timeline
 # event in `e`, each set sent as one JSON document (`json_to_recordset`, which also turns JSON arrays

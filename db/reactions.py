@@ -175,7 +175,11 @@ class ReactionRunner:
         left: list[IncidentChange] = []
         async with self.pool.acquire() as conn:
             async with conn.transaction():
-                changes = [_change(r) for r in await conn.fetch(CLAIM, name, now, self.batch)]
+                claimed = [_change(r) for r in await conn.fetch(CLAIM, name, now, self.batch)]
+                # Handled in incident id order (each incident's changes in version order), so a
+                # batch locks its incidents in the order the correlation worker does
+                # (`LATEST_INCIDENTS`): the two wait for each other instead of deadlocking.
+                changes = sorted(claimed, key=lambda c: (c.incident_id, c.version))
                 if batch is None:
                     for change in changes:
                         await self._one(conn, change, now, self.reaction.handle)

@@ -667,7 +667,9 @@ def _unkeyed_scans(plan: list[str]) -> list[str]:
             if "->" in nxt:
                 break
             following.append(nxt)
-        if "Seq Scan" in line or not any("Index Cond" in f for f in following):
+        # a bitmap heap scan reads the rows its bitmap index scan (the next node) found by key
+        keyed = ("Recheck Cond", "Index Cond") if "Bitmap Heap Scan" in line else ("Index Cond",)
+        if "Seq Scan" in line or not any(k in f for f in following for k in keyed):
             bad.append(line.strip())
     return bad
 

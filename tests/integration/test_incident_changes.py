@@ -272,7 +272,8 @@ async def test_a_failing_change_is_retried_with_backoff_then_dead_lettered_and_c
     # then the good change was handled once; the bad one's writes were rolled back each time, it was
     # tried twice (not before its back-off), and is dead with its error, shown in the backlog
     assert await handled(reaction.name) == [good]
-    assert reaction.calls == [bad, good, bad]
+    assert sorted(reaction.calls[:2]) == sorted([bad, good])  # (a batch goes in incident id order)
+    assert reaction.calls[2:] == [bad]
     inbox = await services.pool.fetchrow(
         "SELECT state, attempts, error FROM reaction_inbox WHERE reaction = $1", reaction.name
     )
