@@ -138,3 +138,23 @@ def sample(name: str, **labels: str) -> float:
     from adapters.metrics import REGISTRY
 
     return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@asynccontextmanager
+async def registered_reactions(
+    pool: asyncpg.Pool, *reactions: Any, batch: int = 100
+) -> AsyncIterator[list[Any]]:
+    """Runners of the reactions, registered on this database for a test or a module only (unregistered
+    after, inbox and all, so the other tests' changes do not pile up for them)."""
+    from db.reactions import ReactionRunner
+
+    runners = [ReactionRunner(pool, r, batch=batch) for r in reactions]
+    for runner in runners:
+        await runner.register()
+    try:
+        yield runners
+    finally:
+        for runner in runners:
+            name = runner.reaction.name
+            await pool.execute("DELETE FROM reaction_inbox WHERE reaction = $1", name)
+            await pool.execute("DELETE FROM reactions WHERE name = $1", name)

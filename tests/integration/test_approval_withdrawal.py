@@ -27,7 +27,7 @@ from tests.api.test_approvals import (
     status_of,
     tenant,
 )
-from tests.helpers import gid
+from tests.helpers import gid, registered_reactions
 from tests.integration.test_correlation_worker import T0, alert, drain, ingest
 
 RESOLVE = "mutation($i: IncidentResolveInput!) { incidentResolve(input: $i) { incident { id status } } }"
@@ -36,11 +36,8 @@ RESOLVE = "mutation($i: IncidentResolveInput!) { incidentResolve(input: $i) { in
 @pytest.fixture(scope="module")
 async def runner(services: Any) -> AsyncIterator[ReactionRunner]:
     """The reaction, registered for this module only."""
-    r = ReactionRunner(services.pool, ApprovalWithdrawal(), batch=100)
-    await r.register()
-    yield r
-    await services.pool.execute("DELETE FROM reaction_inbox WHERE reaction = $1", WITHDRAWAL_REACTION)
-    await services.pool.execute("DELETE FROM reactions WHERE name = $1", WITHDRAWAL_REACTION)
+    async with registered_reactions(services.pool, ApprovalWithdrawal()) as (r,):
+        yield r
 
 
 async def react(runner: ReactionRunner) -> None:

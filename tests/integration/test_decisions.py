@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from db.decisions import REACTION_NAME, DecisionReaction
+from db.decisions import DecisionReaction
 from db.reactions import IncidentChange, ReactionRunner
 from domain.alerts import Severity
 from domain.aws import AwsAccess, AwsAuthType
@@ -26,7 +26,7 @@ from domain.runbooks import (
     RunbookSpec,
 )
 from domain.signatures import alias_group
-from tests.helpers import Factory, MadeCompany, unique
+from tests.helpers import Factory, MadeCompany, registered_reactions, unique
 from tests.integration.test_correlation_worker import T0, alert, drain, ingest
 
 ROLE_ARN = "arn:aws:iam::111122223333:role/AlertWhisperer"
@@ -36,11 +36,8 @@ LATER = T0 + timedelta(days=3650)  # every inbox row is due by then
 @pytest.fixture(scope="module")
 async def runner(services: Any) -> AsyncIterator[ReactionRunner]:
     """The reaction, registered for this module only (other modules' changes are none of its business)."""
-    r = ReactionRunner(services.pool, DecisionReaction(), batch=100)
-    await r.register()
-    yield r
-    await services.pool.execute("DELETE FROM reaction_inbox WHERE reaction = $1", REACTION_NAME)
-    await services.pool.execute("DELETE FROM reactions WHERE name = $1", REACTION_NAME)
+    async with registered_reactions(services.pool, DecisionReaction()) as (r,):
+        yield r
 
 
 async def react(runner: ReactionRunner) -> int:

@@ -24,7 +24,7 @@ from domain.aws import AwsAccess, AwsAuthType
 from domain.rbac import Role
 from graph.demo import ensure_demo_assets
 from graph.demo_sender import demo_sender
-from tests.helpers import MadeCompany, gid
+from tests.helpers import MadeCompany, gid, registered_reactions
 from tests.integration.test_correlation_worker import alert, drain, ingest
 
 START = """
@@ -46,17 +46,9 @@ LATER = datetime.now(UTC) + timedelta(days=3650)
 @pytest.fixture(scope="module")
 async def runners(services: Any) -> AsyncIterator[list[ReactionRunner]]:
     """The reactions a demo relies on, registered for this module only."""
-    made = [
-        ReactionRunner(services.pool, r, batch=100)
-        for r in (DecisionReaction(), IncidentAnalysisReaction(), SlaClocks(), ApprovalWithdrawal())
-    ]
-    for r in made:
-        await r.register()
-    yield made
-    for r in made:
-        name = r.reaction.name
-        await services.pool.execute("DELETE FROM reaction_inbox WHERE reaction = $1", name)
-        await services.pool.execute("DELETE FROM reactions WHERE name = $1", name)
+    reactions = (DecisionReaction(), IncidentAnalysisReaction(), SlaClocks(), ApprovalWithdrawal())
+    async with registered_reactions(services.pool, *reactions) as made:
+        yield made
 
 
 async def demo_company(services: Any, factory: Any) -> MadeCompany:
