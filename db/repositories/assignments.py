@@ -95,6 +95,8 @@ class AssignmentRepository(ScopedRepository):
             raise InvalidInput("is not a technician: incidents are assigned to technicians", field="userId")
         if not user.is_active:
             raise InvalidInput("is deactivated", field="userId")
+        if not user.assignable:
+            raise InvalidInput("is not taking incidents (not assignable)", field="userId")
         return user
 
     async def comment(self, incident_id: uuid.UUID, body: str, now: datetime) -> Incident:

@@ -227,6 +227,8 @@ async def test_assignment_refusals_are_typed_and_write_nothing(services, factory
     colleague_admin = await factory.user(Role.COMPANY_ADMIN, [company])
     inactive = await technician(factory, services, company, "Gone", "Database")
     await services.pool.execute("UPDATE users SET is_active = false WHERE id = $1", inactive.id)
+    on_leave = await technician(factory, services, company, "Lee", "Database")
+    await services.pool.execute("UPDATE users SET assignable = false WHERE id = $1", on_leave.id)
     incident = await rows.incident(services, company.id)
     resolved = await rows.incident(services, company.id, status="RESOLVED")
     iid = gid("Incident", incident)
@@ -242,6 +244,9 @@ async def test_assignment_refusals_are_typed_and_write_nothing(services, factory
         "is not a technician: incidents are assigned to technicians"
     )
     assert (await refused(admin.token, iid, inactive))["message"] == "is deactivated"
+    assert (await refused(admin.token, iid, on_leave))[
+        "message"
+    ] == "is not taking incidents (not assignable)"
     assert (await refused(tech.token, iid, tech))["code"] == "PERMISSION_DENIED"
     # nor may a technician hand it to a colleague
     colleague = await technician(factory, services, company, "Sam", "Database")

@@ -216,7 +216,7 @@ async def test_user_emails_are_unique_ignoring_case(gql, factory, services):
     )
 
 
-async def test_users_filters_and_pages(gql, factory):
+async def test_users_filters_and_pages(gql, factory, services):
     # given a company with an admin and three technicians, one of another category
     company = await factory.company()
     admin = await factory.user(Role.COMPANY_ADMIN, [company], email=f"a-{unique('x')}@example.com")
@@ -235,6 +235,10 @@ async def test_users_filters_and_pages(gql, factory):
         ]
     )
     db_tech = await factory.user(Role.TECHNICIAN, [company], category="Database")
+    # (and one whose several skills include Network, past its first)
+    await services.pool.execute(
+        "UPDATE users SET skills = ARRAY['Database', 'Network'] WHERE id = $1", db_tech.id
+    )
 
     # when the admin lists the company's users: all, technicians, network people, two at a time
     everyone = await gql(USERS, {"c": company.gid}, token=admin.token)
@@ -251,7 +255,7 @@ async def test_users_filters_and_pages(gql, factory):
     all_emails = sorted([admin.email, *techs, db_tech.email])
     assert [u["email"] for u in everyone["data"]["users"]["nodes"]] == all_emails
     assert [u["email"] for u in technicians["data"]["users"]["nodes"]] == sorted([*techs, db_tech.email])
-    assert [u["email"] for u in network["data"]["users"]["nodes"]] == techs
+    assert [u["email"] for u in network["data"]["users"]["nodes"]] == sorted([*techs, db_tech.email])
     assert [u["email"] for u in page1["nodes"] + page2["nodes"]] == all_emails
     assert (page1["pageInfo"]["hasNextPage"], page2["pageInfo"]["hasNextPage"]) == (True, False)
 
