@@ -82,16 +82,19 @@ async def candidates(conn: Conn, company_id: uuid.UUID, at: datetime) -> list[Ca
 
 
 async def assign_best(
-    conn: Conn, incident_id: uuid.UUID, now: datetime, actor: str, why: str
+    conn: Conn, incident_id: uuid.UUID, now: datetime, actor: str, why: str, *, only_if_found: bool = False
 ) -> Assigned | None:
-    """Assign the incident to the best technician (or record that nobody could take it); None when
-    it is gone, resolved or already assigned."""
+    """Assign the incident to the best technician (or record that nobody could take it, unless
+    `only_if_found`); None when it is gone, resolved or already assigned, or nobody was found and
+    `only_if_found`."""
     row = await conn.fetchrow(LOCK, incident_id)
     if row is None or row["status"] == CLOSED or row["assigned_to"] is not None:
         return None
     company_id: uuid.UUID = row["company_id"]
     await conn.execute(CHOOSING, str(company_id))
     choice = choose(await candidates(conn, company_id, now), row["category"])
+    if choice.user_id is None and only_if_found:
+        return None
     return await _write(conn, incident_id, row, choice, now, actor, None, why)
 
 

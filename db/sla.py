@@ -280,6 +280,15 @@ class SlaMonitor:
         dedup = f"sla:{inserted}"
         if event.kind is SlaEventKind.WARNING:
             await add_timeline(conn, company_id, incident_id, IncidentEventKind.SLA_WARNING, now, facts)
+            if event.clock is SlaKind.RESPONSE and incident["assigned_to"] is None:
+                # The response deadline is about to pass with nobody on it: the best technician gets
+                # it now (and the warning). Nobody free: the admins get the warning, and hear that
+                # nobody could be assigned at the breach, once.
+                assigned = await assign_best(
+                    conn, incident_id, now, SLA_ACTOR, "sla_response_warning", only_if_found=True
+                )
+                if assigned is not None:
+                    incident = {**dict(incident), "assigned_to": assigned.user_id}
             await notifications.enqueue(
                 conn,
                 company_id=company_id,

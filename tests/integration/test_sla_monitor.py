@@ -217,6 +217,33 @@ async def test_a_response_breach_assigns_an_unassigned_incident_to_the_best_tech
     assert await kinds(services, incident) == ["SLA_BREACHED", "ASSIGNED"]
 
 
+async def test_a_response_warning_assigns_an_unassigned_incident_before_its_deadline_passes(
+    services, factory
+):
+    # given an unassigned Server incident and an on-call technician with that skill
+    company = await factory.company()
+    admin = await factory.user(Role.COMPANY_ADMIN, [company])
+    on_call = await factory.user(Role.TECHNICIAN, [company], on_call=True)
+    await services.pool.execute("UPDATE users SET skills = '{Server}' WHERE id = $1", on_call.id)
+    incident = await open_incident(services, company, category="Server")
+
+    # when the monitor passes at minute 25, the response deadline (minute 30) about to pass
+    await SlaMonitor(services.pool).run_once(T0 + timedelta(minutes=25))
+
+    # then the technician has it now, and its warning, and the admins are not bothered
+    assert (await rows.get(services, rows.Incident, incident)).assigned_to == on_call.id
+    assert await notified(services, incident) == [
+        ("ASSIGNED", on_call.id, True),
+        ("SLA_WARNING", on_call.id, True),
+    ]
+    assert admin.id not in {user for _, user, _ in await notified(services, incident)}
+    assert await kinds(services, incident) == ["SLA_WARNING", "ASSIGNED"]
+    facts = await services.pool.fetchval(
+        "SELECT data FROM incident_events WHERE incident_id = $1 AND kind = 'ASSIGNED'", incident
+    )
+    assert '"because": "sla_response_warning"' in facts
+
+
 async def test_an_assigned_incident_warns_its_assignee_not_the_admins(services, team):
     company, _, technician = team
     incident = await open_incident(services, company, assigned_to=technician.id)
