@@ -13,9 +13,9 @@ from db.oncall import on_call_user_ids
 from db.repositories.oncall import ONCALL_READ
 from db.repositories.oncall import schedule_rule as rule_of
 from domain.alerts import Category
-from domain.errors import InvalidInput
 from domain.oncall import shifts_between, validate_range
 from graph.core import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, require_principal
+from graph.enums import Category as SkillCategory
 from graph.incidents.queries import decode_id
 from graph.oncall.types import (
     CalendarFeed,
@@ -31,16 +31,6 @@ from graph.platform.types import User, user_type
 def has_skill(user: tables.User, category: Category) -> bool:
     """Whether `user` works on `category` (the one place `onCallNow` asks it)."""
     return category.value in (user.skills or [])
-
-
-def parse_category(value: str | None) -> Category | None:
-    if value is None:
-        return None
-    try:
-        return Category(value)
-    except ValueError:
-        known = ", ".join(c.value for c in Category)
-        raise InvalidInput(f"unknown category: one of {known}", field="category") from None
 
 
 async def on_call_schedules(
@@ -83,12 +73,14 @@ async def on_call_now(
     info: strawberry.Info,
     company_id: Annotated[strawberry.ID, strawberry.argument(description="Company global ID.")],
     category: Annotated[
-        str | None,
-        strawberry.argument(description="Only technicians with this skill (Network, Database, ...)."),
+        SkillCategory | None,
+        strawberry.argument(
+            description="Only technicians with this skill (the enum every other skill field uses)."
+        ),
     ] = None,
 ) -> list[User]:
     require_principal(info)
-    skill = parse_category(category)
+    skill = Category(category.value) if category is not None else None
     company, unknown = decode_id(company_id, "Company")
     repo = await oncall_repository(info)
     if company is None or unknown or not repo.tenant_scope(ONCALL_READ).allows(company):

@@ -96,7 +96,7 @@ CREATE = """mutation($i: OnCallScheduleCreateInput!) { onCallScheduleCreate(inpu
   schedule { id name timeZone mspWide } userErrors { field code message } } }"""
 SHIFT = """mutation($i: OnCallShiftAddInput!) { onCallShiftAdd(input: $i) {
   schedule { shifts { startTime endTime } } userErrors { field code message } } }"""
-NOW = "query($c: ID!, $k: String) { onCallNow(companyId: $c, category: $k) { email } }"
+NOW = "query($c: ID!, $k: Category) { onCallNow(companyId: $c, category: $k) { email } }"
 
 
 async def _gid(gql, token):
@@ -166,10 +166,10 @@ async def test_admins_build_a_schedule_technicians_read_it_and_bad_input_writes_
 
     # and the technician reads who is on call (by skill too); B's admin sees nobody of A's
     assert (await gql(NOW, {"c": a.gid}, token=tech.token))["data"]["onCallNow"] == [{"email": tech.email}]
-    assert (await gql(NOW, {"c": a.gid, "k": "Database"}, token=tech.token))["data"]["onCallNow"] == [
+    assert (await gql(NOW, {"c": a.gid, "k": "DATABASE"}, token=tech.token))["data"]["onCallNow"] == [
         {"email": tech.email}
     ]
-    assert (await gql(NOW, {"c": a.gid, "k": "Network"}, token=tech.token))["data"]["onCallNow"] == []
+    assert (await gql(NOW, {"c": a.gid, "k": "NETWORK"}, token=tech.token))["data"]["onCallNow"] == []
     assert (await gql(NOW, {"c": a.gid}, token=other.token))["data"]["onCallNow"] == []
     seen = await gql(
         "query($id: ID!) { onCallSchedule(id: $id) { name } }", {"id": schedule}, token=other.token
@@ -469,7 +469,7 @@ async def test_on_call_now_with_shifts_a_rotation_and_a_future_override(gql, fac
 
     # when anyone asks who is on call now, with and without a category
     plain = await gql(NOW, {"c": company.gid}, token=admin.token)
-    skilled = await gql(NOW, {"c": company.gid, "k": "Database"}, token=admin.token)
+    skilled = await gql(NOW, {"c": company.gid, "k": "DATABASE"}, token=admin.token)
 
     # then one of them at least (a rotation turn holds since its first handover), never an error
     assert "errors" not in plain, plain
