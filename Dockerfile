@@ -28,5 +28,6 @@ EXPOSE 8000 9464
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"
 # Migrate first (fails fast on a wrong DATABASE_URL; concurrent replicas wait on an advisory lock), then
 # serve; `exec` replaces the shell, so serve is PID 1 and gets the SIGTERM of `docker stop`.
-# Worker containers run the same image with the command `alertwhisperer worker` (README, Deployment).
+# Worker containers run the same image with the command `alertwhisperer worker` and --no-healthcheck
+# (they serve no /healthz; README, Deployment).
 CMD ["sh", "-c", "alertwhisperer migrate && exec alertwhisperer serve --host 0.0.0.0 --port 8000"]
