@@ -38,7 +38,7 @@ ANALYSIS = """
 query($id: ID!) { incident(id: $id) { analysis { patternType rootCause source model fallbackReason prompt } } }"""
 
 
-def bedrock(stub_answers: list[Any]) -> tuple[BedrockAnalyser, Stubber]:
+def bedrock(stub_answers: list[Any], stop_reason: str = "end_turn") -> tuple[BedrockAnalyser, Stubber]:
     analyser = BedrockAnalyser("anthropic.test-model", "eu-west-1")
     client = boto3.client(
         "bedrock-runtime", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y"
@@ -53,7 +53,7 @@ def bedrock(stub_answers: list[Any]) -> tuple[BedrockAnalyser, Stubber]:
                 "converse",
                 {
                     "output": {"message": {"role": "assistant", "content": [{"text": answer}]}},
-                    "stopReason": "end_turn",
+                    "stopReason": stop_reason,
                     "usage": {"inputTokens": 900, "outputTokens": 100, "totalTokens": 1000},
                     "metrics": {"latencyMs": 5},
                 },
@@ -64,6 +64,7 @@ def bedrock(stub_answers: list[Any]) -> tuple[BedrockAnalyser, Stubber]:
 
 class _Gemini(BaseHTTPRequestHandler):
     answer: str = json.dumps(ANSWER)
+    finish: str = "STOP"
     delay: float = 0.0
     calls: list[str] = []  # noqa: RUF012 - shared with the test on purpose
 
@@ -73,7 +74,10 @@ class _Gemini(BaseHTTPRequestHandler):
         time.sleep(type(self).delay)
         payload = {
             "candidates": [
-                {"content": {"role": "model", "parts": [{"text": type(self).answer}]}, "finishReason": "STOP"}
+                {
+                    "content": {"role": "model", "parts": [{"text": type(self).answer}]},
+                    "finishReason": type(self).finish,
+                }
             ],
             "usageMetadata": {"promptTokenCount": 700, "candidatesTokenCount": 80, "totalTokenCount": 780},
         }
@@ -90,7 +94,7 @@ class _Gemini(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def gemini_url() -> Iterator[str]:
-    _Gemini.answer, _Gemini.delay, _Gemini.calls = json.dumps(ANSWER), 0.0, []
+    _Gemini.answer, _Gemini.finish, _Gemini.delay, _Gemini.calls = json.dumps(ANSWER), "STOP", 0.0, []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Gemini)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -215,6 +219,27 @@ async def test_an_invalid_answer_falls_back_to_gemini_then_to_the_rules(services
         "analysis"
     ]
     assert (shown["source"], shown["fallbackReason"]) == ("RULES", failed["error"])
+
+
+async def test_refused_answers_fall_back_to_the_rules_saying_who_refused(services, factory, gemini_url):
+    # given a company whose Bedrock guardrail intervenes and whose Gemini blocks the answer for safety,
+    # each still sending a well-formed answer beside the refusal
+    company = await llm_company(factory, services)
+    incident = await urgent_incident(services, company)
+    analyser, stub = bedrock([json.dumps(ANSWER)], stop_reason="guardrail_intervened")
+    _Gemini.finish = "SAFETY"
+    gemini = GeminiAnalyser("test-key", "gemini-test", gemini_url)
+
+    # when the incident is analysed
+    await run(services, LlmAnalysisReaction([analyser, gemini]), incident, company)
+
+    # then neither answer is used: the rules' result stays, with both refusals as the reason
+    stub.assert_no_pending_responses()
+    row = await stored(services, incident)
+    assert row["source"] is None
+    assert row["error"] == (
+        "BEDROCK: Bedrock refused (guardrail_intervened); GEMINI: Gemini refused (FinishReason.SAFETY)"
+    )
 
 
 async def test_a_late_answer_is_a_timeout_and_the_rules_stay(services, factory, gemini_url):
