@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from db.decisions import batch_folds, incident_signatures_of
-from db.events import BusEvent, topic
+from db.events import BusEvent, notify_many, topic
 from domain.analysis import MAX_FIRINGS, PERSISTENT_AFTER, Analysis, IncidentFacts, Related, analyze
 from domain.runbooks import RunbookFolds, best_runbook
 
@@ -132,7 +132,6 @@ ON CONFLICT (incident_id) DO UPDATE SET
     details = EXCLUDED.details, incident_version = EXCLUDED.incident_version,
     analyzed_at = EXCLUDED.analyzed_at, alert_count = EXCLUDED.alert_count
 """
-ANNOUNCE_MANY = "SELECT pg_notify('aw_events', p) FROM unnest($1::text[]) p"
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +260,7 @@ async def analyse_many(
         for r in await conn.fetch(STORED_MANY, list(facts))
     }
     last: dict[uuid.UUID, tuple[Analysis, datetime]] = {}
-    announced: dict[uuid.UUID, str] = {}
+    announced: dict[uuid.UUID, BusEvent] = {}
 
     def store(incident_id: uuid.UUID, result: Analysis, now: datetime) -> None:
         state = (result.pattern.value, result.root_incident_id, result.blast_radius)
@@ -269,7 +268,7 @@ async def analyse_many(
             company_id: uuid.UUID = facts[incident_id].row["company_id"]
             announced[incident_id] = BusEvent(
                 topic(company_id, "incidents"), kind="UPDATED", id=str(incident_id)
-            ).to_json()
+            )
         stored[incident_id] = state
         last.pop(incident_id, None)  # re-inserted last: the write order follows the analyses
         last[incident_id] = (result, now)
@@ -301,8 +300,7 @@ async def analyse_many(
             [now for _, _, _, now in items],
             [f.row["alert_count"] for _, f, _, _ in items],
         )
-    if announced:
-        await conn.execute(ANNOUNCE_MANY, list(announced.values()))
+    await notify_many(conn, list(announced.values()))
     return out
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from db.decisions import execution_request, runbook_version
-from db.events import BusEvent, topic
+from db.events import BusEvent, notify_many, topic
 from db.executions import enqueue_execution
 from db.incident_writer import add_timeline, apply_action
 from domain.decisions import require_approver
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 
 COMMENT_MAX = 2000
 EXPIRY_BATCH = 100
-STATUSES = ("PENDING", "APPROVED", "REJECTED", "EXPIRED", "WITHDRAWN")
 WITHDRAWN_COMMENT = "withdrawn: the incident resolved before anyone decided"
 WITHDRAWAL_REACTION = "approval-withdrawal"
 
@@ -112,7 +111,6 @@ WITH w AS (
 )
 SELECT DISTINCT company_id, incident_id FROM entry
 """
-NOTIFY_MANY = "SELECT pg_notify('aw_events', n) FROM unnest($1::text[]) n"
 
 
 def approval_row(record: Any) -> SimpleNamespace:
@@ -233,12 +231,13 @@ async def withdraw(conn: Conn, incident_ids: list[uuid.UUID], now: datetime) -> 
     if not incident_ids:
         return 0
     rows = await conn.fetch(WITHDRAW, incident_ids, now, WITHDRAWN_COMMENT, WITHDRAWAL_ACTOR)
-    if rows:
-        notices = [
-            BusEvent(topic(r["company_id"], "incidents"), kind="UPDATED", id=str(r["incident_id"])).to_json()
+    await notify_many(
+        conn,
+        [
+            BusEvent(topic(r["company_id"], "incidents"), kind="UPDATED", id=str(r["incident_id"]))
             for r in rows
-        ]
-        await conn.execute(NOTIFY_MANY, notices)
+        ],
+    )
     return len(rows)
 
 

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,14 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "aw_events"
 MAX_PAYLOAD = 7900  # NOTIFY payloads must stay under 8000 bytes
+NOTIFY_MANY = f"SELECT pg_notify('{CHANNEL}', p) FROM unnest($1::text[]) p"
+
+
+async def notify_many(conn: Any, events: Sequence[BusEvent]) -> None:
+    """Publish the events at the commit of `conn`'s transaction, in one statement (a raw-SQL writer's
+    batch; `db.publishing.publish` is a session's way)."""
+    if events:
+        await conn.execute(NOTIFY_MANY, [e.to_json() for e in events])
 
 
 def topic(company_id: Any, name: str) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from db.events import BusEvent
+from db.events import BusEvent, notify_many
 from domain.notifications import NotificationKind
 
 if TYPE_CHECKING:
@@ -52,7 +52,6 @@ FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text
 ON CONFLICT (user_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
 RETURNING id, user_id, kind, email_state
 """
-NOTIFY_MANY = "SELECT pg_notify('aw_events', p) FROM unnest($1::text[]) p"
 # What the mailer loop listens to: an email is due.
 EMAILS_TOPIC = "system:emails"
 
@@ -157,9 +156,8 @@ async def enqueue_many(conn: Conn, notices: Sequence[Notice]) -> list[int]:
     if not rows:
         return []
     added = await conn.fetch(INSERT_MANY, *(list(c) for c in zip(*rows, strict=True)))
-    events = [BusEvent(user_topic(r["user_id"]), kind=r["kind"], id=str(r["id"])).to_json() for r in added]
+    events = [BusEvent(user_topic(r["user_id"]), kind=r["kind"], id=str(r["id"])) for r in added]
     if any(r["email_state"] == "pending" for r in added):
-        events.append(BusEvent(EMAILS_TOPIC, kind="due").to_json())
-    if events:
-        await conn.execute(NOTIFY_MANY, events)
+        events.append(BusEvent(EMAILS_TOPIC, kind="due"))
+    await notify_many(conn, events)
     return [r["id"] for r in added]
