@@ -37,6 +37,7 @@ from domain.decisions import (
     RemediationSettings,
     decide,
 )
+from domain.errors import Conflict
 from domain.incidents import DECISION_ACTOR, IncidentAction, IncidentEventKind, IncidentStatus
 from domain.notifications import NotificationKind
 from domain.runbooks import (
@@ -513,9 +514,11 @@ async def request_approval(
     expiry_minutes: int,
     explanation: str,
     actor_id: uuid.UUID | None = None,
+    strict: bool = False,
 ) -> uuid.UUID | None:
     """A PENDING request (its id), its timeline entry and the company admins' notification; None
-    when the incident already has a pending request, or resolved (nothing written)."""
+    when the incident already has a pending request, or resolved (nothing written); `strict` raises
+    Conflict instead (APPROVAL_PENDING, INCIDENT_RESOLVED), for a person, who is told why."""
     # Checked now (InvalidInput), so an approver never approves a run that cannot render.
     values = resolve_values(runbook.parameters, parameters)
     if incident_id is not None:
@@ -523,6 +526,12 @@ async def request_approval(
         # then sees the request), or came first and there is nothing left to ask for.
         status = await conn.fetchval(INCIDENT_SHARE, incident_id)
         if status == IncidentStatus.RESOLVED.value:
+            if strict:
+                raise Conflict(
+                    "the incident is resolved: there is nothing left to approve a run for",
+                    field="incidentId",
+                    code="INCIDENT_RESOLVED",
+                )
             return None
     approval_id = uuid.uuid4()
     stored: uuid.UUID | None = await conn.fetchval(
@@ -540,6 +549,12 @@ async def request_approval(
         now + timedelta(minutes=expiry_minutes),
     )
     if stored is None:
+        if strict:
+            raise Conflict(
+                "the incident already has a run waiting for approval",
+                field="incidentId",
+                code="APPROVAL_PENDING",
+            )
         return None
     if incident_id is not None:
         await add_timeline(

@@ -174,24 +174,9 @@ async def _execute(uow: Any, input: RunbookExecuteInput, at: datetime) -> dict[s
             expiry_minutes=settings.approval_expiry_minutes,
             explanation=f"{principal.email} asks to run {frozen.name} on {', '.join(a.name for a in ordered)}",
             actor_id=actor_id,
+            strict=True,
         )
-        if (
-            approval_id is None
-            and incident_id is not None
-            and await conn.fetchval("SELECT status = 'RESOLVED' FROM incidents WHERE id = $1", incident_id)
-        ):
-            # nobody could approve it (`db.approvals`): the problem is gone
-            raise DomainError(
-                "the incident is resolved: there is nothing left to approve a run for",
-                field="incidentId",
-                code="INCIDENT_RESOLVED",
-            )
-        if approval_id is None:
-            raise DomainError(
-                "the incident already has a run waiting for approval",
-                field="incidentId",
-                code="APPROVAL_PENDING",
-            )
+        assert approval_id is not None  # strict: refused with a Conflict otherwise
         out["approval"] = approval_type(approval_row(await conn.fetchrow(APPROVAL, approval_id)))
         target: dict[str, Any] = {"approvalId": str(approval_id)}
     else:
