@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, false, func, insert, or_, select
+from sqlalchemy import delete, false, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from db.events import BusEvent
@@ -172,10 +172,8 @@ class UserRepository(ScopedRepository):
         if role is not None:
             stmt = stmt.where(User.role == role.value)
         if category:
-            # any of a technician's skills (the legacy single category kept for users without skills)
-            stmt = stmt.where(
-                or_(User.skills.contains([category]), func.lower(User.category) == category.lower())
-            )
+            # any of a technician's skills (migration 0029 carried the single category into them)
+            stmt = stmt.where(User.skills.contains([category]))
         if active_only:
             stmt = stmt.where(User.is_active)
         return await paginate(
