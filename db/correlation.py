@@ -157,11 +157,13 @@ INCIDENT_FIELDS = (
     "canonical_signature",
 )
 # One backward index step per key (`ix_incidents_key_latest`), however many incidents the key has had,
-# locking the row it finds. Everything is read inside the lateral subquery: joining `incidents` again
-# by id let a generic plan made while the table looked empty scan the whole table once per key.
-# Found first, then locked in id order (LockRows sits above the sort): the reactions lock an incident
-# batch in id order too (`db.reactions.ReactionRunner`), so the worker and a reaction holding some of
-# the same incidents wait for each other instead of deadlocking (bench/README.md, 2026-12-07).
+# finding each key's latest incident; then those rows are read and locked in id order (LockRows sits
+# above the sort). The reactions lock an incident batch in id order too (`db.reactions.ReactionRunner`),
+# so the worker and a reaction holding some of the same incidents wait for each other instead of
+# deadlocking (bench/README.md, 2026-12-07). The rows are read by `id = ANY(ARRAY(...))`, an index
+# condition on the primary key: an earlier join back to `incidents` by id let a generic plan made while
+# the table looked empty scan the whole table once per key (checked by
+# test_the_worker_replans_as_its_tables_grow_from_empty_and_looks_rows_up_by_key).
 LATEST_INCIDENTS = f"""
 SELECT {", ".join(INCIDENT_FIELDS)} FROM incidents
 WHERE id = ANY(ARRAY(
@@ -491,20 +493,21 @@ class CorrelationWorker:
                 return await self.run_once(now, pooled)
         at = now or datetime.now(UTC)
         await self._read_quarantine(conn)
-        for attempt in range(TRANSIENT_RETRIES + 1):
+        retries = 0
+        while True:
             try:
                 async with conn.transaction():
                     return await self._batch(conn, at)
             except _TRANSIENT_ERRORS as exc:
-                if attempt == TRANSIENT_RETRIES:
+                if retries == TRANSIENT_RETRIES:
                     raise
+                retries += 1
                 log.info("correlation batch rolled back (%s); running it again", type(exc).__name__)
             except Exception as exc:
                 if _systemic(exc, conn):
                     raise
                 log.warning("correlation batch failed; correlating its companies one by one", exc_info=True)
                 return await self._isolate(conn, at)
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _held_back(self) -> list[uuid.UUID]:
         wall = datetime.now(UTC)
