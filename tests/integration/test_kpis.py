@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from db.kpis import KpiRollupMarks, KpiRollups, PatchRefresh
-from db.reactions import ReactionRunner
 from db.repositories.kpis import KpiReader
 from domain import kpis as rules
 from domain.ids import uuid7
 from domain.kpis import KpiBucket, PatchComplianceSource
 from domain.tenancy import TenantScope
 from tests import incident_rows as rows
+from tests.helpers import registered_reactions
 
 DAY = datetime(2026, 11, 2, tzinfo=UTC)
 H10 = DAY + timedelta(hours=10)
@@ -325,10 +325,8 @@ async def test_a_caller_scoped_to_one_company_reads_no_other_companys_rollups(se
 async def marks(services: Any) -> Any:
     """The kpi-rollups reaction registered on this database for the test (unregistered after, so the
     other tests' changes do not pile up in its inbox)."""
-    runner = ReactionRunner(services.pool, KpiRollupMarks(), batch=100)
-    await runner.register()
-    yield runner
-    await services.pool.execute("DELETE FROM reactions WHERE name = $1", KpiRollupMarks.name)
+    async with registered_reactions(services.pool, KpiRollupMarks()) as (runner,):
+        yield runner
 
 
 async def _change(

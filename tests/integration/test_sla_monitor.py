@@ -200,12 +200,19 @@ async def test_a_warning_whose_transaction_rolls_back_is_not_counted(services, t
     assert sample("alertwhisperer_sla_events_total", clock="response", kind="warning") == warnings + 1
 
 
-async def test_a_response_breach_assigns_an_unassigned_incident_to_the_best_technician(services, factory):
+@pytest.fixture
+async def unassigned(services: Any, factory: Any) -> Any:
+    """An unassigned Server incident opened at T0, its company's admin, and an on-call technician
+    with the Server skill."""
     company = await factory.company()
-    await factory.user(Role.COMPANY_ADMIN, [company])
+    admin = await factory.user(Role.COMPANY_ADMIN, [company])
     on_call = await factory.user(Role.TECHNICIAN, [company], on_call=True)
     await services.pool.execute("UPDATE users SET skills = '{Server}' WHERE id = $1", on_call.id)
-    incident = await open_incident(services, company, category="Server")
+    return await open_incident(services, company, category="Server"), admin, on_call
+
+
+async def test_a_response_breach_assigns_an_unassigned_incident_to_the_best_technician(services, unassigned):
+    incident, _, on_call = unassigned
 
     await SlaMonitor(services.pool).run_once(T0 + timedelta(minutes=31))
 
@@ -218,14 +225,10 @@ async def test_a_response_breach_assigns_an_unassigned_incident_to_the_best_tech
 
 
 async def test_a_response_warning_assigns_an_unassigned_incident_before_its_deadline_passes(
-    services, factory
+    services, unassigned
 ):
     # given an unassigned Server incident and an on-call technician with that skill
-    company = await factory.company()
-    admin = await factory.user(Role.COMPANY_ADMIN, [company])
-    on_call = await factory.user(Role.TECHNICIAN, [company], on_call=True)
-    await services.pool.execute("UPDATE users SET skills = '{Server}' WHERE id = $1", on_call.id)
-    incident = await open_incident(services, company, category="Server")
+    incident, admin, on_call = unassigned
 
     # when the monitor passes at minute 25, the response deadline (minute 30) about to pass
     await SlaMonitor(services.pool).run_once(T0 + timedelta(minutes=25))
