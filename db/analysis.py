@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from db.decisions import batch_folds, incident_signatures_of
 from db.events import BusEvent, notify_many, topic
+from db.runbook_folds import batch_folds, incident_signatures_of
 from domain.analysis import MAX_FIRINGS, PERSISTENT_AFTER, Analysis, IncidentFacts, Related, analyze
 from domain.runbooks import RunbookFolds, best_runbook
 

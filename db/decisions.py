@@ -16,7 +16,6 @@ through `db.repositories.remediation`.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +28,7 @@ from db.events import BusEvent, topic
 from db.executions import ExecutionRequest, enqueue_execution
 from db.incident_writer import add_timeline, apply_action
 from db.reactions import IncidentChange
+from db.runbook_folds import batch_folds, incident_signatures_of
 from domain.alerts import Severity
 from domain.decisions import (
     Decision,
@@ -42,16 +42,13 @@ from domain.incidents import DECISION_ACTOR, IncidentAction, IncidentEventKind, 
 from domain.notifications import NotificationKind
 from domain.runbooks import (
     SSM_DOCUMENT,
-    IncidentSignatures,
     Platform,
     RunbookFolds,
     RunbookParameter,
     best_runbook,
-    incident_signatures,
     render,
     resolve_values,
 )
-from domain.signatures import alias_rules
 
 if TYPE_CHECKING:
     from db.pool import Conn
@@ -92,9 +89,6 @@ SELECT f.*, rb.* FROM f LEFT JOIN LATERAL (
       AND v.platform = f.platform AND f.status <> 'RESOLVED'
 ) rb ON true
 """
-# A company's alias rules, read once per batch and only for the companies that have any (`has_aliases`):
-# runbook signatures are folded under them (`domain.runbooks.RunbookFolds`).
-ALIASES = "SELECT company_id, canonical, problems FROM signature_aliases WHERE company_id = ANY($1::uuid[])"
 # The decisions of a batch (of distinct incidents), each with its DECIDED timeline entry and its
 # incident's announcement (`Incident.decision` changed: a live view shows it, and any approval request
 # made with it, at commit), in one statement.
@@ -178,34 +172,6 @@ def _candidate(r: Any, prefix: str = "") -> CandidateRunbook:
 
 
 _RANK = {s.value: s.rank for s in Severity}
-
-
-async def batch_folds(conn: Conn, incidents: Sequence[Any]) -> defaultdict[uuid.UUID, RunbookFolds]:
-    """One `RunbookFolds` per company of `incidents` (rows with `company_id` and `has_aliases`), under
-    the company's alias rules; the rules are read in one statement, for the companies that have any."""
-    with_aliases = list({r["company_id"] for r in incidents if r["has_aliases"]})
-    groups: defaultdict[uuid.UUID, list[tuple[str, list[str]]]] = defaultdict(list)
-    if with_aliases:
-        for g in await conn.fetch(ALIASES, with_aliases):
-            groups[g["company_id"]].append((g["canonical"], g["problems"]))
-    # Companies without rules share one: the global runbooks are then folded once for all of them.
-    plain = RunbookFolds()
-    folds: defaultdict[uuid.UUID, RunbookFolds] = defaultdict(lambda: plain)
-    for company_id, company_groups in groups.items():
-        folds[company_id] = RunbookFolds(alias_rules(company_groups))
-    return folds
-
-
-def incident_signatures_of(row: Any, folds: RunbookFolds) -> IncidentSignatures:
-    """The signatures of an incident row (`signature`, `signatures`, `canonical_signature`,
-    `asset_name`) as runbooks are matched against them."""
-    return incident_signatures(
-        row["signature"],
-        row["signatures"] or (),
-        row["canonical_signature"],
-        asset_name=row["asset_name"] or "",
-        aliases=folds.aliases,
-    )
 
 
 def wants_decision(change: IncidentChange) -> bool:
