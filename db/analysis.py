@@ -5,7 +5,9 @@ The facts come in a few statements: the incident with its company's window, the 
 times of its alerts, the incidents open on assets linked to its asset by `depends_on` (up and down,
 a few hops, opened within the window of this one), and how many assets show its signature. A
 downstream incident of a cascade re-analyses its root in the same transaction, so the root's blast
-radius and `relatedIncidents` follow as the cascade grows. A stale change (the incident moved on
+radius and `relatedIncidents` follow as the cascade grows; a root re-analyses the downstream incidents
+opened before it, which point at it from then on. The blast radius is kept on the incident too
+(`incidents.blast_radius`), where its priority reads it. A stale change (the incident moved on
 since) is skipped: the latest change analyses the incident as it is.
 """
 
@@ -133,6 +135,20 @@ ON CONFLICT (incident_id) DO UPDATE SET
     analyzed_at = EXCLUDED.analyzed_at, alert_count = EXCLUDED.alert_count
 """
 
+# A root's blast radius goes onto the incident too, where `priority_base` reads it. Only the rows it
+# changes are written (and locked, in id order, as correlation locks them): a version bump is not
+# made, no status changed, so the pending changes of the incident are not made stale.
+SET_BLAST_RADIUS = """
+WITH u AS (
+    SELECT i.id, u.blast_radius FROM incidents i
+    JOIN unnest($1::uuid[], $2::int[]) u(id, blast_radius) ON u.id = i.id
+    WHERE i.blast_radius <> u.blast_radius
+    ORDER BY i.id
+    FOR UPDATE OF i
+)
+UPDATE incidents i SET blast_radius = u.blast_radius FROM u WHERE i.id = u.id
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class _Runbook:
@@ -238,6 +254,11 @@ def _suggested(runbooks: list[_Runbook], row: Any, folds: RunbookFolds) -> uuid.
     return found.id if found is not None else None
 
 
+def _state(result: Analysis) -> tuple[str, uuid.UUID | None, int]:
+    """What an announcement is made for: the pattern, the root, the blast radius."""
+    return (result.pattern.value, result.root_incident_id, result.blast_radius)
+
+
 async def analyse_many(
     conn: Conn, requests: Sequence[tuple[uuid.UUID, datetime]], rows: Sequence[Any] | None = None
 ) -> list[Analysis | None]:
@@ -255,15 +276,27 @@ async def analyse_many(
     missing = [i for i in roots if i not in facts]
     if missing:
         facts |= await _facts_many(conn, list(await conn.fetch(INCIDENTS, missing)))
+    # A root's downstream incidents opened before it (analysed then without it) point at it now: those
+    # not pointing at it yet are analysed again too, so `relatedIncidents` lists what the blast radius
+    # counts.
+    followers = {
+        d.incident_id: root for root, f in facts.items() if not f.facts.upstream for d in f.facts.downstream
+    }
     stored = {
         r["incident_id"]: (r["pattern_type"], r["root_incident_id"], r["blast_radius"])
-        for r in await conn.fetch(STORED_MANY, list(facts))
+        for r in await conn.fetch(STORED_MANY, list(set(facts) | set(followers)))
     }
+    behind = {
+        d for d, root in followers.items() if d not in facts and (stored.get(d) or ("", None))[1] != root
+    }
+    if behind:
+        facts |= await _facts_many(conn, list(await conn.fetch(INCIDENTS, list(behind))))
+    initial_radius = {i: state[2] for i, state in stored.items()}
     last: dict[uuid.UUID, tuple[Analysis, datetime]] = {}
     announced: dict[uuid.UUID, BusEvent] = {}
 
     def store(incident_id: uuid.UUID, result: Analysis, now: datetime) -> None:
-        state = (result.pattern.value, result.root_incident_id, result.blast_radius)
+        state = _state(result)
         if stored.get(incident_id) != state and incident_id not in announced:
             company_id: uuid.UUID = facts[incident_id].row["company_id"]
             announced[incident_id] = BusEvent(
@@ -282,6 +315,14 @@ async def analyse_many(
         root = result.root_incident_id
         if root is not None and root in facts:
             store(root, analyze(facts[root].facts, now), now)
+        for top in (incident_id, root):
+            if top is None or top not in facts:
+                continue
+            for d in facts[top].facts.downstream:
+                if d.incident_id in behind and d.incident_id in facts:
+                    follower = analyze(facts[d.incident_id].facts, now)
+                    if stored.get(d.incident_id) != _state(follower):
+                        store(d.incident_id, follower, now)
     if last:
         items = [(i, facts[i], r, now) for i, (r, now) in last.items()]
         await conn.execute(
@@ -300,6 +341,10 @@ async def analyse_many(
             [now for _, _, _, now in items],
             [f.row["alert_count"] for _, f, _, _ in items],
         )
+        # (the incident's column matches its stored analysis: they are written together)
+        radii = [(i, r.blast_radius) for i, _, r, _ in items if r.blast_radius != initial_radius.get(i, 0)]
+        if radii:
+            await conn.execute(SET_BLAST_RADIUS, [i for i, _ in radii], [b for _, b in radii])
     await notify_many(conn, list(announced.values()))
     return out
 

@@ -40,7 +40,7 @@ DEFAULT_TIMEOUT_SECONDS = 20.0
 
 INCIDENT = """
 SELECT i.id, i.company_id, i.asset_id, i.asset_name, i.signature, i.severity, i.status, i.category,
-       i.alert_count, i.critical_asset, cardinality(i.tool_sources) AS tool_count, i.tool_sources,
+       i.alert_count, i.critical_asset, cardinality(i.tool_sources) AS tool_count, i.tool_sources, i.blast_radius,
        i.first_alert_at, i.last_alert_at, i.created_at, i.version,
        c.llm_analysis_enabled, c.llm_monthly_token_budget,
        a.pattern_type, a.root_cause, a.details
@@ -177,6 +177,7 @@ class LlmAnalysisReaction:
             row["created_at"],
             change.at,
             resolved=row["status"] == "RESOLVED",
+            blast_radius=row["blast_radius"],
         )
         return score >= self.min_priority
 

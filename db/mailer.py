@@ -74,7 +74,7 @@ WITH due AS (
 )
 SELECT k.*, u.email, u.is_active, u.notification_email_kinds, c.name AS company_name,
        i.asset_name, i.signature, i.severity, i.status, i.critical_asset, i.alert_count,
-       cardinality(i.tool_sources) AS tool_count, i.created_at AS incident_created_at
+       cardinality(i.tool_sources) AS tool_count, i.blast_radius, i.created_at AS incident_created_at
 FROM claimed k
 JOIN users u ON u.id = k.user_id
 JOIN companies c ON c.id = k.company_id
@@ -211,6 +211,7 @@ class MailerRun:
                     row["incident_created_at"],
                     now,
                     resolved=row["status"] == IncidentStatus.RESOLVED.value,
+                    blast_radius=row["blast_radius"] or 0,
                 )
             )
         fields: dict[str, Any] = {

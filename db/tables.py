@@ -416,6 +416,8 @@ PRIORITY_BASE_SQL = (
     + f" END + CASE WHEN critical_asset THEN {priority.CRITICAL_ASSET_BONUS:g} ELSE 0 END"
     + f" + LEAST({priority.POINTS_PER_ALERT:g} * GREATEST(alert_count, 0), {priority.ALERT_POINTS_CAP:g})"
     + f" + CASE WHEN cardinality(tool_sources) >= 2 THEN {priority.MULTI_TOOL_BONUS:g} ELSE 0 END"
+    + f" + LEAST({priority.POINTS_PER_DOWNSTREAM_ASSET:g} * GREATEST(blast_radius, 0),"
+    + f" {priority.BLAST_RADIUS_POINTS_CAP:g})"
     + f", {priority.MAX_SCORE:g}) END)::double precision"
 )
 
@@ -445,6 +447,9 @@ class Incident(Base):
     flap_times: Mapped[list[datetime]] = mapped_column(ARRAY(DateTime(timezone=True)))
     flapping: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     critical_asset: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # On a cascade's root: the downstream assets hit (`incident_analyses.blast_radius`, kept here by
+    # the `analysis` reaction for `priority_base`); 0 on any other incident.
+    blast_radius: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     first_alert_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_alert_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # No stored score: `priorityScore` and `orderBy: PRIORITY` both decay this at the time they are read.

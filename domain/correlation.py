@@ -53,7 +53,6 @@ from domain.alerts import Category, Severity, Tool
 from domain.errors import InvalidInput, InvalidTransition
 from domain.incidents import IncidentChangeKind, IncidentEventKind, IncidentStatus, TimelineEvent
 from domain.maintenance import MaintenanceWindow
-from domain.priority import priority_score
 from domain.signatures import canonical_signature
 
 KEY_MAX_LENGTH = 200
@@ -337,17 +336,6 @@ class IncidentState:
     signatures: list[str] = field(default_factory=list)
     # The signature its key was made of (`canonical_signature`); "" for incidents stored before 0035.
     canonical_signature: str = ""
-
-    def priority_score(self, now: datetime) -> float:
-        return priority_score(
-            self.severity,
-            self.critical_asset,
-            self.alert_count,
-            len(self.tool_sources),
-            self.created_at,
-            now,
-            resolved=self.status == _RESOLVED,
-        )
 
     def copy(self) -> IncidentState:
         # Spelled out: dataclasses.replace costs several times more, and the worker copies per key.

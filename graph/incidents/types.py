@@ -202,7 +202,7 @@ class Incident(Node):
     _priority_score: strawberry.Private[float | None] = None
 
     @strawberry.field(
-        description="How urgent it is now, 0 to 100: severity base (low 10, medium 30, high 60, critical 90), +20 for a critical asset, +2 per alert (at most 20), +10 when two or more tools report it, capped at 100, then minus one per hour of age (at most 10). A resolved incident scores 0 (reopened, it gets its live score back). In `incidents(orderBy: {field: PRIORITY})`: as of the list's first page, the score it is sorted by."
+        description="How urgent it is now, 0 to 100: severity base (low 10, medium 30, high 60, critical 90), +20 for a critical asset, +2 per alert (at most 20), +10 when two or more tools report it, +5 per downstream asset hit when it is the root of a cascading failure (its `analysis.blastRadius`, at most 20), capped at 100, then minus one per hour of age (at most 10). A resolved incident scores 0 (reopened, it gets its live score back). In `incidents(orderBy: {field: PRIORITY})`: as of the list's first page, the score it is sorted by."
     )
     def priority_score(self) -> float:
         if self._priority_score is not None:
@@ -216,6 +216,7 @@ class Incident(Node):
             row.created_at,
             datetime.now(UTC),
             resolved=row.status == domain_incidents.IncidentStatus.RESOLVED.value,
+            blast_radius=row.blast_radius,
         )
 
     @strawberry.field(description="The company the incident belongs to.")

@@ -87,6 +87,81 @@ async def test_a_cascade_names_the_most_upstream_incident_as_the_root(services, 
     assert downstream["analysis"]["rootCause"] == "DatabaseDown on db-01, which lb-01 depends on"
 
 
+PRIORITY = """
+query($companyId: ID!) { incidents(companyId: $companyId, orderBy: {field: PRIORITY, direction: DESC}) {
+  edges { node { assetName priorityScore } } } }"""
+
+
+async def scores(gql: Any, company: Any, token: str) -> list[tuple[str, int]]:
+    """(asset, priority) of the company's incidents, most urgent first; the priority rounded, as the
+    incidents are minutes old (a point an hour decays)."""
+    answer = await gql(PRIORITY, {"companyId": gid("Company", company.id)}, token=token)
+    edges = answer["data"]["incidents"]["edges"]
+    return [(e["node"]["assetName"], round(e["node"]["priorityScore"])) for e in edges]
+
+
+async def test_a_cascade_root_s_priority_grows_with_the_assets_it_takes_down(services, factory, gql):
+    # given db-01's incident and an equal one on an unrelated host (both high, one alert, one tool: 62)
+    company = await factory.company()
+    admin = await factory.user(Role.COMPANY_ADMIN, [company])
+    assets = await topology(factory, company)
+    now = datetime.now(UTC)
+    root = await incident_on(services, company, assets, "db-01", "DatabaseDown", now)
+    await rows.incident(services, company.id, asset_name="mail-01", signature="DatabaseDown", created_at=now)
+    await analyse(services, root)
+    assert dict(await scores(gql, company, admin.token)) == {"db-01": 62, "mail-01": 62}
+
+    # when the assets that depend on db-01 open incidents, one after the other
+    app1 = await incident_on(services, company, assets, "app-01", "HighLatency", now)
+    await analyse(services, app1)
+    assert (await scores(gql, company, admin.token))[0] == ("db-01", 67)
+    for name in ("app-02", "lb-01"):
+        await analyse(services, await incident_on(services, company, assets, name, "HighLatency", now))
+
+    # then the root gains 5 per downstream asset hit, and sorts first by it
+    ranked = await scores(gql, company, admin.token)
+    assert ranked[0] == ("db-01", 77)
+    assert ("mail-01", 62) in ranked
+    stored = await services.pool.fetchval("SELECT blast_radius FROM incidents WHERE id = $1", root)
+    assert stored == 3
+
+    # and a downstream incident that resolves no longer counts
+    async with services.pool.acquire() as conn, conn.transaction():
+        await apply_action(conn, app1, IncidentAction.RESOLVE, DECISION_ACTOR, now)
+    await analyse(services, app1)
+    assert (await scores(gql, company, admin.token))[0] == ("db-01", 72)
+
+
+async def test_downstream_incidents_opened_before_their_root_point_at_it_once_it_opens(
+    services, factory, gql
+):
+    # given app-01 and lb-01 (which depends on app-01) failing first: app-01 looks like the root
+    company = await factory.company()
+    admin = await factory.user(Role.COMPANY_ADMIN, [company])
+    assets = await topology(factory, company)
+    now = datetime.now(UTC)
+    app1 = await incident_on(services, company, assets, "app-01", "HighLatency", now - timedelta(minutes=3))
+    lb = await incident_on(services, company, assets, "lb-01", "HTTP5xx", now - timedelta(minutes=2))
+    await analyse(services, lb)
+    assert (await analyse(services, app1)).blast_radius == 1
+
+    # when db-01, which app-01 depends on, opens its incident a minute later and is analysed
+    root = await incident_on(services, company, assets, "db-01", "DatabaseDown", now - timedelta(minutes=1))
+    assert (await analyse(services, root)).blast_radius == 2
+
+    # then both point at db-01's incident, which lists them; app-01 is no root any more
+    answer = (await gql(ANALYSIS, {"id": gid("Incident", root)}, token=admin.token))["data"]["incident"]
+    assert {r["id"] for r in answer["relatedIncidents"]} == {gid("Incident", app1), gid("Incident", lb)}
+    for downstream in (app1, lb):
+        seen = (await gql(ANALYSIS, {"id": gid("Incident", downstream)}, token=admin.token))["data"][
+            "incident"
+        ]
+        assert seen["rootIncident"] == {"id": gid("Incident", root)}
+        assert seen["analysis"]["blastRadius"] == 0
+    assert await services.pool.fetchval("SELECT blast_radius FROM incidents WHERE id = $1", app1) == 0
+    assert dict(await scores(gql, company, admin.token)) == {"db-01": 72, "app-01": 62, "lb-01": 62}
+
+
 async def test_a_change_in_the_outbox_gets_the_incident_analysed_with_a_runbook_that_fits(services, factory):
     company = await factory.company()
     asset = await factory.asset(company, "web-01", platform="LINUX")

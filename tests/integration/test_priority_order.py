@@ -22,6 +22,8 @@ AGES = (-1.0, 0.0, 0.25, 5.5, 9.99, 10.0, 30.0)
 async def grid_of_incidents(services, company_id) -> dict:
     """One incident per severity, critical flag, alert count, tool count and age; each one's fields."""
     made = {}
+    # A cascade root's blast radius, varied across the grid (a product with it would be 5x the rows).
+    blast_radii = itertools.cycle((0, 1, 3, 4, 9))
     for severity, critical, alerts, tools, age, status in itertools.product(
         Severity, (False, True), (0, 1, 9, 10, 50), (0, 1, 2, 3), AGES, ("NEW", "RESOLVED")
     ):
@@ -41,6 +43,7 @@ async def grid_of_incidents(services, company_id) -> dict:
             "active_fingerprints": [],
             "flap_times": [],
             "critical_asset": critical,
+            "blast_radius": next(blast_radii),
             "first_alert_at": created,
             "last_alert_at": created,
             "created_at": created,
@@ -60,6 +63,7 @@ def domain_score(row: dict, at: datetime) -> float:
         row["created_at"],
         at,
         resolved=row["status"] == "RESOLVED",
+        blast_radius=row["blast_radius"],
     )
 
 

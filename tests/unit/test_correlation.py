@@ -21,6 +21,7 @@ from domain.correlation import (
 )
 from domain.errors import InvalidInput, InvalidTransition
 from domain.incidents import IncidentChangeKind, IncidentEventKind, IncidentStatus, TimelineEvent
+from domain.priority import priority_base
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -236,7 +237,10 @@ def test_same_asset_and_signature_from_two_tools_is_one_incident() -> None:
     assert change.state.tool_sources == {"zabbix", "datadog"}
     assert change.state.alert_count == 2
     assert change.state.duplicate_count == 0
-    assert change.state.priority_score(NOW) == 60 + 2 * 2 + 10
+    state = change.state
+    assert priority_base(
+        state.severity, state.critical_asset, state.alert_count, len(state.tool_sources)
+    ) == (60 + 2 * 2 + 10)
     assert [o.incident_id for o in result.outcomes] == [INC1, INC1]
 
 

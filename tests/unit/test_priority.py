@@ -87,3 +87,16 @@ def test_age_is_never_negative() -> None:
 def test_priority_base_has_no_age_term() -> None:
     assert priority_base(Severity.HIGH, True, 3, 2) == 96.0
     assert priority_base(Severity.LOW, False, 0, 1) == 10.0
+
+
+def test_a_cascade_root_gains_5_per_downstream_asset_up_to_20() -> None:
+    # given a high incident with one alert from one tool (62) that is the root of a cascade
+    # then each downstream asset it takes down adds 5, at most 20, and the total stays within 100
+    assert priority_score(Severity.HIGH, False, 1, 1, T0, T0, blast_radius=1) == 67.0
+    assert priority_score(Severity.HIGH, False, 1, 1, T0, T0, blast_radius=3) == 77.0
+    assert priority_score(Severity.HIGH, False, 1, 1, T0, T0, blast_radius=4) == 82.0
+    assert priority_score(Severity.HIGH, False, 1, 1, T0, T0, blast_radius=40) == 82.0
+    assert priority_base(Severity.CRITICAL, True, 1, 1, blast_radius=4) == 100.0
+    # and the decay applies to the whole of it; resolved, it is 0 whatever it took down
+    assert priority_score(Severity.HIGH, False, 1, 1, T0, T0 + timedelta(hours=2), blast_radius=2) == 70.0
+    assert priority_score(Severity.HIGH, False, 1, 1, T0, T0, resolved=True, blast_radius=4) == 0.0
