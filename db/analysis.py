@@ -24,7 +24,16 @@ import orjson
 
 from db.events import BusEvent, notify_many, topic
 from db.runbook_folds import batch_folds, incident_signatures_of
-from domain.analysis import MAX_FIRINGS, PERSISTENT_AFTER, Analysis, IncidentFacts, Related, analyze
+from domain.analysis import (
+    MAX_FIRINGS,
+    PERSISTENT_AFTER,
+    Analysis,
+    IncidentFacts,
+    Related,
+    analyze,
+    cascade_root,
+    is_local_problem,
+)
 from domain.runbooks import RunbookFolds, best_runbook
 
 if TYPE_CHECKING:
@@ -93,7 +102,8 @@ WITH RECURSIVE seed(origin, company_id, asset_id, start_at, end_at) AS (
     SELECT origin, company_id, asset_id, depth, true AS up FROM up
     UNION ALL SELECT origin, company_id, asset_id, depth, false FROM down
 )
-SELECT DISTINCT ON (l.origin, l.up, i.id) l.origin, l.up, i.id, i.asset_name, i.signature, i.created_at, l.depth
+SELECT DISTINCT ON (l.origin, l.up, i.id) l.origin, l.up, i.id, i.asset_name, i.signature, i.created_at, l.depth,
+       i.canonical_signature
 FROM linked l JOIN seed s ON s.origin = l.origin
 JOIN incidents i ON i.company_id = l.company_id AND i.asset_id = l.asset_id
 WHERE i.status <> 'RESOLVED' AND i.created_at BETWEEN s.start_at AND s.end_at AND i.id <> l.origin
@@ -171,30 +181,63 @@ class _Facts:
     suggested: uuid.UUID | None
 
 
+def _windows(rows: Sequence[Any]) -> tuple[list[datetime], list[datetime]]:
+    """Each incident's company window around its creation: where its linked incidents opened."""
+    windows = [timedelta(minutes=r["window_minutes"]) for r in rows]
+    return (
+        [r["created_at"] - w for r, w in zip(rows, windows, strict=True)],
+        [r["created_at"] + w for r, w in zip(rows, windows, strict=True)],
+    )
+
+
+async def linked_incidents(
+    conn: Conn, rows: Sequence[Any]
+) -> tuple[dict[uuid.UUID, list[Related]], dict[uuid.UUID, list[Related]]]:
+    """The open incidents upstream and downstream of each of `rows` (`id`, `company_id`, `asset_id`,
+    `created_at`, `window_minutes`, `canonical_signature`) along `depends_on`, opened within its
+    window, in one statement; an asset's own problem (`domain.analysis.is_local_problem`) is left out
+    of every downstream."""
+    upstream: dict[uuid.UUID, list[Related]] = {r["id"]: [] for r in rows}
+    downstream: dict[uuid.UUID, list[Related]] = {r["id"]: [] for r in rows}
+    on_assets = [r for r in rows if r["asset_id"] is not None]
+    if not on_assets:
+        return upstream, downstream
+    local = {r["id"] for r in on_assets if is_local_problem(r["canonical_signature"])}
+    starts, ends = _windows(on_assets)
+    for r in await conn.fetch(
+        LINKED_MANY,
+        [r["id"] for r in on_assets],
+        [r["company_id"] for r in on_assets],
+        [r["asset_id"] for r in on_assets],
+        starts,
+        ends,
+    ):
+        # An asset's own problem is nobody's downstream: it has no upstream, and is not a root's downstream.
+        if (r["origin"] in local) if r["up"] else is_local_problem(r["canonical_signature"]):
+            continue
+        into = upstream if r["up"] else downstream
+        into[r["origin"]].append(
+            Related(r["id"], r["asset_name"], r["signature"], r["created_at"], r["depth"])
+        )
+    return upstream, downstream
+
+
+async def cascade_roots(conn: Conn, rows: Sequence[Any]) -> dict[uuid.UUID, Related]:
+    """The root incident of the cascade each of `rows` is downstream of, as the analysis names it
+    (`domain.analysis.cascade_root`), for those that are; rows as `linked_incidents` reads them."""
+    if not rows:
+        return {}
+    upstream, _ = await linked_incidents(conn, rows)
+    return {i: root for i, ups in upstream.items() if (root := cascade_root(ups)) is not None}
+
+
 async def _facts_many(conn: Conn, rows: list[Any]) -> dict[uuid.UUID, _Facts]:
     """The facts of the incidents `rows` (INCIDENT rows) in five statements whatever their number."""
     if not rows:
         return {}
     ids = [r["id"] for r in rows]
-    windows = {r["id"]: timedelta(minutes=r["window_minutes"]) for r in rows}
-    starts = [r["created_at"] - windows[r["id"]] for r in rows]
-    ends = [r["created_at"] + windows[r["id"]] for r in rows]
-    upstream: dict[uuid.UUID, list[Related]] = {i: [] for i in ids}
-    downstream: dict[uuid.UUID, list[Related]] = {i: [] for i in ids}
-    on_assets = [n for n, r in enumerate(rows) if r["asset_id"] is not None]
-    if on_assets:
-        for r in await conn.fetch(
-            LINKED_MANY,
-            [ids[n] for n in on_assets],
-            [rows[n]["company_id"] for n in on_assets],
-            [rows[n]["asset_id"] for n in on_assets],
-            [starts[n] for n in on_assets],
-            [ends[n] for n in on_assets],
-        ):
-            into = upstream if r["up"] else downstream
-            into[r["origin"]].append(
-                Related(r["id"], r["asset_name"], r["signature"], r["created_at"], r["depth"])
-            )
+    starts, ends = _windows(rows)
+    upstream, downstream = await linked_incidents(conn, rows)
     firings: dict[uuid.UUID, list[datetime]] = {i: [] for i in ids}
     for r in await conn.fetch(FIRINGS_MANY, ids):
         firings[r["incident_id"]].append(r["event_time"])

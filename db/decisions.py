@@ -24,17 +24,22 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from db import notifications
+from db.analysis import cascade_roots
 from db.events import BusEvent, topic
 from db.executions import ExecutionRequest, enqueue_execution
 from db.incident_writer import add_timeline, apply_action
 from db.reactions import IncidentChange
 from db.runbook_folds import batch_folds, incident_signatures_of
 from domain.alerts import Severity
+from domain.analysis import Related
 from domain.decisions import (
+    CascadeRoot,
     Decision,
+    DecisionAction,
     DecisionIncident,
     DecisionRunbook,
     RemediationSettings,
+    Suggestion,
     decide,
 )
 from domain.errors import Conflict
@@ -62,7 +67,13 @@ REACTION_NAME = "decisions"
 FACTS = """
 WITH f AS (
     SELECT i.id, i.company_id, i.asset_id, i.status, i.severity, i.signature, i.asset_name, i.critical_asset,
-           i.priority_base, i.signatures, i.canonical_signature,
+           i.priority_base, i.signatures, i.canonical_signature, i.version, i.created_at,
+           c.correlation_window_minutes AS window_minutes,
+           -- only an asset that depends on another can be downstream of a cascade
+           EXISTS (SELECT FROM asset_dependencies x WHERE x.company_id = i.company_id AND x.asset_id = i.asset_id)
+               AS depends,
+           -- an LLM analysis's suggested runbook (used when no runbook matches the signature)
+           l.source AS llm_source, l.suggested_runbook_id AS llm_runbook_id,
            EXISTS (SELECT FROM signature_aliases g WHERE g.company_id = i.company_id) AS has_aliases, a.cloud_instance_id, a.platform, coalesce(a.is_critical, false) AS asset_critical,
            c.auto_remediation_enabled, c.approval_on_critical_assets, c.approval_expiry_minutes,
            -- a demo company's runs go through the simulated executor: no AWS needed
@@ -76,6 +87,7 @@ WITH f AS (
     JOIN companies c ON c.id = i.company_id AND c.deleted_at IS NULL
     LEFT JOIN assets a ON a.id = i.asset_id AND a.company_id = i.company_id
     LEFT JOIN incident_decisions d ON d.incident_id = i.id
+    LEFT JOIN incident_llm_analyses l ON l.incident_id = i.id AND l.source IS NOT NULL
     WHERE i.id = ANY($1::uuid[])
 )
 SELECT f.*, rb.* FROM f LEFT JOIN LATERAL (
@@ -95,19 +107,22 @@ SELECT f.*, rb.* FROM f LEFT JOIN LATERAL (
 STORE_MANY = """
 WITH d AS (
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::int[], $6::bool[], $7::text[],
-                         $8::float8[], $9::text[], $10::timestamptz[], $11::int[], $12::text[], $13::text[])
+                         $8::float8[], $9::text[], $10::timestamptz[], $11::int[], $12::text[], $13::text[],
+                         $14::uuid[])
         d(incident_id, company_id, action, runbook_id, runbook_version, approval_required, reason,
-          priority_score, explanation, decided_at, decided_for_version, data, notice)
+          priority_score, explanation, decided_at, decided_for_version, data, notice, root_incident_id)
 ), stored AS (
     INSERT INTO incident_decisions (incident_id, company_id, action, runbook_id, runbook_version,
-        approval_required, reason, priority_score, explanation, decided_at, decided_for_version)
+        approval_required, reason, priority_score, explanation, decided_at, decided_for_version,
+        root_incident_id)
     SELECT incident_id, company_id, action, runbook_id, runbook_version, approval_required, reason,
-           priority_score, explanation, decided_at, decided_for_version FROM d
+           priority_score, explanation, decided_at, decided_for_version, root_incident_id FROM d
     ON CONFLICT (incident_id) DO UPDATE SET
         action = EXCLUDED.action, runbook_id = EXCLUDED.runbook_id, runbook_version = EXCLUDED.runbook_version,
         approval_required = EXCLUDED.approval_required, reason = EXCLUDED.reason,
         priority_score = EXCLUDED.priority_score, explanation = EXCLUDED.explanation,
-        decided_at = EXCLUDED.decided_at, decided_for_version = EXCLUDED.decided_for_version
+        decided_at = EXCLUDED.decided_at, decided_for_version = EXCLUDED.decided_for_version,
+        root_incident_id = EXCLUDED.root_incident_id
     RETURNING incident_id
 ), entry AS (
     INSERT INTO incident_events (company_id, incident_id, kind, at, actor_id, data)
@@ -117,6 +132,22 @@ WITH d AS (
 )
 SELECT pg_notify('aw_events', d.notice) FROM entry JOIN d USING (incident_id)
 """
+# Followers whose root incident resolved a while ago and that are still open (`release_followers`).
+RELEASED = """
+SELECT d.incident_id, i.company_id, i.version, i.status, i.severity
+FROM incident_decisions d
+JOIN incidents r ON r.id = d.root_incident_id
+JOIN incidents i ON i.id = d.incident_id
+JOIN companies c ON c.id = i.company_id AND c.deleted_at IS NULL
+WHERE d.action = 'FOLLOW_ROOT_CAUSE' AND r.status = 'RESOLVED' AND r.resolved_at <= $1
+  AND i.status <> 'RESOLVED'
+ORDER BY d.decided_at
+LIMIT $2
+FOR UPDATE OF d SKIP LOCKED
+"""
+# How long an incident that followed a root cause may outlive the root's resolve before it is decided
+# again: its monitor's own resolve usually arrives within a check interval or two.
+ROOT_RESOLVED_GRACE = timedelta(minutes=5)
 INCIDENT_SHARE = "SELECT status FROM incidents WHERE id = $1 FOR SHARE"
 REQUEST_APPROVAL = """
 INSERT INTO remediation_approvals (id, company_id, incident_id, runbook_id, runbook_version, asset_ids,
@@ -218,6 +249,7 @@ async def store_decisions(
             BusEvent(topic(c, "incidents"), kind="UPDATED", id=str(i)).to_json()
             for i, c, _, _, _, _ in decisions
         ],
+        [d.root_incident_id for _, _, d, _, _, _ in decisions],
     )
 
 
@@ -234,6 +266,7 @@ def decision_data(decision: Decision) -> dict[str, Any]:
         "runbookId": str(rb.id) if rb else None,
         "runbookVersion": rb.version if rb else None,
         "runbookName": rb.name if rb else None,
+        "rootIncidentId": str(decision.root_incident_id) if decision.root_incident_id else None,
     }
 
 
@@ -268,11 +301,50 @@ class DecisionReaction:
             await self._decide(conn, batch)
         return []
 
-    async def _decide(self, conn: Conn, changes: list[IncidentChange]) -> None:
+    async def release_followers(self, conn: Conn, now: datetime, limit: int = 100) -> int:
+        """Decide again the open incidents that followed a root cause whose incident resolved at least
+        ROOT_RESOLVED_GRACE ago (how many): the fix upstream did not clear them, so they are problems
+        of their own now (or follow another open root). Claimed with SKIP LOCKED, in the caller's
+        transaction."""
+        rows = await conn.fetch(RELEASED, now - ROOT_RESOLVED_GRACE, limit)
+        if not rows:
+            return 0
+        changes = [
+            IncidentChange(
+                id=0,
+                company_id=r["company_id"],
+                incident_id=r["incident_id"],
+                version=r["version"],
+                kind="ROOT_RESOLVED",
+                before_status=r["status"],
+                after_status=r["status"],
+                before_severity=r["severity"],
+                after_severity=r["severity"],
+                actor=DECISION_ACTOR,
+                at=now,
+                attempt=1,
+            )
+            for r in rows
+        ]
+        await self._decide(conn, changes, trigger="ROOT_RESOLVED")
+        return len(rows)
+
+    async def _decide(self, conn: Conn, changes: list[IncidentChange], trigger: str | None = None) -> None:
+        """Decide for `changes`; `trigger` (ROOT_RESOLVED) decides again whatever was decided before."""
         by_incident: dict[uuid.UUID, list[Any]] = {}
         for r in await conn.fetch(FACTS, [c.incident_id for c in changes]):
             by_incident.setdefault(r["id"], []).append(r)
         folds = await batch_folds(conn, [rows[0] for rows in by_incident.values()])
+        # The cascades the open ones are downstream of, named as the analysis names them (read here,
+        # not from the stored analysis, which a reaction beside this one may not have written yet).
+        roots = await cascade_roots(
+            conn,
+            [
+                rows[0]
+                for rows in by_incident.values()
+                if rows[0]["depends"] and rows[0]["status"] != IncidentStatus.RESOLVED.value
+            ],
+        )
         decided: list[
             tuple[IncidentChange, Any, Decision, CandidateRunbook | None, bool, datetime, dict[str, Any]]
         ] = []
@@ -281,16 +353,20 @@ class DecisionReaction:
             facts = rows[0] if rows else None
             if facts is None or facts["status"] == IncidentStatus.RESOLVED.value:
                 continue  # gone, or resolved meanwhile: nothing left to decide
-            if facts["decided_for_version"] is not None and facts["decided_for_version"] >= change.version:
+            decided_for = facts["decided_for_version"]
+            if trigger is None and decided_for is not None and decided_for >= change.version:
                 continue  # this change (or a later one) was decided already
             now: datetime = self.clock() if self.clock else change.at
             decision, best = self._decision(
                 facts,
                 [_candidate(r, "rb_") for r in rows if r["rb_id"] is not None],
                 folds[facts["company_id"]],
+                roots.get(change.incident_id),
             )
             data = decision_data(decision)
-            if _severity_rose(change):
+            if trigger is not None:
+                data["trigger"] = trigger
+            elif _severity_rose(change):
                 data["trigger"] = "SEVERITY_RAISED"
             elif change.before_status == IncidentStatus.RESOLVED.value:
                 data["trigger"] = "REOPENED"
@@ -315,11 +391,14 @@ class DecisionReaction:
 
     @staticmethod
     def _decision(
-        facts: Any, candidates: list[CandidateRunbook], folds: RunbookFolds
+        facts: Any, candidates: list[CandidateRunbook], folds: RunbookFolds, root: Related | None = None
     ) -> tuple[Decision, CandidateRunbook | None]:
         company_id: uuid.UUID = facts["company_id"]
         platform = facts["platform"]
         best = best_runbook(candidates, company_id, incident_signatures_of(facts, folds), platform, folds)
+        # An LLM's pick counts only if it is one of the candidates: live, the company's or global, of
+        # the asset's platform.
+        picked = next((c for c in candidates if c.id == facts["llm_runbook_id"]), None)
         incident = DecisionIncident(
             signature=facts["signature"],
             severity=facts["severity"],
@@ -328,25 +407,26 @@ class DecisionReaction:
             platform=platform,
             critical_asset=bool(facts["critical_asset"] or facts["asset_critical"]),
             priority_base=float(facts["priority_base"] or 0.0),
+            root_cause=CascadeRoot(root.incident_id, root.asset_name, root.signature, root.depth)
+            if root is not None
+            else None,
         )
         settings = RemediationSettings(
             auto_remediation_enabled=facts["auto_remediation_enabled"],
             approval_on_critical_assets=facts["approval_on_critical_assets"],
             approval_expiry_minutes=facts["approval_expiry_minutes"],
         )
-        runbook = (
-            DecisionRunbook(
-                best.id,
-                best.version,
-                best.name,
-                best.risk,
-                best.auto_approve,
-                tuple(best.missing_parameters()),
-            )
-            if best
-            else None
+        suggestion = (
+            Suggestion(_decision_runbook(picked), facts["llm_source"]) if best is None and picked else None
         )
-        return decide(incident, runbook, settings, bool(facts["aws_configured"])), best
+        decision = decide(
+            incident,
+            _decision_runbook(best) if best else None,
+            settings,
+            bool(facts["aws_configured"]),
+            suggestion,
+        )
+        return decision, (best or picked) if decision.runbook is not None else None
 
     async def _act(
         self,
@@ -357,7 +437,10 @@ class DecisionReaction:
         best: CandidateRunbook | None,
         now: datetime,
     ) -> None:
-        """What the stored decision does: escalate, ask for approval, or start the run."""
+        """What the stored decision does: escalate, ask for approval, or start the run (following a
+        root cause does nothing: the root's decision acts)."""
+        if decision.action is DecisionAction.FOLLOW_ROOT_CAUSE:
+            return
         company_id: uuid.UUID = facts["company_id"]
         if decision.action.value == "ESCALATE_TO_TECHNICIAN":
             if facts["status"] != IncidentStatus.NEW.value:
@@ -401,6 +484,23 @@ class DecisionReaction:
             started_by=DECISION_ACTOR,
             now=now,
         )
+
+
+async def release_followers(pool: Any, now: datetime) -> int:
+    """`DecisionReaction.release_followers` in a transaction of its own; run by the sweeper."""
+    async with pool.acquire() as conn, conn.transaction():
+        return await DecisionReaction().release_followers(conn, now)
+
+
+def _decision_runbook(runbook: CandidateRunbook) -> DecisionRunbook:
+    return DecisionRunbook(
+        runbook.id,
+        runbook.version,
+        runbook.name,
+        runbook.risk,
+        runbook.auto_approve,
+        tuple(runbook.missing_parameters()),
+    )
 
 
 def execution_request(

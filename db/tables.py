@@ -1027,7 +1027,7 @@ class LlmBreaker(Base):
 
 # ---- decisions and approvals (issue 15 §2, §3) ---------------------------------------------------
 
-DECISION_ACTIONS = ("EXECUTE_RUNBOOK", "ESCALATE_TO_TECHNICIAN")
+DECISION_ACTIONS = ("EXECUTE_RUNBOOK", "ESCALATE_TO_TECHNICIAN", "FOLLOW_ROOT_CAUSE")
 APPROVAL_STATUSES = ("PENDING", "APPROVED", "REJECTED", "EXPIRED", "WITHDRAWN")
 
 
@@ -1050,10 +1050,17 @@ class IncidentDecision(Base):
     explanation: Mapped[str] = mapped_column(Text)
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     decided_for_version: Mapped[int] = mapped_column(Integer)
+    # FOLLOW_ROOT_CAUSE: the cascade's root incident it follows (`db.decisions.release_followers`).
+    root_incident_id: Mapped[uuid.UUID | None] = mapped_column()
 
     __table_args__ = (
         CheckConstraint(_one_of("action", DECISION_ACTIONS), name="action_known"),
         Index("ix_incident_decisions_company", "company_id", "decided_at"),
+        Index(
+            "ix_incident_decisions_following",
+            "root_incident_id",
+            postgresql_where=text("action = 'FOLLOW_ROOT_CAUSE'"),
+        ),
     )
 
 

@@ -6,7 +6,8 @@ show the same signature) and `analyze` names one pattern, in this order of prece
 
 - CASCADING_FAILURE: incidents on assets linked by `depends_on` opened within the company's
   correlation window of each other. The most upstream asset's incident is the likely root cause; the
-  others point at it. The root's blast radius is the number of downstream assets hit.
+  others point at it. The root's blast radius is the number of downstream assets hit. An asset's own
+  problem (a full disk, an expiring certificate: `LOCAL_PROBLEMS`) is nobody's downstream.
 - ALERT_STORM: at least STORM_ALERTS alerts within STORM_WINDOW on the incident, or the same
   signature on at least STORM_ASSETS assets within the window.
 - FLAPPING: correlation flagged it, or at least FLAP_CYCLES fire/resolve cycles within an hour.
@@ -37,6 +38,17 @@ CYCLE_JITTER = 0.1
 CYCLE_MIN_PERIOD = timedelta(minutes=1)
 PERSISTENT_AFTER = timedelta(hours=2)
 MAX_FIRINGS = 200  # alert times looked at per incident (the latest)
+
+
+#: Problems of an asset itself (canonical signatures, `domain.signatures.BUILT_IN`): a full disk or an
+#: expiring certificate is never the symptom of a failure upstream, whenever it opens. Such an incident
+#: is no cascade's downstream (a root it may be: a full disk stops a database).
+LOCAL_PROBLEMS = frozenset({"disk_full", "cert_expiry"})
+
+
+def is_local_problem(canonical_signature: str | None) -> bool:
+    """Whether the incident's problem is its asset's own (`LOCAL_PROBLEMS`; `disk_full:/var/log` too)."""
+    return canonical_signature is not None and canonical_signature.split(":", 1)[0] in LOCAL_PROBLEMS
 
 
 class PatternType(enum.StrEnum):
@@ -148,11 +160,19 @@ def _confidence(base: float, evidence: float) -> float:
     return round(min(0.99, base + evidence), 2)
 
 
+def cascade_root(upstream: Sequence[Related]) -> Related | None:
+    """The likely root cause among the incidents upstream of one: the most upstream, the earliest of
+    those; None when there is none (the decisions read it the same way)."""
+    if not upstream:
+        return None
+    return max(upstream, key=lambda r: (r.depth, -r.created_at.timestamp()))
+
+
 def analyze(facts: IncidentFacts, now: datetime) -> Analysis:
     """The incident's pattern and likely root cause."""
     what = f"{facts.signature} on {facts.asset_name}"
-    if facts.upstream:
-        root = max(facts.upstream, key=lambda r: (r.depth, -r.created_at.timestamp()))
+    root = cascade_root(facts.upstream)
+    if root is not None:
         return Analysis(
             PatternType.CASCADING_FAILURE,
             f"{root.signature} on {root.asset_name}, which {facts.asset_name} depends on",

@@ -13,6 +13,13 @@ the company has no AWS settings, or it turned automatic remediation off. A criti
 needs an approval when the company says so (the default). Every decision carries a reason code and
 a sentence a technician reads on the incident.
 
+The analysis is used where it exists (issue 18):
+- a downstream incident of a cascading failure, whose root incident is open, FOLLOWs THE ROOT CAUSE:
+  nothing runs on a symptom and nobody is paged for it; the root's own decision handles the problem
+  (`db.decisions.release_followers` decides it again if it outlives its root);
+- when no runbook matches the signature but an LLM analysis suggested one of the asset's platform,
+  that runbook is used, always after a company admin's approval (a model's pick never runs alone).
+
 `on_demand_approval` is the same risk rule for `runbookExecute`, where a person asks for the run.
 """
 
@@ -30,6 +37,7 @@ from domain.runbooks import RunbookRisk
 class DecisionAction(enum.StrEnum):
     EXECUTE_RUNBOOK = "EXECUTE_RUNBOOK"
     ESCALATE_TO_TECHNICIAN = "ESCALATE_TO_TECHNICIAN"
+    FOLLOW_ROOT_CAUSE = "FOLLOW_ROOT_CAUSE"
 
 
 class DecisionReason(enum.StrEnum):
@@ -44,6 +52,8 @@ class DecisionReason(enum.StrEnum):
     NO_AWS_SETTINGS = "NO_AWS_SETTINGS"
     NEEDS_PARAMETERS = "NEEDS_PARAMETERS"
     REMEDIATION_DISABLED = "REMEDIATION_DISABLED"
+    CASCADE_DOWNSTREAM = "CASCADE_DOWNSTREAM"  # a symptom of an open root incident: follows it
+    SUGGESTED_BY_ANALYSIS = "SUGGESTED_BY_ANALYSIS"  # no signature match; the LLM analysis's pick, approved
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,18 @@ class DecisionIncident:
     platform: str | None
     critical_asset: bool
     priority_base: float = 0.0
+    #: The open incident upstream that the analysis names as this one's root cause, if any.
+    root_cause: CascadeRoot | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CascadeRoot:
+    """The root incident of a cascade a decided incident is downstream of."""
+
+    incident_id: uuid.UUID
+    asset_name: str
+    signature: str
+    depth: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +121,8 @@ class Decision:
     reason: DecisionReason
     priority_score: float
     explanation: str
+    #: FOLLOW_ROOT_CAUSE: the root incident followed.
+    root_incident_id: uuid.UUID | None = None
 
     @property
     def runs_now(self) -> bool:
@@ -118,15 +142,43 @@ def _label(runbook: DecisionRunbook) -> str:
     return f"{runbook.name} ({risk} risk, {approved})"
 
 
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """The runbook an LLM analysis suggested (`source`: BEDROCK, GEMINI), one the asset can run."""
+
+    runbook: DecisionRunbook
+    source: str
+
+
 def decide(
     incident: DecisionIncident,
     runbook: DecisionRunbook | None,
     settings: RemediationSettings,
     aws_configured: bool,
+    suggestion: Suggestion | None = None,
 ) -> Decision:
-    """The decision for `incident`, given the best runbook for it (None: none matched)."""
+    """The decision for `incident`, given the best runbook for it (None: none matched) and what an
+    LLM analysis suggested (used only when none matched)."""
     score = round(max(0.0, min(100.0, incident.priority_base)), 2)
     on = f"{incident.signature} on {incident.asset_name}"
+    root = incident.root_cause
+    if root is not None:
+        hops = f"{root.depth} dependency hop{'s' if root.depth != 1 else ''} upstream"
+        return Decision(
+            DecisionAction.FOLLOW_ROOT_CAUSE,
+            None,
+            False,
+            DecisionReason.CASCADE_DOWNSTREAM,
+            score,
+            f"{on} is downstream of {root.signature} on {root.asset_name} ({hops}), whose open incident is "
+            f"the likely root cause: nothing runs here and nobody is paged for it; fixing "
+            f"{root.asset_name} should clear it. It is decided again if it stays open after that incident "
+            "resolves.",
+            root_incident_id=root.incident_id,
+        )
+    suggested_by: str | None = None
+    if runbook is None and suggestion is not None:
+        runbook, suggested_by = suggestion.runbook, suggestion.source
 
     def escalate(reason: DecisionReason, why: str) -> Decision:
         return Decision(DecisionAction.ESCALATE_TO_TECHNICIAN, runbook, False, reason, score, why)
@@ -138,7 +190,13 @@ def decide(
             why = f"No runbook matches {on}; a technician takes it"
         return escalate(DecisionReason.NO_RUNBOOK, why)
     risk = RunbookRisk(runbook.risk)
-    matched = f"{runbook.name} ({risk.value.lower()} risk) matches {on}"
+    if suggested_by is None:
+        matched = f"{runbook.name} ({risk.value.lower()} risk) matches {on}"
+    else:
+        matched = (
+            f"No runbook matches {on} by its signature; the {suggested_by.title()} analysis suggests "
+            f"{runbook.name} ({risk.value.lower()} risk)"
+        )
     if risk is RunbookRisk.HIGH:
         return escalate(
             DecisionReason.HIGH_RISK,
@@ -165,6 +223,16 @@ def decide(
             f"{matched}, but it needs values for {', '.join(runbook.missing_parameters)}; a technician takes it",
         )
     target = f"on {incident.instance_id} through SSM"
+    if suggested_by is not None:
+        return Decision(
+            DecisionAction.EXECUTE_RUNBOOK,
+            runbook,
+            True,
+            DecisionReason.SUGGESTED_BY_ANALYSIS,
+            score,
+            f"{matched}; it runs {target} once a company admin approves (a model's suggestion never "
+            "runs without one)",
+        )
     if needs_approval(risk, runbook.auto_approve):
         return Decision(
             DecisionAction.EXECUTE_RUNBOOK,

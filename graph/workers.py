@@ -48,7 +48,7 @@ from db.analysis import IncidentAnalysisReaction, reanalyse_stale
 from db.approvals import ApprovalExpiryLoop, ApprovalWithdrawal
 from db.assignment import AutoAssignment
 from db.correlation import CorrelationWorker
-from db.decisions import DecisionReaction
+from db.decisions import DecisionReaction, release_followers
 from db.demo import DEMO_TOPIC, DemoRunner
 from db.escalation_notices import EscalationNotices
 from db.events import BusEvent
@@ -251,7 +251,8 @@ class SweeperLoop:
                 records = await delivery_log.prune(self.pool)
                 purged = await company_purge.purge(self.pool)
                 reanalysed = await reanalyse_stale(self.pool, datetime.now(UTC))
-                if resolved or expired or pruned or records or purged or reanalysed:
+                released = await release_followers(self.pool, datetime.now(UTC))
+                if resolved or expired or pruned or records or purged or reanalysed or released:
                     log.info(
                         "sweep",
                         extra={
@@ -261,6 +262,7 @@ class SweeperLoop:
                             "delivery_records_pruned": records,
                             "company_purge_batches": purged,
                             "incidents_reanalysed": reanalysed,
+                            "followers_decided_again": released,
                         },
                     )
             finally:

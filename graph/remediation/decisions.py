@@ -26,6 +26,12 @@ class DecisionAction(enum.Enum):
     ESCALATE_TO_TECHNICIAN = strawberry.enum_value(
         "ESCALATE_TO_TECHNICIAN", description="Hand the incident to a technician (see `reason`)."
     )
+    FOLLOW_ROOT_CAUSE = strawberry.enum_value(
+        "FOLLOW_ROOT_CAUSE",
+        description="A downstream symptom of a cascading failure: nothing runs and nobody is paged for it; the "
+        "root incident's decision handles the problem (`Incident.rootIncident`). Decided again if it stays "
+        "open five minutes after the root incident resolved.",
+    )
 
 
 @strawberry.enum(description="Why a decision is what it is.")
@@ -52,9 +58,19 @@ class DecisionReason(enum.Enum):
     NEEDS_PARAMETERS = strawberry.enum_value(
         "NEEDS_PARAMETERS", description="The runbook needs values nobody gave: escalated."
     )
+    CASCADE_DOWNSTREAM = strawberry.enum_value(
+        "CASCADE_DOWNSTREAM",
+        description="Downstream of an open incident the analysis names as the root cause: follows it.",
+    )
+    SUGGESTED_BY_ANALYSIS = strawberry.enum_value(
+        "SUGGESTED_BY_ANALYSIS",
+        description="No runbook matches the signature; the LLM analysis suggested this one: runs once a "
+        "company admin approves.",
+    )
 
 
 assert {r.name for r in DecisionReason} == {r.name for r in domain.DecisionReason}
+assert {a.name for a in DecisionAction} == {a.name for a in domain.DecisionAction}
 
 
 async def _decision_runbook(root: IncidentDecision, info: strawberry.Info) -> Runbook | None:
@@ -63,7 +79,10 @@ async def _decision_runbook(root: IncidentDecision, info: strawberry.Info) -> Ru
     return await load_runbook(info, root._row.runbook_id, root._loaders)
 
 
-@strawberry.type(description="The latest decision on an incident: run a runbook, or hand it to a technician.")
+@strawberry.type(
+    description="The latest decision on an incident: run a runbook, hand it to a technician, or follow the "
+    "root cause of the cascade it is a symptom of."
+)
 class IncidentDecision:
     action: DecisionAction = strawberry.field(description="What was decided.")
     reason: DecisionReason = strawberry.field(description="Why, as a code.")

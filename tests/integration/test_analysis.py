@@ -162,6 +162,33 @@ async def test_downstream_incidents_opened_before_their_root_point_at_it_once_it
     assert dict(await scores(gql, company, admin.token)) == {"db-01": 72, "app-01": 62, "lb-01": 62}
 
 
+async def test_an_asset_s_own_problem_is_no_symptom_of_the_cascade_around_it(services, factory):
+    # given db-01 down, and app-01 (which depends on it) reporting a full disk at the same time
+    company = await factory.company()
+    assets = await topology(factory, company)
+    now = datetime.now(UTC)
+    root = await incident_on(services, company, assets, "db-01", "DatabaseDown", now)
+    disk = await rows.incident(
+        services,
+        company.id,
+        asset_id=assets["app-01"],
+        asset_name="app-01",
+        signature="Disk usage high on /var/log",
+        canonical_signature="disk_full:/var/log",
+        created_at=now,
+    )
+    latency = await incident_on(services, company, assets, "app-02", "HighLatency", now)
+
+    # when both are analysed
+    full = await analyse(services, disk)
+    await analyse(services, latency)
+
+    # then the full disk is app-01's own problem, not counted in db-01's blast radius; app-02's latency is
+    assert full.pattern.value == "ISOLATED"
+    assert full.root_incident_id is None
+    assert (await analyse(services, root)).blast_radius == 1
+
+
 async def test_a_change_in_the_outbox_gets_the_incident_analysed_with_a_runbook_that_fits(services, factory):
     company = await factory.company()
     asset = await factory.asset(company, "web-01", platform="LINUX")

@@ -12,10 +12,12 @@ from typing import Any
 import orjson
 import pytest
 
-from db.decisions import DecisionReaction
+from db.decisions import DecisionReaction, release_followers
+from db.incident_writer import apply_action
 from db.reactions import IncidentChange, ReactionRunner
 from domain.alerts import Severity
 from domain.aws import AwsAccess, AwsAuthType
+from domain.incidents import IncidentAction
 from domain.rbac import Role
 from domain.runbooks import (
     ParameterType,
@@ -399,7 +401,7 @@ async def test_the_reaction_reads_what_it_needs_in_few_statements(world, runner,
 
     # then it took four round trips: one read (the facts joined with the candidates), the decision
     # with its timeline entry, the execution, and the executor's wake-up
-    assert len(statements) == 4, statements
+    assert len(statements) == 4, "\n".join(s.strip()[:60].replace("\n", " ") for s in statements)
     assert statements[0].lstrip().startswith("WITH f AS")
 
 
@@ -498,3 +500,143 @@ async def test_the_company_s_own_runbook_for_the_literal_name_beats_a_folded_one
     # then the literal name wins (exact before folded before pattern), and the company's own before
     # the global library that lists disk_full
     assert (await world.decision(incident["id"]))["runbook_id"] == literal
+
+
+async def cascade(world: World) -> tuple[MadeCompany, str, str]:
+    """A company where app-01 depends on db-01 (both LINUX with instance ids), a LOW auto-approved
+    runbook for app-01's problem; db-01's incident opens, then app-01's: (company, db sig, app sig)."""
+    company = await world.company()
+    db = await world.factory.asset(company, "db-01", cloud_instance_id="i-0db", platform="LINUX")
+    async with world.factory.uow() as uow:
+        await uow.assets.create(
+            company.id, {"name": "app-01", "cloud_instance_id": "i-0app", "platform": "LINUX"}, [db]
+        )
+    db_sig, app_sig = unique("DatabaseDown"), unique("HighLatency")
+    await world.runbook(company, spec(app_sig))
+    await world.incident(company, db_sig, asset="db-01")
+    await world.incident(company, app_sig, asset="app-01")
+    return company, db_sig, app_sig
+
+
+async def test_a_downstream_incident_of_a_cascade_follows_its_root_instead_of_running_a_runbook(
+    world, runner
+):
+    # given db-01's incident open, and app-01 (which depends on it) opening one whose signature a LOW
+    # auto-approved runbook matches
+    company, db_sig, app_sig = await cascade(world)
+    root = await world.services.pool.fetchrow("SELECT * FROM incidents WHERE signature = $1", db_sig)
+    follower = await world.services.pool.fetchrow("SELECT * FROM incidents WHERE signature = $1", app_sig)
+
+    # when the decisions are made
+    await react(runner)
+
+    # then app-01's follows db-01's: nothing runs on the symptom, nothing is asked, nobody is paged
+    decision = await world.decision(follower["id"])
+    assert (decision["action"], decision["reason"]) == ("FOLLOW_ROOT_CAUSE", "CASCADE_DOWNSTREAM")
+    assert decision["root_incident_id"] == root["id"]
+    assert decision["runbook_id"] is None
+    assert f"downstream of {db_sig} on db-01 (1 dependency hop upstream)" in decision["explanation"]
+    assert await world.executions(follower["id"]) == []
+    assert await world.approvals(follower["id"]) == []
+    status = await world.services.pool.fetchval("SELECT status FROM incidents WHERE id = $1", follower["id"])
+    assert status == "NEW"
+    [(kind, data)] = [e for e in await world.timeline(follower["id"]) if e[0] == "DECIDED"]
+    assert data["rootIncidentId"] == str(root["id"])
+    # and the root gets its own decision (no runbook fits DatabaseDown: a technician takes it)
+    assert (await world.decision(root["id"]))["reason"] == "NO_RUNBOOK"
+
+
+async def test_a_follower_that_outlives_its_root_is_decided_again_after_the_grace(world, runner, services):
+    # given app-01's incident following db-01's, and db-01's resolved
+    company, db_sig, app_sig = await cascade(world)
+    await react(runner)
+    root = await services.pool.fetchval("SELECT id FROM incidents WHERE signature = $1", db_sig)
+    follower = await services.pool.fetchval("SELECT id FROM incidents WHERE signature = $1", app_sig)
+    resolved_at = T0 + timedelta(minutes=20)
+    async with services.pool.acquire() as conn, conn.transaction():
+        assert await apply_action(conn, root, IncidentAction.RESOLVE, "system:test", resolved_at)
+
+    # when the sweeper looks a minute later, then nothing changes: its own resolve may still come
+    assert await release_followers(services.pool, resolved_at + timedelta(minutes=1)) == 0
+    assert (await world.decision(follower))["action"] == "FOLLOW_ROOT_CAUSE"
+
+    # when it looks after the grace, then the follower is decided as a problem of its own: its runbook runs
+    assert await release_followers(services.pool, resolved_at + timedelta(minutes=6)) >= 1
+    decision = await world.decision(follower)
+    assert (decision["action"], decision["reason"]) == ("EXECUTE_RUNBOOK", "AUTO_APPROVED")
+    assert decision["root_incident_id"] is None
+    [execution] = await world.executions(follower)
+    assert execution["instance_ids"] == ["i-0app"]
+    decided = [d for k, d in await world.timeline(follower) if k == "DECIDED"]
+    assert [d["trigger"] for d in decided] == ["CREATED", "ROOT_RESOLVED"]
+    # and once decided again it is not released twice
+    await release_followers(services.pool, resolved_at + timedelta(minutes=7))
+    assert (await world.decision(follower))["decided_at"] == decision["decided_at"]
+    assert len(await world.executions(follower)) == 1
+
+
+async def llm_suggests(
+    services: Any, company: MadeCompany, incident_id: uuid.UUID, runbook_id: uuid.UUID
+) -> None:
+    await services.pool.execute(
+        "INSERT INTO incident_llm_analyses (incident_id, company_id, source, model, latency_ms, pattern_type,"
+        " root_cause, confidence, explanation, suggested_runbook_id, tokens, prompt, incident_version,"
+        " analyzed_at) VALUES ($1, $2, 'BEDROCK', 'claude', 900, 'ISOLATED', 'a full disk', 0.8,"
+        " 'The disk is full.', $3, 100, '{}'::jsonb, 1, now())",
+        incident_id,
+        company.id,
+        runbook_id,
+    )
+
+
+async def test_an_llm_suggested_runbook_is_used_only_with_an_approval_when_none_matches(
+    world, runner, services
+):
+    # given an incident no runbook matches by signature, decided once (a technician takes it)
+    company = await world.company()
+    await world.factory.asset(company, "web-01", cloud_instance_id="i-0abc", platform="LINUX")
+    signature = unique("weird_disk_thing")
+    incident = await world.incident(company, signature, severity=Severity.MEDIUM)
+    await react(runner)
+    assert (await world.decision(incident["id"]))["reason"] == "NO_RUNBOOK"
+    # and an LLM analysis that names a LOW auto-approved LINUX runbook of the company as the fix
+    suggested = await world.runbook(company, spec(unique("other_signature")))
+    await llm_suggests(services, company, incident["id"], suggested)
+
+    # when the incident is decided again (its severity rose)
+    await ingest(services, company, alert("web-01", signature, severity=Severity.CRITICAL))
+    await drain(services)
+    await react(runner)
+
+    # then the suggestion is taken, but a company admin approves it first, auto-approve or not
+    decision = await world.decision(incident["id"])
+    assert (decision["action"], decision["reason"]) == ("EXECUTE_RUNBOOK", "SUGGESTED_BY_ANALYSIS")
+    assert decision["approval_required"] is True
+    assert decision["runbook_id"] == suggested
+    assert "the Bedrock analysis suggests" in decision["explanation"]
+    [approval] = await world.approvals(incident["id"])
+    assert (approval["status"], approval["runbook_id"]) == ("PENDING", suggested)
+    assert await world.executions(incident["id"]) == []
+
+
+async def test_an_llm_suggestion_the_asset_cannot_run_is_ignored(world, runner, services):
+    # given a LINUX asset's incident no runbook matches, and an LLM analysis naming a WINDOWS runbook
+    company = await world.company()
+    await world.factory.asset(company, "web-01", cloud_instance_id="i-0abc", platform="LINUX")
+    signature = unique("weird_disk_thing")
+    incident = await world.incident(company, signature, severity=Severity.MEDIUM)
+    windows = await world.runbook(
+        company,
+        spec(
+            unique("other"), platform=Platform.WINDOWS, commands=("Clear-RecycleBin -Force",), parameters=()
+        ),
+    )
+    await llm_suggests(services, company, incident["id"], windows)
+
+    # when it is decided
+    await react(runner)
+
+    # then the suggestion does not count: no runbook, a technician takes it
+    decision = await world.decision(incident["id"])
+    assert (decision["action"], decision["reason"]) == ("ESCALATE_TO_TECHNICIAN", "NO_RUNBOOK")
+    assert await world.approvals(incident["id"]) == []

@@ -147,3 +147,14 @@ def test_durations_read_naturally():
         "1 day",
         "3 days",
     ]
+
+
+def test_a_full_disk_and_an_expiring_certificate_are_an_asset_s_own_problems() -> None:
+    from domain.analysis import is_local_problem
+
+    assert is_local_problem("disk_full")
+    assert is_local_problem("disk_full:/var/log")
+    assert is_local_problem("cert_expiry")
+    assert not is_local_problem("latency_high")
+    assert not is_local_problem("service_down")
+    assert not is_local_problem(None)  # stored before signatures were folded

@@ -9,11 +9,13 @@ from dataclasses import replace
 import pytest
 
 from domain.decisions import (
+    CascadeRoot,
     DecisionAction,
     DecisionIncident,
     DecisionReason,
     DecisionRunbook,
     RemediationSettings,
+    Suggestion,
     decide,
     may_approve,
     on_demand_approval,
@@ -204,3 +206,41 @@ def test_a_runbook_with_parameters_nobody_can_fill_in_escalates() -> None:
 
     assert (decision.action, decision.reason) == (ESCALATE, DecisionReason.NEEDS_PARAMETERS)
     assert "needs values for service, port" in decision.explanation
+
+
+ROOT = CascadeRoot(uuid.uuid4(), "db-01", "DatabaseDown", depth=2)
+SUGGESTED = Suggestion(DecisionRunbook(uuid.uuid4(), 1, "Log Rotation", "LOW", True), "BEDROCK")
+
+
+def test_a_downstream_incident_follows_its_root_whatever_runbook_matches() -> None:
+    # given an incident the analysis puts downstream of db-01's open incident, and a runbook that would run
+    decision = decide(replace(INCIDENT, root_cause=ROOT), CLEANUP, SETTINGS, True, SUGGESTED)
+    # then nothing runs and nobody is paged: it follows the root, which the decision names
+    assert (decision.action, decision.reason) == (
+        DecisionAction.FOLLOW_ROOT_CAUSE,
+        DecisionReason.CASCADE_DOWNSTREAM,
+    )
+    assert decision.runbook is None
+    assert not decision.runs_now
+    assert not decision.approval_required
+    assert decision.root_incident_id == ROOT.incident_id
+    assert "downstream of DatabaseDown on db-01 (2 dependency hops upstream)" in decision.explanation
+
+
+def test_an_llm_suggestion_is_used_only_when_no_runbook_matches_and_always_with_an_approval() -> None:
+    # given a matched runbook and a suggestion / then the match wins, and runs at once
+    assert decide(INCIDENT, CLEANUP, SETTINGS, True, SUGGESTED).runbook == CLEANUP
+    # given no match / then the suggestion, LOW and auto-approved, still waits for a company admin
+    decision = decide(INCIDENT, None, SETTINGS, True, SUGGESTED)
+    assert (decision.action, decision.reason) == (EXECUTE, DecisionReason.SUGGESTED_BY_ANALYSIS)
+    assert decision.approval_required
+    assert decision.runbook == SUGGESTED.runbook
+    assert "the Bedrock analysis suggests Log Rotation (low risk)" in decision.explanation
+
+
+def test_an_llm_suggestion_escalates_for_the_same_reasons_a_match_does() -> None:
+    high = Suggestion(replace(SUGGESTED.runbook, risk="HIGH"), "GEMINI")
+    assert decide(INCIDENT, None, SETTINGS, True, high).reason is DecisionReason.HIGH_RISK
+    no_instance = replace(INCIDENT, instance_id=None)
+    assert decide(no_instance, None, SETTINGS, True, SUGGESTED).reason is DecisionReason.NO_INSTANCE_ID
+    assert decide(INCIDENT, None, SETTINGS, False, SUGGESTED).reason is DecisionReason.NO_AWS_SETTINGS

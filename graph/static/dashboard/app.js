@@ -348,6 +348,8 @@ function decisionText(incident) {
   const d = incident.decision;
   if (!d) return "—";
   if (d.action === "EXECUTE_RUNBOOK") return `Run ${d.runbook ? d.runbook.name : "runbook"}`;
+  // A cascade's downstream symptom: the root incident's decision acts for it.
+  if (d.action === "FOLLOW_ROOT_CAUSE") return "Follows the root cause";
   return `Escalated (${words(d.reason)})`;
 }
 
