@@ -37,6 +37,7 @@ from domain.decisions import (
     Decision,
     DecisionAction,
     DecisionIncident,
+    DecisionReason,
     DecisionRunbook,
     RemediationSettings,
     Suggestion,
@@ -145,6 +146,15 @@ ORDER BY d.decided_at
 LIMIT $2
 FOR UPDATE OF d SKIP LOCKED
 """
+# An open incident decided NO_RUNBOOK (`take_suggestion`), locked against a decision beside this one.
+UNMATCHED = """
+SELECT d.incident_id, i.company_id, i.version, i.status, i.severity
+FROM incident_decisions d JOIN incidents i ON i.id = d.incident_id
+WHERE d.incident_id = $1 AND d.reason = 'NO_RUNBOOK' AND i.status <> 'RESOLVED'
+FOR UPDATE OF d
+"""
+ROOT_RESOLVED = "ROOT_RESOLVED"
+ANALYSIS_SUGGESTED = "ANALYSIS_SUGGESTED"
 # How long an incident that followed a root cause may outlive the root's resolve before it is decided
 # again: its monitor's own resolve usually arrives within a check interval or two.
 ROOT_RESOLVED_GRACE = timedelta(minutes=5)
@@ -307,30 +317,24 @@ class DecisionReaction:
         of their own now (or follow another open root). Claimed with SKIP LOCKED, in the caller's
         transaction."""
         rows = await conn.fetch(RELEASED, now - ROOT_RESOLVED_GRACE, limit)
-        if not rows:
-            return 0
-        changes = [
-            IncidentChange(
-                id=0,
-                company_id=r["company_id"],
-                incident_id=r["incident_id"],
-                version=r["version"],
-                kind="ROOT_RESOLVED",
-                before_status=r["status"],
-                after_status=r["status"],
-                before_severity=r["severity"],
-                after_severity=r["severity"],
-                actor=DECISION_ACTOR,
-                at=now,
-                attempt=1,
-            )
-            for r in rows
-        ]
-        await self._decide(conn, changes, trigger="ROOT_RESOLVED")
+        if rows:
+            await self._decide(conn, [_again(r, ROOT_RESOLVED, now) for r in rows], trigger=ROOT_RESOLVED)
         return len(rows)
 
-    async def _decide(self, conn: Conn, changes: list[IncidentChange], trigger: str | None = None) -> None:
-        """Decide for `changes`; `trigger` (ROOT_RESOLVED) decides again whatever was decided before."""
+    async def take_suggestion(self, conn: Conn, incident_id: uuid.UUID, now: datetime) -> bool:
+        """Decide again an open incident decided NO_RUNBOOK now that an LLM analysis of it suggested a
+        runbook (stored in this transaction): whether the suggestion was taken (a run that waits for a
+        company admin's approval). One the asset cannot run changes nothing (no new decision)."""
+        row = await conn.fetchrow(UNMATCHED, incident_id)
+        if row is None:
+            return False
+        return bool(
+            await self._decide(conn, [_again(row, ANALYSIS_SUGGESTED, now)], trigger=ANALYSIS_SUGGESTED)
+        )
+
+    async def _decide(self, conn: Conn, changes: list[IncidentChange], trigger: str | None = None) -> int:
+        """Decide for `changes` (how many decisions were stored); `trigger` (ROOT_RESOLVED,
+        ANALYSIS_SUGGESTED) decides again whatever was decided before."""
         by_incident: dict[uuid.UUID, list[Any]] = {}
         for r in await conn.fetch(FACTS, [c.incident_id for c in changes]):
             by_incident.setdefault(r["id"], []).append(r)
@@ -363,6 +367,8 @@ class DecisionReaction:
                 folds[facts["company_id"]],
                 roots.get(change.incident_id),
             )
+            if trigger == ANALYSIS_SUGGESTED and decision.reason is not DecisionReason.SUGGESTED_BY_ANALYSIS:
+                continue  # the suggestion is not one it can run: the decision stands as it was
             data = decision_data(decision)
             if trigger is not None:
                 data["trigger"] = trigger
@@ -377,7 +383,7 @@ class DecisionReaction:
                 data["note"] = "a run of this incident is already under way or awaiting approval"
             decided.append((change, facts, decision, best, busy, now, data))
         if not decided:
-            return
+            return 0
         await store_decisions(
             conn,
             [
@@ -388,6 +394,7 @@ class DecisionReaction:
         for change, facts, decision, best, busy, now, _ in decided:
             if not busy:
                 await self._act(conn, change, facts, decision, best, now)
+        return len(decided)
 
     @staticmethod
     def _decision(
@@ -484,6 +491,25 @@ class DecisionReaction:
             started_by=DECISION_ACTOR,
             now=now,
         )
+
+
+def _again(row: Any, kind: str, now: datetime) -> IncidentChange:
+    """The change a decision made again answers: the incident as it is (`incident_id`, `company_id`,
+    `version`, `status`, `severity`), nothing changed."""
+    return IncidentChange(
+        id=0,
+        company_id=row["company_id"],
+        incident_id=row["incident_id"],
+        version=row["version"],
+        kind=kind,
+        before_status=row["status"],
+        after_status=row["status"],
+        before_severity=row["severity"],
+        after_severity=row["severity"],
+        actor=DECISION_ACTOR,
+        at=now,
+        attempt=1,
+    )
 
 
 async def release_followers(pool: Any, now: datetime) -> int:

@@ -6,7 +6,8 @@ threshold, once the rules have analysed it: build the prompt from that company's
 shared circuit breaker, within the company's monthly token budget, with a timeout. A cached answer
 for the same prompt is used as is. A valid answer is stored in `incident_llm_analyses` (what was sent
 with it) and announced; an invalid, refused or late one records why there, and the incident keeps
-showing the rules' result. Ingestion, correlation and decisions never wait for any of this: it runs
+showing the rules' result. A suggested runbook for an incident decided NO_RUNBOOK is offered at once
+(`DecisionReaction.take_suggestion`: a run a company admin approves). Ingestion, correlation and decisions never wait for any of this: it runs
 in its own reaction loop; a claimed batch settles the changes that need no model with one read, and
 each model call has a claim and transaction of its own.
 """
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from db.analysis import RUNBOOKS, analyse_incident
+from db.decisions import DecisionReaction
 from db.incident_writer import announce
 from domain import llm
 from domain.alerts import Severity
@@ -241,6 +243,7 @@ class LlmAnalysisReaction:
             if cached is None:
                 await conn.execute(CACHE, company_id, key, provider.source, reply.model, reply.text)
                 await conn.execute(SET_BREAKER, provider.source, 0, None)
+            stored_runbook = runbooks.get(answer.suggested_runbook) if answer.suggested_runbook else None
             await conn.execute(
                 STORE,
                 incident_id,
@@ -252,7 +255,7 @@ class LlmAnalysisReaction:
                 answer.root_cause,
                 answer.confidence,
                 answer.explanation,
-                runbooks.get(answer.suggested_runbook) if answer.suggested_runbook else None,
+                stored_runbook,
                 None,
                 spent,
                 _json(prompt),
@@ -260,6 +263,10 @@ class LlmAnalysisReaction:
                 now,
             )
             await announce(conn, company_id, incident_id)
+            if stored_runbook is not None:
+                # Decided before this answer came (decisions never wait for it): a suggestion for an
+                # incident no runbook matched is taken now, for a company admin to approve.
+                await DecisionReaction().take_suggestion(conn, incident_id, now)
             return provider.source
         await conn.execute(
             FAILED,

@@ -344,3 +344,100 @@ async def test_a_prompt_carries_only_its_own_company_s_facts(services, factory):
     assert "app-theirs-secret" not in sent
     assert str(theirs.id) not in sent
     assert theirs.api_key not in sent
+
+
+async def run_latest(services: Any, reaction: LlmAnalysisReaction, incident: uuid.UUID, company: Any) -> None:
+    """`run` for the incident's latest change (the decision's escalation made one)."""
+    version = await services.pool.fetchval("SELECT version FROM incidents WHERE id = $1", incident)
+    async with services.pool.acquire() as conn, conn.transaction():
+        await reaction.handle(conn, change_for(incident, company.id, version))
+
+
+async def test_a_runbook_the_model_suggests_for_an_unmatched_incident_is_offered_for_approval(
+    services, factory
+):
+    # given an incident on a Linux host with an instance id that no runbook matches by signature,
+    # decided already (decisions never wait for the model): a technician takes it
+    from db.decisions import DecisionReaction
+    from domain.aws import AwsAccess, AwsAuthType
+
+    company = await llm_company(factory, services)
+    async with factory.uow() as uow:
+        await uow.aws.set(
+            company.id, AwsAccess("eu-west-1", AwsAuthType.ROLE, "arn:aws:iam::111122223333:role/AW", "x")
+        )
+    asset = await factory.asset(company, "db-01", cloud_instance_id="i-0db", platform="LINUX")
+    incident = await urgent_incident(services, company, asset_id=asset, signature="VolumeOddlyGrowing")
+    async with services.pool.acquire() as conn, conn.transaction():
+        await DecisionReaction().handle(conn, change_for(incident, company.id))
+    decision = (
+        "SELECT action, reason, approval_required, runbook_id FROM incident_decisions WHERE incident_id = $1"
+    )
+    assert tuple(await services.pool.fetchrow(decision, incident))[:2] == (
+        "ESCALATE_TO_TECHNICIAN",
+        "NO_RUNBOOK",
+    )
+
+    # when Bedrock answers with a runbook of the library that fits
+    analyser, _ = bedrock([json.dumps(ANSWER | {"suggestedRunbook": "Log rotation (Linux)"})])
+    await run_latest(services, LlmAnalysisReaction([analyser]), incident, company)
+
+    # then the decision takes it, for a company admin to approve (never run on a model's word alone)
+    action, reason, approval_required, runbook_id = await services.pool.fetchrow(decision, incident)
+    assert (action, reason, approval_required) == ("EXECUTE_RUNBOOK", "SUGGESTED_BY_ANALYSIS", True)
+    name = await services.pool.fetchval(
+        "SELECT v.name FROM runbooks r JOIN runbook_versions v ON v.runbook_id = r.id AND v.version = r.version"
+        " WHERE r.id = $1",
+        runbook_id,
+    )
+    assert name == "Log rotation (Linux)"
+    pending = await services.pool.fetch(
+        "SELECT status FROM remediation_approvals WHERE incident_id = $1", incident
+    )
+    assert [p["status"] for p in pending] == ["PENDING"]
+    triggers = await services.pool.fetch(
+        "SELECT data->>'trigger' AS t FROM incident_events WHERE incident_id = $1 AND kind = 'DECIDED' ORDER BY id",
+        incident,
+    )
+    assert [t["t"] for t in triggers] == ["CREATED", "ANALYSIS_SUGGESTED"]
+
+
+async def test_a_suggestion_the_asset_cannot_run_leaves_the_decision_as_it_was(services, factory):
+    # given a Linux host's unmatched incident, decided NO_RUNBOOK, of a company that could run a runbook
+    from db.decisions import DecisionReaction
+    from domain.aws import AwsAccess, AwsAuthType
+
+    company = await llm_company(factory, services)
+    async with factory.uow() as uow:
+        await uow.aws.set(
+            company.id, AwsAccess("eu-west-1", AwsAuthType.ROLE, "arn:aws:iam::111122223333:role/AW", "x")
+        )
+    asset = await factory.asset(company, "db-01", cloud_instance_id="i-0db", platform="LINUX")
+    incident = await urgent_incident(services, company, asset_id=asset, signature="VolumeOddlyGrowing")
+    async with services.pool.acquire() as conn, conn.transaction():
+        await DecisionReaction().handle(conn, change_for(incident, company.id))
+
+    # when the model suggests a Windows runbook
+    windows = await services.pool.fetchval(
+        "SELECT v.name FROM runbooks r JOIN runbook_versions v ON v.runbook_id = r.id AND v.version = r.version"
+        " WHERE r.company_id IS NULL AND v.platform = 'WINDOWS' ORDER BY v.name LIMIT 1"
+    )
+    analyser, _ = bedrock([json.dumps(ANSWER | {"suggestedRunbook": windows})])
+    await run_latest(services, LlmAnalysisReaction([analyser]), incident, company)
+
+    # then the answer is shown, but the decision stands, with no second DECIDED entry and nothing to approve
+    assert (await stored(services, incident))["suggested_runbook_id"] is not None
+    reason = await services.pool.fetchval(
+        "SELECT reason FROM incident_decisions WHERE incident_id = $1", incident
+    )
+    assert reason == "NO_RUNBOOK"
+    decided = await services.pool.fetchval(
+        "SELECT count(*) FROM incident_events WHERE incident_id = $1 AND kind = 'DECIDED'", incident
+    )
+    assert decided == 1
+    assert (
+        await services.pool.fetchval(
+            "SELECT count(*) FROM remediation_approvals WHERE incident_id = $1", incident
+        )
+        == 0
+    )
