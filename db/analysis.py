@@ -320,18 +320,23 @@ async def analyse_many(
     if missing:
         facts |= await _facts_many(conn, list(await conn.fetch(INCIDENTS, missing)))
     # A root's downstream incidents opened before it (analysed then without it) point at it now: those
-    # not pointing at it yet are analysed again too, so `relatedIncidents` lists what the blast radius
-    # counts.
-    followers = {
-        d.incident_id: root for root, f in facts.items() if not f.facts.upstream for d in f.facts.downstream
+    # that named no root, or a root of their own downstream of this one, are analysed again too, so
+    # `relatedIncidents` lists what the blast radius counts. (One pointing at another root, not below
+    # this one, keeps it: re-reading it on every change of this root is what a diamond would cost.)
+    below = {
+        root: {d.incident_id for d in f.facts.downstream} for root, f in facts.items() if not f.facts.upstream
     }
+    followers = {d: root for root, ds in below.items() for d in ds}
     stored = {
         r["incident_id"]: (r["pattern_type"], r["root_incident_id"], r["blast_radius"])
         for r in await conn.fetch(STORED_MANY, list(set(facts) | set(followers)))
     }
-    behind = {
-        d for d, root in followers.items() if d not in facts and (stored.get(d) or ("", None))[1] != root
-    }
+
+    def is_behind(d: uuid.UUID, root: uuid.UUID) -> bool:
+        named = stored[d][1] if d in stored else None
+        return named is None or (named != root and named in below[root])
+
+    behind = {d for d, root in followers.items() if d not in facts and is_behind(d, root)}
     if behind:
         facts |= await _facts_many(conn, list(await conn.fetch(INCIDENTS, list(behind))))
     initial_radius = {i: state[2] for i, state in stored.items()}
