@@ -20,8 +20,10 @@ from botocore.stub import Stubber
 
 from adapters.llm import BedrockAnalyser, GeminiAnalyser
 from db.analysis import analyse_incident
+from db.decisions import DecisionReaction
 from db.llm_analysis import LlmAnalysisReaction
 from db.reactions import IncidentChange
+from domain.aws import AwsAccess, AwsAuthType
 from domain.llm import FAILURES_TO_OPEN
 from domain.rbac import Role
 from tests import incident_rows as rows
@@ -353,14 +355,9 @@ async def run_latest(services: Any, reaction: LlmAnalysisReaction, incident: uui
         await reaction.handle(conn, change_for(incident, company.id, version))
 
 
-async def test_a_runbook_the_model_suggests_for_an_unmatched_incident_is_offered_for_approval(
-    services, factory
-):
-    # given an incident on a Linux host with an instance id that no runbook matches by signature,
-    # decided already (decisions never wait for the model): a technician takes it
-    from db.decisions import DecisionReaction
-    from domain.aws import AwsAccess, AwsAuthType
-
+async def unmatched_incident(services: Any, factory: Any) -> tuple[Any, uuid.UUID]:
+    """An urgent incident on a Linux host with an instance id, of a company with AWS settings, that no
+    runbook matches by signature, decided (NO_RUNBOOK): (company, incident)."""
     company = await llm_company(factory, services)
     async with factory.uow() as uow:
         await uow.aws.set(
@@ -370,6 +367,15 @@ async def test_a_runbook_the_model_suggests_for_an_unmatched_incident_is_offered
     incident = await urgent_incident(services, company, asset_id=asset, signature="VolumeOddlyGrowing")
     async with services.pool.acquire() as conn, conn.transaction():
         await DecisionReaction().handle(conn, change_for(incident, company.id))
+    return company, incident
+
+
+async def test_a_runbook_the_model_suggests_for_an_unmatched_incident_is_offered_for_approval(
+    services, factory
+):
+    # given an incident on a Linux host with an instance id that no runbook matches by signature,
+    # decided already (decisions never wait for the model): a technician takes it
+    company, incident = await unmatched_incident(services, factory)
     decision = (
         "SELECT action, reason, approval_required, runbook_id FROM incident_decisions WHERE incident_id = $1"
     )
@@ -404,18 +410,7 @@ async def test_a_runbook_the_model_suggests_for_an_unmatched_incident_is_offered
 
 async def test_a_suggestion_the_asset_cannot_run_leaves_the_decision_as_it_was(services, factory):
     # given a Linux host's unmatched incident, decided NO_RUNBOOK, of a company that could run a runbook
-    from db.decisions import DecisionReaction
-    from domain.aws import AwsAccess, AwsAuthType
-
-    company = await llm_company(factory, services)
-    async with factory.uow() as uow:
-        await uow.aws.set(
-            company.id, AwsAccess("eu-west-1", AwsAuthType.ROLE, "arn:aws:iam::111122223333:role/AW", "x")
-        )
-    asset = await factory.asset(company, "db-01", cloud_instance_id="i-0db", platform="LINUX")
-    incident = await urgent_incident(services, company, asset_id=asset, signature="VolumeOddlyGrowing")
-    async with services.pool.acquire() as conn, conn.transaction():
-        await DecisionReaction().handle(conn, change_for(incident, company.id))
+    company, incident = await unmatched_incident(services, factory)
 
     # when the model suggests a Windows runbook
     windows = await services.pool.fetchval(
