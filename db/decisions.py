@@ -1,7 +1,11 @@
 """The `decisions` reaction: a new incident, one whose severity rose, or one that reopened gets a
 decision (`domain.decisions.decide`), stored as the incident's latest, on its timeline, and acted on
 in the same transaction: the execution is enqueued (runs now), an approval is requested (a company
-admin approves), or the incident escalates to a technician with the reason.
+admin approves), or the incident escalates to a technician with the reason. It reads the analysis
+where there is one: a downstream incident of a cascade whose root is open follows the root
+(`cascade_roots`, read as the analysis reads it), and is decided again by the sweeper once it outlives
+the root (`release_followers`); an LLM analysis's suggested runbook stands in when none matches, for
+an approval, and an answer that comes after the decision is taken then (`take_suggestion`).
 
 For a claimed batch it reads what the rule needs in one statement (each incident with its asset,
 company settings, AWS settings, latest decision, whether a run is under way, and the live runbooks
