@@ -181,6 +181,22 @@ async def test_database_cascade_points_at_the_database_and_waits_for_an_approval
         "SELECT status FROM remediation_approvals WHERE incident_id = $1", db["id"]
     )
     assert [a["status"] for a in approvals] == ["PENDING"]
+    # the web servers' incidents follow it, and nobody is paged for any downstream one
+    followers = {
+        r["incident_id"]: r
+        for r in await services.pool.fetch(
+            "SELECT incident_id, action, root_incident_id FROM incident_decisions WHERE company_id = $1",
+            company.id,
+        )
+    }
+    for key in (("web-01", "Database connection errors"), ("web-02", "Database connection errors")):
+        decided = followers[found[key]["id"]]
+        assert (decided["action"], decided["root_incident_id"]) == ("FOLLOW_ROOT_CAUSE", db["id"])
+    escalated = await services.pool.fetchval(
+        "SELECT count(*) FROM incident_events WHERE incident_id = ANY($1::uuid[]) AND kind = 'ESCALATED'",
+        [found[k]["id"] for k in found if k[0] != "db-primary"],
+    )
+    assert escalated == 0
 
 
 async def test_alert_storm_flapping_and_noisy_singletons(services, factory, gql, runners):
