@@ -7,8 +7,8 @@ shared circuit breaker, within the company's monthly token budget, with a timeou
 for the same prompt is used as is. A valid answer is stored in `incident_llm_analyses` (what was sent
 with it) and announced; an invalid, refused or late one records why there, and the incident keeps
 showing the rules' result. A suggested runbook for an incident decided NO_RUNBOOK is offered at once
-(`DecisionReaction.take_suggestion`: a run a company admin approves). Ingestion, correlation and decisions never wait for any of this: it runs
-in its own reaction loop; a claimed batch settles the changes that need no model with one read, and
+(`DecisionReaction.take_suggestion`: a run a company admin approves). Ingestion, correlation and
+decisions never wait for any of this: it runs in its own reaction loop; a claimed batch settles the changes that need no model with one read, and
 each model call has a claim and transaction of its own.
 """
 
@@ -27,9 +27,8 @@ from db.analysis import RUNBOOKS, analyse_incident
 from db.decisions import DecisionReaction
 from db.incident_writer import announce
 from domain import llm
-from domain.alerts import Severity
 from domain.ports import Analyser, LlmError, LlmReply
-from domain.priority import priority_score
+from domain.priority import decayed_score
 
 if TYPE_CHECKING:
     from db.pool import Conn
@@ -42,7 +41,7 @@ DEFAULT_TIMEOUT_SECONDS = 20.0
 
 INCIDENT = """
 SELECT i.id, i.company_id, i.asset_id, i.asset_name, i.signature, i.severity, i.status, i.category,
-       i.alert_count, i.critical_asset, cardinality(i.tool_sources) AS tool_count, i.tool_sources, i.blast_radius,
+       i.alert_count, i.critical_asset, i.tool_sources, i.priority_base,
        i.first_alert_at, i.last_alert_at, i.created_at, i.version,
        c.llm_analysis_enabled, c.llm_monthly_token_budget,
        a.pattern_type, a.root_cause, a.details
@@ -171,15 +170,8 @@ class LlmAnalysisReaction:
     def _wanted(self, row: Any, change: IncidentChange) -> bool:
         if row is None or not row["llm_analysis_enabled"] or row["version"] > change.version:
             return False
-        score = priority_score(
-            Severity(row["severity"]),
-            row["critical_asset"],
-            row["alert_count"],
-            row["tool_count"] or 0,
-            row["created_at"],
-            change.at,
-            resolved=row["status"] == "RESOLVED",
-            blast_radius=row["blast_radius"],
+        score = decayed_score(
+            row["priority_base"], row["created_at"], change.at, resolved=row["status"] == "RESOLVED"
         )
         return score >= self.min_priority
 

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from adapters import metrics
-from domain.alerts import Severity
 from domain.ids import global_id
 from domain.incidents import IncidentStatus
 from domain.notifications import (
@@ -44,7 +43,7 @@ from domain.notifications import (
     wants_email,
 )
 from domain.ports import Mailer
-from domain.priority import priority_score
+from domain.priority import decayed_score
 
 if TYPE_CHECKING:
     import asyncpg
@@ -73,8 +72,7 @@ WITH due AS (
               n.email_attempts
 )
 SELECT k.*, u.email, u.is_active, u.notification_email_kinds, c.name AS company_name,
-       i.asset_name, i.signature, i.severity, i.status, i.critical_asset, i.alert_count,
-       cardinality(i.tool_sources) AS tool_count, i.blast_radius, i.created_at AS incident_created_at
+       i.asset_name, i.signature, i.severity, i.status, i.priority_base, i.created_at AS incident_created_at
 FROM claimed k
 JOIN users u ON u.id = k.user_id
 JOIN companies c ON c.id = k.company_id
@@ -203,15 +201,11 @@ class MailerRun:
         priority = None
         if row["severity"] is not None:
             priority = round(
-                priority_score(
-                    Severity(row["severity"]),
-                    row["critical_asset"],
-                    row["alert_count"],
-                    row["tool_count"] or 0,
+                decayed_score(
+                    row["priority_base"],
                     row["incident_created_at"],
                     now,
                     resolved=row["status"] == IncidentStatus.RESOLVED.value,
-                    blast_radius=row["blast_radius"] or 0,
                 )
             )
         fields: dict[str, Any] = {

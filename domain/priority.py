@@ -73,8 +73,14 @@ def priority_score(
 ) -> float:
     """The score at `now`, 0..100: the base minus one point per hour since `created_at`, at most 10;
     RESOLVED_SCORE (0) for a resolved incident."""
+    base = priority_base(severity, critical_asset, alert_count, tool_count, blast_radius=blast_radius)
+    return decayed_score(base, created_at, now, resolved=resolved)
+
+
+def decayed_score(base: float, created_at: datetime, now: datetime, resolved: bool = False) -> float:
+    """`priority_score` from an incident's stored `priority_base` (the column computes the base from
+    the incident's own fields), so a reader of the row needs none of them."""
     if resolved:
         return RESOLVED_SCORE
     age_hours = max((now - created_at).total_seconds() / 3600, 0.0)
-    base = priority_base(severity, critical_asset, alert_count, tool_count, blast_radius=blast_radius)
     return round(base - min(age_hours, AGE_DECAY_CAP_HOURS), 2)

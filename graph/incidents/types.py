@@ -12,10 +12,9 @@ from strawberry.scalars import JSON
 
 from db import tables
 from db.pagination import check_first
-from domain import alerts as domain_alerts
 from domain import incidents as domain_incidents
 from domain.maintenance import Recurrence
-from domain.priority import priority_score
+from domain.priority import decayed_score
 from domain.signatures import canonical_signature
 from graph.core import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, Node, connection, to_global_id
 
@@ -208,15 +207,11 @@ class Incident(Node):
         if self._priority_score is not None:
             return self._priority_score
         row = self._row
-        return priority_score(
-            domain_alerts.Severity(row.severity),
-            row.critical_asset,
-            row.alert_count,
-            len(row.tool_sources or []),
+        return decayed_score(
+            row.priority_base,
             row.created_at,
             datetime.now(UTC),
             resolved=row.status == domain_incidents.IncidentStatus.RESOLVED.value,
-            blast_radius=row.blast_radius,
         )
 
     @strawberry.field(description="The company the incident belongs to.")
