@@ -225,8 +225,6 @@ async def linked_incidents(
 async def cascade_roots(conn: Conn, rows: Sequence[Any]) -> dict[uuid.UUID, Related]:
     """The root incident of the cascade each of `rows` is downstream of, as the analysis names it
     (`domain.analysis.cascade_root`), for those that are; rows as `linked_incidents` reads them."""
-    if not rows:
-        return {}
     upstream, _ = await linked_incidents(conn, rows)
     return {i: root for i, ups in upstream.items() if (root := cascade_root(ups)) is not None}
 
@@ -307,8 +305,9 @@ async def analyse_many(
 ) -> list[Analysis | None]:
     """Analyse each incident of `requests` (incident, now) in order and store the results, as
     `analyse_incident` would one after the other: a downstream incident's root is analysed again
-    right after it. The facts are read once (analysing writes none of them), the results replayed in
-    order, and each incident's last result written; one NOTIFY per incident whose pattern, root or
+    right after it, and a root's downstream incidents that do not point at it yet once all are done.
+    The facts are read once (analysing writes none of them), the results replayed in order, and each
+    incident's last result written; one NOTIFY per incident whose pattern, root or
     blast radius changed at some step. `rows`: the INCIDENT rows of the requests, if read already.
     None for an incident that is gone."""
     if rows is None:
@@ -363,14 +362,12 @@ async def analyse_many(
         root = result.root_incident_id
         if root is not None and root in facts:
             store(root, analyze(facts[root].facts, now), now)
-        for top in (incident_id, root):
-            if top is None or top not in facts:
-                continue
-            for d in facts[top].facts.downstream:
-                if d.incident_id in behind and d.incident_id in facts:
-                    follower = analyze(facts[d.incident_id].facts, now)
-                    if stored.get(d.incident_id) != _state(follower):
-                        store(d.incident_id, follower, now)
+    if behind:  # the downstream incidents behind their root, as of the batch's latest request
+        latest = max(now for _, now in requests)
+        for d in behind & facts.keys():
+            follower = analyze(facts[d].facts, latest)
+            if stored.get(d) != _state(follower):
+                store(d, follower, latest)
     if last:
         items = [(i, facts[i], r, now) for i, (r, now) in last.items()]
         await conn.execute(

@@ -437,7 +437,7 @@ class DecisionReaction:
             bool(facts["aws_configured"]),
             suggestion,
         )
-        return decision, (best or picked) if decision.runbook is not None else None
+        return decision, best or picked
 
     async def _act(
         self,
